@@ -1,0 +1,133 @@
+//! Wiring: `run(config, listeners, shutdown)`, used by `main` and by the tests.
+//!
+//! Start: open the store → build the pipeline → serve the public and admin
+//! listeners → mark ready. Stop (when `shutdown` resolves): mark unready → stop
+//! accepting and drain in-flight requests → stop the sweeper → let the store
+//! writer finish its queue and exit.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{Loaded, ServerConfig};
+use crate::http::{admin, ingest, server};
+use crate::pipeline::Pipeline;
+use crate::store::Store;
+
+/// The two bound listeners (bound by the caller, so tests can use port 0).
+pub struct Listeners {
+    pub public: TcpListener,
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    pub async fn bind(cfg: &ServerConfig) -> anyhow::Result<Listeners> {
+        let public = TcpListener::bind(cfg.listen)
+            .await
+            .with_context(|| format!("cannot listen on server.listen = {}", cfg.listen))?;
+        let admin = TcpListener::bind(cfg.admin_listen).await.with_context(|| {
+            format!(
+                "cannot listen on server.admin_listen = {}",
+                cfg.admin_listen
+            )
+        })?;
+        Ok(Listeners { public, admin })
+    }
+
+    pub fn addrs(&self) -> std::io::Result<(SocketAddr, SocketAddr)> {
+        Ok((self.public.local_addr()?, self.admin.local_addr()?))
+    }
+}
+
+/// Runs the gateway until `shutdown` resolves, then drains and returns.
+pub async fn run(
+    loaded: Loaded,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let cfg = loaded.config;
+    let store_cfg = cfg.store.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&store_cfg))
+        .await?
+        .with_context(|| {
+            format!(
+                "cannot open the store at store.path = {}",
+                cfg.store.path.display()
+            )
+        })?;
+    let (public_addr, admin_addr) = listeners.addrs()?;
+    let sources: Vec<&str> = loaded.sources.iter().map(|s| s.id.as_str()).collect();
+    tracing::info!(public = %public_addr, admin = %admin_addr, ?sources, "listening");
+
+    let pipeline = Arc::new(Pipeline::new(loaded.sources, store.clone()));
+    let ready = Arc::new(AtomicBool::new(false));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let limits = server::Limits::from_config(&cfg.server);
+
+    let ing = Arc::new(ingest::Ingest {
+        pipeline,
+        body_read_timeout: cfg.server.body_read_timeout,
+    });
+    let public = tokio::spawn(server::serve(
+        listeners.public,
+        limits.clone(),
+        move |req| ingest::handle(ing.clone(), req),
+        stop_rx.clone(),
+    ));
+    let adm = Arc::new(admin::Admin {
+        store: store.clone(),
+        ready: ready.clone(),
+    });
+    let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
+    let admin_task = tokio::spawn(server::serve(
+        listeners.admin,
+        limits,
+        move |req| admin::handle(adm.clone(), req),
+        admin_stop_rx,
+    ));
+    let sweeper = tokio::spawn(sweep_loop(store.clone(), cfg.store.sweep_interval, stop_rx));
+    ready.store(true, Ordering::SeqCst);
+
+    shutdown.await;
+    tracing::info!("shutting down: refusing new connections, draining in-flight requests");
+    ready.store(false, Ordering::SeqCst);
+    let _ = stop_tx.send(true);
+    let _ = public.await;
+    let _ = sweeper.await;
+    store.close().await;
+    let _ = admin_stop_tx.send(true);
+    let _ = admin_task.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Sweeps expired dedup keys and old events every `interval`; repeats at once
+/// while a sweep still found a full batch.
+async fn sweep_loop(store: Store, interval: std::time::Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        loop {
+            match store.sweep(crate::time::now_ms()).await {
+                Ok(n) if n > 0 => tracing::debug!(removed = n, "swept store"),
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "store sweep failed");
+                    break;
+                }
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! Configuration: built-in defaults → TOML file → environment (`COUNTERSIGN_`
+//! prefix, `__` for nesting), through figment. Unknown keys are errors, and every
+//! error names the key and the fix. `Config::default()` is the documented default
+//! set (`config.example.toml` mirrors it).
+
+mod dur;
+pub mod secret;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::event::Kind;
+use crate::providers::{FieldMap, Provider, Source};
+use crate::verify::{Algorithm, Encoding};
+pub use secret::SecretRef;
+
+/// Environment variables with this prefix and a `__` override config keys.
+pub const ENV_PREFIX: &str = "COUNTERSIGN_";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub telemetry: TelemetryConfig,
+    pub sources: Vec<SourceConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Public listener for provider webhooks.
+    pub listen: SocketAddr,
+    /// Admin listener: health, readiness, the events API. Keep it private.
+    pub admin_listen: SocketAddr,
+    /// Largest accepted webhook body; sources may raise or lower it.
+    pub max_body_bytes: usize,
+    /// Largest request head (request line and headers).
+    pub max_header_bytes: usize,
+    /// Open connections at most; further connections wait in the accept backlog.
+    pub max_connections: usize,
+    /// Time allowed to receive a request's head.
+    #[serde(with = "dur")]
+    pub header_read_timeout: Duration,
+    /// Time allowed to receive a request's body.
+    #[serde(with = "dur")]
+    pub body_read_timeout: Duration,
+    /// Time allowed for in-flight requests to finish on shutdown.
+    #[serde(with = "dur")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: ([0, 0, 0, 0], 8080).into(),
+            admin_listen: ([127, 0, 0, 1], 9090).into(),
+            max_body_bytes: 1024 * 1024,
+            max_header_bytes: 16 * 1024,
+            max_connections: 4096,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(25),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Directory of the embedded database (created if missing).
+    pub path: PathBuf,
+    /// How long a (source, event id) pair is remembered to refuse duplicates.
+    /// Default 7 days: beyond Yousign's ~4 days, the longest documented window.
+    #[serde(with = "dur")]
+    pub dedup_ttl: Duration,
+    /// How long accepted events are kept for the admin API.
+    #[serde(with = "dur")]
+    pub retention: Duration,
+    /// Most events one group commit takes.
+    pub max_batch: usize,
+    /// Requests waiting for the writer at most; beyond it webhooks get 503.
+    pub queue_capacity: usize,
+    /// How often expired dedup keys and old events are swept.
+    #[serde(with = "dur")]
+    pub sweep_interval: Duration,
+    /// Most entries one sweep deletes (sweeps repeat until done).
+    pub sweep_batch: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: PathBuf::from("./data"),
+            dedup_ttl: Duration::from_secs(7 * 86_400),
+            retention: Duration::from_secs(30 * 86_400),
+            max_batch: 512,
+            queue_capacity: 8192,
+            sweep_interval: Duration::from_secs(60),
+            sweep_batch: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// A `tracing` filter, e.g. `info` or `countersign=debug,info`.
+    pub log_level: String,
+    pub log_format: LogFormat,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            log_level: "info".into(),
+            log_format: LogFormat::Json,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Path segment: webhooks arrive at `/hooks/{id}`.
+    pub id: String,
+    pub provider: Provider,
+    /// HMAC keys, shared secrets, URL tokens or client ids, per provider. Any one
+    /// matching authenticates (rotation).
+    #[serde(default)]
+    pub secrets: Vec<SecretRef>,
+    /// Allowed clock difference for schemes with a timestamp.
+    #[serde(with = "dur", default = "default_tolerance")]
+    pub tolerance: Duration,
+    /// Overrides `server.max_body_bytes` for this source (Adobe Sign can send 10 MB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_bytes: Option<usize>,
+    /// Provider event type → kind, overriding the built-in table.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kinds: BTreeMap<String, Kind>,
+    /// Where payload-defined providers keep the event's fields (JSON pointers).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub fields: FieldMap,
+    /// `generic_hmac`: the header carrying the MAC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// `generic_hmac`: text before the encoded MAC, e.g. `sha256=`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<Encoding>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<Algorithm>,
+    /// `generic_hmac`: the signed content, e.g. `{timestamp}.{body}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_header: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_header: Option<String>,
+}
+
+fn default_tolerance() -> Duration {
+    Duration::from_secs(300)
+}
+
+fn is_default<T: Default + PartialEq>(t: &T) -> bool {
+    *t == T::default()
+}
+
+/// A configuration problem: the key, what is wrong, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+/// All problems found while loading, reported together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError(pub Vec<Problem>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration:")?;
+        for p in &self.0 {
+            writeln!(f, "  `{}`: {}", p.key, p.problem)?;
+            if !p.fix.is_empty() {
+                writeln!(f, "      fix: {}", p.fix)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ConfigError {
+    fn one(
+        key: impl Into<String>,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError(vec![Problem {
+            key: key.into(),
+            problem: problem.into(),
+            fix: fix.into(),
+        }])
+    }
+}
+
+/// The loaded configuration with its secrets resolved into run-time sources.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub sources: Vec<Source>,
+}
+
+/// Loads defaults → `path` (if given) → environment, then validates everything and
+/// resolves secrets.
+pub fn load(path: Option<&Path>) -> Result<Loaded, ConfigError> {
+    let mut fig = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(p) = path {
+        if !p.is_file() {
+            return Err(ConfigError::one(
+                "--config",
+                format!("file {} does not exist", p.display()),
+                "pass the path of a TOML file, e.g. config.example.toml",
+            ));
+        }
+        fig = fig.merge(Toml::file_exact(p));
+    }
+    // Only variables with `__` are keys (every key is nested), so variables like
+    // COUNTERSIGN_DOCUSIGN_SECRET stay free for `env:` secret references.
+    fig = fig.merge(
+        Env::prefixed(ENV_PREFIX)
+            .filter(|k| k.as_str().contains("__"))
+            .split("__"),
+    );
+    let config: Config = fig.extract().map_err(from_figment)?;
+    let sources = validate::check(&config)?;
+    Ok(Loaded { config, sources })
+}
+
+/// Loads from a TOML string (tests and tools), without the environment layer.
+pub fn load_str(toml: &str) -> Result<Loaded, ConfigError> {
+    let fig = Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(toml));
+    let config: Config = fig.extract().map_err(from_figment)?;
+    let sources = validate::check(&config)?;
+    Ok(Loaded { config, sources })
+}
+
+/// `sources.0.tolerance` → `sources[0].tolerance`.
+fn key_path(path: &[String]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        if seg.chars().all(|c| c.is_ascii_digit()) {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(seg);
+        }
+    }
+    out
+}
+
+fn from_figment(err: figment::Error) -> ConfigError {
+    use figment::error::Kind as K;
+    let problems = err
+        .into_iter()
+        .map(|e| {
+            let base = key_path(&e.path);
+            // Figment's path of a field error already ends with the field.
+            let field = |name: &str| match e.path.last() {
+                Some(last) if last == name => base.clone(),
+                _ if base.is_empty() => name.to_owned(),
+                _ => format!("{base}.{name}"),
+            };
+            let (key, problem, fix) = match &e.kind {
+                K::UnknownField(name, expected) => (
+                    field(name),
+                    "unknown key".to_owned(),
+                    format!("remove it, or use one of: {}", expected.join(", ")),
+                ),
+                K::MissingField(name) => (
+                    field(name),
+                    "required key is missing".to_owned(),
+                    "add it".to_owned(),
+                ),
+                K::UnknownVariant(v, expected) => (
+                    base,
+                    format!("unknown value `{v}`"),
+                    format!("use one of: {}", expected.join(", ")),
+                ),
+                K::InvalidType(actual, expected) => (
+                    base,
+                    format!("expected {expected}, found {actual}"),
+                    String::new(),
+                ),
+                other => (base, other.to_string(), String::new()),
+            };
+            Problem { key, problem, fix }
+        })
+        .collect();
+    ConfigError(problems)
+}
+
+impl Config {
+    /// The effective configuration as TOML; secrets show only as references.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,166 @@
+//! Config loading: layers, unknown keys, and errors that name the key and the fix.
+
+use super::*;
+
+fn problems(toml: &str) -> Vec<Problem> {
+    load_str(toml).expect_err("config should be rejected").0
+}
+
+fn has(ps: &[Problem], key: &str, words: &str) -> bool {
+    ps.iter()
+        .any(|p| p.key == key && (p.problem.contains(words) || p.fix.contains(words)))
+}
+
+#[test]
+fn defaults_load_and_round_trip() {
+    let l = load_str("").unwrap();
+    assert_eq!(l.config, Config::default());
+    assert!(l.sources.is_empty());
+    let again = load_str(&l.config.to_toml()).unwrap();
+    assert_eq!(again.config, l.config);
+}
+
+#[test]
+fn unknown_keys_are_errors_naming_the_key() {
+    let ps = problems("[server]\nlisen = \"0.0.0.0:1\"\n");
+    assert!(has(&ps, "server.lisen", "unknown key"), "{ps:?}");
+    assert!(has(&ps, "server.lisen", "listen"), "{ps:?}");
+    let ps = problems(
+        "[[sources]]\nid = \"a\"\nprovider = \"docusign\"\nsecrets = [\"k\"]\nsecret = \"x\"\n",
+    );
+    assert!(has(&ps, "sources[0].secret", "unknown key"), "{ps:?}");
+    let ps = problems("[nope]\nx = 1\n");
+    assert!(has(&ps, "nope", "unknown key"), "{ps:?}");
+}
+
+#[test]
+fn bad_values_name_the_key() {
+    let ps = problems("[[sources]]\nid = \"a\"\nprovider = \"docusignn\"\nsecrets = [\"k\"]\n");
+    assert!(has(&ps, "sources[0].provider", "docusignn"), "{ps:?}");
+    let ps = problems("[store]\ndedup_ttl = \"7 parsecs\"\n");
+    assert!(has(&ps, "store.dedup_ttl", "invalid duration"), "{ps:?}");
+    let ps = problems("[server]\nmax_body_bytes = 0\n");
+    assert!(has(&ps, "server.max_body_bytes", "out of range"), "{ps:?}");
+    let ps = problems("[telemetry]\nlog_level = \"[[[\"\n");
+    assert!(has(&ps, "telemetry.log_level", "invalid filter"), "{ps:?}");
+}
+
+#[test]
+fn source_rules() {
+    let ps = problems(
+        r#"
+[[sources]]
+id = "bad id!"
+provider = "docusign"
+
+[[sources]]
+id = "dup"
+provider = "yousign"
+secrets = ["env:COUNTERSIGN_TEST_SURELY_UNSET"]
+
+[[sources]]
+id = "dup"
+provider = "yousign"
+secrets = ["k"]
+header = "X-Sig"
+
+[[sources]]
+id = "g"
+provider = "generic_hmac"
+secrets = ["k"]
+template = "{timestamp}.{body}"
+
+[[sources]]
+id = "sw"
+provider = "standard_webhooks"
+secrets = ["whsec_!!notbase64"]
+
+[[sources]]
+id = "f"
+provider = "docusign"
+secrets = ["k"]
+fields = { envelope_id = "data.envelopeId" }
+"#,
+    );
+    assert!(has(&ps, "sources[0].id", "not a valid source id"), "{ps:?}");
+    assert!(has(&ps, "sources[0].secrets", "no secret"), "{ps:?}");
+    assert!(
+        has(
+            &ps,
+            "sources[1].secrets[0]",
+            "COUNTERSIGN_TEST_SURELY_UNSET"
+        ),
+        "{ps:?}"
+    );
+    assert!(has(&ps, "sources[2].id", "duplicate"), "{ps:?}");
+    assert!(has(&ps, "sources[2].header", "generic_hmac"), "{ps:?}");
+    assert!(has(&ps, "sources[3].header", "signature header"), "{ps:?}");
+    assert!(
+        has(&ps, "sources[4].secrets[0]", "Standard Webhooks"),
+        "{ps:?}"
+    );
+    assert!(
+        has(&ps, "sources[5].fields.envelope_id", "JSON pointer"),
+        "{ps:?}"
+    );
+}
+
+#[test]
+fn generic_template_needs_its_headers() {
+    let ps = problems(
+        "[[sources]]\nid = \"g\"\nprovider = \"generic_hmac\"\nsecrets = [\"k\"]\nheader = \"X-Sig\"\ntemplate = \"{timestamp}.{body}\"\n",
+    );
+    assert!(
+        has(&ps, "sources[0].timestamp_header", "no timestamp header"),
+        "{ps:?}"
+    );
+    let ps = problems(
+        "[[sources]]\nid = \"g\"\nprovider = \"generic_hmac\"\nsecrets = [\"k\"]\nheader = \"X-Sig\"\ntemplate = \"{ts}.{body}\"\n",
+    );
+    assert!(
+        has(&ps, "sources[0].template", "unknown placeholder"),
+        "{ps:?}"
+    );
+}
+
+#[test]
+fn effective_config_redacts_literal_secrets() {
+    let l = load_str(
+        "[[sources]]\nid = \"a\"\nprovider = \"docusign\"\nsecrets = [\"super-secret-value\", \"env:DS_KEY_2\"]\n",
+    );
+    // env:DS_KEY_2 is unset here, so loading fails, but never prints the literal.
+    let text = format!("{}", l.unwrap_err());
+    assert!(!text.contains("super-secret-value"));
+    let l = load_str(
+        "[[sources]]\nid = \"a\"\nprovider = \"docusign\"\nsecrets = [\"super-secret-value\"]\n",
+    )
+    .unwrap();
+    let out = l.config.to_toml();
+    assert!(!out.contains("super-secret-value"), "{out}");
+    assert!(out.contains(secret::REDACTED), "{out}");
+}
+
+#[test]
+#[allow(clippy::result_large_err)] // figment's Jail dictates the closure's error type
+fn environment_overrides_nested_keys_only() {
+    // Figment's Jail isolates the environment of this test.
+    figment::Jail::expect_with(|jail| {
+        jail.create_file("c.toml", "[server]\nlisten = \"127.0.0.1:1000\"\n")?;
+        jail.set_env("COUNTERSIGN_SERVER__LISTEN", "127.0.0.1:2000");
+        jail.set_env("COUNTERSIGN_STORE__MAX_BATCH", "7");
+        jail.set_env("COUNTERSIGN_DOCUSIGN_SECRET", "not-a-config-key");
+        let l = load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
+        assert_eq!(l.config.server.listen.port(), 2000);
+        assert_eq!(l.config.store.max_batch, 7);
+        jail.set_env("COUNTERSIGN_SERVER__LISTN", "x");
+        let e = load(Some(Path::new("c.toml"))).unwrap_err();
+        assert!(e.0.iter().any(|p| p.key == "server.listn"), "{e}");
+        Ok(())
+    });
+}
+
+#[test]
+fn missing_file_is_named() {
+    let e = load(Some(Path::new("/nonexistent/countersign.toml"))).unwrap_err();
+    assert_eq!(e.0[0].key, "--config");
+}

@@ -1,0 +1,309 @@
+//! Start-up validation: every rule names the key it checks and the fix, and all
+//! problems are reported at once. Builds the run-time [`Source`]s (secrets resolved).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use base64::Engine as _;
+use http::HeaderName;
+
+use super::{Config, ConfigError, Problem, SourceConfig};
+use crate::providers::{Provider, Source};
+use crate::verify::{HeaderMac, Key, Scheme, Template};
+
+/// Largest body limit accepted (per request, held in memory while verified).
+pub const MAX_BODY_LIMIT: usize = 256 * 1024 * 1024;
+
+struct Report(Vec<Problem>);
+
+impl Report {
+    fn add(&mut self, key: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) {
+        self.0.push(Problem {
+            key: key.into(),
+            problem: problem.into(),
+            fix: fix.into(),
+        });
+    }
+
+    fn positive(&mut self, key: &str, d: Duration) {
+        if d.is_zero() {
+            self.add(
+                key,
+                "must be longer than zero",
+                "give a duration like \"10s\"",
+            );
+        }
+    }
+
+    fn range(&mut self, key: &str, v: usize, lo: usize, hi: usize) {
+        if v < lo || v > hi {
+            self.add(
+                key,
+                format!("{v} is out of range"),
+                format!("use a value from {lo} to {hi}"),
+            );
+        }
+    }
+}
+
+pub(super) fn check(c: &Config) -> Result<Vec<Source>, ConfigError> {
+    let mut r = Report(Vec::new());
+    server(c, &mut r);
+    store(c, &mut r);
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&c.telemetry.log_level) {
+        r.add(
+            "telemetry.log_level",
+            format!("invalid filter: {e}"),
+            "use e.g. \"info\" or \"countersign=debug,info\"",
+        );
+    }
+    let mut seen = HashSet::new();
+    let sources: Vec<Source> = c
+        .sources
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let key = format!("sources[{i}]");
+            if !seen.insert(s.id.clone()) {
+                r.add(
+                    format!("{key}.id"),
+                    format!("duplicate source id `{}`", s.id),
+                    "give every source its own id",
+                );
+            }
+            source(&key, s, c.server.max_body_bytes, &mut r)
+        })
+        .collect();
+    if r.0.is_empty() {
+        Ok(sources)
+    } else {
+        Err(ConfigError(r.0))
+    }
+}
+
+fn server(c: &Config, r: &mut Report) {
+    let s = &c.server;
+    if s.listen == s.admin_listen && s.listen.port() != 0 {
+        r.add(
+            "server.admin_listen",
+            "same address as server.listen",
+            "give the admin listener its own port",
+        );
+    }
+    r.range("server.max_body_bytes", s.max_body_bytes, 1, MAX_BODY_LIMIT);
+    r.range(
+        "server.max_header_bytes",
+        s.max_header_bytes,
+        8192,
+        1024 * 1024,
+    );
+    r.range("server.max_connections", s.max_connections, 1, 1_000_000);
+    r.positive("server.header_read_timeout", s.header_read_timeout);
+    r.positive("server.body_read_timeout", s.body_read_timeout);
+    r.positive("server.shutdown_timeout", s.shutdown_timeout);
+}
+
+fn store(c: &Config, r: &mut Report) {
+    let s = &c.store;
+    if s.path.as_os_str().is_empty() {
+        r.add(
+            "store.path",
+            "is empty",
+            "give a directory, e.g. \"./data\"",
+        );
+    }
+    r.positive("store.dedup_ttl", s.dedup_ttl);
+    r.positive("store.retention", s.retention);
+    r.positive("store.sweep_interval", s.sweep_interval);
+    r.range("store.max_batch", s.max_batch, 1, 100_000);
+    r.range("store.queue_capacity", s.queue_capacity, 1, 10_000_000);
+    r.range("store.sweep_batch", s.sweep_batch, 1, 10_000_000);
+}
+
+/// A source id is a URL path segment.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+fn source(key: &str, s: &SourceConfig, default_body: usize, r: &mut Report) -> Option<Source> {
+    let before = r.0.len();
+    if !valid_id(&s.id) {
+        r.add(
+            format!("{key}.id"),
+            format!("`{}` is not a valid source id", s.id),
+            "use 1-64 of A-Z a-z 0-9 - _ .",
+        );
+    }
+    if s.secrets.is_empty() {
+        r.add(
+            format!("{key}.secrets"),
+            "no secret given",
+            secrets_hint(s.provider),
+        );
+    }
+    if let Some(b) = s.max_body_bytes {
+        r.range(&format!("{key}.max_body_bytes"), b, 1, MAX_BODY_LIMIT);
+    }
+    for (k, p) in s.fields.pointers() {
+        if !p.is_empty() && !p.starts_with('/') {
+            r.add(
+                format!("{key}.fields.{k}"),
+                format!("`{p}` is not a JSON pointer"),
+                "write it like \"/data/envelope_id\"",
+            );
+        }
+    }
+    let keys = resolve_keys(key, s, r);
+    let scheme = scheme(key, s, r);
+    if r.0.len() > before {
+        return None;
+    }
+    Some(Source {
+        id: s.id.clone(),
+        provider: s.provider,
+        scheme: scheme?,
+        keys,
+        tolerance_secs: s.tolerance.as_secs() as i64,
+        max_body_bytes: s.max_body_bytes.unwrap_or(default_body),
+        kinds: s
+            .kinds
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect::<HashMap<_, _>>(),
+        fields: s.fields.clone(),
+    })
+}
+
+fn secrets_hint(p: Provider) -> &'static str {
+    match p {
+        Provider::AdobeSign => "list the Adobe Sign client id(s) in secrets",
+        Provider::Skribble | Provider::Signius => {
+            "list the URL token(s) in secrets; callbacks go to /hooks/{id}/{token}"
+        }
+        Provider::Documenso => "list the Documenso webhook secret in secrets",
+        Provider::DropboxSign => "list the Dropbox Sign API key in secrets",
+        Provider::StandardWebhooks => "list the whsec_... signing secret(s) in secrets",
+        _ => "list the webhook signing secret(s) in secrets, e.g. [\"env:NAME\"]",
+    }
+}
+
+fn resolve_keys(key: &str, s: &SourceConfig, r: &mut Report) -> Vec<Key> {
+    let mut keys = Vec::new();
+    for (j, sref) in s.secrets.iter().enumerate() {
+        let k = format!("{key}.secrets[{j}]");
+        match sref.resolve() {
+            Ok(v) if s.provider.uses_whsec_keys() => match whsec_key(&v) {
+                Some(bytes) => keys.push(Key::new(bytes)),
+                None => r.add(
+                    k,
+                    "not a Standard Webhooks secret",
+                    "use the whsec_<base64> secret as issued",
+                ),
+            },
+            Ok(v) => keys.push(Key::new(v.into_bytes())),
+            Err((problem, fix)) => r.add(k, problem, fix),
+        }
+    }
+    keys
+}
+
+/// `whsec_<base64>` → the decoded key bytes.
+fn whsec_key(v: &str) -> Option<Vec<u8>> {
+    let b64 = v.strip_prefix("whsec_").unwrap_or(v);
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .ok()
+        .filter(|k| !k.is_empty())
+}
+
+fn header_name(key: &str, v: &str, r: &mut Report) -> Option<HeaderName> {
+    HeaderName::from_bytes(v.as_bytes())
+        .map_err(|_| {
+            r.add(
+                key,
+                format!("`{v}` is not a valid header name"),
+                "use a header name like \"X-Signature\"",
+            )
+        })
+        .ok()
+}
+
+/// The scheme: built in, or assembled from the `generic_hmac` keys.
+fn scheme(key: &str, s: &SourceConfig, r: &mut Report) -> Option<Scheme> {
+    let generic_keys = [
+        ("header", s.header.is_some()),
+        ("prefix", s.prefix.is_some()),
+        ("encoding", s.encoding.is_some()),
+        ("algorithm", s.algorithm.is_some()),
+        ("template", s.template.is_some()),
+        ("timestamp_header", s.timestamp_header.is_some()),
+        ("id_header", s.id_header.is_some()),
+    ];
+    if let Some(builtin) = s.provider.scheme() {
+        for (k, _) in generic_keys.iter().filter(|(_, set)| *set) {
+            r.add(
+                format!("{key}.{k}"),
+                format!(
+                    "only applies to provider = \"generic_hmac\", not \"{}\"",
+                    s.provider.as_str()
+                ),
+                "remove it",
+            );
+        }
+        return Some(builtin);
+    }
+    let Some(header) = &s.header else {
+        r.add(
+            format!("{key}.header"),
+            "generic_hmac needs the signature header",
+            "set header = \"X-Signature\" (or the provider's)",
+        );
+        return None;
+    };
+    let header = header_name(&format!("{key}.header"), header, r)?;
+    let template = Template::parse(s.template.as_deref().unwrap_or("{body}"))
+        .map_err(|e| {
+            r.add(
+                format!("{key}.template"),
+                e,
+                "e.g. template = \"{timestamp}.{body}\"",
+            )
+        })
+        .ok()?;
+    let opt_header = |name: &str, v: &Option<String>, r: &mut Report| match v {
+        Some(v) => header_name(&format!("{key}.{name}"), v, r).map(Some),
+        None => Some(None),
+    };
+    let timestamp_header = opt_header("timestamp_header", &s.timestamp_header, r)?;
+    let id_header = opt_header("id_header", &s.id_header, r)?;
+    let needs = |part| template.0.contains(&part);
+    if needs(crate::verify::TemplatePart::Timestamp) && timestamp_header.is_none() {
+        r.add(
+            format!("{key}.timestamp_header"),
+            "template uses {timestamp} but no timestamp header is set",
+            "set timestamp_header",
+        );
+        return None;
+    }
+    if needs(crate::verify::TemplatePart::Id) && id_header.is_none() {
+        r.add(
+            format!("{key}.id_header"),
+            "template uses {id} but no id header is set",
+            "set id_header",
+        );
+        return None;
+    }
+    Some(Scheme::HeaderMac(HeaderMac {
+        header,
+        prefix: s.prefix.clone().unwrap_or_default(),
+        encoding: s.encoding.unwrap_or_default(),
+        algorithm: s.algorithm.unwrap_or_default(),
+        template,
+        timestamp_header,
+        id_header,
+    }))
+}

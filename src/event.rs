@@ -1,0 +1,215 @@
+//! The normalized signature event (schema v1): what every accepted webhook becomes.
+//!
+//! The JSON shape is published as `schema/signature-event.v1.json`; a test checks
+//! that events produced by every normalizer validate against it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// Version of the event schema written into every event.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What happened to the envelope, in one vocabulary for all providers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Created,
+    Sent,
+    Viewed,
+    SignerCompleted,
+    Completed,
+    Declined,
+    Voided,
+    Expired,
+    Deleted,
+    Reassigned,
+    DeliveryFailed,
+    AuthFailed,
+    Reminder,
+    Updated,
+    DocumentReady,
+    Error,
+    Test,
+    Other,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 18] = [
+        Kind::Created,
+        Kind::Sent,
+        Kind::Viewed,
+        Kind::SignerCompleted,
+        Kind::Completed,
+        Kind::Declined,
+        Kind::Voided,
+        Kind::Expired,
+        Kind::Deleted,
+        Kind::Reassigned,
+        Kind::DeliveryFailed,
+        Kind::AuthFailed,
+        Kind::Reminder,
+        Kind::Updated,
+        Kind::DocumentReady,
+        Kind::Error,
+        Kind::Test,
+        Kind::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Created => "created",
+            Kind::Sent => "sent",
+            Kind::Viewed => "viewed",
+            Kind::SignerCompleted => "signer_completed",
+            Kind::Completed => "completed",
+            Kind::Declined => "declined",
+            Kind::Voided => "voided",
+            Kind::Expired => "expired",
+            Kind::Deleted => "deleted",
+            Kind::Reassigned => "reassigned",
+            Kind::DeliveryFailed => "delivery_failed",
+            Kind::AuthFailed => "auth_failed",
+            Kind::Reminder => "reminder",
+            Kind::Updated => "updated",
+            Kind::DocumentReady => "document_ready",
+            Kind::Error => "error",
+            Kind::Test => "test",
+            Kind::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An event id: the provider's own id, or a stable derived hash (`cs_` + 32 hex).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventId(String);
+
+/// Longest event id accepted from a provider.
+pub const MAX_EVENT_ID_LEN: usize = 200;
+
+impl EventId {
+    /// Accepts a provider-supplied id: 1..=200 bytes, printable, no whitespace.
+    pub fn parse(s: &str) -> Result<EventId, InvalidId> {
+        let ok = !s.is_empty()
+            && s.len() <= MAX_EVENT_ID_LEN
+            && s.chars().all(|c| !c.is_control() && !c.is_whitespace());
+        if ok {
+            Ok(EventId(s.to_owned()))
+        } else {
+            Err(InvalidId)
+        }
+    }
+
+    /// A derived id from stable fields; see `providers::derive_id`.
+    pub(crate) fn derived(hex32: String) -> EventId {
+        EventId(format!("cs_{hex32}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("event id must be 1 to 200 printable characters without whitespace")]
+pub struct InvalidId;
+
+/// The signer an event is about, where the provider says.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Signer {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub role: Option<String>,
+}
+
+impl Signer {
+    /// `None` when no field is known, so empty signers are not emitted.
+    pub fn non_empty(self) -> Option<Signer> {
+        let empty =
+            self.id.is_none() && self.email.is_none() && self.name.is_none() && self.role.is_none();
+        (!empty).then_some(self)
+    }
+}
+
+/// How the webhook was authenticated.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Auth {
+    /// The scheme, e.g. `hmac_sha256`, `standard_webhooks`, `url_token`.
+    pub method: String,
+    /// Which configured secret matched (0-based), for rotation tracking.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub key_index: Option<usize>,
+    /// False when the MAC does not cover the body (Dropbox Sign, tokens, client ids).
+    pub covers_body: bool,
+}
+
+/// The normalized signature event, schema v1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignatureEvent {
+    pub schema_version: u32,
+    pub id: EventId,
+    pub source: String,
+    pub provider: String,
+    pub provider_event_type: String,
+    pub kind: Kind,
+    /// Null for events that concern no envelope (tests, account events).
+    pub envelope_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub document_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub signer: Option<Signer>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub occurred_at: Option<String>,
+    pub received_at: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sandbox: Option<bool>,
+    pub auth: Auth,
+    pub payload: Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_round_trip() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::parse(k.as_str()), Some(k));
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.as_str()));
+        }
+        assert_eq!(Kind::parse("finished"), None);
+    }
+
+    #[test]
+    fn event_id_rules() {
+        assert!(EventId::parse("msg_p5jXN8AQM9LWM0D4loKWxJek").is_ok());
+        assert_eq!(EventId::parse(""), Err(InvalidId));
+        assert_eq!(EventId::parse("a b"), Err(InvalidId));
+        assert_eq!(EventId::parse("a\nb"), Err(InvalidId));
+        assert_eq!(EventId::parse(&"x".repeat(201)), Err(InvalidId));
+        assert!(EventId::parse(&"x".repeat(200)).is_ok());
+    }
+}

@@ -1,0 +1,146 @@
+//! The admin listener: `/healthz`, `/readyz`, and the events API
+//! (`/v1/events/{id}`, `/v1/events?limit=N&before=SEQ`). Read-only.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use http::{Method, StatusCode};
+use hyper::Request;
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+
+use super::response::{self, HttpError, Resp};
+use crate::store::{Record, Store};
+
+/// Most events one list call returns.
+pub const MAX_LIST: usize = 1000;
+const DEFAULT_LIST: usize = 50;
+
+pub struct Admin {
+    pub store: Store,
+    /// False until serving starts and again from the moment shutdown begins.
+    pub ready: Arc<AtomicBool>,
+}
+
+pub async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Resp {
+    if req.method() != Method::GET {
+        return response::error(&HttpError::MethodNotAllowed("GET"));
+    }
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let store = admin.store.clone();
+    let result = match path.as_str() {
+        "/healthz" => Ok(response::json(StatusCode::OK, &json!({"status": "ok"}))),
+        "/readyz" => Ok(readyz(&admin)),
+        "/v1/events" => blocking(move || list(&store, &query)).await,
+        p => match p.strip_prefix("/v1/events/") {
+            Some(id) if !id.is_empty() && !id.contains('/') => {
+                let id = percent_decode(id);
+                blocking(move || get(&store, &id, &query)).await
+            }
+            _ => Err(HttpError::NotFound),
+        },
+    };
+    result.unwrap_or_else(|e| {
+        if matches!(e, HttpError::Store(_)) {
+            tracing::error!(path, error = %e, "admin request failed");
+        }
+        response::error(&e)
+    })
+}
+
+/// Store reads are synchronous; keep them off the async workers.
+async fn blocking(
+    f: impl FnOnce() -> Result<Resp, HttpError> + Send + 'static,
+) -> Result<Resp, HttpError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(HttpError::BadRequest(format!("request failed: {e}"))))
+}
+
+fn readyz(admin: &Admin) -> Resp {
+    let ready = admin.ready.load(Ordering::SeqCst);
+    let store = admin.store.healthy();
+    let status = if ready && store {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if status == StatusCode::OK { "ready" } else { "not ready" },
+        "checks": {"serving": ready, "store": store},
+    });
+    response::json(status, &body)
+}
+
+fn param(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn percent_decode(s: &str) -> String {
+    form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// The stored event and its state.
+fn view(r: &Record) -> Value {
+    let event: Value = serde_json::from_slice(&r.json).unwrap_or(Value::Null);
+    json!({
+        "event": event,
+        "state": {
+            "sequence": r.seq,
+            "stored_at": crate::time::format_ms(r.received_ms),
+            "status": "stored",
+        }
+    })
+}
+
+fn get(store: &Store, id: &str, query: &str) -> Result<Resp, HttpError> {
+    let source = param(query, "source");
+    let found: Vec<Record> = store
+        .get(id)?
+        .into_iter()
+        .filter(|r| source.as_deref().is_none_or(|s| s == r.source))
+        .collect();
+    Ok(match found.as_slice() {
+        [] => response::json(StatusCode::NOT_FOUND, &json!({"error": "no such event"})),
+        [one] => response::json(StatusCode::OK, &view(one)),
+        many => {
+            let sources: Vec<&str> = many.iter().map(|r| r.source.as_str()).collect();
+            response::json(
+                StatusCode::CONFLICT,
+                &json!({"error": "several sources used this event id; add ?source=", "sources": sources}),
+            )
+        }
+    })
+}
+
+fn list(store: &Store, query: &str) -> Result<Resp, HttpError> {
+    let number = |name: &str| -> Result<Option<u64>, HttpError> {
+        param(query, name)
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| HttpError::BadRequest(format!("`{name}` must be a whole number")))
+            })
+            .transpose()
+    };
+    let limit = number("limit")?.map_or(DEFAULT_LIST, |l| l as usize);
+    if !(1..=MAX_LIST).contains(&limit) {
+        return Err(HttpError::BadRequest(format!(
+            "`limit` must be from 1 to {MAX_LIST}"
+        )));
+    }
+    let records = store.list(limit, number("before")?)?;
+    let next = (records.len() == limit)
+        .then(|| records.last().map(|r| r.seq))
+        .flatten();
+    let events: Vec<Value> = records.iter().map(view).collect();
+    Ok(response::json(
+        StatusCode::OK,
+        &json!({"events": events, "next_before": next}),
+    ))
+}

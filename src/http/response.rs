@@ -1,0 +1,181 @@
+//! The one place that turns outcomes and errors into HTTP responses. 5xx bodies are
+//! generic; causes go to the log. 401 bodies never say why.
+
+use bytes::Bytes;
+use http::header::{ALLOW, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderValue, StatusCode};
+use http_body_util::Full;
+use hyper::Response;
+use serde_json::{Value, json};
+
+use crate::pipeline::{Accepted, IngestError};
+use crate::providers::{Answer, Handshake};
+use crate::store::{Outcome, StoreError};
+
+pub type Resp = Response<Full<Bytes>>;
+
+/// Set on the answer to a webhook whose events were all seen before.
+pub const DUPLICATE_HEADER: &str = "countersign-duplicate";
+const ADOBE_HEADER: &str = "X-AdobeSign-ClientId";
+
+/// Errors of the HTTP layer, wrapping the pipeline's.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("not found")]
+    NotFound,
+    #[error("unknown source")]
+    UnknownSource,
+    #[error("method not allowed")]
+    MethodNotAllowed(&'static str),
+    #[error("body exceeds {0} bytes")]
+    TooLarge(usize),
+    #[error("body not received in time")]
+    BodyTimeout,
+    #[error("body could not be read: {0}")]
+    BodyRead(String),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Ingest(#[from] IngestError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl HttpError {
+    /// Stable label for logs and metrics.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            HttpError::NotFound | HttpError::UnknownSource => "unknown_source",
+            HttpError::MethodNotAllowed(_) => "method_not_allowed",
+            HttpError::TooLarge(_) => "too_large",
+            HttpError::BodyTimeout => "timeout",
+            HttpError::BodyRead(_) | HttpError::BadRequest(_) => "invalid",
+            HttpError::Ingest(e) => e.outcome(),
+            HttpError::Store(StoreError::Overloaded) => "overloaded",
+            HttpError::Store(_) => "error",
+        }
+    }
+}
+
+pub fn json(status: StatusCode, body: &Value) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn unavailable(retry_after: &'static str) -> Resp {
+    let mut r = json(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &json!({"error": "temporarily unavailable"}),
+    );
+    r.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static(retry_after));
+    r
+}
+
+fn store_error(e: &StoreError) -> Resp {
+    match e {
+        StoreError::Overloaded => unavailable("1"),
+        _ => unavailable("5"),
+    }
+}
+
+/// Maps an error to its response.
+pub fn error(e: &HttpError) -> Resp {
+    let msg = |s: StatusCode, m: &str| json(s, &json!({"error": m}));
+    match e {
+        HttpError::NotFound => msg(StatusCode::NOT_FOUND, "not found"),
+        HttpError::UnknownSource => msg(StatusCode::NOT_FOUND, "unknown source"),
+        HttpError::MethodNotAllowed(allow) => {
+            let mut r = msg(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+            r.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(allow));
+            r
+        }
+        HttpError::TooLarge(n) => {
+            let mut r = msg(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("body exceeds {n} bytes"),
+            );
+            r.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            r
+        }
+        HttpError::BodyTimeout => {
+            let mut r = msg(StatusCode::REQUEST_TIMEOUT, "body not received in time");
+            r.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            r
+        }
+        HttpError::BodyRead(m) | HttpError::BadRequest(m) => msg(StatusCode::BAD_REQUEST, m),
+        HttpError::Ingest(IngestError::Unauthorized(_)) => {
+            msg(StatusCode::UNAUTHORIZED, "unauthorized")
+        }
+        HttpError::Ingest(IngestError::Malformed(m)) => {
+            msg(StatusCode::BAD_REQUEST, &format!("malformed payload: {m}"))
+        }
+        HttpError::Ingest(IngestError::MethodNotAllowed) => {
+            error(&HttpError::MethodNotAllowed("POST"))
+        }
+        HttpError::Ingest(IngestError::Store(s)) | HttpError::Store(s) => store_error(s),
+    }
+}
+
+fn adobe_echo(id: &str) -> Resp {
+    let mut r = json(StatusCode::OK, &json!({"xAdobeSignClientId": id}));
+    if let Ok(v) = HeaderValue::from_str(id) {
+        r.headers_mut().insert(ADOBE_HEADER, v);
+    }
+    r
+}
+
+/// Maps a taken webhook to the answer its provider expects.
+pub fn accepted(a: &Accepted) -> Resp {
+    let mut r = match a {
+        Accepted::Handshake(Handshake::AdobeIntent(id)) => adobe_echo(id),
+        Accepted::Handshake(Handshake::BoldSignVerification) => json(
+            StatusCode::OK,
+            &json!({"status": "verification acknowledged"}),
+        ),
+        Accepted::Events {
+            answer: Answer::AdobeEcho(id),
+            ..
+        } => adobe_echo(id),
+        Accepted::Events {
+            answer: Answer::Text(t),
+            ..
+        } => {
+            let mut r = Response::new(Full::new(Bytes::from_static(t.as_bytes())));
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            r
+        }
+        Accepted::Events {
+            events,
+            answer: Answer::Standard,
+        } => {
+            let list: Vec<Value> = events
+                .iter()
+                .map(|(id, o)| match o {
+                    Outcome::Stored { .. } => json!({"id": id, "status": "accepted"}),
+                    Outcome::Duplicate { .. } => json!({"id": id, "status": "duplicate"}),
+                })
+                .collect();
+            let status = if a.all_duplicates() {
+                "duplicate"
+            } else {
+                "accepted"
+            };
+            json(StatusCode::OK, &json!({"status": status, "events": list}))
+        }
+    };
+    if a.all_duplicates() {
+        r.headers_mut()
+            .insert(DUPLICATE_HEADER, HeaderValue::from_static("true"));
+    }
+    r
+}

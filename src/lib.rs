@@ -1,0 +1,28 @@
+//! countersign: a webhook gateway for electronic-signature events.
+//!
+//! The data path is one line: **edge → verify → normalize → dedup + durable
+//! commit** (→ route → sinks, in later work). The components:
+//!
+//! - [`app`]: wiring; `run(config, listeners, shutdown)` for `main` and tests.
+//! - [`config`]: figment layers, secret references, validation naming the key.
+//! - [`http`]: the only module that knows hyper and status codes.
+//! - [`pipeline`]: authenticate → normalize → store, independent of HTTP.
+//! - [`providers`]: one file per provider: scheme, normalizer, answers (pure).
+//! - [`verify`]: the signature schemes providers share (pure).
+//! - [`event`]: the normalized `SignatureEvent` v1 and its id newtypes.
+//! - [`store`]: embedded redb store with group commit, dedup and sweeping.
+//! - [`telemetry`]: logging set-up.
+//! - [`time`]: clock and timestamp parsing helpers.
+//! - [`cli`]: the `config check` and `sign` subcommands' logic.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod event;
+pub mod http;
+pub mod pipeline;
+pub mod providers;
+pub mod store;
+pub mod telemetry;
+pub mod time;
+pub mod verify;

@@ -1,0 +1,180 @@
+//! The `countersign` binary: parse the command line, load config, set up logging,
+//! call into the library. Nothing else lives here.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use countersign::cli::{self, SignArgs, SignFormat};
+use countersign::{app, config, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "countersign",
+    version,
+    about = "Webhook gateway for e-signature events"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// TOML config file; without it the built-in defaults (and environment) apply.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print what makes a body a validly signed webhook for a source.
+    Sign {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The source id (`[[sources]] id`).
+        #[arg(long)]
+        source: String,
+        /// File with the body, or `-` for standard input.
+        #[arg(long, conflicts_with = "data")]
+        body: Option<PathBuf>,
+        /// The body itself.
+        #[arg(long)]
+        data: Option<String>,
+        /// Message id for schemes that sign one (Standard Webhooks).
+        #[arg(long)]
+        id: Option<String>,
+        /// Unix time to sign with (default: now).
+        #[arg(long)]
+        timestamp: Option<i64>,
+        /// Base URL of the gateway (default: from server.listen).
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long, value_enum, default_value = "curl")]
+        format: SignFormat,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the config and print the effective settings, secrets redacted.
+    Check {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn load(path: Option<&PathBuf>) -> Result<config::Loaded, ExitCode> {
+    config::load(path.map(PathBuf::as_path)).map_err(|e| {
+        eprint!("{e}");
+        ExitCode::from(2)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config } => serve(config),
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => load(config.as_ref()).map(|l| {
+            print!("{}", l.config.to_toml());
+            eprintln!("config ok: {} source(s)", l.sources.len());
+        }),
+        Command::Sign {
+            config,
+            source,
+            body,
+            data,
+            id,
+            timestamp,
+            url,
+            format,
+        } => load(config.as_ref()).and_then(|l| {
+            let body = read_body(body, data)?;
+            let args = SignArgs {
+                source: &source,
+                body: &body,
+                id,
+                timestamp,
+                base_url: url,
+                format,
+            };
+            cli::sign(&l, args)
+                .map(|out| println!("{out}"))
+                .map_err(|e| {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                })
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}
+
+fn read_body(path: Option<PathBuf>, data: Option<String>) -> Result<Vec<u8>, ExitCode> {
+    let fail = |e: std::io::Error| {
+        eprintln!("error: cannot read the body: {e}");
+        ExitCode::from(2)
+    };
+    match (path, data) {
+        (_, Some(d)) => Ok(d.into_bytes()),
+        (Some(p), None) if p.as_os_str() == "-" => {
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf).map_err(fail)?;
+            Ok(buf)
+        }
+        (Some(p), None) => std::fs::read(&p).map_err(fail),
+        (None, None) => {
+            eprintln!("error: give the body with --body FILE, --body - or --data");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+fn serve(path: Option<PathBuf>) -> Result<(), ExitCode> {
+    let loaded = load(path.as_ref())?;
+    telemetry::init(&loaded.config.telemetry);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        })?;
+    rt.block_on(async {
+        let listeners = app::Listeners::bind(&loaded.config.server).await?;
+        app::run(loaded, listeners, shutdown_signal()).await
+    })
+    .map_err(|e| {
+        tracing::error!(
+            error = format!("{e:#}"),
+            "countersign stopped with an error"
+        );
+        eprintln!("error: {e:#}");
+        ExitCode::FAILURE
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,127 @@
+//! Dropbox Sign (HelloSign). The event arrives as multipart/form-data field `json`;
+//! `event.event_hash` = hex HMAC-SHA256(API key, event_time + event_type). The MAC
+//! does **not** cover the body, which the event's `auth.covers_body` says. The
+//! answer must be exactly `Hello API Event Received`.
+
+use serde_json::Value;
+
+use super::multipart::{encode_single, form_field};
+use super::{
+    Draft, IdSource, Malformed, Preparsed, SignedRequest, kind_of, require_object, str_at, time_at,
+};
+use crate::event::Kind;
+use crate::verify::scheme::{Signature, sign_event_hash, verify_event_hash};
+use crate::verify::{Inbound, Key, Verified, VerifyError};
+
+pub(super) const ANSWER: &str = "Hello API Event Received";
+
+const KINDS: &[(&str, Kind)] = &[
+    ("signature_request_prepared", Kind::Created),
+    ("signature_request_sent", Kind::Sent),
+    ("signature_request_viewed", Kind::Viewed),
+    ("signature_request_signed", Kind::SignerCompleted),
+    ("signature_request_all_signed", Kind::Completed),
+    ("signature_request_declined", Kind::Declined),
+    ("signature_request_canceled", Kind::Voided),
+    ("signature_request_expired", Kind::Expired),
+    ("signature_request_remind", Kind::Reminder),
+    ("signature_request_reassigned", Kind::Reassigned),
+    ("signature_request_email_bounce", Kind::DeliveryFailed),
+    ("signature_request_signer_removed", Kind::Updated),
+    ("signature_request_downloadable", Kind::DocumentReady),
+    ("signature_request_invalid", Kind::Error),
+    ("file_error", Kind::Error),
+    ("unknown_error", Kind::Error),
+    ("sign_url_invalid", Kind::Error),
+    ("template_error", Kind::Error),
+    ("callback_test", Kind::Test),
+];
+
+/// Parses the form field and checks `event_hash`. A body that cannot be read far
+/// enough to find the hash is unauthenticated, not malformed.
+pub(super) fn authenticate(
+    keys: &[Key],
+    req: &Inbound,
+) -> Result<(Verified, Preparsed), VerifyError> {
+    let ct = req.header("content-type").unwrap_or("");
+    let json =
+        form_field(ct, req.body, "json").map_err(|_| VerifyError::Missing("json form field"))?;
+    let v: Value =
+        serde_json::from_slice(&json).map_err(|_| VerifyError::Malformed("json form field"))?;
+    let get = |k: &str| str_at(&v, &["event", k]);
+    let (Some(time), Some(ty), Some(hash)) =
+        (get("event_time"), get("event_type"), get("event_hash"))
+    else {
+        return Err(VerifyError::Missing("event_hash"));
+    };
+    let verified = verify_event_hash(keys, &time, &ty, &hash)?;
+    Ok((verified, Preparsed::Json(v)))
+}
+
+pub(super) fn normalize(v: Value) -> Result<Vec<Draft>, Malformed> {
+    require_object(&v)?;
+    let event = str_at(&v, &["event", "event_type"])
+        .ok_or_else(|| Malformed::new("event.event_type missing"))?;
+    let envelope = str_at(&v, &["signature_request", "signature_request_id"]);
+    let signature_id = str_at(&v, &["event", "event_metadata", "related_signature_id"]);
+    let basis = vec![
+        envelope.clone().unwrap_or_default(),
+        event.clone(),
+        signature_id.clone().unwrap_or_default(),
+        str_at(&v, &["event", "event_time"]).unwrap_or_default(),
+    ];
+    let mut d = Draft::new(
+        IdSource::Derived(basis),
+        event.clone(),
+        kind_of(KINDS, &event),
+        Value::Null,
+    );
+    d.envelope_id = envelope;
+    d.signer.id = signature_id.clone();
+    let signatures = v
+        .pointer("/signature_request/signatures")
+        .and_then(Value::as_array);
+    if let Some(s) = signatures
+        .into_iter()
+        .flatten()
+        .find(|s| signature_id.is_some() && str_at(s, &["signature_id"]) == signature_id)
+    {
+        d.signer.email = str_at(s, &["signer_email_address"]);
+        d.signer.name = str_at(s, &["signer_name"]);
+        d.signer.role = str_at(s, &["signer_role"]);
+    }
+    d.occurred_ms = time_at(&v, &["event", "event_time"]);
+    d.sandbox = v
+        .pointer("/signature_request/test_mode")
+        .and_then(Value::as_bool);
+    d.payload = v;
+    Ok(vec![d])
+}
+
+const BOUNDARY: &str = "countersign-dropbox-sign-boundary";
+
+/// Sets `event.event_hash` in a JSON body and wraps it in the multipart form.
+pub(super) fn sign(key: &Key, body: &[u8]) -> Result<SignedRequest, Malformed> {
+    let mut v: Value =
+        serde_json::from_slice(body).map_err(|e| Malformed::new(format!("invalid JSON: {e}")))?;
+    let get = |k: &str| str_at(&v, &["event", k]);
+    let (Some(time), Some(ty)) = (get("event_time"), get("event_type")) else {
+        return Err(Malformed::new(
+            "event.event_time and event.event_type are required",
+        ));
+    };
+    v["event"]["event_hash"] = Value::String(sign_event_hash(key, &time, &ty));
+    let sig = Signature {
+        headers: vec![(
+            "Content-Type".into(),
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )],
+        ..Signature::default()
+    };
+    let json = v.to_string().into_bytes();
+    Ok(SignedRequest {
+        signature: sig,
+        body: encode_single(BOUNDARY, "json", &json),
+        form_field: Some(("json", json)),
+    })
+}

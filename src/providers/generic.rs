@@ -1,0 +1,153 @@
+//! Payload-defined providers: Standard Webhooks, Stripe-style, GitHub-style and
+//! `generic_hmac`. Where the fields are is configurable per source (`fields`, JSON
+//! pointers); the defaults below fit the common shapes. Kinds come from the
+//! source's `kinds` table, else from an event type whose last segment is a kind
+//! name (`envelope.completed` → `completed`), else `other`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Ctx, Draft, IdSource, Malformed, Provider, as_string, digest};
+use crate::event::Kind;
+
+/// JSON pointers (RFC 6901) to the event's fields in a payload-defined body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldMap {
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub envelope_id: Option<String>,
+    pub document_id: Option<String>,
+    pub signer_id: Option<String>,
+    pub signer_email: Option<String>,
+    pub signer_name: Option<String>,
+    pub signer_role: Option<String>,
+    pub occurred_at: Option<String>,
+    pub sandbox: Option<String>,
+}
+
+impl FieldMap {
+    /// Every configured pointer with its key name, for validation.
+    pub fn pointers(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("event_id", &self.event_id),
+            ("event_type", &self.event_type),
+            ("envelope_id", &self.envelope_id),
+            ("document_id", &self.document_id),
+            ("signer_id", &self.signer_id),
+            ("signer_email", &self.signer_email),
+            ("signer_name", &self.signer_name),
+            ("signer_role", &self.signer_role),
+            ("occurred_at", &self.occurred_at),
+            ("sandbox", &self.sandbox),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|p| (k, p)))
+    }
+}
+
+/// The first pointer (configured one, else the defaults) that holds a scalar.
+fn pick(v: &Value, configured: &Option<String>, defaults: &[&str]) -> Option<String> {
+    match configured {
+        Some(p) => v.pointer(p).and_then(as_string),
+        None => defaults
+            .iter()
+            .find_map(|p| v.pointer(p).and_then(as_string)),
+    }
+}
+
+fn id_header(ctx: &Ctx) -> Option<String> {
+    let names: &[&str] = match ctx.source.provider {
+        Provider::StandardWebhooks => &["webhook-id", "svix-id"],
+        Provider::Github => &["x-github-delivery"],
+        Provider::GenericHmac => match &ctx.source.scheme {
+            crate::verify::Scheme::HeaderMac(hm) => match &hm.id_header {
+                Some(h) => return ctx.req.header(h.as_str()).map(str::to_owned),
+                None => &[],
+            },
+            _ => &[],
+        },
+        _ => &[],
+    };
+    names
+        .iter()
+        .find_map(|n| ctx.req.header(n))
+        .map(str::to_owned)
+}
+
+/// Kind from the last segment of a dotted/underscored event type.
+fn kind_guess(event_type: &str) -> Kind {
+    let last = event_type
+        .rsplit(['.', ':', '/'])
+        .next()
+        .unwrap_or(event_type);
+    Kind::parse(&last.to_ascii_lowercase()).unwrap_or(Kind::Other)
+}
+
+pub(super) fn normalize(ctx: &Ctx, v: Value) -> Result<Draft, Malformed> {
+    let f = &ctx.source.fields;
+    let event_type = match ctx.source.provider {
+        Provider::Github if f.event_type.is_none() => {
+            ctx.req.header("x-github-event").map(str::to_owned)
+        }
+        _ => pick(&v, &f.event_type, &["/type", "/event_type", "/event"]),
+    }
+    .ok_or_else(|| {
+        Malformed::new("event type missing (set `fields.event_type` to its JSON pointer)")
+    })?;
+    let envelope = pick(
+        &v,
+        &f.envelope_id,
+        &[
+            "/data/envelope_id",
+            "/data/envelopeId",
+            "/envelope_id",
+            "/envelopeId",
+        ],
+    );
+    let id = match f.event_id.as_ref().map(|_| pick(&v, &f.event_id, &[])) {
+        Some(Some(id)) => IdSource::Provided(id),
+        Some(None) => return Err(Malformed::new("event id missing at `fields.event_id`")),
+        None => match id_header(ctx).or_else(|| pick(&v, &None, &["/id"])) {
+            Some(id) => IdSource::Provided(id),
+            None => IdSource::Derived(vec![
+                envelope.clone().unwrap_or_default(),
+                event_type.clone(),
+                digest(&v),
+            ]),
+        },
+    };
+    let mut d = Draft::new(id, event_type.clone(), kind_guess(&event_type), Value::Null);
+    d.envelope_id = envelope;
+    d.document_id = pick(&v, &f.document_id, &["/data/document_id", "/document_id"]);
+    d.signer.id = pick(&v, &f.signer_id, &["/data/signer/id", "/signer/id"]);
+    d.signer.email = pick(
+        &v,
+        &f.signer_email,
+        &["/data/signer/email", "/signer/email"],
+    );
+    d.signer.name = pick(&v, &f.signer_name, &["/data/signer/name", "/signer/name"]);
+    d.signer.role = pick(&v, &f.signer_role, &["/data/signer/role", "/signer/role"]);
+    let time_ptr = f.occurred_at.as_deref().unwrap_or("/timestamp");
+    d.occurred_ms = v.pointer(time_ptr).and_then(|t| super::time_at(t, &[]));
+    d.sandbox = f
+        .sandbox
+        .as_deref()
+        .and_then(|p| v.pointer(p))
+        .and_then(Value::as_bool);
+    d.payload = v;
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guesses_kinds_from_the_last_segment() {
+        assert_eq!(kind_guess("envelope.completed"), Kind::Completed);
+        assert_eq!(kind_guess("document:SENT"), Kind::Sent);
+        assert_eq!(kind_guess("signer_completed"), Kind::SignerCompleted);
+        assert_eq!(kind_guess("envelope.finished"), Kind::Other);
+    }
+}

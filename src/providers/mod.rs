@@ -1,0 +1,458 @@
+//! E-signature providers: one file each with its scheme, its normalizer and its
+//! special answers. Pure: no I/O, no clocks (time comes in through [`Ctx`]).
+//!
+//! The path of a request through this module: [`Source::authenticate`] (raw bytes,
+//! before anything is parsed, except Dropbox Sign whose MAC lives inside the
+//! payload) → [`Source::normalize`] (only with a [`Verified`]) → [`Source::answer`].
+
+mod adobe_sign;
+mod boldsign;
+mod documenso;
+mod docuseal;
+mod docusign;
+mod dropbox_sign;
+mod generic;
+pub mod multipart;
+mod opensign;
+mod pandadoc;
+mod signius;
+mod signnow;
+mod skribble;
+mod yousign;
+mod zoho_sign;
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::event::{Auth, EventId, Kind, SCHEMA_VERSION, SignatureEvent, Signer};
+use crate::verify::{self, HeaderMac, Inbound, Key, Scheme, Verified, VerifyError};
+
+pub use generic::FieldMap;
+
+/// The provider ids accepted in `sources[].provider`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    StandardWebhooks,
+    Stripe,
+    Github,
+    Docusign,
+    DropboxSign,
+    AdobeSign,
+    Yousign,
+    Boldsign,
+    Docuseal,
+    ZohoSign,
+    Signnow,
+    Pandadoc,
+    Opensign,
+    Documenso,
+    Skribble,
+    Signius,
+    GenericHmac,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::StandardWebhooks => "standard_webhooks",
+            Provider::Stripe => "stripe",
+            Provider::Github => "github",
+            Provider::Docusign => "docusign",
+            Provider::DropboxSign => "dropbox_sign",
+            Provider::AdobeSign => "adobe_sign",
+            Provider::Yousign => "yousign",
+            Provider::Boldsign => "boldsign",
+            Provider::Docuseal => "docuseal",
+            Provider::ZohoSign => "zoho_sign",
+            Provider::Signnow => "signnow",
+            Provider::Pandadoc => "pandadoc",
+            Provider::Opensign => "opensign",
+            Provider::Documenso => "documenso",
+            Provider::Skribble => "skribble",
+            Provider::Signius => "signius",
+            Provider::GenericHmac => "generic_hmac",
+        }
+    }
+
+    /// The built-in scheme; `generic_hmac` has none (its scheme is configured).
+    pub fn scheme(self) -> Option<Scheme> {
+        use verify::Encoding::*;
+        Some(match self {
+            Provider::StandardWebhooks => Scheme::StandardWebhooks,
+            Provider::Stripe => Scheme::Stripe,
+            Provider::Github => {
+                Scheme::HeaderMac(HeaderMac::body("x-hub-signature-256", "sha256=", Hex))
+            }
+            Provider::Docusign => Scheme::DocuSign,
+            Provider::DropboxSign => Scheme::EventHash,
+            Provider::AdobeSign => Scheme::ClientId,
+            Provider::Yousign => {
+                Scheme::HeaderMac(HeaderMac::body("x-yousign-signature-256", "sha256=", Hex))
+            }
+            Provider::Boldsign => Scheme::BoldSign,
+            Provider::Docuseal => Scheme::DocuSeal,
+            Provider::ZohoSign => {
+                Scheme::HeaderMac(HeaderMac::body("x-zs-webhook-signature", "", Base64))
+            }
+            Provider::Signnow => {
+                Scheme::HeaderMac(HeaderMac::body("x-signnow-signature", "", HexOrBase64))
+            }
+            Provider::Pandadoc => Scheme::QueryMac { param: "signature" },
+            Provider::Opensign => {
+                Scheme::HeaderMac(HeaderMac::body("x-webhook-signature", "", Hex))
+            }
+            Provider::Documenso => Scheme::SharedSecretHeader {
+                header: "x-documenso-secret",
+            },
+            Provider::Skribble | Provider::Signius => Scheme::UrlToken,
+            Provider::GenericHmac => return None,
+        })
+    }
+
+    /// Whether the secrets are Standard Webhooks `whsec_` secrets (key = base64 part).
+    pub fn uses_whsec_keys(self) -> bool {
+        self == Provider::StandardWebhooks
+    }
+}
+
+/// A configured source at run time: a provider with its keys and settings.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub id: String,
+    pub provider: Provider,
+    pub scheme: Scheme,
+    pub keys: Vec<Key>,
+    pub tolerance_secs: i64,
+    pub max_body_bytes: usize,
+    /// Overrides of the event-type → kind table.
+    pub kinds: HashMap<String, Kind>,
+    /// Where generic providers find the event fields.
+    pub fields: FieldMap,
+}
+
+/// What the provider should be told when its webhook was taken (or was a duplicate).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// countersign's own JSON answer.
+    Standard,
+    /// A fixed text body the provider insists on (Dropbox Sign).
+    Text(&'static str),
+    /// Adobe Sign's client-id echo, in a header and in the JSON body.
+    AdobeEcho(String),
+}
+
+/// A handshake that is answered without storing anything.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Handshake {
+    /// Adobe Sign's GET "verification of intent".
+    AdobeIntent(String),
+    /// BoldSign's `Verification` event, sent before the webhook's secret exists.
+    BoldSignVerification,
+}
+
+/// A payload that was authentic but could not be understood.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct Malformed(pub String);
+
+impl Malformed {
+    pub fn new(msg: impl Into<String>) -> Malformed {
+        Malformed(msg.into())
+    }
+}
+
+/// What a provider parses before or while authenticating (only Dropbox Sign).
+pub enum Preparsed {
+    None,
+    Json(Value),
+}
+
+/// Input to the normalizers.
+pub struct Ctx<'a> {
+    pub source: &'a Source,
+    pub req: &'a Inbound<'a>,
+    pub verified: &'a Verified,
+    pub received_ms: i64,
+}
+
+/// How an event's id is obtained.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdSource {
+    /// The provider's own id.
+    Provided(String),
+    /// Stable fields to hash when the provider has no id; never a per-attempt field.
+    Derived(Vec<String>),
+}
+
+/// A provider's reading of one event, before the common finishing.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub id: IdSource,
+    pub event_type: String,
+    pub kind: Kind,
+    pub envelope_id: Option<String>,
+    pub document_id: Option<String>,
+    pub signer: Signer,
+    pub occurred_ms: Option<i64>,
+    pub sandbox: Option<bool>,
+    pub payload: Value,
+}
+
+impl Draft {
+    /// A draft with the required fields; the rest default to unknown.
+    pub fn new(id: IdSource, event_type: String, kind: Kind, payload: Value) -> Draft {
+        Draft {
+            id,
+            event_type,
+            kind,
+            envelope_id: None,
+            document_id: None,
+            signer: Signer::default(),
+            occurred_ms: None,
+            sandbox: None,
+            payload,
+        }
+    }
+}
+
+impl Source {
+    /// Authenticates on the raw bytes. Dropbox Sign is the one provider whose MAC
+    /// sits inside the payload, so its body is parsed here (and handed on).
+    pub fn authenticate(&self, req: &Inbound) -> Result<(Verified, Preparsed), VerifyError> {
+        if let Scheme::EventHash = self.scheme {
+            return dropbox_sign::authenticate(&self.keys, req);
+        }
+        let v = verify::scheme::verify(&self.scheme, &self.keys, self.tolerance_secs, req)?;
+        Ok((v, Preparsed::None))
+    }
+
+    /// A handshake to answer for a request that did not authenticate as an event.
+    /// `get` is true for GET requests. Handshakes store nothing.
+    pub fn handshake(&self, req: &Inbound, get: bool) -> Option<Result<Handshake, VerifyError>> {
+        match self.provider {
+            Provider::AdobeSign if get => Some(
+                verify::scheme::verify(&Scheme::ClientId, &self.keys, 0, req)
+                    .map(|_| Handshake::AdobeIntent(adobe_sign::client_id(req))),
+            ),
+            Provider::Boldsign if !get && boldsign::is_verification(req.body) => {
+                Some(Ok(Handshake::BoldSignVerification))
+            }
+            _ => None,
+        }
+    }
+
+    /// Turns an authenticated request into normalized events (several for
+    /// PandaDoc's array bodies).
+    pub fn normalize(
+        &self,
+        req: &Inbound,
+        verified: &Verified,
+        pre: Preparsed,
+        received_ms: i64,
+    ) -> Result<Vec<SignatureEvent>, Malformed> {
+        let ctx = Ctx {
+            source: self,
+            req,
+            verified,
+            received_ms,
+        };
+        let drafts = match (self.provider, pre) {
+            (Provider::DropboxSign, Preparsed::Json(v)) => dropbox_sign::normalize(v)?,
+            (Provider::DropboxSign, Preparsed::None) => {
+                return Err(Malformed::new("Dropbox Sign payload missing"));
+            }
+            (p, _) => self.normalize_body(p, &ctx)?,
+        };
+        drafts.into_iter().map(|d| finish(d, &ctx)).collect()
+    }
+
+    fn normalize_body(&self, p: Provider, ctx: &Ctx) -> Result<Vec<Draft>, Malformed> {
+        if p == Provider::Skribble {
+            return skribble::normalize(ctx);
+        }
+        let v = parse_json(ctx.req.body)?;
+        let one = |d: Result<Draft, Malformed>| d.map(|d| vec![d]);
+        match p {
+            Provider::Docusign => one(docusign::normalize(v)),
+            Provider::AdobeSign => one(adobe_sign::normalize(v)),
+            Provider::Yousign => one(yousign::normalize(v)),
+            Provider::Boldsign => one(boldsign::normalize(v)),
+            Provider::Docuseal => one(docuseal::normalize(v)),
+            Provider::ZohoSign => one(zoho_sign::normalize(v)),
+            Provider::Signnow => one(signnow::normalize(v)),
+            Provider::Pandadoc => pandadoc::normalize(ctx, v),
+            Provider::Opensign => one(opensign::normalize(v)),
+            Provider::Documenso => one(documenso::normalize(v)),
+            Provider::Signius => one(signius::normalize(v)),
+            Provider::StandardWebhooks
+            | Provider::Stripe
+            | Provider::Github
+            | Provider::GenericHmac => one(generic::normalize(ctx, v)),
+            Provider::DropboxSign | Provider::Skribble => unreachable!("handled above"),
+        }
+    }
+
+    /// The success answer this provider expects.
+    pub fn answer(&self, req: &Inbound) -> Answer {
+        match self.provider {
+            Provider::DropboxSign => Answer::Text(dropbox_sign::ANSWER),
+            Provider::AdobeSign => Answer::AdobeEcho(adobe_sign::client_id(req)),
+            _ => Answer::Standard,
+        }
+    }
+
+    /// What makes `body` a validly signed webhook for this source, signed with the
+    /// first key: headers, query or token, and for Dropbox Sign a rewritten body.
+    pub fn sign(&self, body: &[u8], now: i64, id: &str) -> Result<SignedRequest, Malformed> {
+        let key = self
+            .keys
+            .first()
+            .ok_or_else(|| Malformed::new("source has no secret to sign with"))?;
+        if let Scheme::EventHash = self.scheme {
+            return dropbox_sign::sign(key, body);
+        }
+        Ok(SignedRequest {
+            signature: verify::scheme::sign(&self.scheme, key, body, now, id),
+            body: body.to_vec(),
+            form_field: None,
+        })
+    }
+}
+
+/// A request body with what authenticates it.
+#[derive(Debug, Clone)]
+pub struct SignedRequest {
+    pub signature: verify::scheme::Signature,
+    /// The exact bytes to send.
+    pub body: Vec<u8>,
+    /// For form posts (Dropbox Sign): the field name and value inside `body`.
+    pub form_field: Option<(&'static str, Vec<u8>)>,
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, Malformed> {
+    serde_json::from_slice(body).map_err(|e| Malformed::new(format!("invalid JSON: {e}")))
+}
+
+/// Completes a draft: id (derived if needed), kind override, timestamps, auth.
+fn finish(d: Draft, ctx: &Ctx) -> Result<SignatureEvent, Malformed> {
+    let provider = ctx.source.provider.as_str();
+    let id = match d.id {
+        IdSource::Provided(s) => {
+            EventId::parse(&s).map_err(|e| Malformed::new(format!("provider event id: {e}")))?
+        }
+        IdSource::Derived(parts) => derive_id(provider, &parts),
+    };
+    if d.event_type.is_empty() {
+        return Err(Malformed::new("event type missing"));
+    }
+    let kind = ctx
+        .source
+        .kinds
+        .get(&d.event_type)
+        .copied()
+        .unwrap_or(d.kind);
+    Ok(SignatureEvent {
+        schema_version: SCHEMA_VERSION,
+        id,
+        source: ctx.source.id.clone(),
+        provider: provider.to_owned(),
+        provider_event_type: d.event_type,
+        kind,
+        envelope_id: d.envelope_id,
+        document_id: d.document_id,
+        signer: d.signer.non_empty(),
+        occurred_at: d.occurred_ms.map(crate::time::format_ms),
+        received_at: crate::time::format_ms(ctx.received_ms),
+        sandbox: d.sandbox,
+        auth: Auth {
+            method: ctx.verified.method().to_owned(),
+            key_index: ctx.verified.key_index(),
+            covers_body: ctx.verified.covers_body(),
+        },
+        payload: d.payload,
+    })
+}
+
+/// `cs_` + 128 bits of sha256(provider, parts...), fields separated by NUL.
+pub fn derive_id(provider: &str, parts: &[String]) -> EventId {
+    let mut h = Sha256::new();
+    h.update(provider.as_bytes());
+    for p in parts {
+        h.update([0u8]);
+        h.update(p.as_bytes());
+    }
+    EventId::derived(hex::encode(&h.finalize()[..16]))
+}
+
+/// A digest of a JSON value, for derived ids of providers with no stable time.
+pub fn digest(v: &Value) -> String {
+    hex::encode(Sha256::digest(v.to_string().as_bytes()))
+}
+
+/// Looks a provider event type up in a provider's table; unknown types are `other`.
+pub fn kind_of(table: &[(&str, Kind)], event_type: &str) -> Kind {
+    table
+        .iter()
+        .find(|(t, _)| *t == event_type)
+        .map(|(_, k)| *k)
+        .unwrap_or(Kind::Other)
+}
+
+/// A string (or number, rendered) at a path of object keys.
+pub fn str_at(v: &Value, path: &[&str]) -> Option<String> {
+    let mut cur = v;
+    for key in path {
+        cur = cur.get(key)?;
+    }
+    as_string(cur)
+}
+
+/// A JSON scalar as a non-empty string.
+pub fn as_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A timestamp at `path`: unix seconds/millis (number or digits) or RFC 3339.
+pub fn time_at(v: &Value, path: &[&str]) -> Option<i64> {
+    let mut cur = v;
+    for key in path {
+        cur = cur.get(key)?;
+    }
+    match cur {
+        Value::Number(n) => n.as_i64().map(crate::time::unix_to_ms),
+        Value::String(s) => match s.parse::<i64>() {
+            Ok(n) => Some(crate::time::unix_to_ms(n)),
+            Err(_) => crate::time::parse_rfc3339_ms(s),
+        },
+        _ => None,
+    }
+}
+
+/// Requires a JSON object, as most providers send.
+pub fn require_object(v: &Value) -> Result<(), Malformed> {
+    if v.is_object() {
+        Ok(())
+    } else {
+        Err(Malformed::new("payload must be a JSON object"))
+    }
+}
+
+/// The event type at `path`, required.
+pub fn event_type_at(v: &Value, path: &[&str]) -> Result<String, Malformed> {
+    str_at(v, path)
+        .ok_or_else(|| Malformed::new(format!("event type `{}` missing", path.join("."))))
+}
+
+#[cfg(test)]
+pub(crate) mod testkit;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,44 @@
+//! OpenSign. Auth: `x-webhook-signature`, hex HMAC-SHA256 of the body. Payload
+//! `{event, objectId, ...}`; no event id, so one is derived from the document, the
+//! event and a digest of the payload (no stable event time is documented).
+
+use serde_json::Value;
+
+use super::{
+    Draft, IdSource, Malformed, digest, event_type_at, kind_of, require_object, str_at, time_at,
+};
+use crate::event::Kind;
+
+const KINDS: &[(&str, Kind)] = &[
+    ("created", Kind::Created),
+    ("sent", Kind::Sent),
+    ("viewed", Kind::Viewed),
+    ("signed", Kind::SignerCompleted),
+    ("completed", Kind::Completed),
+    ("declined", Kind::Declined),
+    ("revoked", Kind::Voided),
+    ("expired", Kind::Expired),
+];
+
+pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
+    require_object(&v)?;
+    let event = event_type_at(&v, &["event"])?;
+    let envelope = str_at(&v, &["objectId"]);
+    let basis = vec![
+        envelope.clone().unwrap_or_default(),
+        event.clone(),
+        digest(&v),
+    ];
+    let mut d = Draft::new(
+        IdSource::Derived(basis),
+        event.clone(),
+        kind_of(KINDS, &event),
+        Value::Null,
+    );
+    d.envelope_id = envelope;
+    d.signer.email = str_at(&v, &["signer", "email"]).or_else(|| str_at(&v, &["signerEmail"]));
+    d.signer.name = str_at(&v, &["signer", "name"]).or_else(|| str_at(&v, &["signerName"]));
+    d.occurred_ms = time_at(&v, &["updatedAt"]).or_else(|| time_at(&v, &["createdAt"]));
+    d.payload = v;
+    Ok(d)
+}

@@ -1,0 +1,67 @@
+//! Skribble. Callbacks are requests to URLs set per signature request, with no MAC:
+//! sources use a secret URL token, and the URL carries what happened, using
+//! Skribble's placeholders, e.g.
+//! `/hooks/skribble/{token}?event=SUCCESS&signature_request_id=SKRIBBLE_SIGNATURE_REQUEST_ID&document_id=SKRIBBLE_DOCUMENT_ID`.
+//! A JSON object body, if any, is kept as the payload and may supply the same keys.
+
+use serde_json::{Map, Value};
+
+use super::{Ctx, Draft, IdSource, Malformed, kind_of, str_at};
+use crate::event::Kind;
+
+const KINDS: &[(&str, Kind)] = &[
+    ("INITIATE", Kind::Sent),
+    ("START_SIGN", Kind::Viewed),
+    ("UPDATE", Kind::SignerCompleted),
+    ("SUCCESS", Kind::Completed),
+    ("ERROR", Kind::Error),
+    ("IDENT_ERROR", Kind::AuthFailed),
+    ("DECLINED", Kind::Declined),
+    ("WITHDRAWN", Kind::Voided),
+];
+
+pub(super) fn normalize(ctx: &Ctx) -> Result<Vec<Draft>, Malformed> {
+    let query: Map<String, Value> = ctx
+        .req
+        .query
+        .map(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let body = ctx.req.body;
+    let body_json: Option<Value> = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let v: Value = serde_json::from_slice(body)
+            .map_err(|e| Malformed::new(format!("invalid JSON: {e}")))?;
+        Some(v).filter(Value::is_object)
+    };
+    let query = Value::Object(query);
+    let field =
+        |k: &str| str_at(&query, &[k]).or_else(|| body_json.as_ref().and_then(|b| str_at(b, &[k])));
+    let event = field("event")
+        .map(|e| e.to_ascii_uppercase())
+        .ok_or_else(|| Malformed::new("`event` query parameter missing (e.g. ?event=SUCCESS)"))?;
+    let envelope = field("signature_request_id");
+    let document = field("document_id");
+    let signature = field("signature_id");
+    let basis = vec![
+        envelope.clone().unwrap_or_default(),
+        event.clone(),
+        signature.clone().unwrap_or_default(),
+        document.clone().unwrap_or_default(),
+    ];
+    let mut d = Draft::new(
+        IdSource::Derived(basis),
+        event.clone(),
+        kind_of(KINDS, &event),
+        Value::Null,
+    );
+    d.envelope_id = envelope;
+    d.document_id = document;
+    d.signer.id = signature;
+    d.payload = body_json.unwrap_or(query);
+    Ok(vec![d])
+}

@@ -1,0 +1,53 @@
+//! Yousign v3. Auth: `X-Yousign-Signature-256: sha256=<hex>` over the body. Event id
+//! `event_id`; `event_time` is stable across retries (`X-Yousign-Retry`).
+
+use serde_json::Value;
+
+use super::{Draft, IdSource, Malformed, event_type_at, kind_of, require_object, str_at, time_at};
+use crate::event::Kind;
+
+const KINDS: &[(&str, Kind)] = &[
+    ("signature_request.created", Kind::Created),
+    ("signature_request.activated", Kind::Sent),
+    ("signer.notified", Kind::Sent),
+    ("signer.link_opened", Kind::Viewed),
+    ("signer.done", Kind::SignerCompleted),
+    ("signature_request.done", Kind::Completed),
+    ("signature_request.declined", Kind::Declined),
+    ("signer.declined", Kind::Declined),
+    ("signature_request.canceled", Kind::Voided),
+    ("signature_request.expired", Kind::Expired),
+    ("signature_request.reminder_executed", Kind::Reminder),
+    ("signature_request.deleted", Kind::Deleted),
+    ("signature_request.permanently_deleted", Kind::Deleted),
+    ("signer.identification_blocked", Kind::AuthFailed),
+    ("signer.password_authentication_blocked", Kind::AuthFailed),
+    ("signer.otp_authentication_blocked", Kind::AuthFailed),
+    ("signer.contact_updated", Kind::Updated),
+    ("signer.error", Kind::Error),
+];
+
+pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
+    require_object(&v)?;
+    let event = event_type_at(&v, &["event_name"])?;
+    let id = str_at(&v, &["event_id"]).ok_or_else(|| Malformed::new("event_id missing"))?;
+    let mut d = Draft::new(
+        IdSource::Provided(id),
+        event.clone(),
+        kind_of(KINDS, &event),
+        Value::Null,
+    );
+    d.envelope_id = str_at(&v, &["data", "signature_request", "id"]);
+    d.signer.id = str_at(&v, &["data", "signer", "id"]);
+    d.signer.email = str_at(&v, &["data", "signer", "info", "email"]);
+    let first = str_at(&v, &["data", "signer", "info", "first_name"]);
+    let last = str_at(&v, &["data", "signer", "info", "last_name"]);
+    d.signer.name = match (first, last) {
+        (Some(f), Some(l)) => Some(format!("{f} {l}")),
+        (f, l) => f.or(l),
+    };
+    d.occurred_ms = time_at(&v, &["event_time"]);
+    d.sandbox = v.get("sandbox").and_then(Value::as_bool);
+    d.payload = v;
+    Ok(d)
+}

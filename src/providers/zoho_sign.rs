@@ -1,0 +1,51 @@
+//! Zoho Sign. Auth: `X-ZS-WEBHOOK-SIGNATURE`, base64 HMAC-SHA256 of the body. No
+//! event id: derived from request, operation, action and `performed_at`. Zoho fires
+//! both `RequestSigningSuccess` and `RequestCompleted` on the last signature; they
+//! differ in type and so in id, and both are kept.
+
+use serde_json::Value;
+
+use super::{Draft, IdSource, Malformed, event_type_at, kind_of, require_object, str_at, time_at};
+use crate::event::Kind;
+
+const KINDS: &[(&str, Kind)] = &[
+    ("RequestSubmitted", Kind::Sent),
+    ("RequestViewed", Kind::Viewed),
+    ("RequestSigningSuccess", Kind::SignerCompleted),
+    ("RequestApproved", Kind::SignerCompleted),
+    ("RequestCompleted", Kind::Completed),
+    ("RequestRejected", Kind::Declined),
+    ("RequestRecalled", Kind::Voided),
+    ("RequestExpired", Kind::Expired),
+    ("RequestForwarded", Kind::Reassigned),
+    ("RequestReassigned", Kind::Reassigned),
+    ("RequestDeleted", Kind::Deleted),
+    ("RequestReminded", Kind::Reminder),
+    ("RequestSigningFailed", Kind::Error),
+];
+
+pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
+    require_object(&v)?;
+    let event = event_type_at(&v, &["notifications", "operation_type"])?;
+    let envelope = str_at(&v, &["requests", "request_id"]);
+    let action = str_at(&v, &["notifications", "action_id"]);
+    let basis = vec![
+        envelope.clone().unwrap_or_default(),
+        event.clone(),
+        action.clone().unwrap_or_default(),
+        str_at(&v, &["notifications", "performed_at"]).unwrap_or_default(),
+    ];
+    let mut d = Draft::new(
+        IdSource::Derived(basis),
+        event.clone(),
+        kind_of(KINDS, &event),
+        Value::Null,
+    );
+    d.envelope_id = envelope;
+    d.signer.id = action;
+    d.signer.email = str_at(&v, &["notifications", "performed_by_email"]);
+    d.signer.name = str_at(&v, &["notifications", "performed_by_name"]);
+    d.occurred_ms = time_at(&v, &["notifications", "performed_at"]);
+    d.payload = v;
+    Ok(d)
+}

@@ -1,0 +1,278 @@
+//! The embedded durable store (redb): accepted events, dedup keys and sweeping.
+//!
+//! All writes go through one writer thread ([`writer`]) that takes whatever is
+//! queued (up to `store.max_batch` events) into one transaction and syncs it once:
+//! group commit. The dedup check and the event insert happen in that same
+//! transaction, so a claim exists exactly when its event is durable, and a failed
+//! commit leaves no claim behind. Reads use their own MVCC read transactions.
+
+mod tables;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use redb::{Database, ReadableDatabase};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::StoreConfig;
+use tables::{BY_ID, EVENTS};
+
+/// Database file name inside `store.path`.
+pub const DB_FILE: &str = "countersign.redb";
+
+/// An event ready to be stored: its dedup key and its serialized JSON.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub source: String,
+    pub id: String,
+    pub received_ms: i64,
+    pub json: Vec<u8>,
+}
+
+/// What happened to one event of a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Durably stored under this sequence number.
+    Stored { seq: u64 },
+    /// Its (source, id) was seen within the dedup window; the original's sequence.
+    Duplicate { seq: u64 },
+}
+
+/// A stored event as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub seq: u64,
+    pub received_ms: i64,
+    pub source: String,
+    pub id: String,
+    pub json: Vec<u8>,
+}
+
+/// Store failures. Clone, because every waiter of a failed batch gets the error.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("store queue is full")]
+    Overloaded,
+    #[error("store is shut down")]
+    Closed,
+    #[error("commit failed (injected)")]
+    Injected,
+    #[error("database: {0}")]
+    Db(String),
+    #[error("cannot open store at {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+}
+
+impl StoreError {
+    /// Whether the caller may retry (everything but a broken database file is).
+    pub fn retryable(&self) -> bool {
+        !matches!(self, StoreError::Open { .. })
+    }
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self { StoreError::Db(e.to_string()) }
+        }
+    )*};
+}
+from_redb!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// Counters for group commit and sweeping (read by tests and, later, metrics).
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub commits: AtomicU64,
+    pub events_stored: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub largest_batch: AtomicU64,
+    pub dedup_swept: AtomicU64,
+    pub events_swept: AtomicU64,
+}
+
+pub(crate) enum Command {
+    Commit {
+        events: Vec<NewEvent>,
+        reply: oneshot::Sender<Result<Vec<Outcome>, StoreError>>,
+    },
+    Sweep {
+        now_ms: i64,
+        reply: oneshot::Sender<Result<usize, StoreError>>,
+    },
+    Shutdown,
+}
+
+/// Settings the writer needs, copied from config.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub max_batch: usize,
+    pub dedup_ttl_ms: i64,
+    pub retention_ms: i64,
+    pub sweep_batch: usize,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    tx: mpsc::Sender<Command>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    fail_next_commit: Arc<AtomicBool>,
+    stats: Arc<Stats>,
+}
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+fn ms(d: Duration) -> i64 {
+    d.as_millis().min(i64::MAX as u128) as i64
+}
+
+impl Store {
+    /// Opens (or creates) the database under `cfg.path` and starts the writer.
+    pub fn open(cfg: &StoreConfig) -> Result<Store, StoreError> {
+        let open_err = |e: &dyn std::fmt::Display| StoreError::Open {
+            path: cfg.path.clone(),
+            reason: e.to_string(),
+        };
+        std::fs::create_dir_all(&cfg.path).map_err(|e| open_err(&e))?;
+        let db = Arc::new(Database::create(cfg.path.join(DB_FILE)).map_err(|e| open_err(&e))?);
+        tables::create_all(&db)?;
+        let (tx, rx) = mpsc::channel(cfg.queue_capacity);
+        let settings = Settings {
+            max_batch: cfg.max_batch,
+            dedup_ttl_ms: ms(cfg.dedup_ttl),
+            retention_ms: ms(cfg.retention),
+            sweep_batch: cfg.sweep_batch,
+        };
+        let fail_next_commit = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(Stats::default());
+        let w = writer::Writer::new(
+            db.clone(),
+            settings,
+            fail_next_commit.clone(),
+            stats.clone(),
+        )?;
+        let handle = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || w.run(rx))
+            .map_err(|e| open_err(&e))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                tx,
+                writer: Mutex::new(Some(handle)),
+                fail_next_commit,
+                stats,
+            }),
+        })
+    }
+
+    /// Stores `events` durably (fsync) unless their keys were seen; returns one
+    /// outcome per event. Fails fast with `Overloaded` when the queue is full.
+    pub async fn commit(&self, events: Vec<NewEvent>) -> Result<Vec<Outcome>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .try_send(Command::Commit { events, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+            })?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Deletes expired dedup keys and events past retention, at most
+    /// `store.sweep_batch` of each; returns how many entries went.
+    pub async fn sweep(&self, now_ms: i64) -> Result<usize, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Command::Sweep { now_ms, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Events with this id (one per source that used it), oldest first.
+    pub fn get(&self, id: &str) -> Result<Vec<Record>, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let by_id = txn.open_table(BY_ID)?;
+        let events = txn.open_table(EVENTS)?;
+        let mut out = Vec::new();
+        for entry in by_id.range((id, "")..)? {
+            let (k, seq) = entry?;
+            if k.value().0 != id {
+                break;
+            }
+            if let Some(v) = events.get(seq.value())? {
+                out.push(tables::record(seq.value(), v.value()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest `limit` events, optionally only those older than `before`.
+    pub fn list(&self, limit: usize, before: Option<u64>) -> Result<Vec<Record>, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let events = txn.open_table(EVENTS)?;
+        let range = events.range(..before.unwrap_or(u64::MAX))?;
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for entry in range.rev().take(limit) {
+            let (seq, v) = entry?;
+            out.push(tables::record(seq.value(), v.value()));
+        }
+        Ok(out)
+    }
+
+    /// Whether the database answers a read (for `/readyz`).
+    pub fn healthy(&self) -> bool {
+        !self.inner.tx.is_closed() && self.inner.db.begin_read().is_ok()
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    /// Makes the next commit fail after its writes and roll back, as a failed
+    /// fsync would. For tests of the "a failed store releases its claim" rule.
+    #[doc(hidden)]
+    pub fn fail_next_commit(&self) {
+        self.inner.fail_next_commit.store(true, Ordering::SeqCst);
+    }
+
+    /// Finishes what is queued, stops the writer and waits for it.
+    pub async fn close(&self) {
+        let _ = self.inner.tx.send(Command::Shutdown).await;
+        let handle = self
+            .inner
+            .writer
+            .lock()
+            .map(|mut h| h.take())
+            .ok()
+            .flatten();
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }
+
+    /// The database file of a store directory.
+    pub fn file(dir: &Path) -> PathBuf {
+        dir.join(DB_FILE)
+    }
+}
+
+#[cfg(test)]
+mod tests;

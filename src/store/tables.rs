@@ -1,0 +1,44 @@
+//! Table layout of the store. Keys are ordered so that the sweeps and the admin
+//! listing are range scans.
+
+use redb::{Database, TableDefinition};
+
+use super::{Record, StoreError};
+
+/// seq → (received_ms, source, event id, event JSON).
+pub const EVENTS: TableDefinition<u64, (i64, &str, &str, &[u8])> =
+    TableDefinition::new("events_v1");
+/// (event id, source) → seq: lookup by id for the admin API.
+pub const BY_ID: TableDefinition<(&str, &str), u64> = TableDefinition::new("events_by_id_v1");
+/// (source, event id) → (seq of the original, expires_ms): the dedup claims.
+pub const DEDUP: TableDefinition<(&str, &str), (u64, i64)> = TableDefinition::new("dedup_v1");
+/// (expires_ms, source, event id) → (): dedup claims in expiry order, for sweeping.
+pub const DEDUP_EXPIRY: TableDefinition<(i64, &str, &str), ()> =
+    TableDefinition::new("dedup_expiry_v1");
+/// Named counters; `next_seq` survives retention sweeps so sequence numbers are
+/// never reused.
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta_v1");
+
+pub const NEXT_SEQ: &str = "next_seq";
+
+/// Creates every table so read transactions never meet a missing one.
+pub fn create_all(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    txn.open_table(EVENTS)?;
+    txn.open_table(BY_ID)?;
+    txn.open_table(DEDUP)?;
+    txn.open_table(DEDUP_EXPIRY)?;
+    txn.open_table(META)?;
+    txn.commit()?;
+    Ok(())
+}
+
+pub fn record(seq: u64, v: (i64, &str, &str, &[u8])) -> Record {
+    Record {
+        seq,
+        received_ms: v.0,
+        source: v.1.to_owned(),
+        id: v.2.to_owned(),
+        json: v.3.to_vec(),
+    }
+}

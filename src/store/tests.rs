@@ -1,0 +1,164 @@
+//! Store behaviour on a real database in a temp dir: dedup, group commit, failed
+//! commits leaving no claim, sweeping, reopening.
+
+use super::*;
+use crate::config::StoreConfig;
+
+fn cfg(dir: &Path) -> StoreConfig {
+    StoreConfig {
+        path: dir.to_path_buf(),
+        ..StoreConfig::default()
+    }
+}
+
+fn ev(source: &str, id: &str, at: i64) -> NewEvent {
+    NewEvent {
+        source: source.into(),
+        id: id.into(),
+        received_ms: at,
+        json: format!("{{\"id\":\"{id}\"}}").into_bytes(),
+    }
+}
+
+#[tokio::test]
+async fn dedup_is_per_source_and_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&cfg(dir.path())).unwrap();
+    let out = s
+        .commit(vec![
+            ev("a", "1", 1000),
+            ev("a", "1", 1000),
+            ev("b", "1", 1000),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(out[0], Outcome::Stored { seq: 1 });
+    assert_eq!(out[1], Outcome::Duplicate { seq: 1 });
+    assert_eq!(out[2], Outcome::Stored { seq: 2 });
+    let again = s.commit(vec![ev("a", "1", 2000)]).await.unwrap();
+    assert_eq!(again[0], Outcome::Duplicate { seq: 1 });
+    assert_eq!(s.get("1").unwrap().len(), 2);
+    s.close().await;
+}
+
+#[tokio::test]
+async fn concurrent_commits_share_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&cfg(dir.path())).unwrap();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.commit(vec![ev("a", &i.to_string(), 1)]).await })
+        })
+        .collect();
+    for t in tasks {
+        assert!(matches!(
+            t.await.unwrap().unwrap()[0],
+            Outcome::Stored { .. }
+        ));
+    }
+    let commits = s.stats().commits.load(Ordering::Relaxed);
+    assert_eq!(s.stats().events_stored.load(Ordering::Relaxed), 200);
+    // With one fsync per request this would be 200.
+    assert!(commits < 200, "commits = {commits}");
+    assert!(s.stats().largest_batch.load(Ordering::Relaxed) > 1);
+    s.close().await;
+}
+
+#[tokio::test]
+async fn a_failed_commit_keeps_no_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&cfg(dir.path())).unwrap();
+    s.fail_next_commit();
+    assert!(matches!(
+        s.commit(vec![ev("a", "x", 1)]).await,
+        Err(StoreError::Injected)
+    ));
+    assert!(s.get("x").unwrap().is_empty());
+    // The retry is stored, with the sequence number the failed one would have had.
+    assert_eq!(
+        s.commit(vec![ev("a", "x", 2)]).await.unwrap()[0],
+        Outcome::Stored { seq: 1 }
+    );
+    s.close().await;
+}
+
+#[tokio::test]
+async fn sweeping_expires_claims_and_old_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cfg(dir.path());
+    c.dedup_ttl = Duration::from_secs(10);
+    c.retention = Duration::from_secs(140);
+    c.sweep_batch = 2;
+    let s = Store::open(&c).unwrap();
+    for i in 0..3 {
+        s.commit(vec![ev("a", &i.to_string(), 0)]).await.unwrap();
+    }
+    // After the ttl a claim no longer blocks, even before a sweep.
+    assert!(matches!(
+        s.commit(vec![ev("a", "0", 20_000)]).await.unwrap()[0],
+        Outcome::Stored { seq: 4 }
+    ));
+    assert_eq!(s.sweep(20_000).await.unwrap(), 2);
+    assert_eq!(s.sweep(20_000).await.unwrap(), 0);
+    // Then the renewed claim expires, and events older than retention go (two per
+    // sweep); the newest stays.
+    assert_eq!(s.sweep(150_000).await.unwrap(), 1 + 2);
+    assert_eq!(s.sweep(150_000).await.unwrap(), 1);
+    let left = s.list(10, None).unwrap();
+    assert_eq!(left.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![4]);
+    assert_eq!(s.stats().dedup_swept.load(Ordering::Relaxed), 3);
+    s.close().await;
+}
+
+#[tokio::test]
+async fn reopening_keeps_events_claims_and_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = Store::open(&cfg(dir.path())).unwrap();
+        s.commit(vec![ev("a", "1", 1), ev("a", "2", 1)])
+            .await
+            .unwrap();
+        s.close().await;
+    }
+    let s = Store::open(&cfg(dir.path())).unwrap();
+    assert_eq!(
+        s.commit(vec![ev("a", "1", 5)]).await.unwrap()[0],
+        Outcome::Duplicate { seq: 1 }
+    );
+    assert_eq!(
+        s.commit(vec![ev("a", "3", 5)]).await.unwrap()[0],
+        Outcome::Stored { seq: 3 }
+    );
+    let newest: Vec<u64> = s.list(2, None).unwrap().iter().map(|r| r.seq).collect();
+    assert_eq!(newest, vec![3, 2]);
+    let older: Vec<u64> = s.list(10, Some(2)).unwrap().iter().map(|r| r.seq).collect();
+    assert_eq!(older, vec![1]);
+    s.close().await;
+}
+
+#[tokio::test]
+async fn a_full_queue_is_refused_not_buffered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cfg(dir.path());
+    c.queue_capacity = 1;
+    c.max_batch = 1;
+    let s = Store::open(&c).unwrap();
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.commit(vec![ev("a", &i.to_string(), 1)]).await })
+        })
+        .collect();
+    let mut overloaded = 0;
+    for t in tasks {
+        if let Err(StoreError::Overloaded) = t.await.unwrap() {
+            overloaded += 1;
+        }
+    }
+    assert!(
+        overloaded > 0,
+        "a one-slot queue under 64 concurrent commits refuses some"
+    );
+    s.close().await;
+}
