@@ -17,6 +17,8 @@ use tokio::sync::watch;
 use crate::config::{Loaded, ServerConfig};
 use crate::http::{admin, ingest, server};
 use crate::pipeline::Pipeline;
+use crate::route::Router;
+use crate::sink::kafka::KafkaSink;
 use crate::store::Store;
 
 /// The two bound listeners (bound by the caller, so tests can use port 0).
@@ -64,7 +66,12 @@ pub async fn run(
     let sources: Vec<&str> = loaded.sources.iter().map(|s| s.id.as_str()).collect();
     tracing::info!(public = %public_addr, admin = %admin_addr, ?sources, "listening");
 
-    let pipeline = Arc::new(Pipeline::new(loaded.sources, store.clone()));
+    let kafka_on = cfg.kafka.brokers.is_some();
+    let router = Router::new(
+        cfg.routes.clone(),
+        kafka_on.then(|| cfg.kafka.default_topic.clone()),
+    );
+    let pipeline = Arc::new(Pipeline::new(loaded.sources, store.clone(), router));
     let ready = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = watch::channel(false);
     let limits = server::Limits::from_config(&cfg.server);
@@ -79,9 +86,26 @@ pub async fn run(
         move |req| ingest::handle(ing.clone(), req),
         stop_rx.clone(),
     ));
+    let (sink_stop_tx, sink_stop_rx) = watch::channel(false);
+    let mut kafka_status = None;
+    let mut sink_tasks = Vec::new();
+    if kafka_on {
+        let sink = KafkaSink::new(cfg.kafka.clone(), store.clone())
+            .context("cannot create the kafka producer (kafka.producer)")?;
+        kafka_status = Some(sink.status());
+        sink_tasks.push(sink.spawn_health(std::time::Duration::from_secs(5), sink_stop_rx.clone()));
+        sink_tasks.push(tokio::spawn(
+            sink.run(sink_stop_rx, cfg.server.shutdown_timeout),
+        ));
+        tracing::info!(
+            brokers = cfg.kafka.brokers.as_deref().unwrap_or(""),
+            "kafka sink started"
+        );
+    }
     let adm = Arc::new(admin::Admin {
         store: store.clone(),
         ready: ready.clone(),
+        kafka: kafka_status,
     });
     let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
     let admin_task = tokio::spawn(server::serve(
@@ -99,6 +123,11 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = public.await;
     let _ = sweeper.await;
+    // Sinks drain what is in flight and record their acks before the store closes.
+    let _ = sink_stop_tx.send(true);
+    for t in sink_tasks {
+        let _ = t.await;
+    }
     store.close().await;
     let _ = admin_stop_tx.send(true);
     let _ = admin_task.await;

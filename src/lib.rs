@@ -1,7 +1,7 @@
 //! countersign: a webhook gateway for electronic-signature events.
 //!
 //! The data path is one line: **edge → verify → normalize → dedup + durable
-//! commit** (→ route → sinks, in later work). The components:
+//! commit + outbox → sinks**. The components:
 //!
 //! - [`app`]: wiring; `run(config, listeners, shutdown)` for `main` and tests.
 //! - [`config`]: figment layers, secret references, validation naming the key.
@@ -10,7 +10,10 @@
 //! - [`providers`]: one file per provider: scheme, normalizer, answers (pure).
 //! - [`verify`]: the signature schemes providers share (pure).
 //! - [`event`]: the normalized `SignatureEvent` v1 and its id newtypes.
-//! - [`store`]: embedded redb store with group commit, dedup and sweeping.
+//! - [`store`]: embedded redb store with group commit, dedup, the Kafka outbox
+//!   and sweeping.
+//! - [`route`]: which Kafka topics an event goes to.
+//! - [`sink`]: workers draining the store to Kafka.
 //! - [`telemetry`]: logging set-up.
 //! - [`time`]: clock and timestamp parsing helpers.
 //! - [`cli`]: the `config check` and `sign` subcommands' logic.
@@ -22,6 +25,8 @@ pub mod event;
 pub mod http;
 pub mod pipeline;
 pub mod providers;
+pub mod route;
+pub mod sink;
 pub mod store;
 pub mod telemetry;
 pub mod time;

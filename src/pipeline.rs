@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::event::{EventId, SignatureEvent};
 use crate::providers::{Answer, Handshake, Malformed, Source};
+use crate::route::Router;
 use crate::store::{NewEvent, Outcome, Store, StoreError};
 use crate::verify::{Inbound, VerifyError};
 
@@ -67,15 +68,20 @@ impl IngestError {
 pub struct Pipeline {
     sources: HashMap<String, Arc<Source>>,
     store: Store,
+    router: Router,
 }
 
 impl Pipeline {
-    pub fn new(sources: Vec<Source>, store: Store) -> Pipeline {
+    pub fn new(sources: Vec<Source>, store: Store, router: Router) -> Pipeline {
         let sources = sources
             .into_iter()
             .map(|s| (s.id.clone(), Arc::new(s)))
             .collect();
-        Pipeline { sources, store }
+        Pipeline {
+            sources,
+            store,
+            router,
+        }
     }
 
     pub fn source(&self, id: &str) -> Option<Arc<Source>> {
@@ -110,7 +116,10 @@ impl Pipeline {
             }
         };
         let events = source.normalize(req, &verified, pre, received_ms)?;
-        let new = events.iter().map(|e| to_new(e, received_ms)).collect();
+        let new = events
+            .iter()
+            .map(|e| to_new(e, received_ms, self.router.topics(e)))
+            .collect();
         let outcomes = self.store.commit(new).await?;
         let events = events.into_iter().map(|e| e.id).zip(outcomes).collect();
         Ok(Accepted::Events {
@@ -120,8 +129,9 @@ impl Pipeline {
     }
 }
 
-fn to_new(e: &SignatureEvent, received_ms: i64) -> NewEvent {
+fn to_new(e: &SignatureEvent, received_ms: i64, topics: Vec<String>) -> NewEvent {
     NewEvent {
+        topics,
         source: e.source.clone(),
         id: e.id.as_str().to_owned(),
         received_ms,

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::Kind;
 use crate::providers::{FieldMap, Provider, Source};
+use crate::route::RouteConfig;
 use crate::verify::{Algorithm, Encoding};
 pub use secret::SecretRef;
 
@@ -31,7 +32,9 @@ pub struct Config {
     pub server: ServerConfig,
     pub store: StoreConfig,
     pub telemetry: TelemetryConfig,
+    pub kafka: KafkaConfig,
     pub sources: Vec<SourceConfig>,
+    pub routes: Vec<RouteConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +109,67 @@ impl Default for StoreConfig {
             queue_capacity: 8192,
             sweep_interval: Duration::from_secs(60),
             sweep_batch: 10_000,
+        }
+    }
+}
+
+/// The Kafka sink. Off unless `brokers` is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port[,host:port]`. Unset: the Kafka sink is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brokers: Option<String>,
+    /// Where events go that no route sends to a topic.
+    pub default_topic: String,
+    /// Where events go that can never be published (too large, not authorized,
+    /// unknown topic), with headers saying why. They are also kept in the store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dlq_topic: Option<String>,
+    /// Messages handed to the producer and not yet acknowledged, at most. The rest
+    /// waits on disk, so memory stays bounded during a broker outage.
+    pub max_in_flight: usize,
+    /// First delay before re-producing a message whose delivery failed retryably.
+    #[serde(with = "dur")]
+    pub retry_backoff: Duration,
+    /// Longest delay between such retries (full jitter below it).
+    #[serde(with = "dur")]
+    pub retry_backoff_max: Duration,
+    /// Any librdkafka producer property, passed through (TLS, SASL, tuning).
+    pub producer: BTreeMap<String, PropValue>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: None,
+            default_topic: "signature.events".into(),
+            dlq_topic: None,
+            max_in_flight: 10_000,
+            retry_backoff: Duration::from_millis(500),
+            retry_backoff_max: Duration::from_secs(30),
+            producer: BTreeMap::new(),
+        }
+    }
+}
+
+/// A librdkafka property value: written as a string, number or boolean in TOML.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PropValue {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl fmt::Display for PropValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PropValue::Bool(b) => write!(f, "{b}"),
+            PropValue::Int(i) => write!(f, "{i}"),
+            PropValue::Float(x) => write!(f, "{x}"),
+            PropValue::Text(s) => f.write_str(s),
         }
     }
 }

@@ -164,3 +164,66 @@ fn missing_file_is_named() {
     let e = load(Some(Path::new("/nonexistent/countersign.toml"))).unwrap_err();
     assert_eq!(e.0[0].key, "--config");
 }
+
+#[test]
+fn kafka_and_route_rules() {
+    let ps = problems(
+        r#"
+[kafka]
+brokers = " "
+default_topic = "bad topic"
+retry_backoff = "10s"
+retry_backoff_max = "1s"
+
+[kafka.producer]
+"bootstrap.servers" = "x:1"
+
+[[sources]]
+id = "a"
+provider = "docusign"
+secrets = ["k"]
+
+[[routes]]
+match = { sources = ["b"], providers = ["docusignn"], kinds = ["completed"] }
+topics = []
+"#,
+    );
+    assert!(has(&ps, "kafka.brokers", "is empty"), "{ps:?}");
+    assert!(
+        has(&ps, "kafka.default_topic", "not a valid topic"),
+        "{ps:?}"
+    );
+    assert!(has(&ps, "kafka.retry_backoff_max", "shorter"), "{ps:?}");
+    assert!(
+        has(&ps, "kafka.producer.\"bootstrap.servers\"", "kafka.brokers"),
+        "{ps:?}"
+    );
+    assert!(
+        has(&ps, "routes[0].match.sources", "no source `b`"),
+        "{ps:?}"
+    );
+    assert!(has(&ps, "routes[0].match.providers", "docusignn"), "{ps:?}");
+    assert!(has(&ps, "routes[0].topics", "sends nowhere"), "{ps:?}");
+}
+
+#[test]
+fn librdkafka_rejects_unknown_producer_properties_by_name() {
+    let ps = problems(
+        "[kafka]\nbrokers = \"127.0.0.1:9\"\n[kafka.producer]\n\"no.such.property\" = 1\n",
+    );
+    assert!(has(&ps, "kafka.producer", "no.such.property"), "{ps:?}");
+    let ok = load_str(
+        "[kafka]\nbrokers = \"127.0.0.1:9\"\n[kafka.producer]\n\"compression.type\" = \"zstd\"\n\"linger.ms\" = 10\n",
+    );
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
+#[test]
+fn an_unknown_route_kind_names_the_key() {
+    let ps = problems("[[routes]]\nmatch = { kinds = [\"finished\"] }\ntopics = [\"t\"]\n");
+    assert!(
+        ps.iter()
+            .any(|p| p.key.starts_with("routes[0].match.kinds") && p.problem.contains("finished")),
+        "{ps:?}"
+    );
+}

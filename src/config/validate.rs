@@ -57,6 +57,7 @@ pub(super) fn check(c: &Config) -> Result<Vec<Source>, ConfigError> {
             "use e.g. \"info\" or \"countersign=debug,info\"",
         );
     }
+    kafka(c, &mut r);
     let mut seen = HashSet::new();
     let sources: Vec<Source> = c
         .sources
@@ -74,10 +75,115 @@ pub(super) fn check(c: &Config) -> Result<Vec<Source>, ConfigError> {
             source(&key, s, c.server.max_body_bytes, &mut r)
         })
         .collect();
+    routes(c, &seen, &mut r);
     if r.0.is_empty() {
         Ok(sources)
     } else {
         Err(ConfigError(r.0))
+    }
+}
+
+/// Kafka's own rule for topic names.
+fn valid_topic(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 249
+        && t != "."
+        && t != ".."
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// Producer properties countersign sets itself.
+const OWNED_PROPERTIES: &[(&str, &str)] = &[("bootstrap.servers", "kafka.brokers")];
+
+fn kafka(c: &Config, r: &mut Report) {
+    let k = &c.kafka;
+    let topic_fix = "use 1-249 of A-Z a-z 0-9 . _ -";
+    if !valid_topic(&k.default_topic) {
+        r.add(
+            "kafka.default_topic",
+            format!("`{}` is not a valid topic name", k.default_topic),
+            topic_fix,
+        );
+    }
+    if let Some(t) = k.dlq_topic.as_deref().filter(|t| !valid_topic(t)) {
+        r.add(
+            "kafka.dlq_topic",
+            format!("`{t}` is not a valid topic name"),
+            topic_fix,
+        );
+    }
+    if k.brokers.as_deref().is_some_and(|b| b.trim().is_empty()) {
+        r.add(
+            "kafka.brokers",
+            "is empty",
+            "give host:port[,host:port], or remove the key to turn Kafka off",
+        );
+    }
+    r.range("kafka.max_in_flight", k.max_in_flight, 1, 1_000_000);
+    r.positive("kafka.retry_backoff", k.retry_backoff);
+    if k.retry_backoff_max < k.retry_backoff {
+        r.add(
+            "kafka.retry_backoff_max",
+            "is shorter than kafka.retry_backoff",
+            "make it at least as long",
+        );
+    }
+    for (prop, owner) in OWNED_PROPERTIES {
+        if k.producer.contains_key(*prop) {
+            r.add(
+                format!("kafka.producer.\"{prop}\""),
+                "is set by countersign",
+                format!("use {owner} instead"),
+            );
+        }
+    }
+    if k.brokers.is_some()
+        && let Err(e) =
+            crate::sink::kafka::producer_config(k).create::<rdkafka::producer::BaseProducer>()
+    {
+        {
+            r.add(
+                "kafka.producer",
+                format!("librdkafka refuses the settings: {e}"),
+                "fix or remove the named property",
+            );
+        }
+    }
+}
+
+fn routes(c: &Config, sources: &HashSet<String>, r: &mut Report) {
+    for (i, route) in c.routes.iter().enumerate() {
+        for s in route.when.sources.iter().filter(|s| !sources.contains(*s)) {
+            r.add(
+                format!("routes[{i}].match.sources"),
+                format!("no source `{s}`"),
+                "name a configured [[sources]] id",
+            );
+        }
+        for p in &route.when.providers {
+            if serde_json::from_value::<Provider>(serde_json::Value::String(p.clone())).is_err() {
+                r.add(
+                    format!("routes[{i}].match.providers"),
+                    format!("no provider `{p}`"),
+                    "use a provider id such as \"docusign\"",
+                );
+            }
+        }
+        for t in route.topics.iter().filter(|t| !valid_topic(t)) {
+            r.add(
+                format!("routes[{i}].topics"),
+                format!("`{t}` is not a valid topic name"),
+                "use 1-249 of A-Z a-z 0-9 . _ -",
+            );
+        }
+        if route.topics.is_empty() {
+            r.add(
+                format!("routes[{i}].topics"),
+                "route sends nowhere",
+                "list at least one topic",
+            );
+        }
     }
 }
 

@@ -10,7 +10,8 @@ use hyper::body::Incoming;
 use serde_json::{Value, json};
 
 use super::response::{self, HttpError, Resp};
-use crate::store::{Record, Store};
+use crate::sink::kafka::KafkaStatus;
+use crate::store::{Delivery, Record, Store};
 
 /// Most events one list call returns.
 pub const MAX_LIST: usize = 1000;
@@ -20,6 +21,8 @@ pub struct Admin {
     pub store: Store,
     /// False until serving starts and again from the moment shutdown begins.
     pub ready: Arc<AtomicBool>,
+    /// The Kafka sink's status, when Kafka is on.
+    pub kafka: Option<Arc<KafkaStatus>>,
 }
 
 pub async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Resp {
@@ -86,15 +89,41 @@ fn percent_decode(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The stored event and its state.
-fn view(r: &Record) -> Value {
+/// The stored event and its state, with its Kafka deliveries.
+fn view(store: &Store, r: &Record) -> Value {
     let event: Value = serde_json::from_slice(&r.json).unwrap_or(Value::Null);
+    let kafka: Vec<Value> = store
+        .deliveries(r.seq)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| match d {
+            Delivery::Pending { topic } => json!({"topic": topic, "status": "pending"}),
+            Delivery::Published {
+                topic,
+                partition,
+                offset,
+                at_ms,
+            } => json!({
+                "topic": topic, "status": "published", "partition": partition,
+                "offset": offset, "at": crate::time::format_ms(at_ms),
+            }),
+            Delivery::DeadLettered {
+                topic,
+                reason,
+                at_ms,
+            } => json!({
+                "topic": topic, "status": "dead_lettered", "reason": reason,
+                "at": crate::time::format_ms(at_ms),
+            }),
+        })
+        .collect();
     json!({
         "event": event,
         "state": {
             "sequence": r.seq,
             "stored_at": crate::time::format_ms(r.received_ms),
             "status": "stored",
+            "kafka": kafka,
         }
     })
 }
@@ -108,7 +137,7 @@ fn get(store: &Store, id: &str, query: &str) -> Result<Resp, HttpError> {
         .collect();
     Ok(match found.as_slice() {
         [] => response::json(StatusCode::NOT_FOUND, &json!({"error": "no such event"})),
-        [one] => response::json(StatusCode::OK, &view(one)),
+        [one] => response::json(StatusCode::OK, &view(store, one)),
         many => {
             let sources: Vec<&str> = many.iter().map(|r| r.source.as_str()).collect();
             response::json(
@@ -138,7 +167,7 @@ fn list(store: &Store, query: &str) -> Result<Resp, HttpError> {
     let next = (records.len() == limit)
         .then(|| records.last().map(|r| r.seq))
         .flatten();
-    let events: Vec<Value> = records.iter().map(view).collect();
+    let events: Vec<Value> = records.iter().map(|r| view(store, r)).collect();
     Ok(response::json(
         StatusCode::OK,
         &json!({"events": events, "next_before": next}),

@@ -15,11 +15,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use redb::{Database, ReadableDatabase};
+use redb::{Database, ReadableDatabase, ReadableTableMetadata};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::StoreConfig;
-use tables::{BY_ID, EVENTS};
+use tables::{BY_ID, EVENTS, KAFKA_DONE, KAFKA_QUEUE};
+use tokio::sync::Notify;
 
 /// Database file name inside `store.path`.
 pub const DB_FILE: &str = "countersign.redb";
@@ -31,6 +32,61 @@ pub struct NewEvent {
     pub id: String,
     pub received_ms: i64,
     pub json: Vec<u8>,
+    /// Kafka topics to publish to (the outbox entries written with the event).
+    pub topics: Vec<String>,
+}
+
+/// A Kafka message waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub seq: u64,
+    pub topic: String,
+    pub json: Vec<u8>,
+}
+
+/// What became of a Kafka message; removes it from the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ack {
+    Published {
+        seq: u64,
+        topic: String,
+        partition: i32,
+        offset: i64,
+    },
+    DeadLettered {
+        seq: u64,
+        topic: String,
+        reason: String,
+    },
+}
+
+impl Ack {
+    fn key(&self) -> (u64, &str) {
+        match self {
+            Ack::Published { seq, topic, .. } | Ack::DeadLettered { seq, topic, .. } => {
+                (*seq, topic)
+            }
+        }
+    }
+}
+
+/// A Kafka delivery of an event, as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Pending {
+        topic: String,
+    },
+    Published {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        at_ms: i64,
+    },
+    DeadLettered {
+        topic: String,
+        reason: String,
+        at_ms: i64,
+    },
 }
 
 /// What happened to one event of a commit.
@@ -106,6 +162,10 @@ pub(crate) enum Command {
         events: Vec<NewEvent>,
         reply: oneshot::Sender<Result<Vec<Outcome>, StoreError>>,
     },
+    Ack {
+        acks: Vec<Ack>,
+        reply: oneshot::Sender<Result<Vec<Outcome>, StoreError>>,
+    },
     Sweep {
         now_ms: i64,
         reply: oneshot::Sender<Result<usize, StoreError>>,
@@ -128,6 +188,8 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     fail_next_commit: Arc<AtomicBool>,
     stats: Arc<Stats>,
+    /// Signalled after a commit that added outbox entries (wakes the Kafka sink).
+    outbox: Arc<Notify>,
 }
 
 /// Handle to the store; cheap to clone.
@@ -159,11 +221,13 @@ impl Store {
         };
         let fail_next_commit = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(Stats::default());
+        let outbox = Arc::new(Notify::new());
         let w = writer::Writer::new(
             db.clone(),
             settings,
             fail_next_commit.clone(),
             stats.clone(),
+            outbox.clone(),
         )?;
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
@@ -176,6 +240,7 @@ impl Store {
                 writer: Mutex::new(Some(handle)),
                 fail_next_commit,
                 stats,
+                outbox,
             }),
         })
     }
@@ -192,6 +257,100 @@ impl Store {
                 mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
             })?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Records what became of Kafka messages and removes them from the outbox.
+    /// Acks share group commits with incoming events.
+    pub async fn ack(&self, acks: Vec<Ack>) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Command::Ack { acks, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?.map(|_| ())
+    }
+
+    /// Outbox entries after `after` (exclusive), oldest first, at most `limit`.
+    pub fn pending(
+        &self,
+        after: Option<(u64, &str)>,
+        limit: usize,
+    ) -> Result<Vec<Pending>, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let queue = txn.open_table(KAFKA_QUEUE)?;
+        let events = txn.open_table(EVENTS)?;
+        let range = match after {
+            Some(k) => queue.range(k..)?,
+            None => queue.range::<(u64, &str)>(..)?,
+        };
+        let mut out = Vec::new();
+        for entry in range {
+            let (k, _) = entry?;
+            let (seq, topic) = k.value();
+            if after == Some((seq, topic)) {
+                continue;
+            }
+            if out.len() == limit {
+                break;
+            }
+            if let Some(v) = events.get(seq)? {
+                out.push(Pending {
+                    seq,
+                    topic: topic.to_owned(),
+                    json: v.value().3.to_vec(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many Kafka messages wait in the outbox.
+    pub fn pending_count(&self) -> Result<u64, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        Ok(txn.open_table(KAFKA_QUEUE)?.len()?)
+    }
+
+    /// The Kafka deliveries of event `seq`.
+    pub fn deliveries(&self, seq: u64) -> Result<Vec<Delivery>, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let mut out = Vec::new();
+        for entry in txn
+            .open_table(KAFKA_QUEUE)?
+            .range((seq, "")..(seq + 1, ""))?
+        {
+            let (k, _) = entry?;
+            out.push(Delivery::Pending {
+                topic: k.value().1.to_owned(),
+            });
+        }
+        for entry in txn
+            .open_table(KAFKA_DONE)?
+            .range((seq, "")..(seq + 1, ""))?
+        {
+            let (k, v) = entry?;
+            let topic = k.value().1.to_owned();
+            let (status, partition, offset, at_ms, reason) = v.value();
+            out.push(match status {
+                0 => Delivery::Published {
+                    topic,
+                    partition,
+                    offset,
+                    at_ms,
+                },
+                _ => Delivery::DeadLettered {
+                    topic,
+                    reason: reason.to_owned(),
+                    at_ms,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// Wakes when a commit added outbox entries.
+    pub fn outbox_notify(&self) -> Arc<Notify> {
+        self.inner.outbox.clone()
     }
 
     /// Deletes expired dedup keys and events past retention, at most

@@ -15,6 +15,15 @@ pub const DEDUP: TableDefinition<(&str, &str), (u64, i64)> = TableDefinition::ne
 /// (expires_ms, source, event id) → (): dedup claims in expiry order, for sweeping.
 pub const DEDUP_EXPIRY: TableDefinition<(i64, &str, &str), ()> =
     TableDefinition::new("dedup_expiry_v1");
+/// (seq, topic) → (): the Kafka outbox, in the order events were accepted.
+pub const KAFKA_QUEUE: TableDefinition<(u64, &str), ()> = TableDefinition::new("kafka_queue_v1");
+/// (seq, topic) → (status, partition, offset, at_ms, reason): what became of each
+/// Kafka message. Status 0 = published, 1 = dead-lettered.
+/// (status, partition, offset, at_ms, reason).
+pub type DoneRecord<'a> = (u8, i32, i64, i64, &'a str);
+
+pub const KAFKA_DONE: TableDefinition<(u64, &str), DoneRecord> =
+    TableDefinition::new("kafka_done_v1");
 /// Named counters; `next_seq` survives retention sweeps so sequence numbers are
 /// never reused.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta_v1");
@@ -29,6 +38,8 @@ pub fn create_all(db: &Database) -> Result<(), StoreError> {
     txn.open_table(DEDUP)?;
     txn.open_table(DEDUP_EXPIRY)?;
     txn.open_table(META)?;
+    txn.open_table(KAFKA_QUEUE)?;
+    txn.open_table(KAFKA_DONE)?;
     txn.commit()?;
     Ok(())
 }

@@ -17,6 +17,7 @@ fn ev(source: &str, id: &str, at: i64) -> NewEvent {
         id: id.into(),
         received_ms: at,
         json: format!("{{\"id\":\"{id}\"}}").into_bytes(),
+        topics: Vec::new(),
     }
 }
 

@@ -11,16 +11,32 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::tables::{BY_ID, DEDUP, DEDUP_EXPIRY, EVENTS, META, NEXT_SEQ};
-use super::{Command, NewEvent, Outcome, Settings, Stats, StoreError};
+use super::tables::{BY_ID, DEDUP, DEDUP_EXPIRY, EVENTS, KAFKA_DONE, KAFKA_QUEUE, META, NEXT_SEQ};
+use super::{Ack, Command, NewEvent, Outcome, Settings, Stats, StoreError};
 
 type Reply = oneshot::Sender<Result<Vec<Outcome>, StoreError>>;
+
+/// One queued write request; a batch of them shares a transaction.
+enum Item {
+    Commit(Vec<NewEvent>),
+    Ack(Vec<Ack>),
+}
+
+impl Item {
+    fn len(&self) -> usize {
+        match self {
+            Item::Commit(e) => e.len(),
+            Item::Ack(a) => a.len(),
+        }
+    }
+}
 
 pub(super) struct Writer {
     db: Arc<Database>,
     settings: Settings,
     fail_next: Arc<AtomicBool>,
     stats: Arc<Stats>,
+    outbox: Arc<tokio::sync::Notify>,
     next_seq: u64,
 }
 
@@ -30,6 +46,7 @@ impl Writer {
         settings: Settings,
         fail_next: Arc<AtomicBool>,
         stats: Arc<Stats>,
+        outbox: Arc<tokio::sync::Notify>,
     ) -> Result<Writer, StoreError> {
         let next_seq = {
             let txn = db.begin_read()?;
@@ -41,6 +58,7 @@ impl Writer {
             settings,
             fail_next,
             stats,
+            outbox,
             next_seq,
         })
     }
@@ -51,45 +69,56 @@ impl Writer {
             let Some(cmd) = pending.take().or_else(|| rx.blocking_recv()) else {
                 return;
             };
-            match cmd {
-                Command::Commit { events, reply } => {
-                    let mut batch = vec![(events, reply)];
-                    let mut count = batch[0].0.len();
-                    while count < self.settings.max_batch {
-                        match rx.try_recv() {
-                            Ok(Command::Commit { events, reply }) => {
-                                count += events.len();
-                                batch.push((events, reply));
-                            }
-                            Ok(other) => {
-                                pending = Some(other);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    self.commit_batch(batch);
-                }
+            let first = match cmd {
+                Command::Commit { events, reply } => (Item::Commit(events), reply),
+                Command::Ack { acks, reply } => (Item::Ack(acks), reply),
                 Command::Sweep { now_ms, reply } => {
                     let _ = reply.send(self.sweep(now_ms));
+                    continue;
                 }
                 Command::Shutdown => return,
+            };
+            let mut count = first.0.len();
+            let mut batch = vec![first];
+            while count < self.settings.max_batch {
+                let next = match rx.try_recv() {
+                    Ok(Command::Commit { events, reply }) => (Item::Commit(events), reply),
+                    Ok(Command::Ack { acks, reply }) => (Item::Ack(acks), reply),
+                    Ok(other) => {
+                        pending = Some(other);
+                        break;
+                    }
+                    Err(_) => break,
+                };
+                count += next.0.len();
+                batch.push(next);
             }
+            self.commit_batch(batch);
         }
     }
 
-    fn commit_batch(&mut self, batch: Vec<(Vec<NewEvent>, Reply)>) {
+    fn commit_batch(&mut self, batch: Vec<(Item, Reply)>) {
         let start_seq = self.next_seq;
-        let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        match self.write(&events) {
+        let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        match self.write(&items) {
             Ok(outcomes) => {
-                let n: usize = events.iter().map(Vec::len).sum();
+                let n: usize = items
+                    .iter()
+                    .filter(|i| matches!(i, Item::Commit(_)))
+                    .map(Item::len)
+                    .sum();
                 self.stats.commits.fetch_add(1, Ordering::Relaxed);
                 self.stats
                     .largest_batch
                     .fetch_max(n as u64, Ordering::Relaxed);
+                let queued = items.iter().any(
+                    |i| matches!(i, Item::Commit(e) if e.iter().any(|e| !e.topics.is_empty())),
+                );
                 for (reply, out) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(out));
+                }
+                if queued {
+                    self.outbox.notify_one();
                 }
             }
             Err(e) => {
@@ -102,8 +131,9 @@ impl Writer {
         }
     }
 
-    /// One transaction for the whole batch; returns outcomes per request.
-    fn write(&mut self, batch: &[Vec<NewEvent>]) -> Result<Vec<Vec<Outcome>>, StoreError> {
+    /// One transaction for the whole batch; returns outcomes per request (acks
+    /// have none).
+    fn write(&mut self, batch: &[Item]) -> Result<Vec<Vec<Outcome>>, StoreError> {
         let txn = self.db.begin_write()?;
         let outcomes = self.insert_all(&txn, batch)?;
         if self.fail_next.swap(false, Ordering::SeqCst) {
@@ -129,14 +159,34 @@ impl Writer {
     fn insert_all(
         &mut self,
         txn: &WriteTransaction,
-        batch: &[Vec<NewEvent>],
+        batch: &[Item],
     ) -> Result<Vec<Vec<Outcome>>, StoreError> {
         let mut events = txn.open_table(EVENTS)?;
         let mut by_id = txn.open_table(BY_ID)?;
         let mut dedup = txn.open_table(DEDUP)?;
         let mut expiry = txn.open_table(DEDUP_EXPIRY)?;
+        let mut queue = txn.open_table(KAFKA_QUEUE)?;
+        let mut done = txn.open_table(KAFKA_DONE)?;
+        let now = crate::time::now_ms();
         let mut out = Vec::with_capacity(batch.len());
-        for request in batch {
+        for item in batch {
+            let request = match item {
+                Item::Ack(acks) => {
+                    for a in acks {
+                        queue.remove(a.key())?;
+                        let v = match a {
+                            Ack::Published {
+                                partition, offset, ..
+                            } => (0u8, *partition, *offset, now, ""),
+                            Ack::DeadLettered { reason, .. } => (1u8, -1, -1, now, reason.as_str()),
+                        };
+                        done.insert(a.key(), v)?;
+                    }
+                    out.push(Vec::new());
+                    continue;
+                }
+                Item::Commit(request) => request,
+            };
             let mut outcomes = Vec::with_capacity(request.len());
             for e in request {
                 let key = (e.source.as_str(), e.id.as_str());
@@ -155,6 +205,9 @@ impl Writer {
                 by_id.insert((key.1, key.0), seq)?;
                 dedup.insert(key, (seq, expires))?;
                 expiry.insert((expires, key.0, key.1), ())?;
+                for topic in &e.topics {
+                    queue.insert((seq, topic.as_str()), ())?;
+                }
                 outcomes.push(Outcome::Stored { seq });
             }
             out.push(outcomes);
@@ -191,15 +244,24 @@ impl Writer {
         let events_gone = {
             let mut events = txn.open_table(EVENTS)?;
             let mut by_id = txn.open_table(BY_ID)?;
+            let mut done = txn.open_table(KAFKA_DONE)?;
+            // Events still waiting in the outbox stay, whatever their age.
+            let oldest_queued = txn
+                .open_table(KAFKA_QUEUE)?
+                .first()?
+                .map(|(k, _)| k.value().0)
+                .unwrap_or(u64::MAX);
             let cutoff = now_ms.saturating_sub(self.settings.retention_ms);
             let mut gone = 0;
             while gone < limit {
                 let Some((seq, source, id)) = events.first()?.and_then(|(k, v)| {
                     let (received, source, id, _) = v.value();
-                    (received < cutoff).then(|| (k.value(), source.to_owned(), id.to_owned()))
+                    (received < cutoff && k.value() < oldest_queued)
+                        .then(|| (k.value(), source.to_owned(), id.to_owned()))
                 }) else {
                     break;
                 };
+                done.retain_in((seq, "")..(seq + 1, ""), |_, _| false)?;
                 events.remove(seq)?;
                 by_id.remove((id.as_str(), source.as_str()))?;
                 gone += 1;

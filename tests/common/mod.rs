@@ -2,6 +2,8 @@
 //! real binary), a small HTTP/1.1 client, and signed webhooks for every provider.
 #![allow(dead_code)]
 
+pub mod kafka;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

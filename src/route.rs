@@ -1,0 +1,168 @@
+//! Which Kafka topics an event goes to. Routes match on source, provider, kind
+//! and provider event type; an event takes the topics of every route it matches,
+//! and `kafka.default_topic` when no matching route names a topic.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Kind, SignatureEvent};
+
+/// What a route matches; an empty list matches anything.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Match {
+    pub sources: Vec<String>,
+    pub providers: Vec<String>,
+    pub kinds: Vec<Kind>,
+    pub event_types: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    #[serde(rename = "match", default)]
+    pub when: Match,
+    #[serde(default)]
+    pub topics: Vec<String>,
+}
+
+impl Match {
+    fn matches(&self, e: &SignatureEvent) -> bool {
+        fn any<T: PartialEq>(list: &[T], v: &T) -> bool {
+            list.is_empty() || list.contains(v)
+        }
+        any(&self.sources, &e.source)
+            && any(&self.providers, &e.provider)
+            && any(&self.kinds, &e.kind)
+            && any(&self.event_types, &e.provider_event_type)
+    }
+}
+
+/// The routing table, built once from config.
+#[derive(Debug, Clone, Default)]
+pub struct Router {
+    routes: Vec<RouteConfig>,
+    /// `None` when Kafka is off: no event gets a topic.
+    default_topic: Option<String>,
+}
+
+impl Router {
+    pub fn new(routes: Vec<RouteConfig>, default_topic: Option<String>) -> Router {
+        Router {
+            routes,
+            default_topic,
+        }
+    }
+
+    /// The topics for `e`, each once, in route order.
+    pub fn topics(&self, e: &SignatureEvent) -> Vec<String> {
+        let Some(default) = &self.default_topic else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = Vec::new();
+        for t in self
+            .routes
+            .iter()
+            .filter(|r| r.when.matches(e))
+            .flat_map(|r| &r.topics)
+        {
+            if !out.contains(t) {
+                out.push(t.clone());
+            }
+        }
+        if out.is_empty() {
+            out.push(default.clone());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Auth, EventId};
+
+    fn event(source: &str, kind: Kind, ty: &str) -> SignatureEvent {
+        SignatureEvent {
+            schema_version: 1,
+            id: EventId::parse("e").unwrap(),
+            source: source.into(),
+            provider: "docusign".into(),
+            provider_event_type: ty.into(),
+            kind,
+            envelope_id: None,
+            document_id: None,
+            signer: None,
+            occurred_at: None,
+            received_at: String::new(),
+            sandbox: None,
+            auth: Auth {
+                method: "hmac_sha256".into(),
+                key_index: None,
+                covers_body: true,
+            },
+            payload: serde_json::Value::Null,
+        }
+    }
+
+    fn route(when: Match, topics: &[&str]) -> RouteConfig {
+        RouteConfig {
+            when,
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn matches_union_and_default() {
+        let r = Router::new(
+            vec![
+                route(
+                    Match {
+                        sources: vec!["ds".into()],
+                        kinds: vec![Kind::Completed, Kind::Declined],
+                        ..Match::default()
+                    },
+                    &["terminal"],
+                ),
+                route(
+                    Match {
+                        kinds: vec![Kind::Completed],
+                        ..Match::default()
+                    },
+                    &["billing", "terminal"],
+                ),
+                route(
+                    Match {
+                        event_types: vec!["envelope-voided".into()],
+                        ..Match::default()
+                    },
+                    &[],
+                ),
+            ],
+            Some("all".into()),
+        );
+        assert_eq!(
+            r.topics(&event("ds", Kind::Completed, "envelope-completed")),
+            vec!["terminal", "billing"]
+        );
+        assert_eq!(
+            r.topics(&event("ds", Kind::Declined, "x")),
+            vec!["terminal"]
+        );
+        assert_eq!(
+            r.topics(&event("other", Kind::Completed, "x")),
+            vec!["billing", "terminal"]
+        );
+        assert_eq!(r.topics(&event("other", Kind::Sent, "x")), vec!["all"]);
+        // A matching route without topics leaves the default in place.
+        assert_eq!(
+            r.topics(&event("ds", Kind::Voided, "envelope-voided")),
+            vec!["all"]
+        );
+    }
+
+    #[test]
+    fn kafka_off_means_no_topics() {
+        let r = Router::new(vec![route(Match::default(), &["t"])], None);
+        assert!(r.topics(&event("ds", Kind::Completed, "x")).is_empty());
+    }
+}

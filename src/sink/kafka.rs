@@ -1,0 +1,563 @@
+//! The Kafka sink: drains the store's outbox to Kafka topics.
+//!
+//! Messages are handed to an idempotent librdkafka producer (`acks=all`) in the
+//! order events were accepted, at most `kafka.max_in_flight` at a time; the rest
+//! waits on disk. An outbox entry is removed only after the broker acknowledged
+//! it (or it was dead-lettered). Retryable failures are retried inside librdkafka
+//! (`message.timeout.ms = 0`: no local timeout) and, if one still surfaces, the
+//! sink drains what is in flight, backs off and re-reads the outbox from its
+//! start. Fatal failures (the codes in [`FATAL`]) go to the dead-letter record in
+//! the store and to `kafka.dlq_topic`.
+//!
+//! Each message: key = envelope id (so one envelope stays in one partition, in
+//! order), value = the event JSON, headers = the CloudEvents Kafka binding in
+//! binary mode.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use serde::Deserialize;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::backoff::Backoff;
+use crate::config::KafkaConfig;
+use crate::store::{Ack, Pending, Store};
+
+/// Errors no retry can fix, by name: the message is dead-lettered.
+pub const FATAL: &[(RDKafkaErrorCode, &str)] = &[
+    (RDKafkaErrorCode::MessageSizeTooLarge, "message too large"),
+    (RDKafkaErrorCode::InvalidMessageSize, "invalid message size"),
+    (
+        RDKafkaErrorCode::MessageBatchTooLarge,
+        "message batch too large",
+    ),
+    (RDKafkaErrorCode::InvalidRecord, "invalid record"),
+    (
+        RDKafkaErrorCode::TopicAuthorizationFailed,
+        "topic authorization failed",
+    ),
+    (
+        RDKafkaErrorCode::ClusterAuthorizationFailed,
+        "cluster authorization failed",
+    ),
+    (
+        RDKafkaErrorCode::UnknownTopicOrPartition,
+        "unknown topic or partition",
+    ),
+    (RDKafkaErrorCode::UnknownTopic, "unknown topic"),
+    (RDKafkaErrorCode::UnknownPartition, "unknown partition"),
+    (RDKafkaErrorCode::InvalidTopic, "invalid topic"),
+];
+
+/// What a failure means for the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Try again later.
+    Retryable,
+    /// Never publishable: dead-letter it, with this reason.
+    Fatal(&'static str),
+    /// The producer itself is unusable (an idempotence fatal error): replace it.
+    ProducerFatal,
+}
+
+/// The one place that decides what is retried.
+pub fn classify(e: &KafkaError) -> Class {
+    match e.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::Fatal) => Class::ProducerFatal,
+        Some(code) => FATAL
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map_or(Class::Retryable, |(_, reason)| Class::Fatal(reason)),
+        None => Class::Retryable,
+    }
+}
+
+/// Producer settings: countersign's defaults, then `kafka.producer` on top.
+pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", k.brokers.clone().unwrap_or_default())
+        .set("client.id", "countersign")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "lz4")
+        .set("linger.ms", "5")
+        // No local give-up: librdkafka retries until the broker takes the message.
+        .set("message.timeout.ms", "0");
+    for (key, value) in &k.producer {
+        c.set(key, value.to_string());
+    }
+    c
+}
+
+/// Counters and connectivity, for `/readyz` and the admin API.
+#[derive(Debug, Default)]
+pub struct KafkaStatus {
+    pub connected: AtomicBool,
+    pub published: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub rewinds: AtomicU64,
+}
+
+/// The fields of a stored event the message metadata needs.
+#[derive(Debug, Deserialize)]
+struct Meta {
+    id: String,
+    source: String,
+    kind: String,
+    envelope_id: Option<String>,
+    occurred_at: Option<String>,
+    received_at: String,
+}
+
+/// CloudEvents 1.0, Kafka protocol binding, binary content mode.
+fn ce_headers(m: &Meta) -> OwnedHeaders {
+    let ce_type = format!("countersign.signature.{}", m.kind);
+    let ce_source = format!("/countersign/sources/{}", m.source);
+    let time = m.occurred_at.as_deref().unwrap_or(&m.received_at);
+    let mut h = OwnedHeaders::new_with_capacity(8);
+    for (key, value) in [
+        ("ce_specversion", "1.0"),
+        ("ce_id", m.id.as_str()),
+        ("ce_source", ce_source.as_str()),
+        ("ce_type", ce_type.as_str()),
+        ("ce_time", time),
+        ("content-type", "application/json"),
+    ] {
+        h = h.insert(Header {
+            key,
+            value: Some(value),
+        });
+    }
+    if let Some(subject) = &m.envelope_id {
+        h = h.insert(Header {
+            key: "ce_subject",
+            value: Some(subject.as_str()),
+        });
+    }
+    h
+}
+
+/// A message handed to the producer, and what became of it.
+struct Done {
+    pending: Pending,
+    result: Result<(i32, i64), KafkaError>,
+}
+
+pub struct KafkaSink {
+    cfg: KafkaConfig,
+    producer: FutureProducer,
+    store: Store,
+    status: Arc<KafkaStatus>,
+}
+
+/// Why handing a message to the producer failed.
+enum Handoff {
+    Handed,
+    Failed(Pending, KafkaError),
+}
+
+impl KafkaSink {
+    pub fn new(cfg: KafkaConfig, store: Store) -> Result<KafkaSink, KafkaError> {
+        let producer = producer_config(&cfg).create()?;
+        Ok(KafkaSink {
+            cfg,
+            producer,
+            store,
+            status: Arc::new(KafkaStatus::default()),
+        })
+    }
+
+    pub fn status(&self) -> Arc<KafkaStatus> {
+        self.status.clone()
+    }
+
+    /// Checks broker connectivity every `every` until `stop`.
+    pub fn spawn_health(
+        &self,
+        every: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let (producer, status) = (self.producer.clone(), self.status.clone());
+        tokio::spawn(async move {
+            loop {
+                let p = producer.clone();
+                let ok = tokio::task::spawn_blocking(move || {
+                    p.client()
+                        .fetch_metadata(None, Duration::from_secs(3))
+                        .is_ok()
+                })
+                .await
+                .unwrap_or(false);
+                if status.connected.swap(ok, Ordering::SeqCst) != ok {
+                    tracing::info!(connected = ok, "kafka connectivity changed");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        })
+    }
+
+    /// Runs until `stop`; then waits up to `drain` for in-flight deliveries.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>, drain: Duration) {
+        let notify = self.store.outbox_notify();
+        let backoff = Backoff {
+            base: self.cfg.retry_backoff,
+            max: self.cfg.retry_backoff_max,
+        };
+        let max = self.cfg.max_in_flight;
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        let mut in_flight = 0usize;
+        let mut cursor: Option<(u64, String)> = None;
+        let mut failures = 0u32;
+        let mut rewind = false;
+        let mut replace_producer = false;
+        let mut paused_until: Option<Instant> = None;
+        let mut deadline: Option<Instant> = None;
+        loop {
+            let paused = paused_until.is_some_and(|t| Instant::now() < t);
+            if !rewind && !paused && deadline.is_none() && in_flight < max {
+                paused_until = None;
+                match self.fetch(cursor.clone(), max - in_flight).await {
+                    Ok(batch) => {
+                        for p in batch {
+                            cursor = Some((p.seq, p.topic.clone()));
+                            match self.handoff(p, &done_tx).await {
+                                Handoff::Handed => in_flight += 1,
+                                Handoff::Failed(p, e) => {
+                                    if self
+                                        .settle(p, Err(e), &mut rewind, &mut replace_producer)
+                                        .await
+                                    {
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the kafka outbox");
+                        paused_until = Some(Instant::now() + Duration::from_secs(1));
+                    }
+                }
+            }
+            if rewind && in_flight == 0 {
+                failures = failures.saturating_add(1);
+                let delay = backoff.delay(failures - 1);
+                tracing::warn!(
+                    ?delay,
+                    failures,
+                    "kafka delivery failed; re-reading the outbox after a pause"
+                );
+                self.status.rewinds.fetch_add(1, Ordering::Relaxed);
+                if replace_producer {
+                    self.replace_producer();
+                    replace_producer = false;
+                }
+                cursor = None;
+                rewind = false;
+                paused_until = Some(Instant::now() + delay);
+            }
+            if deadline.is_some() && in_flight == 0 {
+                break;
+            }
+            let wait_pause = paused_until.filter(|_| !rewind);
+            tokio::select! {
+                Some(d) = done_rx.recv() => {
+                    let mut batch = vec![d];
+                    while let Ok(d) = done_rx.try_recv() {
+                        batch.push(d);
+                    }
+                    in_flight -= batch.len();
+                    let mut acks = Vec::with_capacity(batch.len());
+                    for d in batch {
+                        let ok = d.result.is_ok();
+                        if let Some(ack) = self.settle_ack(d, &mut rewind, &mut replace_producer).await {
+                            acks.push(ack);
+                        }
+                        if ok {
+                            failures = 0;
+                        }
+                    }
+                    self.flush_acks(acks).await;
+                }
+                _ = notify.notified(), if !rewind && deadline.is_none() && in_flight < max && wait_pause.is_none() => {}
+                _ = tokio::time::sleep_until(wait_pause.unwrap_or_else(Instant::now)), if wait_pause.is_some() && deadline.is_none() => {}
+                _ = stop.changed(), if deadline.is_none() => {
+                    deadline = Some(Instant::now() + drain);
+                }
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    tracing::warn!(in_flight, "kafka sink stopped with deliveries still in flight; they stay in the outbox");
+                    break;
+                }
+            }
+        }
+        let p = self.producer.clone();
+        let _ = tokio::task::spawn_blocking(move || p.flush(Duration::from_secs(5))).await;
+    }
+
+    async fn fetch(
+        &self,
+        after: Option<(u64, String)>,
+        limit: usize,
+    ) -> Result<Vec<Pending>, crate::store::StoreError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            store.pending(after.as_ref().map(|(s, t)| (*s, t.as_str())), limit)
+        })
+        .await
+        .unwrap_or_else(|e| Err(crate::store::StoreError::Db(e.to_string())))
+    }
+
+    /// Hands one message to librdkafka; waits while its queue is full.
+    async fn handoff(&self, p: Pending, done: &mpsc::UnboundedSender<Done>) -> Handoff {
+        let meta: Meta = match serde_json::from_slice(&p.json) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(seq = p.seq, error = %e, "stored event is unreadable");
+                return Handoff::Failed(
+                    p,
+                    KafkaError::MessageProduction(RDKafkaErrorCode::InvalidRecord),
+                );
+            }
+        };
+        let key = meta.envelope_id.clone().unwrap_or_else(|| meta.id.clone());
+        let fut = loop {
+            let record = FutureRecord::to(&p.topic)
+                .key(&key)
+                .payload(&p.json)
+                .headers(ce_headers(&meta));
+            match self.producer.send_result(record) {
+                Ok(f) => break f,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((e, _)) => return Handoff::Failed(p, e),
+            }
+        };
+        spawn_delivery(p, fut, done.clone());
+        Handoff::Handed
+    }
+
+    /// Settles a message that failed before reaching librdkafka's queue. Returns
+    /// true when the hand-off loop must stop (a rewind is due).
+    async fn settle(
+        &self,
+        p: Pending,
+        r: Result<(i32, i64), KafkaError>,
+        rewind: &mut bool,
+        replace: &mut bool,
+    ) -> bool {
+        let ack = self
+            .settle_ack(
+                Done {
+                    pending: p,
+                    result: r,
+                },
+                rewind,
+                replace,
+            )
+            .await;
+        self.flush_acks(ack.into_iter().collect()).await;
+        *rewind
+    }
+
+    /// Turns a delivery result into an ack, or marks a rewind.
+    async fn settle_ack(&self, d: Done, rewind: &mut bool, replace: &mut bool) -> Option<Ack> {
+        let Done { pending: p, result } = d;
+        match result {
+            Ok((partition, offset)) => {
+                self.status.published.fetch_add(1, Ordering::Relaxed);
+                Some(Ack::Published {
+                    seq: p.seq,
+                    topic: p.topic,
+                    partition,
+                    offset,
+                })
+            }
+            Err(e) => match classify(&e) {
+                Class::Fatal(reason) => {
+                    self.dead_letter(&p, reason, &e).await;
+                    Some(Ack::DeadLettered {
+                        seq: p.seq,
+                        topic: p.topic,
+                        reason: format!("{reason}: {e}"),
+                    })
+                }
+                Class::Retryable => {
+                    tracing::debug!(seq = p.seq, topic = %p.topic, error = %e, "retryable kafka failure");
+                    *rewind = true;
+                    None
+                }
+                Class::ProducerFatal => {
+                    tracing::error!(error = %e, "kafka producer hit a fatal error; replacing it");
+                    *rewind = true;
+                    *replace = true;
+                    None
+                }
+            },
+        }
+    }
+
+    /// Publishes a copy to the DLQ topic (best effort: the store keeps the record).
+    async fn dead_letter(&self, p: &Pending, reason: &str, e: &KafkaError) {
+        self.status.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(seq = p.seq, topic = %p.topic, reason, error = %e, "kafka message dead-lettered");
+        let Some(dlq) = &self.cfg.dlq_topic else {
+            return;
+        };
+        let Ok(meta) = serde_json::from_slice::<Meta>(&p.json) else {
+            return;
+        };
+        let error = e.to_string();
+        let headers = ce_headers(&meta)
+            .insert(Header {
+                key: "countersign_dlq_reason",
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: "countersign_dlq_error",
+                value: Some(error.as_str()),
+            })
+            .insert(Header {
+                key: "countersign_dlq_topic",
+                value: Some(p.topic.as_str()),
+            });
+        let key = meta.envelope_id.clone().unwrap_or_else(|| meta.id.clone());
+        let record = FutureRecord::to(dlq)
+            .key(&key)
+            .payload(&p.json)
+            .headers(headers);
+        let sent = match self.producer.send_result(record) {
+            Ok(fut) => matches!(
+                tokio::time::timeout(Duration::from_secs(30), fut).await,
+                Ok(Ok(Ok(_)))
+            ),
+            Err(_) => false,
+        };
+        if !sent {
+            tracing::error!(
+                seq = p.seq,
+                dlq,
+                "could not publish to the DLQ topic; the dead letter stays in the store"
+            );
+        }
+    }
+
+    async fn flush_acks(&self, acks: Vec<Ack>) {
+        if acks.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.ack(acks).await {
+            // The entries stay in the outbox and are published again after a restart.
+            tracing::error!(error = %e, "cannot record kafka acknowledgements");
+        }
+    }
+
+    fn replace_producer(&mut self) {
+        match producer_config(&self.cfg).create::<FutureProducer>() {
+            Ok(p) => self.producer = p,
+            Err(e) => tracing::error!(error = %e, "cannot create a new kafka producer"),
+        }
+    }
+}
+
+fn spawn_delivery(pending: Pending, fut: DeliveryFuture, done: mpsc::UnboundedSender<Done>) {
+    tokio::spawn(async move {
+        let result = match fut.await {
+            Ok(Ok(d)) => Ok((d.partition, d.offset)),
+            Ok(Err((e, _))) => Err(e),
+            Err(_) => Err(KafkaError::Canceled),
+        };
+        let _ = done.send(Done { pending, result });
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fatal_codes_are_named_and_everything_else_retries() {
+        let fatal = KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge);
+        assert_eq!(classify(&fatal), Class::Fatal("message too large"));
+        let unknown = KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopicOrPartition);
+        assert_eq!(
+            classify(&unknown),
+            Class::Fatal("unknown topic or partition")
+        );
+        for code in [
+            RDKafkaErrorCode::MessageTimedOut,
+            RDKafkaErrorCode::BrokerTransportFailure,
+            RDKafkaErrorCode::NotLeaderForPartition,
+            RDKafkaErrorCode::QueueFull,
+        ] {
+            assert_eq!(
+                classify(&KafkaError::MessageProduction(code)),
+                Class::Retryable,
+                "{code:?}"
+            );
+        }
+        assert_eq!(
+            classify(&KafkaError::MessageProduction(RDKafkaErrorCode::Fatal)),
+            Class::ProducerFatal
+        );
+        assert_eq!(classify(&KafkaError::Canceled), Class::Retryable);
+    }
+
+    #[test]
+    fn cloudevents_headers() {
+        use rdkafka::message::Headers;
+        let m = Meta {
+            id: "evt-1".into(),
+            source: "ds".into(),
+            kind: "completed".into(),
+            envelope_id: Some("env-1".into()),
+            occurred_at: None,
+            received_at: "2026-01-01T00:00:00.000Z".into(),
+        };
+        let h = ce_headers(&m);
+        let get = |k: &str| {
+            h.iter()
+                .find(|x| x.key == k)
+                .and_then(|x| x.value)
+                .map(|v| String::from_utf8(v.to_vec()).unwrap())
+        };
+        assert_eq!(get("ce_specversion").as_deref(), Some("1.0"));
+        assert_eq!(get("ce_id").as_deref(), Some("evt-1"));
+        assert_eq!(
+            get("ce_type").as_deref(),
+            Some("countersign.signature.completed")
+        );
+        assert_eq!(get("ce_source").as_deref(), Some("/countersign/sources/ds"));
+        assert_eq!(get("ce_subject").as_deref(), Some("env-1"));
+        assert_eq!(get("ce_time").as_deref(), Some("2026-01-01T00:00:00.000Z"));
+        assert_eq!(get("content-type").as_deref(), Some("application/json"));
+    }
+
+    #[test]
+    fn user_properties_override_defaults() {
+        let mut k = KafkaConfig {
+            brokers: Some("h:1".into()),
+            ..KafkaConfig::default()
+        };
+        k.producer.insert(
+            "compression.type".into(),
+            crate::config::PropValue::Text("zstd".into()),
+        );
+        k.producer
+            .insert("linger.ms".into(), crate::config::PropValue::Int(20));
+        let c = producer_config(&k);
+        assert_eq!(c.get("compression.type"), Some("zstd"));
+        assert_eq!(c.get("linger.ms"), Some("20"));
+        assert_eq!(c.get("enable.idempotence"), Some("true"));
+        assert_eq!(c.get("bootstrap.servers"), Some("h:1"));
+    }
+}
