@@ -136,6 +136,9 @@ pub struct KafkaConfig {
     #[serde(with = "dur")]
     pub retry_backoff_max: Duration,
     /// Any librdkafka producer property, passed through (TLS, SASL, tuning).
+    /// String values may be `env:NAME` or `file:/path` references; values of
+    /// sensitive keys (passwords, secrets, keys) print as redacted.
+    #[serde(serialize_with = "redact_props")]
     pub producer: BTreeMap<String, PropValue>,
 }
 
@@ -161,6 +164,43 @@ pub enum PropValue {
     Int(i64),
     Float(f64),
     Text(String),
+}
+
+/// Whether a librdkafka property holds a credential.
+pub fn sensitive_property(key: &str) -> bool {
+    ["password", "secret", "key", "token", "jaas"]
+        .iter()
+        .any(|w| key.contains(w))
+        && !key.ends_with(".location")
+}
+
+fn redact_props<S: serde::Serializer>(
+    props: &BTreeMap<String, PropValue>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(props.len()))?;
+    for (k, v) in props {
+        match v {
+            PropValue::Text(t) if sensitive_property(k) => {
+                m.serialize_entry(k, &SecretRef::parse(t).to_string())?
+            }
+            other => m.serialize_entry(k, other)?,
+        }
+    }
+    m.end()
+}
+
+impl PropValue {
+    /// The value librdkafka gets: `env:`/`file:` references resolved.
+    pub fn resolve(&self) -> Result<String, (String, String)> {
+        match self {
+            PropValue::Text(t) if t.starts_with("env:") || t.starts_with("file:") => {
+                SecretRef::parse(t).resolve()
+            }
+            other => Ok(other.to_string()),
+        }
+    }
 }
 
 impl fmt::Display for PropValue {

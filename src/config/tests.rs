@@ -227,3 +227,18 @@ fn an_unknown_route_kind_names_the_key() {
         "{ps:?}"
     );
 }
+
+#[test]
+fn kafka_credentials_are_redacted_and_references_resolved() {
+    let l = load_str(
+        "[kafka]\nbrokers = \"127.0.0.1:9\"\n[kafka.producer]\n\"sasl.password\" = \"hunter2\"\n\"sasl.username\" = \"cs\"\n\"security.protocol\" = \"SASL_PLAINTEXT\"\n\"sasl.mechanisms\" = \"PLAIN\"\n",
+    )
+    .unwrap();
+    let out = l.config.to_toml();
+    assert!(!out.contains("hunter2"), "{out}");
+    assert!(out.contains("sasl.username"), "{out}");
+    let c = crate::sink::kafka::producer_config(&l.config.kafka);
+    assert_eq!(c.get("sasl.password"), Some("hunter2"));
+    let ps = problems("[kafka]\nbrokers = \"127.0.0.1:9\"\n[kafka.producer]\n\"sasl.password\" = \"env:COUNTERSIGN_TEST_NO_SUCH_VAR\"\n");
+    assert!(has(&ps, "kafka.producer.\"sasl.password\"", "COUNTERSIGN_TEST_NO_SUCH_VAR"), "{ps:?}");
+}

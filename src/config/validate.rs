@@ -129,6 +129,11 @@ fn kafka(c: &Config, r: &mut Report) {
             "make it at least as long",
         );
     }
+    for (prop, value) in &k.producer {
+        if let Err((problem, fix)) = value.resolve() {
+            r.add(format!("kafka.producer.\"{prop}\""), problem, fix);
+        }
+    }
     for (prop, owner) in OWNED_PROPERTIES {
         if k.producer.contains_key(*prop) {
             r.add(
@@ -142,13 +147,11 @@ fn kafka(c: &Config, r: &mut Report) {
         && let Err(e) =
             crate::sink::kafka::producer_config(k).create::<rdkafka::producer::BaseProducer>()
     {
-        {
-            r.add(
-                "kafka.producer",
-                format!("librdkafka refuses the settings: {e}"),
-                "fix or remove the named property",
-            );
-        }
+        r.add(
+            "kafka.producer",
+            format!("librdkafka refuses the settings: {e}"),
+            "fix or remove the named property",
+        );
     }
 }
 

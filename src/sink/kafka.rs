@@ -90,7 +90,8 @@ pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
         // No local give-up: librdkafka retries until the broker takes the message.
         .set("message.timeout.ms", "0");
     for (key, value) in &k.producer {
-        c.set(key, value.to_string());
+        // References were checked at start-up; a value gone since reads as empty.
+        c.set(key, value.resolve().unwrap_or_default());
     }
     c
 }

@@ -1,0 +1,102 @@
+//! `loadtest`: drives signed e-signature webhooks at a target (closed or open
+//! loop, HDR latency percentiles, JSON results) and runs the baseline servers
+//! countersign is compared against. See `loadtest/README.md`.
+
+mod baseline;
+mod drive;
+mod webhooks;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "loadtest", about = "Load generator and baseline server for countersign")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Send signed webhooks to a target.
+    Run {
+        /// Target address, host:port (loopback only in this project's benchmarks).
+        #[arg(long)]
+        target: SocketAddr,
+        /// Comma-separated providers to mix.
+        #[arg(long, default_value = "standard_webhooks,docusign,yousign,boldsign")]
+        providers: String,
+        /// Open loop at this many requests per second; without it, closed loop.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Connections (closed loop: concurrent senders; open loop: pool size).
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Share of requests that repeat an earlier one (a provider's retry).
+        #[arg(long, default_value_t = 0.0)]
+        duplicates: f64,
+        /// Target body size in bytes (padded).
+        #[arg(long, default_value_t = 0)]
+        payload_bytes: usize,
+        /// Signers per envelope.
+        #[arg(long, default_value_t = 2)]
+        signers: usize,
+        /// Write the JSON result here (also printed to stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print the `[[sources]]` countersign needs to accept the generated webhooks.
+    Sources,
+    /// Run the baseline server (read body, answer 200).
+    Baseline {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Also verify one Standard Webhooks signature with this whsec_ secret.
+        #[arg(long)]
+        verify_whsec: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Sources => print!("{}", webhooks::countersign_sources()),
+        Command::Baseline { listen, verify_whsec } => {
+            let key = verify_whsec
+                .map(|s| base64::engine::general_purpose::STANDARD.decode(s.trim_start_matches("whsec_")))
+                .transpose()?;
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            println!("{}", listener.local_addr()?);
+            baseline::serve(listener, key).await?;
+        }
+        Command::Run { target, providers, rate, connections, duration, duplicates, payload_bytes, signers, out } => {
+            anyhow::ensure!(target.ip().is_loopback(), "benchmarks only target loopback addresses");
+            let run_id = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis());
+            let generator = webhooks::Generator::new(webhooks::GenConfig {
+                providers: providers.split(',').map(str::to_owned).collect(),
+                duplicate_ratio: duplicates,
+                payload_bytes,
+                signers,
+                run_id,
+            })?;
+            let mode = match rate {
+                Some(rate) => drive::Mode::Open { rate, connections },
+                None => drive::Mode::Closed { connections },
+            };
+            let result = drive::run(target, mode, Duration::from_secs_f64(duration), generator).await;
+            let json = serde_json::to_string_pretty(&result)?;
+            println!("{json}");
+            if let Some(p) = out {
+                std::fs::write(p, json)?;
+            }
+        }
+    }
+    Ok(())
+}
