@@ -18,7 +18,12 @@ use tokio::net::TcpListener;
 
 /// Verifies `webhook-signature` over `id.timestamp.body` with one key.
 fn verify(key: &[u8], req: &http::request::Parts, body: &[u8]) -> bool {
-    let h = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let h = |n: &str| {
+        req.headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
     let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
     mac.update(h("webhook-id").as_bytes());
     mac.update(b".");
@@ -26,11 +31,14 @@ fn verify(key: &[u8], req: &http::request::Parts, body: &[u8]) -> bool {
     mac.update(b".");
     mac.update(body);
     let expected = mac.finalize().into_bytes();
-    h("webhook-signature").split_whitespace().filter_map(|s| s.strip_prefix("v1,")).any(|sig| {
-        base64::engine::general_purpose::STANDARD
-            .decode(sig)
-            .is_ok_and(|got| bool::from(got.as_slice().ct_eq(expected.as_slice())))
-    })
+    h("webhook-signature")
+        .split_whitespace()
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .any(|sig| {
+            base64::engine::general_purpose::STANDARD
+                .decode(sig)
+                .is_ok_and(|got| bool::from(got.as_slice().ct_eq(expected.as_slice())))
+        })
 }
 
 pub async fn serve(listener: TcpListener, key: Option<Vec<u8>>) -> anyhow::Result<()> {
@@ -44,16 +52,26 @@ pub async fn serve(listener: TcpListener, key: Option<Vec<u8>>) -> anyhow::Resul
                 let key = key.clone();
                 async move {
                     let (parts, body) = req.into_parts();
-                    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                    let ok = key.as_ref().as_ref().is_none_or(|k| verify(k, &parts, &body));
-                    let mut resp = Response::new(Full::new(Bytes::from_static(b"{\"status\":\"accepted\"}")));
+                    let body = body
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    let ok = key
+                        .as_ref()
+                        .as_ref()
+                        .is_none_or(|k| verify(k, &parts, &body));
+                    let mut resp =
+                        Response::new(Full::new(Bytes::from_static(b"{\"status\":\"accepted\"}")));
                     if !ok {
                         *resp.status_mut() = http::StatusCode::UNAUTHORIZED;
                     }
                     Ok::<_, Infallible>(resp)
                 }
             });
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
         });
     }
 }

@@ -36,7 +36,9 @@ struct Tally {
 
 impl Tally {
     fn record(&mut self, status: Option<u16>, latency: Duration) {
-        let h = self.latency_us.get_or_insert_with(|| Histogram::new_with_bounds(1, 60_000_000, 3).unwrap());
+        let h = self
+            .latency_us
+            .get_or_insert_with(|| Histogram::new_with_bounds(1, 60_000_000, 3).unwrap());
         let _ = h.record(latency.as_micros().clamp(1, 60_000_000) as u64);
         match status {
             Some(s) => *self.status.entry(s).or_default() += 1,
@@ -79,7 +81,12 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
 }
 
 /// Sends one webhook on `conn`, reconnecting once if the connection is gone.
-async fn send(conn: &mut Option<SendRequest<Full<Bytes>>>, addr: SocketAddr, host: &str, w: &Webhook) -> Option<u16> {
+async fn send(
+    conn: &mut Option<SendRequest<Full<Bytes>>>,
+    addr: SocketAddr,
+    host: &str,
+    w: &Webhook,
+) -> Option<u16> {
     for _ in 0..2 {
         if conn.as_ref().is_none_or(|c| c.is_closed()) {
             *conn = connect(addr).await.ok();
@@ -89,11 +96,17 @@ async fn send(conn: &mut Option<SendRequest<Full<Bytes>>>, addr: SocketAddr, hos
             *conn = None;
             continue;
         }
-        let mut b = Request::builder().method("POST").uri(&w.path).header("host", host);
+        let mut b = Request::builder()
+            .method("POST")
+            .uri(&w.path)
+            .header("host", host);
         for (k, v) in &w.headers {
             b = b.header(k, v);
         }
-        match c.send_request(b.body(Full::new(w.body.clone())).ok()?).await {
+        match c
+            .send_request(b.body(Full::new(w.body.clone())).ok()?)
+            .await
+        {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let _ = resp.into_body().collect().await;
@@ -116,12 +129,24 @@ fn percentiles(h: &Option<Histogram<u64>>) -> Percentiles {
             max: ms(h.max()),
             mean: h.mean() / 1000.0,
         },
-        None => Percentiles { p50: 0.0, p90: 0.0, p99: 0.0, p999: 0.0, max: 0.0, mean: 0.0 },
+        None => Percentiles {
+            p50: 0.0,
+            p90: 0.0,
+            p99: 0.0,
+            p999: 0.0,
+            max: 0.0,
+            mean: 0.0,
+        },
     }
 }
 
 /// Runs the load for `duration` and returns the summary.
-pub async fn run(target: SocketAddr, mode: Mode, duration: Duration, generator: Generator) -> RunResult {
+pub async fn run(
+    target: SocketAddr,
+    mode: Mode,
+    duration: Duration,
+    generator: Generator,
+) -> RunResult {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let generator = Arc::new(Mutex::new(generator));
     let host = target.to_string();
@@ -172,7 +197,9 @@ pub async fn run(target: SocketAddr, mode: Mode, duration: Duration, generator: 
                 workers.push(tokio::spawn(async move {
                     let mut conn = None;
                     loop {
-                        let Some((due, w)) = rx.lock().await.recv().await else { return };
+                        let Some((due, w)) = rx.lock().await.recv().await else {
+                            return;
+                        };
                         let status = send(&mut conn, target, &host, &w).await;
                         tally.lock().unwrap().record(status, due.elapsed());
                     }
@@ -216,8 +243,16 @@ async fn progress(tally: Arc<Mutex<Tally>>, start: Instant, end: Instant) {
         tick.tick().await;
         let t = tally.lock().unwrap();
         let n = t.status.values().sum::<u64>() + t.errors;
-        let p99 = t.latency_us.as_ref().map_or(0.0, |h| h.value_at_quantile(0.99) as f64 / 1000.0);
-        eprintln!("t={:>4.0}s requests={n:>8} rate={:>8}/s p99={p99:.2}ms errors={}", start.elapsed().as_secs_f64(), n - last, t.errors);
+        let p99 = t
+            .latency_us
+            .as_ref()
+            .map_or(0.0, |h| h.value_at_quantile(0.99) as f64 / 1000.0);
+        eprintln!(
+            "t={:>4.0}s requests={n:>8} rate={:>8}/s p99={p99:.2}ms errors={}",
+            start.elapsed().as_secs_f64(),
+            n - last,
+            t.errors
+        );
         last = n;
     }
 }

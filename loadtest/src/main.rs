@@ -14,7 +14,10 @@ use base64::Engine as _;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "loadtest", about = "Load generator and baseline server for countersign")]
+#[command(
+    name = "loadtest",
+    about = "Load generator and baseline server for countersign"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -68,17 +71,40 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Sources => print!("{}", webhooks::countersign_sources()),
-        Command::Baseline { listen, verify_whsec } => {
+        Command::Baseline {
+            listen,
+            verify_whsec,
+        } => {
             let key = verify_whsec
-                .map(|s| base64::engine::general_purpose::STANDARD.decode(s.trim_start_matches("whsec_")))
+                .map(|s| {
+                    base64::engine::general_purpose::STANDARD.decode(s.trim_start_matches("whsec_"))
+                })
                 .transpose()?;
             let listener = tokio::net::TcpListener::bind(listen).await?;
             println!("{}", listener.local_addr()?);
             baseline::serve(listener, key).await?;
         }
-        Command::Run { target, providers, rate, connections, duration, duplicates, payload_bytes, signers, out } => {
-            anyhow::ensure!(target.ip().is_loopback(), "benchmarks only target loopback addresses");
-            let run_id = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis());
+        Command::Run {
+            target,
+            providers,
+            rate,
+            connections,
+            duration,
+            duplicates,
+            payload_bytes,
+            signers,
+            out,
+        } => {
+            anyhow::ensure!(
+                target.ip().is_loopback(),
+                "benchmarks only target loopback addresses"
+            );
+            let run_id = format!(
+                "{:x}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)?
+                    .as_millis()
+            );
             let generator = webhooks::Generator::new(webhooks::GenConfig {
                 providers: providers.split(',').map(str::to_owned).collect(),
                 duplicate_ratio: duplicates,
@@ -90,7 +116,8 @@ async fn main() -> anyhow::Result<()> {
                 Some(rate) => drive::Mode::Open { rate, connections },
                 None => drive::Mode::Closed { connections },
             };
-            let result = drive::run(target, mode, Duration::from_secs_f64(duration), generator).await;
+            let result =
+                drive::run(target, mode, Duration::from_secs_f64(duration), generator).await;
             let json = serde_json::to_string_pretty(&result)?;
             println!("{json}");
             if let Some(p) = out {

@@ -11,7 +11,11 @@ use serde_json::json;
 /// The providers the generator speaks, with the source ids and secrets that
 /// `countersign_config` writes.
 pub const PROVIDERS: &[(&str, &str, &str)] = &[
-    ("standard_webhooks", "lt-sw", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+    (
+        "standard_webhooks",
+        "lt-sw",
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    ),
     ("docusign", "lt-docusign", "loadtest-docusign-key"),
     ("yousign", "lt-yousign", "loadtest-yousign-key"),
     ("boldsign", "lt-boldsign", "loadtest-boldsign-key"),
@@ -21,7 +25,9 @@ pub const PROVIDERS: &[(&str, &str, &str)] = &[
 pub fn countersign_sources() -> String {
     PROVIDERS
         .iter()
-        .map(|(p, id, secret)| format!("[[sources]]\nid = \"{id}\"\nprovider = \"{p}\"\nsecrets = [\"{secret}\"]\n"))
+        .map(|(p, id, secret)| {
+            format!("[[sources]]\nid = \"{id}\"\nprovider = \"{p}\"\nsecrets = [\"{secret}\"]\n")
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -69,11 +75,23 @@ fn step_name(step: usize, n: usize) -> Option<(&'static str, Option<usize>)> {
 
 impl Generator {
     pub fn new(cfg: GenConfig) -> anyhow::Result<Generator> {
-        let loaded = config::load_str(&countersign_sources()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let loaded =
+            config::load_str(&countersign_sources()).map_err(|e| anyhow::anyhow!("{e}"))?;
         for p in &cfg.providers {
-            anyhow::ensure!(PROVIDERS.iter().any(|(name, ..)| name == p), "unknown provider {p}");
+            anyhow::ensure!(
+                PROVIDERS.iter().any(|(name, ..)| name == p),
+                "unknown provider {p}"
+            );
         }
-        Ok(Generator { cfg, loaded, counter: 0, step: 0, envelope: 0, provider_idx: 0, recent: VecDeque::new() })
+        Ok(Generator {
+            cfg,
+            loaded,
+            counter: 0,
+            step: 0,
+            envelope: 0,
+            provider_idx: 0,
+            recent: VecDeque::new(),
+        })
     }
 
     /// The next webhook: a duplicate with probability `duplicate_ratio`.
@@ -111,17 +129,35 @@ impl Generator {
         pad(&mut body, self.cfg.payload_bytes);
         let body = serde_json::to_vec(&body).expect("JSON");
         let (_, source_id, _) = PROVIDERS.iter().find(|(p, ..)| *p == provider).unwrap();
-        let source = self.loaded.sources.iter().find(|s| s.id == *source_id).unwrap();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let source = self
+            .loaded
+            .sources
+            .iter()
+            .find(|s| s.id == *source_id)
+            .unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
         let signed = source.sign(&body, now, &id).expect("sign");
         let mut headers = signed.signature.headers;
         headers.push(("content-type".into(), "application/json".into()));
-        Webhook { path: format!("/hooks/{source_id}"), headers, body: signed.body.into() }
+        Webhook {
+            path: format!("/hooks/{source_id}"),
+            headers,
+            body: signed.body.into(),
+        }
     }
 }
 
 /// A provider-shaped body for one step of an envelope.
-fn payload(provider: &str, stage: &str, env: &str, id: &str, signer: Option<usize>) -> serde_json::Value {
+fn payload(
+    provider: &str,
+    stage: &str,
+    env: &str,
+    id: &str,
+    signer: Option<usize>,
+) -> serde_json::Value {
     let email = signer.map(|s| format!("signer{s}@example.com"));
     match provider {
         "docusign" => {
@@ -155,7 +191,11 @@ fn payload(provider: &str, stage: &str, env: &str, id: &str, signer: Option<usiz
                    "data": {"object": "document", "documentId": env, "signerDetails": [{"signerEmail": email}]}})
         }
         _ => {
-            let kind = if stage == "signed" { "signer_completed" } else { stage };
+            let kind = if stage == "signed" {
+                "signer_completed"
+            } else {
+                stage
+            };
             json!({"type": format!("envelope.{kind}"), "timestamp": "2026-01-01T00:00:00Z",
                    "data": {"envelope_id": env, "signer": {"email": email}}})
         }
@@ -179,7 +219,16 @@ mod tests {
         let names: Vec<_> = (0..8).map(|s| step_name(s, 3).map(|x| x.0)).collect();
         assert_eq!(
             names,
-            vec![Some("sent"), Some("viewed"), Some("viewed"), Some("viewed"), Some("signed"), Some("signed"), Some("signed"), Some("completed")]
+            vec![
+                Some("sent"),
+                Some("viewed"),
+                Some("viewed"),
+                Some("viewed"),
+                Some("signed"),
+                Some("signed"),
+                Some("signed"),
+                Some("completed")
+            ]
         );
         assert_eq!(step_name(8, 3), None);
     }

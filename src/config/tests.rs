@@ -239,6 +239,15 @@ fn kafka_credentials_are_redacted_and_references_resolved() {
     assert!(out.contains("sasl.username"), "{out}");
     let c = crate::sink::kafka::producer_config(&l.config.kafka);
     assert_eq!(c.get("sasl.password"), Some("hunter2"));
-    let ps = problems("[kafka]\nbrokers = \"127.0.0.1:9\"\n[kafka.producer]\n\"sasl.password\" = \"env:COUNTERSIGN_TEST_NO_SUCH_VAR\"\n");
-    assert!(has(&ps, "kafka.producer.\"sasl.password\"", "COUNTERSIGN_TEST_NO_SUCH_VAR"), "{ps:?}");
+    let ps = problems(
+        "[kafka]\nbrokers = \"127.0.0.1:9\"\n[kafka.producer]\n\"sasl.password\" = \"env:COUNTERSIGN_TEST_NO_SUCH_VAR\"\n",
+    );
+    assert!(
+        has(
+            &ps,
+            "kafka.producer.\"sasl.password\"",
+            "COUNTERSIGN_TEST_NO_SUCH_VAR"
+        ),
+        "{ps:?}"
+    );
 }

@@ -61,6 +61,9 @@ async fn blocking(
         .unwrap_or_else(|e| Err(HttpError::BadRequest(format!("request failed: {e}"))))
 }
 
+/// Ready while serving with a working store. Kafka connectivity is reported but
+/// does not make the gateway unready: webhooks are still taken (and kept on
+/// disk) while the broker is away, which is what a provider needs.
 fn readyz(admin: &Admin) -> Resp {
     let ready = admin.ready.load(Ordering::SeqCst);
     let store = admin.store.healthy();
@@ -69,9 +72,18 @@ fn readyz(admin: &Admin) -> Resp {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let mut checks = json!({"serving": ready, "store": store});
+    if let Some(k) = &admin.kafka {
+        checks["kafka"] = json!({
+            "connected": k.connected.load(Ordering::Relaxed),
+            "pending": admin.store.pending_count().ok(),
+            "published": k.published.load(Ordering::Relaxed),
+            "dead_lettered": k.dead_lettered.load(Ordering::Relaxed),
+        });
+    }
     let body = json!({
         "status": if status == StatusCode::OK { "ready" } else { "not ready" },
-        "checks": {"serving": ready, "store": store},
+        "checks": checks,
     });
     response::json(status, &body)
 }

@@ -164,6 +164,16 @@ impl Consumed {
 /// Reads `topic` from the beginning until `expected` messages arrived or
 /// `timeout` passed (then returns what it has).
 pub fn consume(broker: &str, topic: &str, expected: usize, timeout: Duration) -> Vec<Consumed> {
+    consume_until(broker, topic, |got| got.len() >= expected, timeout)
+}
+
+/// Reads `topic` from the beginning until `done` says so or `timeout` passed.
+pub fn consume_until(
+    broker: &str,
+    topic: &str,
+    done: impl Fn(&[Consumed]) -> bool,
+    timeout: Duration,
+) -> Vec<Consumed> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", broker)
         .set("group.id", "countersign-tests")
@@ -178,7 +188,7 @@ pub fn consume(broker: &str, topic: &str, expected: usize, timeout: Duration) ->
     consumer.assign(&tpl).unwrap();
     let mut out = Vec::new();
     let until = Instant::now() + timeout;
-    while out.len() < expected && Instant::now() < until {
+    while !done(&out) && Instant::now() < until {
         let Some(r) = consumer.poll(Duration::from_millis(200)) else {
             continue;
         };

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Benchmarks countersign against the baseline on this machine, interleaved so the
+# ratios are fair on a noisy machine. Builds release binaries, then per round:
+#   baseline            minimal hyper server (read body, 200)
+#   baseline-hmac       the same, verifying one Standard Webhooks HMAC
+#   durable             countersign accepting into the durable store (no sinks)
+#   kafka               countersign with the Kafka sink to a local tansu broker
+# Each scenario: closed loop (max throughput), then open loop at 50% of that
+# maximum (latency), with peak RSS and CPU of the server. Results go to
+# loadtest/results/<date>/ as JSON plus summary.md.
+#
+# Usage: loadtest/run.sh [scenario ...]   (default: all of the above)
+# Env: ROUNDS (2), DURATION seconds per closed run (15), OPEN_DURATION (15),
+#      CONNS (32), OUTAGE=1 also runs the 60 s Kafka outage drain measurement.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+ROUNDS=${ROUNDS:-2}
+DURATION=${DURATION:-15}
+OPEN_DURATION=${OPEN_DURATION:-15}
+CONNS=${CONNS:-32}
+SCENARIOS=("$@")
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(baseline baseline-hmac durable kafka)
+STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
+OUT="$ROOT/loadtest/results/$STAMP"
+mkdir -p "$OUT"
+TANSU=${TANSU:-$HOME/.cargo/bin/tansu}
+
+echo "== building release binaries"
+cargo build --release --locked -p countersign -p countersign-loadtest
+LT="$ROOT/target/release/loadtest"
+CS="$ROOT/target/release/countersign"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+json() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
+wait_port() { for _ in $(seq 1 200); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+start_broker() {
+    BROKER_PORT=$(free_port)
+    (cd "$WORK" && "$TANSU" broker --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
+        --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" --storage-engine "${1:-memory://tansu/}" \
+        >"$WORK/tansu.log" 2>&1 &
+     echo $! >"$WORK/tansu.pid")
+    BROKER_PID=$(cat "$WORK/tansu.pid"); PIDS+=("$BROKER_PID")
+    wait_port "$BROKER_PORT"
+    for _ in $(seq 1 50); do
+        "$TANSU" topic create --broker "tcp://127.0.0.1:$BROKER_PORT" --partitions 3 signature.events >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    echo "cannot create topic" >&2; return 1
+}
+
+# Starts the server of a scenario; sets SERVER_PID, PORT, ADMIN.
+start_server() {
+    WORK=$(mktemp -d)
+    PORT=$(free_port)
+    case "$1" in
+        baseline) "$LT" baseline --listen "127.0.0.1:$PORT" >/dev/null & SERVER_PID=$! ;;
+        baseline-hmac) "$LT" baseline --listen "127.0.0.1:$PORT" --verify-whsec whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw >/dev/null & SERVER_PID=$! ;;
+        durable|kafka)
+            ADMIN=$(free_port)
+            {
+                printf '[server]\nlisten = "127.0.0.1:%s"\nadmin_listen = "127.0.0.1:%s"\n' "$PORT" "$ADMIN"
+                printf '[store]\npath = "%s/data"\n[telemetry]\nlog_level = "warn"\n' "$WORK"
+                if [ "$1" = kafka ]; then
+                    start_broker
+                    printf '[kafka]\nbrokers = "127.0.0.1:%s"\n' "$BROKER_PORT"
+                fi
+                "$LT" sources
+            } >"$WORK/countersign.toml"
+            "$CS" serve --config "$WORK/countersign.toml" 2>"$WORK/countersign.log" & SERVER_PID=$!
+            ;;
+    esac
+    PIDS+=("$SERVER_PID")
+    wait_port "$PORT"
+}
+
+stop_server() {
+    kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true
+    if [ -n "${BROKER_PID:-}" ]; then kill "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; BROKER_PID=; fi
+    rm -rf "$WORK"
+}
+
+# Seconds until countersign's Kafka outbox is empty.
+drain_seconds() {
+    local t0; t0=$(date +%s.%N)
+    while true; do
+        local pending
+        pending=$(curl -s "http://127.0.0.1:$ADMIN/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["checks"]["kafka"]["pending"])')
+        [ "$pending" = 0 ] && break
+        sleep 0.1
+    done
+    python3 -c "print(round($(date +%s.%N) - $t0, 2))"
+}
+
+run_scenario() {
+    local name=$1 round=$2 base="$OUT/$1.r$2"
+    start_server "$name"
+    local t0 c0; t0=$(date +%s.%N); c0=$(cpu_ticks "$SERVER_PID")
+    "$LT" run --target "127.0.0.1:$PORT" --connections "$CONNS" --duration "$DURATION" --out "$base.closed.json" >/dev/null 2>"$base.closed.progress"
+    local drained=""
+    if [ "$name" = kafka ]; then drained=$(drain_seconds); fi
+    local c1 t1; c1=$(cpu_ticks "$SERVER_PID"); t1=$(date +%s.%N)
+    local max; max=$(json "$base.closed.json" "d['throughput_rps']")
+    local rate; rate=$(python3 -c "print(round($max * 0.5, 1))")
+    "$LT" run --target "127.0.0.1:$PORT" --connections "$CONNS" --rate "$rate" --duration "$OPEN_DURATION" --out "$base.open.json" >/dev/null 2>"$base.open.progress"
+    local rss; rss=$(peak_rss_kib "$SERVER_PID")
+    local cpu; cpu=$(python3 -c "print(round(($c1 - $c0) / $(getconf CLK_TCK) / ($t1 - $t0) * 100, 1))")
+    python3 - "$base" "$name" "$round" "$rss" "$cpu" "$drained" <<'EOF'
+import json, sys
+base, name, rnd, rss, cpu, drained = sys.argv[1:]
+c = json.load(open(base + ".closed.json")); o = json.load(open(base + ".open.json"))
+json.dump({"scenario": name, "round": int(rnd), "max_rps": c["throughput_rps"],
+           "closed_status": c["status"], "closed_errors": c["errors"],
+           "open_rate": o["offered_rate"], "open_rps": o["throughput_rps"], "open_latency_ms": o["latency_ms"],
+           "open_status": o["status"], "peak_rss_mib": round(int(rss) / 1024, 1), "cpu_percent_closed": float(cpu),
+           "kafka_drain_s": float(drained) if drained else None,
+           "accepted_closed": c["status"].get("200", 0)}, open(base + ".summary.json", "w"), indent=1)
+EOF
+    echo "   $name round $round: max $(printf %.0f "$max")/s, drained ${drained:-n/a}s, rss ${rss}KiB, cpu ${cpu}%"
+    stop_server
+}
+
+outage() {
+    # Open loop at a fixed rate; the broker is down from t=10 s to t=70 s. Reports
+    # how long the backlog takes to drain once the broker is back.
+    local rate=${OUTAGE_RATE:-500}
+    WORK=$(mktemp -d)
+    start_broker "sqlite://tansu.db"
+    PORT=$(free_port); ADMIN=$(free_port)
+    { printf '[server]\nlisten = "127.0.0.1:%s"\nadmin_listen = "127.0.0.1:%s"\n' "$PORT" "$ADMIN"
+      printf '[store]\npath = "%s/data"\n[telemetry]\nlog_level = "warn"\n[kafka]\nbrokers = "127.0.0.1:%s"\n' "$WORK" "$BROKER_PORT"
+      "$LT" sources; } >"$WORK/countersign.toml"
+    "$CS" serve --config "$WORK/countersign.toml" 2>"$WORK/countersign.log" & SERVER_PID=$!; PIDS+=("$SERVER_PID")
+    wait_port "$PORT"
+    "$LT" run --target "127.0.0.1:$PORT" --rate "$rate" --connections 16 --duration 80 --out "$OUT/outage.load.json" >/dev/null 2>"$OUT/outage.progress" &
+    local load=$!
+    sleep 10; kill "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true
+    sleep 60
+    local backlog; backlog=$(curl -s "http://127.0.0.1:$ADMIN/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["checks"]["kafka"]["pending"])')
+    local rss_during; rss_during=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
+    (cd "$WORK" && "$TANSU" broker --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
+        --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" --storage-engine "sqlite://tansu.db" >>"$WORK/tansu.log" 2>&1 &
+     echo $! >"$WORK/tansu.pid"); BROKER_PID=$(cat "$WORK/tansu.pid"); PIDS+=("$BROKER_PID")
+    local t0; t0=$(date +%s.%N)
+    wait "$load"
+    local drained; drained=$(drain_seconds)
+    local total; total=$(python3 -c "print(round($(date +%s.%N) - $t0, 2))")
+    echo "{\"rate\": $rate, \"backlog_after_60s\": $backlog, \"rss_kib_during_outage\": $rss_during, \"seconds_from_broker_back_to_drained\": $total}" | tee "$OUT/outage.json"
+    stop_server
+}
+
+{
+    echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
+    echo "date: $STAMP"
+    echo "command: loadtest/run.sh ${SCENARIOS[*]} (ROUNDS=$ROUNDS DURATION=$DURATION OPEN_DURATION=$OPEN_DURATION CONNS=$CONNS)"
+} | tee "$OUT/machine.txt"
+
+for round in $(seq 1 "$ROUNDS"); do
+    for s in "${SCENARIOS[@]}"; do
+        echo "== round $round: $s"
+        run_scenario "$s" "$round"
+    done
+done
+if [ "${OUTAGE:-0}" = 1 ]; then echo "== kafka outage"; outage; fi
+
+python3 "$ROOT/loadtest/summarize.py" "$OUT" | tee "$OUT/summary.md"
