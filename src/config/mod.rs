@@ -88,6 +88,8 @@ pub struct StoreConfig {
     /// How long accepted events are kept for the admin API.
     #[serde(with = "dur")]
     pub retention: Duration,
+    /// Memory redb may use to cache database pages (its default is 1 GiB).
+    pub cache_bytes: usize,
     /// Most events one group commit takes.
     pub max_batch: usize,
     /// Requests waiting for the writer at most; beyond it webhooks get 503.
@@ -105,6 +107,7 @@ impl Default for StoreConfig {
             path: PathBuf::from("./data"),
             dedup_ttl: Duration::from_secs(7 * 86_400),
             retention: Duration::from_secs(30 * 86_400),
+            cache_bytes: 32 * 1024 * 1024,
             max_batch: 512,
             queue_capacity: 8192,
             sweep_interval: Duration::from_secs(60),

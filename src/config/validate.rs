@@ -225,6 +225,12 @@ fn store(c: &Config, r: &mut Report) {
     r.positive("store.retention", s.retention);
     r.positive("store.sweep_interval", s.sweep_interval);
     r.range("store.max_batch", s.max_batch, 1, 100_000);
+    r.range(
+        "store.cache_bytes",
+        s.cache_bytes,
+        1024 * 1024,
+        64 * 1024 * 1024 * 1024,
+    );
     r.range("store.queue_capacity", s.queue_capacity, 1, 10_000_000);
     r.range("store.sweep_batch", s.sweep_batch, 1, 10_000_000);
 }

@@ -100,6 +100,9 @@ pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
 #[derive(Debug, Default)]
 pub struct KafkaStatus {
     pub connected: AtomicBool,
+    /// Signalled when the brokers become reachable again: ends a retry pause, so
+    /// a backlog starts draining as soon as the broker is back.
+    pub reconnected: tokio::sync::Notify,
     pub published: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub rewinds: AtomicU64,
@@ -197,9 +200,18 @@ impl KafkaSink {
                 .unwrap_or(false);
                 if status.connected.swap(ok, Ordering::SeqCst) != ok {
                     tracing::info!(connected = ok, "kafka connectivity changed");
+                    if ok {
+                        status.reconnected.notify_one();
+                    }
                 }
+                // Look more often while the brokers are away.
+                let pause = if ok {
+                    every
+                } else {
+                    every.min(Duration::from_secs(1))
+                };
                 tokio::select! {
-                    _ = tokio::time::sleep(every) => {}
+                    _ = tokio::time::sleep(pause) => {}
                     _ = stop.changed() => return,
                 }
             }
@@ -291,6 +303,9 @@ impl KafkaSink {
                 }
                 _ = notify.notified(), if !rewind && deadline.is_none() && in_flight < max && wait_pause.is_none() => {}
                 _ = tokio::time::sleep_until(wait_pause.unwrap_or_else(Instant::now)), if wait_pause.is_some() && deadline.is_none() => {}
+                _ = self.status.reconnected.notified(), if wait_pause.is_some() && deadline.is_none() => {
+                    paused_until = None;
+                }
                 _ = stop.changed(), if deadline.is_none() => {
                     deadline = Some(Instant::now() + drain);
                 }

@@ -210,7 +210,12 @@ impl Store {
             reason: e.to_string(),
         };
         std::fs::create_dir_all(&cfg.path).map_err(|e| open_err(&e))?;
-        let db = Arc::new(Database::create(cfg.path.join(DB_FILE)).map_err(|e| open_err(&e))?);
+        let db = Arc::new(
+            Database::builder()
+                .set_cache_size(cfg.cache_bytes)
+                .create(cfg.path.join(DB_FILE))
+                .map_err(|e| open_err(&e))?,
+        );
         tables::create_all(&db)?;
         let (tx, rx) = mpsc::channel(cfg.queue_capacity);
         let settings = Settings {
