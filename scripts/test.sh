@@ -14,6 +14,17 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
+# C toolchain and headers the bundled librdkafka build needs (present on the
+# project's machines; installed here if a machine lacks them).
+missing=()
+for pkg in g++ make pkg-config libssl-dev zlib1g-dev; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "== installing build dependencies: ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
 tansu_bin="${TANSU:-$HOME/.cargo/bin/tansu}"
 if [ ! -x "$tansu_bin" ] && command -v tansu >/dev/null 2>&1; then
     tansu_bin="$(command -v tansu)"
