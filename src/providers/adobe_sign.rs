@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{Draft, IdSource, Malformed, event_type_at, kind_of, require_object, str_at, time_at};
+use super::{Draft, Malformed, event_type_at, require_object, str_at, time_at};
 use crate::event::Kind;
 use crate::verify::Inbound;
 use crate::verify::scheme::ADOBE_CLIENT_ID_HEADER;
@@ -45,13 +45,7 @@ pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
     let event = event_type_at(&v, &["event"])?;
     let id = str_at(&v, &["webhookNotificationId"])
         .ok_or_else(|| Malformed::new("webhookNotificationId missing"))?;
-    let mut d = Draft::new(
-        IdSource::Provided(id),
-        event.clone(),
-        kind_of(KINDS, &event),
-        Value::Null,
-    );
-    d.envelope_id = str_at(&v, &["agreement", "id"]);
+    let mut d = Draft::provided(KINDS, id, event, str_at(&v, &["agreement", "id"]));
     d.signer.id = str_at(&v, &["participantUserId"]);
     d.signer.email = str_at(&v, &["participantUserEmail"]);
     d.signer.role = str_at(&v, &["participantRole"]);

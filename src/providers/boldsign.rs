@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{Draft, IdSource, Malformed, event_type_at, kind_of, require_object, str_at, time_at};
+use super::{Draft, Malformed, event_type_at, require_object, str_at, time_at};
 use crate::event::Kind;
 
 const KINDS: &[(&str, Kind)] = &[
@@ -38,13 +38,7 @@ pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
     require_object(&v)?;
     let event = event_type_at(&v, &["event", "eventType"])?;
     let id = str_at(&v, &["event", "id"]).ok_or_else(|| Malformed::new("event.id missing"))?;
-    let mut d = Draft::new(
-        IdSource::Provided(id),
-        event.clone(),
-        kind_of(KINDS, &event),
-        Value::Null,
-    );
-    d.envelope_id = str_at(&v, &["data", "documentId"]);
+    let mut d = Draft::provided(KINDS, id, event, str_at(&v, &["data", "documentId"]));
     // BoldSign lists every signer; only a single-signer list names the one concerned.
     if let Some([s]) = v
         .pointer("/data/signerDetails")

@@ -4,9 +4,7 @@
 
 use serde_json::Value;
 
-use super::{
-    Draft, IdSource, Malformed, digest, event_type_at, kind_of, require_object, str_at, time_at,
-};
+use super::{Draft, Malformed, digest, event_type_at, require_object, str_at, time_at};
 use crate::event::Kind;
 
 const KINDS: &[(&str, Kind)] = &[
@@ -29,18 +27,7 @@ pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
     let event = event_type_at(&v, &["event"])?;
     let inner = v.get("payload").cloned().unwrap_or(Value::Null);
     let envelope = str_at(&inner, &["envelopeId"]).or_else(|| str_at(&inner, &["id"]));
-    let basis = vec![
-        envelope.clone().unwrap_or_default(),
-        event.clone(),
-        digest(&inner),
-    ];
-    let mut d = Draft::new(
-        IdSource::Derived(basis),
-        event.clone(),
-        kind_of(KINDS, &event),
-        Value::Null,
-    );
-    d.envelope_id = envelope;
+    let mut d = Draft::derived(KINDS, event.clone(), envelope, &[Some(digest(&inner))]);
     if let Some([r]) = inner
         .get("recipients")
         .and_then(Value::as_array)

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{Draft, IdSource, Malformed, event_type_at, kind_of, require_object, str_at, time_at};
+use super::{Draft, Malformed, event_type_at, require_object, str_at, time_at};
 use crate::event::Kind;
 
 const KINDS: &[(&str, Kind)] = &[
@@ -30,19 +30,12 @@ pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
         str_at(&v, &["data", "id"])
     };
     let submitter = form_event.then(|| str_at(&v, &["data", "id"])).flatten();
-    let basis = vec![
-        envelope.clone().unwrap_or_default(),
+    let mut d = Draft::derived(
+        KINDS,
         event.clone(),
-        submitter.clone().unwrap_or_default(),
-        str_at(&v, &["timestamp"]).unwrap_or_default(),
-    ];
-    let mut d = Draft::new(
-        IdSource::Derived(basis),
-        event.clone(),
-        kind_of(KINDS, &event),
-        Value::Null,
+        envelope,
+        &[submitter.clone(), str_at(&v, &["timestamp"])],
     );
-    d.envelope_id = envelope;
     if form_event {
         d.signer.id = submitter;
         d.signer.email = str_at(&v, &["data", "email"]);

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{Draft, IdSource, Malformed, event_type_at, kind_of, require_object, str_at, time_at};
+use super::{Draft, Malformed, event_type_at, require_object, str_at, time_at};
 use crate::event::{Kind, Signer};
 
 const KINDS: &[(&str, Kind)] = &[
@@ -37,21 +37,13 @@ pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
     let event = event_type_at(&v, &["event"])?;
     let envelope = str_at(&v, &["data", "envelopeId"]);
     let recipient = str_at(&v, &["data", "recipientId"]);
-    let generated = str_at(&v, &["generatedDateTime"]);
-    let basis = [&envelope, &recipient, &generated].map(|s| s.clone().unwrap_or_default());
-    let mut d = Draft::new(
-        IdSource::Derived(vec![
-            basis[0].clone(),
-            event.clone(),
-            basis[1].clone(),
-            basis[2].clone(),
-        ]),
+    let mut d = Draft::derived(
+        KINDS,
         event.clone(),
-        kind_of(KINDS, &event),
-        Value::Null,
+        envelope,
+        &[recipient.clone(), str_at(&v, &["generatedDateTime"])],
     );
     d.signer = recipient_details(&v, recipient.as_deref());
-    d.envelope_id = envelope;
     d.occurred_ms = time_at(&v, &["generatedDateTime"]);
     d.payload = v;
     Ok(d)

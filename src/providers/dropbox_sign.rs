@@ -6,9 +6,7 @@
 use serde_json::Value;
 
 use super::multipart::{encode_single, form_field};
-use super::{
-    Draft, IdSource, Malformed, Preparsed, SignedRequest, kind_of, require_object, str_at, time_at,
-};
+use super::{Draft, Malformed, Preparsed, SignedRequest, require_object, str_at, time_at};
 use crate::event::Kind;
 use crate::verify::scheme::{Signature, sign_event_hash, verify_event_hash};
 use crate::verify::{Inbound, Key, Verified, VerifyError};
@@ -64,19 +62,12 @@ pub(super) fn normalize(v: Value) -> Result<Vec<Draft>, Malformed> {
         .ok_or_else(|| Malformed::new("event.event_type missing"))?;
     let envelope = str_at(&v, &["signature_request", "signature_request_id"]);
     let signature_id = str_at(&v, &["event", "event_metadata", "related_signature_id"]);
-    let basis = vec![
-        envelope.clone().unwrap_or_default(),
+    let mut d = Draft::derived(
+        KINDS,
         event.clone(),
-        signature_id.clone().unwrap_or_default(),
-        str_at(&v, &["event", "event_time"]).unwrap_or_default(),
-    ];
-    let mut d = Draft::new(
-        IdSource::Derived(basis),
-        event.clone(),
-        kind_of(KINDS, &event),
-        Value::Null,
+        envelope,
+        &[signature_id.clone(), str_at(&v, &["event", "event_time"])],
     );
-    d.envelope_id = envelope;
     d.signer.id = signature_id.clone();
     let signatures = v
         .pointer("/signature_request/signatures")

@@ -203,6 +203,42 @@ pub struct Draft {
 }
 
 impl Draft {
+    /// A draft for a provider without event ids: the id is derived from the
+    /// envelope, the event type and `stable` (fields that do not change across
+    /// the provider's retries). Kind from `table`; the payload is set later.
+    pub fn derived(
+        table: &[(&str, Kind)],
+        event_type: String,
+        envelope: Option<String>,
+        stable: &[Option<String>],
+    ) -> Draft {
+        let mut basis = vec![envelope.clone().unwrap_or_default(), event_type.clone()];
+        basis.extend(stable.iter().map(|s| s.clone().unwrap_or_default()));
+        Draft::with(IdSource::Derived(basis), table, event_type, envelope)
+    }
+
+    /// A draft for a provider that sends its own event id.
+    pub fn provided(
+        table: &[(&str, Kind)],
+        id: String,
+        event_type: String,
+        envelope: Option<String>,
+    ) -> Draft {
+        Draft::with(IdSource::Provided(id), table, event_type, envelope)
+    }
+
+    fn with(
+        id: IdSource,
+        table: &[(&str, Kind)],
+        event_type: String,
+        envelope: Option<String>,
+    ) -> Draft {
+        let kind = kind_of(table, &event_type);
+        let mut d = Draft::new(id, event_type, kind, Value::Null);
+        d.envelope_id = envelope;
+        d
+    }
+
     /// A draft with the required fields; the rest default to unknown.
     pub fn new(id: IdSource, event_type: String, kind: Kind, payload: Value) -> Draft {
         Draft {

@@ -4,9 +4,7 @@
 
 use serde_json::Value;
 
-use super::{
-    Draft, IdSource, Malformed, digest, event_type_at, kind_of, require_object, str_at, time_at,
-};
+use super::{Draft, Malformed, digest, event_type_at, require_object, str_at, time_at};
 use crate::event::Kind;
 
 const KINDS: &[(&str, Kind)] = &[
@@ -24,18 +22,7 @@ pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
     require_object(&v)?;
     let event = event_type_at(&v, &["event"])?;
     let envelope = str_at(&v, &["objectId"]);
-    let basis = vec![
-        envelope.clone().unwrap_or_default(),
-        event.clone(),
-        digest(&v),
-    ];
-    let mut d = Draft::new(
-        IdSource::Derived(basis),
-        event.clone(),
-        kind_of(KINDS, &event),
-        Value::Null,
-    );
-    d.envelope_id = envelope;
+    let mut d = Draft::derived(KINDS, event.clone(), envelope, &[Some(digest(&v))]);
     d.signer.email = str_at(&v, &["signer", "email"]).or_else(|| str_at(&v, &["signerEmail"]));
     d.signer.name = str_at(&v, &["signer", "name"]).or_else(|| str_at(&v, &["signerName"]));
     d.occurred_ms = time_at(&v, &["updatedAt"]).or_else(|| time_at(&v, &["createdAt"]));

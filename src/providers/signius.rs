@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{Draft, IdSource, Malformed, event_type_at, kind_of, require_object, str_at};
+use super::{Draft, Malformed, event_type_at, require_object, str_at};
 use crate::event::Kind;
 
 const KINDS: &[(&str, Kind)] = &[
@@ -18,19 +18,12 @@ pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
     let status = event_type_at(&v, &["documentStatus"])?;
     let envelope = str_at(&v, &["documentId"]);
     let present = signee(v.get("presentSignee"));
-    let basis = vec![
-        envelope.clone().unwrap_or_default(),
+    let mut d = Draft::derived(
+        KINDS,
         status.clone(),
-        present.clone().unwrap_or_default(),
-        signee(v.get("nextSignee")).unwrap_or_default(),
-    ];
-    let mut d = Draft::new(
-        IdSource::Derived(basis),
-        status.clone(),
-        kind_of(KINDS, &status),
-        Value::Null,
+        envelope,
+        &[present.clone(), signee(v.get("nextSignee"))],
     );
-    d.envelope_id = envelope;
     match present {
         Some(p) if p.contains('@') => d.signer.email = Some(p),
         p => d.signer.id = p,

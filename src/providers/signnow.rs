@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Draft, IdSource, Malformed, event_type_at, kind_of, require_object, str_at, time_at};
+use super::{Draft, Malformed, event_type_at, require_object, str_at, time_at};
 use crate::event::Kind;
 
 const KINDS: &[(&str, Kind)] = &[
@@ -32,19 +32,12 @@ pub(super) fn normalize(mut v: Value) -> Result<Draft, Malformed> {
     let envelope = str_at(&v, &["content", "document_id"])
         .or_else(|| str_at(&v, &["content", "document_group_id"]));
     let signer_email = str_at(&v, &["content", "signer"]);
-    let basis = vec![
-        envelope.clone().unwrap_or_default(),
+    let mut d = Draft::derived(
+        KINDS,
         event.clone(),
-        signer_email.clone().unwrap_or_default(),
-        str_at(&v, &["meta", "timestamp"]).unwrap_or_default(),
-    ];
-    let mut d = Draft::new(
-        IdSource::Derived(basis),
-        event.clone(),
-        kind_of(KINDS, &event),
-        Value::Null,
+        envelope,
+        &[signer_email.clone(), str_at(&v, &["meta", "timestamp"])],
     );
-    d.envelope_id = envelope;
     d.signer.email = signer_email;
     d.occurred_ms = time_at(&v, &["meta", "timestamp"]);
     d.payload = v;

@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Ctx, Draft, IdSource, Malformed, kind_of, str_at};
+use super::{Ctx, Draft, Malformed, str_at};
 use crate::event::Kind;
 
 const KINDS: &[(&str, Kind)] = &[
@@ -47,19 +47,12 @@ pub(super) fn normalize(ctx: &Ctx) -> Result<Vec<Draft>, Malformed> {
     let envelope = field("signature_request_id");
     let document = field("document_id");
     let signature = field("signature_id");
-    let basis = vec![
-        envelope.clone().unwrap_or_default(),
+    let mut d = Draft::derived(
+        KINDS,
         event.clone(),
-        signature.clone().unwrap_or_default(),
-        document.clone().unwrap_or_default(),
-    ];
-    let mut d = Draft::new(
-        IdSource::Derived(basis),
-        event.clone(),
-        kind_of(KINDS, &event),
-        Value::Null,
+        envelope,
+        &[signature.clone(), document.clone()],
     );
-    d.envelope_id = envelope;
     d.document_id = document;
     d.signer.id = signature;
     d.payload = body_json.unwrap_or(query);

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Draft, IdSource, Malformed, event_type_at, kind_of, require_object, str_at, time_at};
+use super::{Draft, Malformed, event_type_at, require_object, str_at, time_at};
 use crate::event::Kind;
 
 const KINDS: &[(&str, Kind)] = &[
@@ -31,13 +31,12 @@ pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
     require_object(&v)?;
     let event = event_type_at(&v, &["event_name"])?;
     let id = str_at(&v, &["event_id"]).ok_or_else(|| Malformed::new("event_id missing"))?;
-    let mut d = Draft::new(
-        IdSource::Provided(id),
-        event.clone(),
-        kind_of(KINDS, &event),
-        Value::Null,
+    let mut d = Draft::provided(
+        KINDS,
+        id,
+        event,
+        str_at(&v, &["data", "signature_request", "id"]),
     );
-    d.envelope_id = str_at(&v, &["data", "signature_request", "id"]);
     d.signer.id = str_at(&v, &["data", "signer", "id"]);
     d.signer.email = str_at(&v, &["data", "signer", "info", "email"]);
     let first = str_at(&v, &["data", "signer", "info", "first_name"]);

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::{Draft, IdSource, Malformed, event_type_at, kind_of, require_object, str_at, time_at};
+use super::{Draft, Malformed, event_type_at, require_object, str_at, time_at};
 use crate::event::Kind;
 
 const KINDS: &[(&str, Kind)] = &[
@@ -29,19 +29,15 @@ pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
     let event = event_type_at(&v, &["notifications", "operation_type"])?;
     let envelope = str_at(&v, &["requests", "request_id"]);
     let action = str_at(&v, &["notifications", "action_id"]);
-    let basis = vec![
-        envelope.clone().unwrap_or_default(),
+    let mut d = Draft::derived(
+        KINDS,
         event.clone(),
-        action.clone().unwrap_or_default(),
-        str_at(&v, &["notifications", "performed_at"]).unwrap_or_default(),
-    ];
-    let mut d = Draft::new(
-        IdSource::Derived(basis),
-        event.clone(),
-        kind_of(KINDS, &event),
-        Value::Null,
+        envelope,
+        &[
+            action.clone(),
+            str_at(&v, &["notifications", "performed_at"]),
+        ],
     );
-    d.envelope_id = envelope;
     d.signer.id = action;
     d.signer.email = str_at(&v, &["notifications", "performed_by_email"]);
     d.signer.name = str_at(&v, &["notifications", "performed_by_name"]);
