@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use common::*;
 use countersign::config::StoreConfig;
 use countersign::store::Store;
@@ -29,15 +27,6 @@ async fn restart_keeps_events_and_their_dedup_claims() {
     gw.stop().await;
 }
 
-/// Like `send`, but a dropped connection is `None` instead of a panic.
-async fn try_send(addr: std::net::SocketAddr, req: &Req) -> Option<u16> {
-    let r = tokio::spawn({
-        let req = req.clone();
-        async move { send(addr, &req).await.status }
-    });
-    r.await.ok()
-}
-
 #[tokio::test]
 async fn kill_9_loses_nothing_that_was_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
@@ -45,43 +34,16 @@ async fn kill_9_loses_nothing_that_was_acknowledged() {
     let store_dir = dir.path().join("store");
     std::fs::write(&cfg_path, config_text(&store_dir, SOURCES)).unwrap();
     let mut bin = Binary::start(&cfg_path);
-    let loaded = Arc::new(sources());
-    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (kill_tx, mut kill_rx) = tokio::sync::mpsc::channel::<()>(1);
-
+    let loaded = sources();
     // Eight clients send distinct events back to back; once 40 are acknowledged the
     // process is killed while the others are still in flight.
-    let workers: Vec<_> = (0..8)
-        .map(|w| {
-            let (loaded, acked, kill_tx, addr) =
-                (loaded.clone(), acked.clone(), kill_tx.clone(), bin.public);
-            tokio::spawn(async move {
-                for i in 0..1000 {
-                    let id = format!("msg_kill_{w}_{i}");
-                    let mut req = signed(&loaded, fixture("sw"), &id);
-                    req.path = "/hooks/sw".into();
-                    match try_send(addr, &req).await {
-                        Some(200) => {
-                            let mut a = acked.lock().unwrap();
-                            a.push(id);
-                            if a.len() == 40 {
-                                let _ = kill_tx.try_send(());
-                            }
-                        }
-                        _ => return,
-                    }
-                }
-            })
-        })
-        .collect();
-    kill_rx.recv().await.unwrap();
-    bin.kill9();
-    for w in workers {
-        let _ = w.await;
-    }
-
-    let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 40);
+    let acked = stream_then_kill9(&mut bin, 8, 40, move |w, n| {
+        let id = format!("msg_kill_{w}_{n}");
+        let mut req = signed(&loaded, fixture("sw"), &id);
+        req.path = "/hooks/sw".into();
+        (id, req)
+    })
+    .await;
     let store = Store::open(&StoreConfig {
         path: store_dir,
         ..StoreConfig::default()

@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::kafka::{Broker, Storage, consume, consume_until};
@@ -292,36 +292,13 @@ async fn kill_9_then_restart_publishes_every_acknowledged_event() {
     )
     .unwrap();
     let mut bin = Binary::start(&cfg);
-    let loaded = Arc::new(sources());
-    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (kill_tx, mut kill_rx) = tokio::sync::mpsc::channel::<()>(1);
-    let workers: Vec<_> = (0..6)
-        .map(|w| {
-            let (loaded, acked, kill_tx, addr) =
-                (loaded.clone(), acked.clone(), kill_tx.clone(), bin.public);
-            tokio::spawn(async move {
-                for n in 0..500 {
-                    let id = format!("msg_k9_{w}_{n}");
-                    let req = sw_event(&loaded, &id, "sent", &format!("env-k9-{w}"), n);
-                    let r = tokio::spawn(async move { send(addr, &req).await.status }).await;
-                    if !matches!(r, Ok(200)) {
-                        return;
-                    }
-                    let mut a = acked.lock().unwrap();
-                    a.push(id);
-                    if a.len() == 60 {
-                        let _ = kill_tx.try_send(());
-                    }
-                }
-            })
-        })
-        .collect();
-    kill_rx.recv().await.unwrap();
-    bin.kill9();
-    for w in workers {
-        let _ = w.await;
-    }
-    let acked = acked.lock().unwrap().clone();
+    let loaded = sources();
+    let acked = stream_then_kill9(&mut bin, 6, 60, move |w, n| {
+        let id = format!("msg_k9_{w}_{n}");
+        let req = sw_event(&loaded, &id, "sent", &format!("env-k9-{w}"), n);
+        (id, req)
+    })
+    .await;
 
     let bin = Binary::start(&cfg);
     drained(bin.admin, Duration::from_secs(120)).await;

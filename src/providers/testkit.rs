@@ -36,7 +36,19 @@ pub fn run(
     extra: &[(&str, &str)],
     query: Option<&str>,
 ) -> Result<Vec<SignatureEvent>, Failure> {
-    let signed = src.sign(body.as_bytes(), NOW, "msg_test_1").unwrap();
+    run_signed_by(src, src, body, extra, query)
+}
+
+/// Like [`run`], but signed with `signer`'s key and checked with `verifier`'s.
+pub fn run_signed_by(
+    signer: &Source,
+    verifier: &Source,
+    body: &str,
+    extra: &[(&str, &str)],
+    query: Option<&str>,
+) -> Result<Vec<SignatureEvent>, Failure> {
+    let src = verifier;
+    let signed = signer.sign(body.as_bytes(), NOW, "msg_test_1").unwrap();
     let mut headers = HeaderMap::new();
     for (k, v) in signed
         .signature

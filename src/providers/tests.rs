@@ -1,7 +1,7 @@
 //! Table-driven normalizer tests: one realistic payload per provider (and the
 //! quirks worth a test), each signed, verified, normalized and schema-checked.
 
-use super::testkit::{Failure, run, source};
+use super::testkit::{Failure, run, run_signed_by, source};
 use crate::event::{Kind, SignatureEvent};
 
 struct Expect {
@@ -577,45 +577,7 @@ fn wrong_secret_fails_authentication_for_every_provider() {
         let mut wrong = good.clone();
         wrong.keys = vec![crate::verify::Key::new(b"not-the-secret".to_vec())];
         // Sign with the wrong key, verify with the right one.
-        let r = run_cross(&wrong, &good, c.body, c.headers, c.query);
+        let r = run_signed_by(&wrong, &good, c.body, c.headers, c.query);
         assert!(matches!(r, Err(Failure::Auth(_))), "{}: {r:?}", c.name);
     }
-}
-
-/// Signs with `signer`'s key, authenticates with `verifier`'s.
-fn run_cross(
-    signer: &super::Source,
-    verifier: &super::Source,
-    body: &str,
-    extra: &[(&str, &str)],
-    query: Option<&str>,
-) -> Result<Vec<SignatureEvent>, Failure> {
-    let signed = signer
-        .sign(body.as_bytes(), super::testkit::NOW, "msg_x")
-        .unwrap();
-    let mut h = http::HeaderMap::new();
-    for (k, v) in signed
-        .signature
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .chain(extra.iter().copied())
-    {
-        h.append(
-            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            http::HeaderValue::from_str(v).unwrap(),
-        );
-    }
-    let q = signed.signature.query.clone().or(query.map(str::to_owned));
-    let req = crate::verify::Inbound {
-        headers: &h,
-        query: q.as_deref(),
-        token: signed.signature.token.as_deref(),
-        body: &signed.body,
-        now: super::testkit::NOW,
-    };
-    let (v, pre) = verifier.authenticate(&req).map_err(Failure::Auth)?;
-    verifier
-        .normalize(&req, &v, pre, 0)
-        .map_err(Failure::Malformed)
 }

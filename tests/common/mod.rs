@@ -7,6 +7,7 @@ pub mod kafka;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -491,4 +492,51 @@ impl Drop for Binary {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Streams webhooks at `bin` from `workers` clients, each sending its requests
+/// (`make(worker, n)` → (event id, request)) back to back; once `kill_after` are
+/// acknowledged, kills the process with SIGKILL while the rest are in flight.
+/// Returns the ids that were acknowledged with 200.
+pub async fn stream_then_kill9(
+    bin: &mut Binary,
+    workers: usize,
+    kill_after: usize,
+    make: impl Fn(usize, usize) -> (String, Req) + Send + Sync + 'static,
+) -> Vec<String> {
+    let make = Arc::new(make);
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (kill_tx, mut kill_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let tasks: Vec<_> = (0..workers)
+        .map(|w| {
+            let (make, acked, kill_tx, addr) =
+                (make.clone(), acked.clone(), kill_tx.clone(), bin.public);
+            tokio::spawn(async move {
+                for n in 0.. {
+                    let (id, req) = make(w, n);
+                    // A send that fails when the process dies panics inside its own task.
+                    let status = tokio::spawn(async move { send(addr, &req).await.status }).await;
+                    if !matches!(status, Ok(200)) {
+                        return;
+                    }
+                    let mut a = acked.lock().unwrap();
+                    a.push(id);
+                    if a.len() == kill_after {
+                        let _ = kill_tx.try_send(());
+                    }
+                }
+            })
+        })
+        .collect();
+    kill_rx
+        .recv()
+        .await
+        .expect("enough webhooks acknowledged before the kill");
+    bin.kill9();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= kill_after);
+    acked
 }
