@@ -6,6 +6,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc: the request path allocates many small, short-lived buffers (bodies,
+/// JSON values, events) across threads, where glibc's malloc showed up at ~12%
+/// of CPU in profiles. See BENCHMARKS.md for the measured difference.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use countersign::cli::{self, SignArgs, SignFormat};
 use countersign::{app, config, telemetry};
 
