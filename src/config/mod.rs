@@ -94,7 +94,7 @@ pub struct StoreConfig {
     pub max_batch: usize,
     /// Requests waiting for the writer at most; beyond it webhooks get 503.
     pub queue_capacity: usize,
-    /// How often expired dedup keys and old events are swept.
+    /// How often events past retention are swept.
     #[serde(with = "dur")]
     pub sweep_interval: Duration,
     /// Most entries one sweep deletes (sweeps repeat until done).

@@ -251,3 +251,9 @@ fn kafka_credentials_are_redacted_and_references_resolved() {
         "{ps:?}"
     );
 }
+
+#[test]
+fn retention_must_cover_the_dedup_window() {
+    let ps = problems("[store]\ndedup_ttl = \"7d\"\nretention = \"1d\"\n");
+    assert!(has(&ps, "store.retention", "dedup_ttl"), "{ps:?}");
+}

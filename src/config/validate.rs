@@ -224,6 +224,13 @@ fn store(c: &Config, r: &mut Report) {
     r.positive("store.dedup_ttl", s.dedup_ttl);
     r.positive("store.retention", s.retention);
     r.positive("store.sweep_interval", s.sweep_interval);
+    if s.retention < s.dedup_ttl {
+        r.add(
+            "store.retention",
+            "is shorter than store.dedup_ttl (a dedup claim lives with its event)",
+            "make retention at least as long as dedup_ttl",
+        );
+    }
     r.range("store.max_batch", s.max_batch, 1, 100_000);
     r.range(
         "store.cache_bytes",

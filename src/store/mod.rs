@@ -19,7 +19,7 @@ use redb::{Database, ReadableDatabase, ReadableTableMetadata};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::StoreConfig;
-use tables::{BY_ID, EVENTS, KAFKA_DONE, KAFKA_QUEUE};
+use tables::{EVENTS, IDS, KAFKA_DONE, KAFKA_QUEUE};
 use tokio::sync::Notify;
 
 /// Database file name inside `store.path`.
@@ -153,7 +153,6 @@ pub struct Stats {
     pub events_stored: AtomicU64,
     pub duplicates: AtomicU64,
     pub largest_batch: AtomicU64,
-    pub dedup_swept: AtomicU64,
     pub events_swept: AtomicU64,
 }
 
@@ -358,8 +357,8 @@ impl Store {
         self.inner.outbox.clone()
     }
 
-    /// Deletes expired dedup keys and events past retention, at most
-    /// `store.sweep_batch` of each; returns how many entries went.
+    /// Deletes events past retention (with their id entries and delivery
+    /// records), at most `store.sweep_batch`; returns how many went.
     pub async fn sweep(&self, now_ms: i64) -> Result<usize, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.inner
@@ -373,16 +372,16 @@ impl Store {
     /// Events with this id (one per source that used it), oldest first.
     pub fn get(&self, id: &str) -> Result<Vec<Record>, StoreError> {
         let txn = self.inner.db.begin_read()?;
-        let by_id = txn.open_table(BY_ID)?;
+        let ids = txn.open_table(IDS)?;
         let events = txn.open_table(EVENTS)?;
         let mut out = Vec::new();
-        for entry in by_id.range((id, "")..)? {
-            let (k, seq) = entry?;
+        for entry in ids.range((id, "")..)? {
+            let (k, v) = entry?;
             if k.value().0 != id {
                 break;
             }
-            if let Some(v) = events.get(seq.value())? {
-                out.push(tables::record(seq.value(), v.value()));
+            if let Some(e) = events.get(v.value().0)? {
+                out.push(tables::record(v.value().0, e.value()));
             }
         }
         Ok(out)

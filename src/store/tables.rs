@@ -8,13 +8,10 @@ use super::{Record, StoreError};
 /// seq → (received_ms, source, event id, event JSON).
 pub const EVENTS: TableDefinition<u64, (i64, &str, &str, &[u8])> =
     TableDefinition::new("events_v1");
-/// (event id, source) → seq: lookup by id for the admin API.
-pub const BY_ID: TableDefinition<(&str, &str), u64> = TableDefinition::new("events_by_id_v1");
-/// (source, event id) → (seq of the original, expires_ms): the dedup claims.
-pub const DEDUP: TableDefinition<(&str, &str), (u64, i64)> = TableDefinition::new("dedup_v1");
-/// (expires_ms, source, event id) → (): dedup claims in expiry order, for sweeping.
-pub const DEDUP_EXPIRY: TableDefinition<(i64, &str, &str), ()> =
-    TableDefinition::new("dedup_expiry_v1");
+/// (event id, source) → (seq, dedup_expires_ms): the lookup by id and the dedup
+/// claim in one entry. A claim blocks duplicates until `dedup_expires_ms`; the
+/// entry itself lives as long as its event (retention ≥ dedup ttl).
+pub const IDS: TableDefinition<(&str, &str), (u64, i64)> = TableDefinition::new("ids_v1");
 /// (seq, topic) → (): the Kafka outbox, in the order events were accepted.
 pub const KAFKA_QUEUE: TableDefinition<(u64, &str), ()> = TableDefinition::new("kafka_queue_v1");
 /// (seq, topic) → (status, partition, offset, at_ms, reason): what became of each
@@ -34,9 +31,7 @@ pub const NEXT_SEQ: &str = "next_seq";
 pub fn create_all(db: &Database) -> Result<(), StoreError> {
     let txn = db.begin_write()?;
     txn.open_table(EVENTS)?;
-    txn.open_table(BY_ID)?;
-    txn.open_table(DEDUP)?;
-    txn.open_table(DEDUP_EXPIRY)?;
+    txn.open_table(IDS)?;
     txn.open_table(META)?;
     txn.open_table(KAFKA_QUEUE)?;
     txn.open_table(KAFKA_DONE)?;

@@ -85,7 +85,7 @@ async fn a_failed_commit_keeps_no_claim() {
 }
 
 #[tokio::test]
-async fn sweeping_expires_claims_and_old_events() {
+async fn claims_expire_and_old_events_are_swept() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = cfg(dir.path());
     c.dedup_ttl = Duration::from_secs(10);
@@ -95,20 +95,69 @@ async fn sweeping_expires_claims_and_old_events() {
     for i in 0..3 {
         s.commit(vec![ev("a", &i.to_string(), 0)]).await.unwrap();
     }
-    // After the ttl a claim no longer blocks, even before a sweep.
-    assert!(matches!(
+    // After the ttl a claim no longer blocks: the id now names the new event.
+    assert_eq!(
         s.commit(vec![ev("a", "0", 20_000)]).await.unwrap()[0],
         Outcome::Stored { seq: 4 }
-    ));
-    assert_eq!(s.sweep(20_000).await.unwrap(), 2);
-    assert_eq!(s.sweep(20_000).await.unwrap(), 0);
-    // Then the renewed claim expires, and events older than retention go (two per
-    // sweep); the newest stays.
-    assert_eq!(s.sweep(150_000).await.unwrap(), 1 + 2);
+    );
+    assert_eq!(
+        s.get("0")
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect::<Vec<_>>(),
+        vec![4]
+    );
+    assert_eq!(
+        s.sweep(20_000).await.unwrap(),
+        0,
+        "nothing is past retention yet"
+    );
+    // Events older than retention go, two per sweep; the newest stays.
+    assert_eq!(s.sweep(150_000).await.unwrap(), 2);
     assert_eq!(s.sweep(150_000).await.unwrap(), 1);
-    let left = s.list(10, None).unwrap();
-    assert_eq!(left.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![4]);
-    assert_eq!(s.stats().dedup_swept.load(Ordering::Relaxed), 3);
+    assert_eq!(s.sweep(150_000).await.unwrap(), 0);
+    let left: Vec<u64> = s.list(10, None).unwrap().iter().map(|r| r.seq).collect();
+    assert_eq!(left, vec![4]);
+    assert_eq!(
+        s.get("0").unwrap().len(),
+        1,
+        "the id entry of the newer event survives"
+    );
+    assert!(s.get("1").unwrap().is_empty());
+    assert_eq!(s.stats().events_swept.load(Ordering::Relaxed), 3);
+    s.close().await;
+}
+
+#[tokio::test]
+async fn events_waiting_in_the_outbox_are_never_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cfg(dir.path());
+    c.dedup_ttl = Duration::from_secs(1);
+    c.retention = Duration::from_secs(1);
+    let s = Store::open(&c).unwrap();
+    let mut queued = ev("a", "q", 0);
+    queued.topics = vec!["t".into()];
+    s.commit(vec![queued, ev("a", "later", 0)]).await.unwrap();
+    assert_eq!(s.sweep(1_000_000).await.unwrap(), 0);
+    s.ack(vec![Ack::Published {
+        seq: 1,
+        topic: "t".into(),
+        partition: 0,
+        offset: 7,
+    }])
+    .await
+    .unwrap();
+    assert!(matches!(
+        s.deliveries(1).unwrap().as_slice(),
+        [Delivery::Published {
+            partition: 0,
+            offset: 7,
+            ..
+        }]
+    ));
+    assert_eq!(s.sweep(1_000_000).await.unwrap(), 2);
+    assert!(s.deliveries(1).unwrap().is_empty());
     s.close().await;
 }
 

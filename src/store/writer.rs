@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::tables::{BY_ID, DEDUP, DEDUP_EXPIRY, EVENTS, KAFKA_DONE, KAFKA_QUEUE, META, NEXT_SEQ};
+use super::tables::{EVENTS, IDS, KAFKA_DONE, KAFKA_QUEUE, META, NEXT_SEQ};
 use super::{Ack, Command, NewEvent, Outcome, Settings, Stats, StoreError};
 
 type Reply = oneshot::Sender<Result<Vec<Outcome>, StoreError>>;
@@ -162,9 +162,7 @@ impl Writer {
         batch: &[Item],
     ) -> Result<Vec<Vec<Outcome>>, StoreError> {
         let mut events = txn.open_table(EVENTS)?;
-        let mut by_id = txn.open_table(BY_ID)?;
-        let mut dedup = txn.open_table(DEDUP)?;
-        let mut expiry = txn.open_table(DEDUP_EXPIRY)?;
+        let mut ids = txn.open_table(IDS)?;
         let mut queue = txn.open_table(KAFKA_QUEUE)?;
         let mut done = txn.open_table(KAFKA_DONE)?;
         let now = crate::time::now_ms();
@@ -189,22 +187,20 @@ impl Writer {
             };
             let mut outcomes = Vec::with_capacity(request.len());
             for e in request {
-                let key = (e.source.as_str(), e.id.as_str());
-                let existing = dedup.get(key)?.map(|g| g.value());
-                if let Some((seq, expires)) = existing {
-                    if expires > e.received_ms {
-                        outcomes.push(Outcome::Duplicate { seq });
-                        continue;
-                    }
-                    expiry.remove((expires, key.0, key.1))?;
+                let key = (e.id.as_str(), e.source.as_str());
+                let claim = ids.get(key)?.map(|g| g.value());
+                if let Some((seq, expires)) = claim
+                    && expires > e.received_ms
+                {
+                    outcomes.push(Outcome::Duplicate { seq });
+                    continue;
                 }
+                // New, or seen before the dedup window: the id now names this event.
                 let seq = self.next_seq;
                 self.next_seq += 1;
                 let expires = e.received_ms.saturating_add(self.settings.dedup_ttl_ms);
-                events.insert(seq, (e.received_ms, key.0, key.1, e.json.as_slice()))?;
-                by_id.insert((key.1, key.0), seq)?;
-                dedup.insert(key, (seq, expires))?;
-                expiry.insert((expires, key.0, key.1), ())?;
+                events.insert(seq, (e.received_ms, key.1, key.0, e.json.as_slice()))?;
+                ids.insert(key, (seq, expires))?;
                 for topic in &e.topics {
                     queue.insert((seq, topic.as_str()), ())?;
                 }
@@ -216,36 +212,14 @@ impl Writer {
         Ok(out)
     }
 
-    /// Deletes up to `sweep_batch` expired dedup claims and as many events past
-    /// retention, in one transaction.
+    /// Deletes up to `sweep_batch` events past retention, with their id entries
+    /// and delivery records, in one transaction. Events still in the outbox stay.
     fn sweep(&mut self, now_ms: i64) -> Result<usize, StoreError> {
         let txn = self.db.begin_write()?;
-        let limit = self.settings.sweep_batch;
-        let dedup_gone = {
-            let mut dedup = txn.open_table(DEDUP)?;
-            let mut expiry = txn.open_table(DEDUP_EXPIRY)?;
-            let mut gone = 0;
-            while gone < limit {
-                let Some(first) = expiry.first()?.map(|(k, _)| {
-                    let (exp, s, id) = k.value();
-                    (exp, s.to_owned(), id.to_owned())
-                }) else {
-                    break;
-                };
-                if first.0 > now_ms {
-                    break;
-                }
-                expiry.remove((first.0, first.1.as_str(), first.2.as_str()))?;
-                dedup.remove((first.1.as_str(), first.2.as_str()))?;
-                gone += 1;
-            }
-            gone
-        };
-        let events_gone = {
+        let gone = {
             let mut events = txn.open_table(EVENTS)?;
-            let mut by_id = txn.open_table(BY_ID)?;
+            let mut ids = txn.open_table(IDS)?;
             let mut done = txn.open_table(KAFKA_DONE)?;
-            // Events still waiting in the outbox stay, whatever their age.
             let oldest_queued = txn
                 .open_table(KAFKA_QUEUE)?
                 .first()?
@@ -253,7 +227,7 @@ impl Writer {
                 .unwrap_or(u64::MAX);
             let cutoff = now_ms.saturating_sub(self.settings.retention_ms);
             let mut gone = 0;
-            while gone < limit {
+            while gone < self.settings.sweep_batch {
                 let Some((seq, source, id)) = events.first()?.and_then(|(k, v)| {
                     let (received, source, id, _) = v.value();
                     (received < cutoff && k.value() < oldest_queued)
@@ -263,18 +237,19 @@ impl Writer {
                 };
                 done.retain_in((seq, "")..(seq + 1, ""), |_, _| false)?;
                 events.remove(seq)?;
-                by_id.remove((id.as_str(), source.as_str()))?;
+                // A later event with the same id may own the entry by now.
+                let key = (id.as_str(), source.as_str());
+                if ids.get(key)?.is_some_and(|g| g.value().0 == seq) {
+                    ids.remove(key)?;
+                }
                 gone += 1;
             }
             gone
         };
         txn.commit()?;
         self.stats
-            .dedup_swept
-            .fetch_add(dedup_gone as u64, Ordering::Relaxed);
-        self.stats
             .events_swept
-            .fetch_add(events_gone as u64, Ordering::Relaxed);
-        Ok(dedup_gone + events_gone)
+            .fetch_add(gone as u64, Ordering::Relaxed);
+        Ok(gone)
     }
 }
