@@ -111,17 +111,8 @@ async fn bad_credentials_are_refused_and_change_nothing() {
 async fn stale_timestamps_are_refused() {
     let (gw, _dir) = gateway("").await;
     let loaded = sources();
-    let src = loaded.sources.iter().find(|s| s.id == "sw").unwrap();
     let old = countersign::time::now_ms() / 1000 - 3600;
-    let s = src
-        .sign(fixture("sw").body.as_bytes(), old, "msg_old")
-        .unwrap();
-    let req = Req {
-        method: "POST",
-        path: "/hooks/sw".into(),
-        headers: s.signature.headers,
-        body: s.body,
-    };
+    let req = sign_for(&loaded, "sw", fixture("sw").body.as_bytes(), old, "msg_old");
     assert_eq!(send(gw.public, &req).await.status, 401);
     assert_eq!(event_count(gw.admin).await, 0);
     gw.stop().await;
@@ -253,15 +244,8 @@ async fn per_source_body_limit() {
 async fn malformed_payloads_after_a_valid_signature_get_400() {
     let (gw, _dir) = gateway("").await;
     let loaded = sources();
-    let src = loaded.sources.iter().find(|s| s.id == "yousign").unwrap();
     for body in ["{not json", "[1,2,3]", r#"{"event_name":"signer.done"}"#] {
-        let s = src.sign(body.as_bytes(), 0, "x").unwrap();
-        let req = Req {
-            method: "POST",
-            path: "/hooks/yousign".into(),
-            headers: s.signature.headers,
-            body: s.body,
-        };
+        let req = sign_for(&loaded, "yousign", body.as_bytes(), 0, "x");
         let r = send(gw.public, &req).await;
         assert_eq!(r.status, 400, "{body}: {}", r.text());
         assert!(
@@ -375,15 +359,10 @@ async fn boldsign_verification_is_acknowledged_without_storing() {
 async fn pandadoc_arrays_store_each_event() {
     let (gw, _dir) = gateway("").await;
     let loaded = sources();
-    let src = loaded.sources.iter().find(|s| s.id == "pandadoc").unwrap();
     let body = br#"[{"event":"recipient_completed","data":{"id":"pd-2"}},{"event":"document_state_changed","data":{"id":"pd-2","status":"document.completed"}}]"#;
-    let s = src.sign(body, 0, "x").unwrap();
-    let req = Req {
-        method: "POST",
-        path: format!("/hooks/pandadoc?{}", s.signature.query.unwrap()),
-        headers: vec![("X-PandaDoc-Webhook-Event-Id".into(), "hook-9".into())],
-        body: s.body,
-    };
+    let mut req = sign_for(&loaded, "pandadoc", body, 0, "x");
+    req.headers
+        .push(("X-PandaDoc-Webhook-Event-Id".into(), "hook-9".into()));
     let r = send(gw.public, &req).await;
     assert_eq!(r.status, 200);
     let ids: Vec<&str> = r.json()["events"]

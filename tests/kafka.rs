@@ -47,6 +47,13 @@ fn broker_with_topics(storage: Storage) -> Broker {
     b
 }
 
+/// A gateway (in-process, port 0, fresh store) publishing to `broker`.
+async fn kafka_gateway(broker: &Broker, extra: &str) -> (Gateway, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!("{SOURCES}\n{}", kafka_toml(broker, extra));
+    (Gateway::start(&config_text(dir.path(), &toml)).await, dir)
+}
+
 /// Waits until the outbox is empty (every message acknowledged or dead-lettered).
 async fn drained(admin: std::net::SocketAddr, timeout: Duration) {
     let until = Instant::now() + timeout;
@@ -68,28 +75,20 @@ fn sw_event(
     env: &str,
     n: usize,
 ) -> Req {
-    let src = loaded.sources.iter().find(|s| s.id == "sw").unwrap();
     let body = format!(r#"{{"type":"envelope.{kind}","data":{{"envelope_id":"{env}","n":{n}}}}}"#);
-    let s = src
-        .sign(body.as_bytes(), countersign::time::now_ms() / 1000, id)
-        .unwrap();
-    Req {
-        method: "POST",
-        path: "/hooks/sw".into(),
-        headers: s.signature.headers,
-        body: s.body,
-    }
+    sign_for(
+        loaded,
+        "sw",
+        body.as_bytes(),
+        countersign::time::now_ms() / 1000,
+        id,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_accepted_event_is_published_once_with_cloudevents_headers() {
     let broker = broker_with_topics(Storage::Memory);
-    let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(&config_text(
-        dir.path(),
-        &format!("{SOURCES}\n{}", kafka_toml(&broker, "")),
-    ))
-    .await;
+    let (gw, _dir) = kafka_gateway(&broker, "").await;
     let loaded = sources();
     let kinds = [
         "sent",
@@ -162,12 +161,7 @@ async fn each_accepted_event_is_published_once_with_cloudevents_headers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_envelope_order_holds_across_interleaved_envelopes() {
     let broker = broker_with_topics(Storage::Memory);
-    let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(&config_text(
-        dir.path(),
-        &format!("{SOURCES}\n{}", kafka_toml(&broker, "")),
-    ))
-    .await;
+    let (gw, _dir) = kafka_gateway(&broker, "").await;
     let loaded = Arc::new(sources());
     let (envelopes, per) = (12, 15);
     let tasks: Vec<_> = (0..envelopes)
@@ -225,12 +219,7 @@ async fn per_envelope_order_holds_across_interleaved_envelopes() {
 async fn a_broker_outage_loses_and_duplicates_nothing() {
     let data = tempfile::tempdir().unwrap();
     let mut broker = broker_with_topics(Storage::Sqlite(data.path().to_path_buf()));
-    let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(&config_text(
-        dir.path(),
-        &format!("{SOURCES}\n{}", kafka_toml(&broker, "")),
-    ))
-    .await;
+    let (gw, _dir) = kafka_gateway(&broker, "").await;
     let loaded = sources();
     assert_eq!(
         send(
@@ -333,14 +322,9 @@ async fn kill_9_then_restart_publishes_every_acknowledged_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fatal_errors_are_dead_lettered_in_the_store_and_the_dlq_topic() {
     let broker = broker_with_topics(Storage::Memory);
-    let dir = tempfile::tempdir().unwrap();
     // Declined events go to a topic that does not exist (no auto-create).
     let extra = "[[routes]]\nmatch = { kinds = [\"expired\"] }\ntopics = [\"no.such.topic\"]\n";
-    let gw = Gateway::start(&config_text(
-        dir.path(),
-        &format!("{SOURCES}\n{}", kafka_toml(&broker, extra)),
-    ))
-    .await;
+    let (gw, _dir) = kafka_gateway(&broker, extra).await;
     let loaded = sources();
     assert_eq!(
         send(
@@ -399,24 +383,12 @@ async fn a_message_too_large_is_dead_lettered() {
     );
     let gw = Gateway::start(&config_text(dir.path(), &format!("{SOURCES}\n{toml}"))).await;
     let loaded = sources();
-    let src = loaded.sources.iter().find(|s| s.id == "sw").unwrap();
     let body = format!(
         r#"{{"type":"envelope.sent","data":{{"envelope_id":"env-big","pad":"{}"}}}}"#,
         "x".repeat(2000)
     );
-    let s = src
-        .sign(
-            body.as_bytes(),
-            countersign::time::now_ms() / 1000,
-            "msg_big",
-        )
-        .unwrap();
-    let req = Req {
-        method: "POST",
-        path: "/hooks/sw".into(),
-        headers: s.signature.headers,
-        body: s.body,
-    };
+    let now = countersign::time::now_ms() / 1000;
+    let req = sign_for(&loaded, "sw", body.as_bytes(), now, "msg_big");
     assert_eq!(send(gw.public, &req).await.status, 200);
     drained(gw.admin, Duration::from_secs(60)).await;
     let e = get(gw.admin, "/v1/events/msg_big").await.json();

@@ -266,33 +266,37 @@ pub fn sources() -> Loaded {
 
 /// Signs a fixture the way its provider would, with `id` as the message id.
 pub fn signed(loaded: &Loaded, f: &Fixture, id: &str) -> Req {
-    let src = loaded
-        .sources
-        .iter()
-        .find(|s| s.id == f.source)
-        .expect("fixture source");
     let now = countersign::time::now_ms() / 1000;
-    let s = src.sign(f.body.as_bytes(), now, id).expect("sign");
-    let mut path = format!("/hooks/{}", f.source);
-    if let Some(t) = &s.signature.token {
-        path = format!("{path}/{t}");
+    let mut req = sign_for(loaded, f.source, f.body.as_bytes(), now, id);
+    if let Some(q) = f.query {
+        let sep = if req.path.contains('?') { '&' } else { '?' };
+        req.path = format!("{}{sep}{q}", req.path);
     }
-    let query: Vec<&str> = s
-        .signature
-        .query
-        .as_deref()
-        .into_iter()
-        .chain(f.query)
-        .collect();
-    if !query.is_empty() {
-        path = format!("{path}?{}", query.join("&"));
-    }
-    let mut headers = s.signature.headers.clone();
-    headers.extend(
+    req.headers.extend(
         f.headers
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string())),
     );
+    req
+}
+
+/// Signs `body` for `source` at unix time `at`, as its provider would: headers,
+/// a URL token or a query signature (in the path), and the body to send.
+pub fn sign_for(loaded: &Loaded, source: &str, body: &[u8], at: i64, id: &str) -> Req {
+    let src = loaded
+        .sources
+        .iter()
+        .find(|s| s.id == source)
+        .expect("configured source");
+    let s = src.sign(body, at, id).expect("sign");
+    let mut path = format!("/hooks/{source}");
+    if let Some(t) = &s.signature.token {
+        path = format!("{path}/{t}");
+    }
+    if let Some(q) = &s.signature.query {
+        path = format!("{path}?{q}");
+    }
+    let mut headers = s.signature.headers;
     if !headers
         .iter()
         .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
