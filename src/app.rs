@@ -76,9 +76,11 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let limits = server::Limits::from_config(&cfg.server);
 
+    let ingest_stats = Arc::new(crate::stats::IngestStats::default());
     let ing = Arc::new(ingest::Ingest {
         pipeline,
         body_read_timeout: cfg.server.body_read_timeout,
+        stats: ingest_stats.clone(),
     });
     let public = tokio::spawn(server::serve(
         listeners.public,
@@ -106,6 +108,7 @@ pub async fn run(
         store: store.clone(),
         ready: ready.clone(),
         kafka: kafka_status,
+        ingest: ingest_stats,
     });
     let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
     let admin_task = tokio::spawn(server::serve(

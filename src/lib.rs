@@ -14,6 +14,7 @@
 //!   and sweeping.
 //! - [`route`]: which Kafka topics an event goes to.
 //! - [`sink`]: workers draining the store to Kafka.
+//! - [`stats`]: webhook counters by outcome.
 //! - [`telemetry`]: logging set-up.
 //! - [`time`]: clock and timestamp parsing helpers.
 //! - [`cli`]: the `config check` and `sign` subcommands' logic.
@@ -27,6 +28,7 @@ pub mod pipeline;
 pub mod providers;
 pub mod route;
 pub mod sink;
+pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod time;

@@ -104,6 +104,10 @@ async fn bad_credentials_are_refused_and_change_nothing() {
         assert_eq!(resp.status, 200, "{}", f.source);
         assert_eq!(resp.header("countersign-duplicate"), None, "{}", f.source);
     }
+    let stats = get(gw.admin, "/v1/stats").await.json();
+    let n = FIXTURES.len() as u64;
+    assert_eq!(stats["webhooks"]["unauthorized"], 2 * n, "{stats}");
+    assert_eq!(stats["webhooks"]["accepted"], n, "{stats}");
     gw.stop().await;
 }
 
@@ -141,6 +145,10 @@ async fn duplicates_are_answered_but_not_stored_again() {
         Some("true")
     );
     assert_eq!(event_count(gw.admin).await, 2);
+    let stats = get(gw.admin, "/v1/stats").await.json();
+    assert_eq!(stats["webhooks"]["accepted"], 2, "{stats}");
+    assert_eq!(stats["webhooks"]["duplicate"], 2, "{stats}");
+    assert_eq!(stats["store"]["events_stored"], 2, "{stats}");
     gw.stop().await;
 }
 
@@ -200,6 +208,8 @@ async fn oversized_bodies_get_413_without_being_read() {
     let chunked = send_chunked(gw.public, &req).await;
     assert!(chunked.starts_with("HTTP/1.1 413"), "{chunked}");
     assert_eq!(event_count(gw.admin).await, 0);
+    let stats = get(gw.admin, "/v1/stats").await.json();
+    assert_eq!(stats["webhooks"]["too_large"], 2, "{stats}");
     gw.stop().await;
 }
 
@@ -256,6 +266,10 @@ async fn malformed_payloads_after_a_valid_signature_get_400() {
         );
     }
     assert_eq!(event_count(gw.admin).await, 0);
+    // Refused, stored nowhere, and counted.
+    let stats = get(gw.admin, "/v1/stats").await.json();
+    assert_eq!(stats["webhooks"]["invalid"], 3, "{stats}");
+    assert_eq!(stats["webhooks"]["accepted"], 0, "{stats}");
     gw.stop().await;
 }
 

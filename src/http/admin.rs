@@ -1,5 +1,5 @@
 //! The admin listener: `/healthz`, `/readyz`, and the events API
-//! (`/v1/events/{id}`, `/v1/events?limit=N&before=SEQ`). Read-only.
+//! (`/v1/events/{id}`, `/v1/events?limit=N&before=SEQ`), `/v1/stats`. Read-only.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::response::{self, HttpError, Resp};
 use crate::sink::kafka::KafkaStatus;
+use crate::stats::IngestStats;
 use crate::store::{Delivery, Record, Store};
 
 /// Most events one list call returns.
@@ -23,6 +24,7 @@ pub struct Admin {
     pub ready: Arc<AtomicBool>,
     /// The Kafka sink's status, when Kafka is on.
     pub kafka: Option<Arc<KafkaStatus>>,
+    pub ingest: Arc<IngestStats>,
 }
 
 pub async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Resp {
@@ -35,6 +37,7 @@ pub async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Resp {
     let result = match path.as_str() {
         "/healthz" => Ok(response::json(StatusCode::OK, &json!({"status": "ok"}))),
         "/readyz" => Ok(readyz(&admin)),
+        "/v1/stats" => Ok(stats(&admin)),
         "/v1/events" => blocking(move || list(&store, &query)).await,
         p => match p.strip_prefix("/v1/events/") {
             Some(id) if !id.is_empty() && !id.contains('/') => {
@@ -86,6 +89,36 @@ fn readyz(admin: &Admin) -> Resp {
         "checks": checks,
     });
     response::json(status, &body)
+}
+
+/// Webhooks by outcome, store and Kafka counters since start.
+fn stats(admin: &Admin) -> Resp {
+    let webhooks: serde_json::Map<String, Value> = admin
+        .ingest
+        .snapshot()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), json!(v)))
+        .collect();
+    let s = admin.store.stats();
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let mut body = json!({
+        "webhooks": webhooks,
+        "store": {
+            "commits": load(&s.commits),
+            "events_stored": load(&s.events_stored),
+            "duplicates": load(&s.duplicates),
+            "largest_batch": load(&s.largest_batch),
+            "events_swept": load(&s.events_swept),
+        },
+    });
+    if let Some(k) = &admin.kafka {
+        body["kafka"] = json!({
+            "published": load(&k.published),
+            "dead_lettered": load(&k.dead_lettered),
+            "rewinds": load(&k.rewinds),
+        });
+    }
+    response::json(StatusCode::OK, &body)
 }
 
 fn param(query: &str, name: &str) -> Option<String> {

@@ -12,13 +12,15 @@ use hyper::Request;
 use hyper::body::Incoming;
 
 use super::response::{self, HttpError, Resp};
-use crate::pipeline::{IngestError, Pipeline};
+use crate::pipeline::{Accepted, IngestError, Pipeline};
+use crate::stats::IngestStats;
 use crate::verify::Inbound;
 
 /// What the public listener needs.
 pub struct Ingest {
     pub pipeline: Arc<Pipeline>,
     pub body_read_timeout: Duration,
+    pub stats: Arc<IngestStats>,
 }
 
 /// `/hooks/{source}` → (source, None); `/hooks/{source}/{token}` → (source, token).
@@ -36,8 +38,16 @@ fn route(path: &str) -> Option<(&str, Option<&str>)> {
 pub async fn handle(ingest: Arc<Ingest>, req: Request<Incoming>) -> Resp {
     let path = req.uri().path().to_owned();
     match handle_inner(&ingest, req).await {
-        Ok(r) => r,
+        Ok((accepted, r)) => {
+            ingest.stats.record(match &accepted {
+                Accepted::Handshake(_) => "handshake",
+                a if a.all_duplicates() => "duplicate",
+                _ => "accepted",
+            });
+            r
+        }
         Err(e) => {
+            ingest.stats.record(e.outcome());
             match &e {
                 HttpError::Ingest(IngestError::Unauthorized(v)) => {
                     tracing::warn!(path, reason = v.reason(), detail = %v, "webhook rejected: authentication failed")
@@ -54,7 +64,10 @@ pub async fn handle(ingest: Arc<Ingest>, req: Request<Incoming>) -> Resp {
     }
 }
 
-async fn handle_inner(ingest: &Ingest, req: Request<Incoming>) -> Result<Resp, HttpError> {
+async fn handle_inner(
+    ingest: &Ingest,
+    req: Request<Incoming>,
+) -> Result<(Accepted, Resp), HttpError> {
     let (source_id, token) = route(req.uri().path()).ok_or(HttpError::NotFound)?;
     let source = ingest
         .pipeline
@@ -90,7 +103,8 @@ async fn handle_inner(ingest: &Ingest, req: Request<Incoming>) -> Result<Resp, H
         .ingest(&source, get, &inbound, received_ms)
         .await?;
     tracing::debug!(source = %source.id, duplicate = accepted.all_duplicates(), "webhook accepted");
-    Ok(response::accepted(&accepted))
+    let resp = response::accepted(&accepted);
+    Ok((accepted, resp))
 }
 
 /// Reads at most `limit` bytes within `timeout`.
