@@ -35,6 +35,17 @@ impl Report {
         }
     }
 
+    /// `key` must not be shorter than `other_key`.
+    fn not_shorter(&mut self, key: &str, v: Duration, other_key: &str, other: Duration, why: &str) {
+        if v < other {
+            self.add(
+                key,
+                format!("is shorter than {other_key}{why}"),
+                format!("make it at least as long as {other_key}"),
+            );
+        }
+    }
+
     fn range(&mut self, key: &str, v: usize, lo: usize, hi: usize) {
         if v < lo || v > hi {
             self.add(
@@ -122,13 +133,13 @@ fn kafka(c: &Config, r: &mut Report) {
     }
     r.range("kafka.max_in_flight", k.max_in_flight, 1, 1_000_000);
     r.positive("kafka.retry_backoff", k.retry_backoff);
-    if k.retry_backoff_max < k.retry_backoff {
-        r.add(
-            "kafka.retry_backoff_max",
-            "is shorter than kafka.retry_backoff",
-            "make it at least as long",
-        );
-    }
+    r.not_shorter(
+        "kafka.retry_backoff_max",
+        k.retry_backoff_max,
+        "kafka.retry_backoff",
+        k.retry_backoff,
+        "",
+    );
     for (prop, value) in &k.producer {
         if let Err((problem, fix)) = value.resolve() {
             r.add(format!("kafka.producer.\"{prop}\""), problem, fix);
@@ -224,13 +235,13 @@ fn store(c: &Config, r: &mut Report) {
     r.positive("store.dedup_ttl", s.dedup_ttl);
     r.positive("store.retention", s.retention);
     r.positive("store.sweep_interval", s.sweep_interval);
-    if s.retention < s.dedup_ttl {
-        r.add(
-            "store.retention",
-            "is shorter than store.dedup_ttl (a dedup claim lives with its event)",
-            "make retention at least as long as dedup_ttl",
-        );
-    }
+    r.not_shorter(
+        "store.retention",
+        s.retention,
+        "store.dedup_ttl",
+        s.dedup_ttl,
+        " (a dedup claim lives with its event)",
+    );
     r.range("store.max_batch", s.max_batch, 1, 100_000);
     r.range(
         "store.cache_bytes",

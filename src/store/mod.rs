@@ -9,7 +9,7 @@
 mod tables;
 mod writer;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -121,13 +121,6 @@ pub enum StoreError {
     Db(String),
     #[error("cannot open store at {path}: {reason}")]
     Open { path: PathBuf, reason: String },
-}
-
-impl StoreError {
-    /// Whether the caller may retry (everything but a broken database file is).
-    pub fn retryable(&self) -> bool {
-        !matches!(self, StoreError::Open { .. })
-    }
 }
 
 macro_rules! from_redb {
@@ -266,13 +259,23 @@ impl Store {
     /// Records what became of Kafka messages and removes them from the outbox.
     /// Acks share group commits with incoming events.
     pub async fn ack(&self, acks: Vec<Ack>) -> Result<(), StoreError> {
+        self.call(|reply| Command::Ack { acks, reply })
+            .await
+            .map(|_| ())
+    }
+
+    /// Queues a command for the writer (waiting for room) and awaits its reply.
+    async fn call<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
+    ) -> Result<T, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.inner
             .tx
-            .send(Command::Ack { acks, reply })
+            .send(command(reply))
             .await
             .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?.map(|_| ())
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Outbox entries after `after` (exclusive), oldest first, at most `limit`.
@@ -360,13 +363,7 @@ impl Store {
     /// Deletes events past retention (with their id entries and delivery
     /// records), at most `store.sweep_batch`; returns how many went.
     pub async fn sweep(&self, now_ms: i64) -> Result<usize, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.inner
-            .tx
-            .send(Command::Sweep { now_ms, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.call(|reply| Command::Sweep { now_ms, reply }).await
     }
 
     /// Events with this id (one per source that used it), oldest first.
@@ -429,11 +426,6 @@ impl Store {
         if let Some(h) = handle {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
-    }
-
-    /// The database file of a store directory.
-    pub fn file(dir: &Path) -> PathBuf {
-        dir.join(DB_FILE)
     }
 }
 

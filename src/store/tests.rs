@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::config::StoreConfig;
+use std::path::Path;
 
 fn cfg(dir: &Path) -> StoreConfig {
     StoreConfig {
