@@ -245,10 +245,16 @@ impl KafkaSink {
                             match self.handoff(p, &done_tx).await {
                                 Handoff::Handed => in_flight += 1,
                                 Handoff::Failed(p, e) => {
-                                    if self
-                                        .settle(p, Err(e), &mut rewind, &mut replace_producer)
-                                        .await
-                                    {
+                                    // Never reached librdkafka: settle it here.
+                                    let done = Done {
+                                        pending: p,
+                                        result: Err(e),
+                                    };
+                                    let ack = self
+                                        .settle_ack(done, &mut rewind, &mut replace_producer)
+                                        .await;
+                                    self.flush_acks(ack.into_iter().collect()).await;
+                                    if rewind {
                                         break;
                                     }
                                 }
@@ -360,29 +366,6 @@ impl KafkaSink {
         };
         spawn_delivery(p, fut, done.clone());
         Handoff::Handed
-    }
-
-    /// Settles a message that failed before reaching librdkafka's queue. Returns
-    /// true when the hand-off loop must stop (a rewind is due).
-    async fn settle(
-        &self,
-        p: Pending,
-        r: Result<(i32, i64), KafkaError>,
-        rewind: &mut bool,
-        replace: &mut bool,
-    ) -> bool {
-        let ack = self
-            .settle_ack(
-                Done {
-                    pending: p,
-                    result: r,
-                },
-                rewind,
-                replace,
-            )
-            .await;
-        self.flush_acks(ack.into_iter().collect()).await;
-        *rewind
     }
 
     /// Turns a delivery result into an ack, or marks a rewind.
