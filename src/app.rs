@@ -18,6 +18,8 @@ use crate::config::{Loaded, ServerConfig};
 use crate::http::{admin, ingest, server};
 use crate::pipeline::Pipeline;
 use crate::route::Router;
+use crate::sink::clock::Clock;
+use crate::sink::http::Worker;
 use crate::sink::kafka::KafkaSink;
 use crate::store::Store;
 
@@ -51,6 +53,17 @@ pub async fn run(
     loaded: Loaded,
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    run_with_clock(loaded, listeners, shutdown, Clock::System).await
+}
+
+/// [`run`] with the clock the HTTP sink schedules retries, breaker cool-downs and
+/// rate limits by (tests pass a manual one).
+pub async fn run_with_clock(
+    loaded: Loaded,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+    clock: Clock,
 ) -> anyhow::Result<()> {
     let cfg = loaded.config;
     let store_cfg = cfg.store.clone();
@@ -97,18 +110,31 @@ pub async fn run(
         kafka_status = Some(sink.status());
         sink_tasks.push(sink.spawn_health(std::time::Duration::from_secs(5), sink_stop_rx.clone()));
         sink_tasks.push(tokio::spawn(
-            sink.run(sink_stop_rx, cfg.server.shutdown_timeout),
+            sink.run(sink_stop_rx.clone(), cfg.server.shutdown_timeout),
         ));
         tracing::info!(
             brokers = cfg.kafka.brokers.as_deref().unwrap_or(""),
             "kafka sink started"
         );
     }
+    let mut endpoints = Vec::new();
+    for ep in loaded.endpoints {
+        let worker = Worker::new(ep, store.clone(), clock.clone());
+        endpoints.push((worker.endpoint(), worker.status()));
+        sink_tasks.push(tokio::spawn(
+            worker.run(sink_stop_rx.clone(), cfg.server.shutdown_timeout),
+        ));
+    }
+    if !endpoints.is_empty() {
+        let ids: Vec<&str> = endpoints.iter().map(|(e, _)| e.id.as_str()).collect();
+        tracing::info!(endpoints = ?ids, "http sink started");
+    }
     let adm = Arc::new(admin::Admin {
         store: store.clone(),
         ready: ready.clone(),
         kafka: kafka_status,
         ingest: ingest_stats,
+        endpoints,
     });
     let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
     let admin_task = tokio::spawn(server::serve(

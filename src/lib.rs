@@ -10,18 +10,20 @@
 //! - [`providers`]: one file per provider: scheme, normalizer, answers (pure).
 //! - [`verify`]: the signature schemes providers share (pure).
 //! - [`event`]: the normalized `SignatureEvent` v1 and its id newtypes.
-//! - [`store`]: embedded redb store with group commit, dedup, the Kafka outbox
-//!   and sweeping.
-//! - [`route`]: which Kafka topics an event goes to.
-//! - [`sink`]: workers draining the store to Kafka.
+//! - [`store`]: embedded redb store with group commit, dedup, the Kafka outbox,
+//!   the HTTP delivery queue and dead letters, and sweeping.
+//! - [`route`]: which Kafka topics and HTTP endpoints an event goes to.
+//! - [`sink`]: workers draining the store to Kafka and to HTTP endpoints.
 //! - [`stats`]: webhook counters by outcome.
 //! - [`telemetry`]: logging set-up.
 //! - [`time`]: clock and timestamp parsing helpers.
 //! - [`cli`]: the `config check` and `sign` subcommands' logic.
+//! - [`dlq`]: the `dlq` subcommands, a client of the admin API.
 
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod dlq;
 pub mod event;
 pub mod http;
 pub mod pipeline;

@@ -39,6 +39,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Dead-lettered HTTP deliveries, through the admin API of a running gateway.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
     /// Print what makes a body a validly signed webhook for a source.
     Sign {
         #[arg(long)]
@@ -63,6 +68,52 @@ enum Command {
         url: Option<String>,
         #[arg(long, value_enum, default_value = "curl")]
         format: SignFormat,
+    },
+}
+
+#[derive(clap::Args)]
+struct AdminArgs {
+    /// Config file; its server.admin_listen says where the admin API is.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Admin API base URL, e.g. http://127.0.0.1:9090 (overrides --config).
+    #[arg(long)]
+    admin: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// List dead letters (by endpoint, then sequence).
+    List {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Only this endpoint's.
+        #[arg(long)]
+        endpoint: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Continue after this dead letter id.
+        #[arg(long)]
+        after: Option<String>,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deliver a dead letter again (keeps its history), or all of an endpoint's.
+    Replay {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Dead letter id (`endpoint:sequence`).
+        #[arg(required_unless_present = "endpoint", conflicts_with = "endpoint")]
+        id: Option<String>,
+        #[arg(long)]
+        endpoint: Option<String>,
+    },
+    /// Drop a dead letter (its history stays with the event).
+    Discard {
+        #[command(flatten)]
+        admin: AdminArgs,
+        id: String,
     },
 }
 
@@ -118,6 +169,7 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 })
         }),
+        Command::Dlq { command } => dlq(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -167,6 +219,56 @@ fn serve(path: Option<PathBuf>) -> Result<(), ExitCode> {
         eprintln!("error: {e:#}");
         ExitCode::FAILURE
     })
+}
+
+fn dlq(command: DlqCommand) -> Result<(), ExitCode> {
+    let (admin, action) = match command {
+        DlqCommand::List {
+            admin,
+            endpoint,
+            limit,
+            after,
+            json,
+        } => (
+            admin,
+            countersign::dlq::Action::List {
+                endpoint,
+                limit,
+                after,
+                json,
+            },
+        ),
+        DlqCommand::Replay {
+            admin,
+            id,
+            endpoint,
+        } => (admin, countersign::dlq::Action::Replay { id, endpoint }),
+        DlqCommand::Discard { admin, id } => (admin, countersign::dlq::Action::Discard { id }),
+    };
+    let base = match admin.admin {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let cfg = config::layers(admin.config.as_deref()).map_err(|e| {
+                eprint!("{e}");
+                ExitCode::from(2)
+            })?;
+            countersign::dlq::admin_base(cfg.server.admin_listen)
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|_| ExitCode::FAILURE)?;
+    match rt.block_on(countersign::dlq::run(&base, action)) {
+        Ok(out) => {
+            println!("{out}");
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Err(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -118,7 +118,7 @@ impl Pipeline {
         let events = source.normalize(req, &verified, pre, received_ms)?;
         let new = events
             .iter()
-            .map(|e| to_new(e, received_ms, self.router.topics(e)))
+            .map(|e| to_new(e, received_ms, &self.router))
             .collect();
         let outcomes = self.store.commit(new).await?;
         let events = events.into_iter().map(|e| e.id).zip(outcomes).collect();
@@ -129,9 +129,14 @@ impl Pipeline {
     }
 }
 
-fn to_new(e: &SignatureEvent, received_ms: i64, topics: Vec<String>) -> NewEvent {
+fn to_new(e: &SignatureEvent, received_ms: i64, router: &Router) -> NewEvent {
     NewEvent {
-        topics,
+        topics: router.topics(e),
+        endpoints: router.endpoints(e),
+        envelope: e
+            .envelope_id
+            .clone()
+            .unwrap_or_else(|| e.id.as_str().to_owned()),
         source: e.source.clone(),
         id: e.id.as_str().to_owned(),
         received_ms,

@@ -1,6 +1,7 @@
-//! Which Kafka topics an event goes to. Routes match on source, provider, kind
-//! and provider event type; an event takes the topics of every route it matches,
-//! and `kafka.default_topic` when no matching route names a topic.
+//! Which Kafka topics and HTTP endpoints an event goes to. Routes match on
+//! source, provider, kind and provider event type; an event takes the topics and
+//! endpoints of every route it matches, and `kafka.default_topic` when no
+//! matching route names a topic. There is no default endpoint.
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,9 @@ pub struct RouteConfig {
     pub when: Match,
     #[serde(default)]
     pub topics: Vec<String>,
+    /// `[[endpoints]]` ids the matching events are delivered to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<String>,
 }
 
 impl Match {
@@ -74,6 +78,22 @@ impl Router {
         }
         out
     }
+
+    /// The endpoints for `e`, each once, in route order. No route, no endpoint.
+    pub fn endpoints(&self, e: &SignatureEvent) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for id in self
+            .routes
+            .iter()
+            .filter(|r| r.when.matches(e))
+            .flat_map(|r| &r.endpoints)
+        {
+            if !out.contains(id) {
+                out.push(id.clone());
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -108,6 +128,7 @@ mod tests {
         RouteConfig {
             when,
             topics: topics.iter().map(|t| t.to_string()).collect(),
+            endpoints: Vec::new(),
         }
     }
 
@@ -158,6 +179,30 @@ mod tests {
             r.topics(&event("ds", Kind::Voided, "envelope-voided")),
             vec!["all"]
         );
+    }
+
+    #[test]
+    fn endpoints_are_the_union_of_matching_routes() {
+        let mut a = route(
+            Match {
+                kinds: vec![Kind::Completed],
+                ..Match::default()
+            },
+            &[],
+        );
+        a.endpoints = vec!["billing".into(), "crm".into()];
+        let mut b = route(Match::default(), &["t"]);
+        b.endpoints = vec!["crm".into(), "audit".into()];
+        let r = Router::new(vec![a, b], Some("all".into()));
+        assert_eq!(
+            r.endpoints(&event("ds", Kind::Completed, "x")),
+            vec!["billing", "crm", "audit"]
+        );
+        assert_eq!(
+            r.endpoints(&event("ds", Kind::Sent, "x")),
+            vec!["crm", "audit"]
+        );
+        assert_eq!(r.topics(&event("ds", Kind::Completed, "x")), vec!["t"]);
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub kafka: KafkaConfig,
     pub sources: Vec<SourceConfig>,
+    pub endpoints: Vec<EndpointConfig>,
     pub routes: Vec<RouteConfig>,
 }
 
@@ -283,6 +284,103 @@ pub struct SourceConfig {
     pub id_header: Option<String>,
 }
 
+/// A downstream HTTP endpoint that routed events are POSTed to, signed per
+/// Standard Webhooks, with retries, a rate limit and a circuit breaker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// Names the endpoint in routes, the admin API and metrics.
+    pub id: String,
+    /// `http://` or `https://` URL the events are POSTed to.
+    pub url: String,
+    /// The `whsec_...` secret deliveries are signed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretRef>,
+    /// Time allowed for one attempt: connect, send, and the answer's head and body.
+    #[serde(with = "dur", default = "default_endpoint_timeout")]
+    pub timeout: Duration,
+    /// Extra request headers. Values may be `env:`/`file:` references (e.g. an
+    /// `Authorization` token); all values print as redacted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, SecretRef>,
+    /// Attempts in all (the first delivery included) before dead-lettering.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Delays before each retry, drawn with full jitter; the last one repeats.
+    #[serde(with = "dur::list", default = "default_schedule")]
+    pub retry_schedule: Vec<Duration>,
+    /// Longest pause a receiver's `Retry-After` (on 429 or 503) is honoured for.
+    #[serde(with = "dur", default = "default_retry_after_max")]
+    pub retry_after_max: Duration,
+    /// Deliveries per second and burst, at most. Unset: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// Requests in flight to this endpoint at most.
+    #[serde(default = "default_endpoint_in_flight")]
+    pub max_in_flight: usize,
+    #[serde(default)]
+    pub breaker: BreakerConfig,
+    /// Allow URLs that resolve to private, loopback or link-local addresses
+    /// (refused by default so a config cannot reach internal services by mistake).
+    #[serde(default)]
+    pub allow_private: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained rate; fractions allowed (0.5 = one every two seconds).
+    pub per_second: f64,
+    /// Deliveries that may go at once after a quiet period.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+/// The circuit breaker of an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerConfig {
+    /// Consecutive failed attempts that open the breaker.
+    pub failures: u32,
+    /// How long it stays open before one probe is sent (doubles while probes
+    /// fail, up to 32 times this).
+    #[serde(with = "dur")]
+    pub cooldown: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            failures: 5,
+            cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+fn default_endpoint_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_max_attempts() -> u32 {
+    11
+}
+
+fn default_schedule() -> Vec<Duration> {
+    crate::sink::retry::DEFAULT_SCHEDULE.to_vec()
+}
+
+fn default_retry_after_max() -> Duration {
+    Duration::from_secs(3600)
+}
+
+fn default_endpoint_in_flight() -> usize {
+    32
+}
+
+fn default_burst() -> u32 {
+    1
+}
+
 fn default_tolerance() -> Duration {
     Duration::from_secs(300)
 }
@@ -335,11 +433,24 @@ impl ConfigError {
 pub struct Loaded {
     pub config: Config,
     pub sources: Vec<Source>,
+    pub endpoints: Vec<crate::sink::http::Endpoint>,
 }
 
 /// Loads defaults → `path` (if given) → environment, then validates everything and
 /// resolves secrets.
 pub fn load(path: Option<&Path>) -> Result<Loaded, ConfigError> {
+    let config = layers(path)?;
+    let (sources, endpoints) = validate::check(&config)?;
+    Ok(Loaded {
+        config,
+        sources,
+        endpoints,
+    })
+}
+
+/// The configuration's layers merged, without validation or secret resolution
+/// (for tools that only need an address, e.g. `dlq` talking to the admin API).
+pub fn layers(path: Option<&Path>) -> Result<Config, ConfigError> {
     let mut fig = Figment::from(Serialized::defaults(Config::default()));
     if let Some(p) = path {
         if !p.is_file() {
@@ -358,17 +469,19 @@ pub fn load(path: Option<&Path>) -> Result<Loaded, ConfigError> {
             .filter(|k| k.as_str().contains("__"))
             .split("__"),
     );
-    let config: Config = fig.extract().map_err(from_figment)?;
-    let sources = validate::check(&config)?;
-    Ok(Loaded { config, sources })
+    fig.extract().map_err(from_figment)
 }
 
 /// Loads from a TOML string (tests and tools), without the environment layer.
 pub fn load_str(toml: &str) -> Result<Loaded, ConfigError> {
     let fig = Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(toml));
     let config: Config = fig.extract().map_err(from_figment)?;
-    let sources = validate::check(&config)?;
-    Ok(Loaded { config, sources })
+    let (sources, endpoints) = validate::check(&config)?;
+    Ok(Loaded {
+        config,
+        sources,
+        endpoints,
+    })
 }
 
 /// `sources.0.tolerance` → `sources[0].tolerance`.

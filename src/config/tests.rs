@@ -1,6 +1,7 @@
 //! Config loading: layers, unknown keys, and errors that name the key and the fix.
 
 use super::*;
+use std::time::Duration;
 
 fn problems(toml: &str) -> Vec<Problem> {
     load_str(toml).expect_err("config should be rejected").0
@@ -203,7 +204,85 @@ topics = []
         "{ps:?}"
     );
     assert!(has(&ps, "routes[0].match.providers", "docusignn"), "{ps:?}");
-    assert!(has(&ps, "routes[0].topics", "sends nowhere"), "{ps:?}");
+    assert!(has(&ps, "routes[0]", "sends nowhere"), "{ps:?}");
+}
+
+const WHSEC: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+fn endpoint(lines: &str) -> String {
+    format!("[[endpoints]]\nid = \"crm\"\n{lines}\n")
+}
+
+#[test]
+fn endpoint_defaults_and_resolved_settings() {
+    let l = load_str(&format!(
+        "{}[[routes]]\nendpoints = [\"crm\"]\n",
+        endpoint(&format!(
+            "url = \"https://crm.example.com/hooks?t=1\"\nsecret = \"{WHSEC}\"\nheaders = {{ Authorization = \"Bearer abc\" }}"
+        ))
+    ))
+    .unwrap();
+    let e = &l.endpoints[0];
+    assert_eq!(e.max_attempts, 11);
+    assert_eq!(e.schedule, crate::sink::retry::DEFAULT_SCHEDULE);
+    assert_eq!(e.timeout, Duration::from_secs(10));
+    assert_eq!(e.max_in_flight, 32);
+    assert_eq!(e.breaker.failures, 5);
+    assert!(e.rate_limit.is_none());
+    assert_eq!(e.headers["authorization"], "Bearer abc");
+    assert_eq!(e.display_url(), "https://crm.example.com/hooks");
+    // Secrets and header values print as references only.
+    let out = l.config.to_toml();
+    assert!(
+        !out.contains("C2FVsBQ") && !out.contains("Bearer abc"),
+        "{out}"
+    );
+    assert!(!format!("{e:?}").contains("Bearer"), "{e:?}");
+}
+
+#[test]
+fn endpoint_problems_name_the_key() {
+    let ps = problems(&format!(
+        "{}{}{}[[routes]]\nendpoints = [\"nope\"]\n",
+        endpoint(
+            "url = \"http://127.0.0.1:9/x\"\nsecret = \"not-whsec!\"\nmax_attempts = 0\nretry_schedule = []\nheaders = { \"webhook-id\" = \"x\" }\nrate_limit = { per_second = 0 }"
+        ),
+        "[[endpoints]]\nid = \"crm\"\nurl = \"ftp://x\"\n",
+        "[[endpoints]]\nid = \"b\"\nurl = \"https://user:pw@example.com/\"\nsecret = \"env:COUNTERSIGN_TEST_NO_SUCH_VAR\"\ntimeout = \"1h\"\n",
+    ));
+    for (key, text) in [
+        ("endpoints[0].url", "private"),
+        ("endpoints[0].secret", "not a Standard Webhooks secret"),
+        ("endpoints[0].max_attempts", "out of range"),
+        ("endpoints[0].retry_schedule", "empty"),
+        ("endpoints[0].headers.\"webhook-id\"", "set by countersign"),
+        ("endpoints[0].rate_limit.per_second", "out of range"),
+        ("endpoints[1].id", "duplicate"),
+        ("endpoints[1].url", "http:// or https://"),
+        ("endpoints[1].secret", "no secret"),
+        ("endpoints[2].url", "credentials"),
+        ("endpoints[2].secret", "COUNTERSIGN_TEST_NO_SUCH_VAR"),
+        ("endpoints[2].timeout", "longer than 5m"),
+        ("routes[0].endpoints", "no endpoint `nope`"),
+    ] {
+        assert!(has(&ps, key, text), "{key}: {ps:?}");
+    }
+    for url in [
+        "http://localhost:8080/",
+        "http://[::1]/",
+        "http://10.0.0.7/",
+        "http://169.254.169.254/",
+    ] {
+        let ps = problems(&endpoint(&format!("url = \"{url}\"\nsecret = \"{WHSEC}\"")));
+        assert!(
+            has(&ps, "endpoints[0].url", "allow_private"),
+            "{url}: {ps:?}"
+        );
+        let ok = load_str(&endpoint(&format!(
+            "url = \"{url}\"\nsecret = \"{WHSEC}\"\nallow_private = true"
+        )));
+        assert!(ok.is_ok(), "{url}: {ok:?}");
+    }
 }
 
 #[test]

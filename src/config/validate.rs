@@ -7,8 +7,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use http::HeaderName;
 
-use super::{Config, ConfigError, Problem, SourceConfig};
+use super::{Config, ConfigError, EndpointConfig, Problem, SourceConfig};
 use crate::providers::{Provider, Source};
+use crate::sink::http::Endpoint;
 use crate::verify::{HeaderMac, Key, Scheme, Template};
 
 /// Largest body limit accepted (per request, held in memory while verified).
@@ -57,7 +58,7 @@ impl Report {
     }
 }
 
-pub(super) fn check(c: &Config) -> Result<Vec<Source>, ConfigError> {
+pub(super) fn check(c: &Config) -> Result<(Vec<Source>, Vec<Endpoint>), ConfigError> {
     let mut r = Report(Vec::new());
     server(c, &mut r);
     store(c, &mut r);
@@ -86,9 +87,10 @@ pub(super) fn check(c: &Config) -> Result<Vec<Source>, ConfigError> {
             source(&key, s, c.server.max_body_bytes, &mut r)
         })
         .collect();
+    let endpoints = endpoints(c, &mut r);
     routes(c, &seen, &mut r);
     if r.0.is_empty() {
-        Ok(sources)
+        Ok((sources, endpoints))
     } else {
         Err(ConfigError(r.0))
     }
@@ -184,6 +186,15 @@ fn routes(c: &Config, sources: &HashSet<String>, r: &mut Report) {
                 );
             }
         }
+        for e in route.endpoints.iter() {
+            if !c.endpoints.iter().any(|x| &x.id == e) {
+                r.add(
+                    format!("routes[{i}].endpoints"),
+                    format!("no endpoint `{e}`"),
+                    "name a configured [[endpoints]] id",
+                );
+            }
+        }
         for t in route.topics.iter().filter(|t| !valid_topic(t)) {
             r.add(
                 format!("routes[{i}].topics"),
@@ -191,11 +202,11 @@ fn routes(c: &Config, sources: &HashSet<String>, r: &mut Report) {
                 "use 1-249 of A-Z a-z 0-9 . _ -",
             );
         }
-        if route.topics.is_empty() {
+        if route.topics.is_empty() && route.endpoints.is_empty() {
             r.add(
-                format!("routes[{i}].topics"),
+                format!("routes[{i}]"),
                 "route sends nowhere",
-                "list at least one topic",
+                "list at least one topic or endpoint",
             );
         }
     }
@@ -439,4 +450,219 @@ fn scheme(key: &str, s: &SourceConfig, r: &mut Report) -> Option<Scheme> {
         timestamp_header,
         id_header,
     }))
+}
+
+/// Header names countersign sets on deliveries itself.
+const OWNED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "host",
+    "transfer-encoding",
+    "connection",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "traceparent",
+];
+
+fn endpoints(c: &Config, r: &mut Report) -> Vec<Endpoint> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (i, e) in c.endpoints.iter().enumerate() {
+        let key = format!("endpoints[{i}]");
+        if !seen.insert(e.id.as_str()) {
+            r.add(
+                format!("{key}.id"),
+                format!("duplicate endpoint id `{}`", e.id),
+                "give every endpoint its own id",
+            );
+        }
+        if let Some(ep) = endpoint(&key, e, r) {
+            out.push(ep);
+        }
+    }
+    out
+}
+
+fn endpoint(key: &str, e: &EndpointConfig, r: &mut Report) -> Option<Endpoint> {
+    let before = r.0.len();
+    if !valid_id(&e.id) {
+        r.add(
+            format!("{key}.id"),
+            format!("`{}` is not a valid endpoint id", e.id),
+            "use 1-64 of A-Z a-z 0-9 - _ .",
+        );
+    }
+    let url = endpoint_url(key, e, r);
+    let secret = match &e.secret {
+        None => {
+            r.add(
+                format!("{key}.secret"),
+                "no secret given (deliveries are signed per Standard Webhooks)",
+                "set secret = \"env:NAME\" holding whsec_<base64>, e.g. from `echo whsec_$(openssl rand -base64 32)`",
+            );
+            None
+        }
+        Some(s) => match s.resolve() {
+            Ok(v) => whsec_key(&v).or_else(|| {
+                r.add(
+                    format!("{key}.secret"),
+                    "not a Standard Webhooks secret",
+                    "use whsec_ followed by base64, e.g. from `echo whsec_$(openssl rand -base64 32)`",
+                );
+                None
+            }),
+            Err((problem, fix)) => {
+                r.add(format!("{key}.secret"), problem, fix);
+                None
+            }
+        },
+    };
+    let headers = endpoint_headers(key, e, r);
+    r.positive(&format!("{key}.timeout"), e.timeout);
+    if e.timeout > Duration::from_secs(300) {
+        r.add(
+            format!("{key}.timeout"),
+            "is longer than 5m",
+            "use at most \"5m\"; slow receivers should answer first and work later",
+        );
+    }
+    r.range(
+        &format!("{key}.max_attempts"),
+        e.max_attempts as usize,
+        1,
+        1000,
+    );
+    if e.retry_schedule.is_empty() {
+        r.add(
+            format!("{key}.retry_schedule"),
+            "is empty",
+            "list the delays before each retry, e.g. [\"5s\", \"1m\", \"30m\"]",
+        );
+    }
+    for (j, d) in e.retry_schedule.iter().enumerate() {
+        r.positive(&format!("{key}.retry_schedule[{j}]"), *d);
+    }
+    r.positive(&format!("{key}.retry_after_max"), e.retry_after_max);
+    if let Some(rl) = &e.rate_limit {
+        if !(rl.per_second.is_finite() && rl.per_second >= 0.001 && rl.per_second <= 1e6) {
+            r.add(
+                format!("{key}.rate_limit.per_second"),
+                format!("{} is out of range", rl.per_second),
+                "use a rate from 0.001 to 1000000",
+            );
+        }
+        r.range(
+            &format!("{key}.rate_limit.burst"),
+            rl.burst as usize,
+            1,
+            1_000_000,
+        );
+    }
+    r.range(&format!("{key}.max_in_flight"), e.max_in_flight, 1, 10_000);
+    r.range(
+        &format!("{key}.breaker.failures"),
+        e.breaker.failures as usize,
+        1,
+        1_000_000,
+    );
+    r.positive(&format!("{key}.breaker.cooldown"), e.breaker.cooldown);
+    if r.0.len() > before {
+        return None;
+    }
+    Some(Endpoint {
+        id: e.id.clone(),
+        url: url?,
+        key: Key::new(secret?),
+        timeout: e.timeout,
+        headers,
+        max_attempts: e.max_attempts,
+        schedule: e.retry_schedule.clone(),
+        retry_after_max: e.retry_after_max,
+        rate_limit: e.rate_limit,
+        max_in_flight: e.max_in_flight,
+        breaker: e.breaker,
+        allow_private: e.allow_private,
+    })
+}
+
+fn endpoint_url(key: &str, e: &EndpointConfig, r: &mut Report) -> Option<http::Uri> {
+    let k = format!("{key}.url");
+    let url: http::Uri = match e.url.parse() {
+        Ok(u) => u,
+        Err(err) => {
+            r.add(
+                k,
+                format!("not a URL: {err}"),
+                "write it like \"https://billing.internal/hooks\"",
+            );
+            return None;
+        }
+    };
+    if !matches!(url.scheme_str(), Some("http" | "https")) {
+        r.add(
+            k,
+            "must start with http:// or https://",
+            "give the full URL",
+        );
+        return None;
+    }
+    let Some(authority) = url.authority() else {
+        r.add(k, "has no host", "give the full URL");
+        return None;
+    };
+    if authority.as_str().contains('@') {
+        r.add(
+            k,
+            "carries credentials",
+            "remove user:password@ and send credentials in [endpoints.headers], e.g. Authorization = \"env:TOKEN\"",
+        );
+        return None;
+    }
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let private = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => crate::sink::http::is_private(ip),
+        Err(_) => crate::sink::http::is_local_name(host),
+    };
+    if private && !e.allow_private {
+        r.add(
+            k,
+            format!("`{host}` is a private, loopback or link-local address"),
+            "use a public address, or set allow_private = true for this endpoint (sidecars, internal services)",
+        );
+        return None;
+    }
+    Some(url)
+}
+
+fn endpoint_headers(key: &str, e: &EndpointConfig, r: &mut Report) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in &e.headers {
+        let k = format!("{key}.headers.\"{name}\"");
+        let Some(n) = header_name(&k, name, r) else {
+            continue;
+        };
+        if OWNED_HEADERS.contains(&n.as_str()) {
+            r.add(k, "is set by countersign", "remove it");
+            continue;
+        }
+        match value.resolve() {
+            Ok(v) => match http::HeaderValue::from_str(&v) {
+                Ok(mut hv) => {
+                    hv.set_sensitive(true);
+                    headers.append(n, hv);
+                }
+                Err(_) => r.add(
+                    k,
+                    "value is not a valid header value",
+                    "remove line breaks and control characters",
+                ),
+            },
+            Err((problem, fix)) => r.add(k, problem, fix),
+        }
+    }
+    headers
 }

@@ -1,5 +1,7 @@
-//! The admin listener: `/healthz`, `/readyz`, and the events API
-//! (`/v1/events/{id}`, `/v1/events?limit=N&before=SEQ`), `/v1/stats`. Read-only.
+//! The admin listener: `/healthz`, `/readyz`, the events API
+//! (`/v1/events/{id}`, `/v1/events?limit=N&before=SEQ`), `/v1/stats`, and the
+//! dead-letter and endpoint API ([`deliveries`]). Keep it on a private address:
+//! it can replay and discard deliveries.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +11,9 @@ use hyper::Request;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
+use super::deliveries;
 use super::response::{self, HttpError, Resp};
+use crate::sink::http::{Endpoint, EndpointStatus};
 use crate::sink::kafka::KafkaStatus;
 use crate::stats::IngestStats;
 use crate::store::{Delivery, Record, Store};
@@ -25,27 +29,17 @@ pub struct Admin {
     /// The Kafka sink's status, when Kafka is on.
     pub kafka: Option<Arc<KafkaStatus>>,
     pub ingest: Arc<IngestStats>,
+    /// The HTTP endpoints and their workers' status.
+    pub endpoints: Vec<(Arc<Endpoint>, Arc<EndpointStatus>)>,
 }
 
 pub async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Resp {
-    if req.method() != Method::GET {
-        return response::error(&HttpError::MethodNotAllowed("GET"));
-    }
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
-    let store = admin.store.clone();
-    let result = match path.as_str() {
-        "/healthz" => Ok(response::json(StatusCode::OK, &json!({"status": "ok"}))),
-        "/readyz" => Ok(readyz(&admin)),
-        "/v1/stats" => Ok(stats(&admin)),
-        "/v1/events" => blocking(move || list(&store, &query)).await,
-        p => match p.strip_prefix("/v1/events/") {
-            Some(id) if !id.is_empty() && !id.contains('/') => {
-                let id = percent_decode(id);
-                blocking(move || get(&store, &id, &query)).await
-            }
-            _ => Err(HttpError::NotFound),
-        },
+    let result = match deliveries::route(&admin, req.method(), &path, &query).await {
+        Some(r) => r,
+        None if req.method() != Method::GET => Err(HttpError::MethodNotAllowed("GET")),
+        None => get_route(&admin, &path, query).await,
     };
     result.unwrap_or_else(|e| {
         if matches!(e, HttpError::Store(_)) {
@@ -55,8 +49,25 @@ pub async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Resp {
     })
 }
 
+async fn get_route(admin: &Arc<Admin>, path: &str, query: String) -> Result<Resp, HttpError> {
+    let store = admin.store.clone();
+    match path {
+        "/healthz" => Ok(response::json(StatusCode::OK, &json!({"status": "ok"}))),
+        "/readyz" => Ok(readyz(admin)),
+        "/v1/stats" => Ok(stats(admin)),
+        "/v1/events" => blocking(move || list(&store, &query)).await,
+        p => match p.strip_prefix("/v1/events/") {
+            Some(id) if !id.is_empty() && !id.contains('/') => {
+                let id = percent_decode(id);
+                blocking(move || get(&store, &id, &query)).await
+            }
+            _ => Err(HttpError::NotFound),
+        },
+    }
+}
+
 /// Store reads are synchronous; keep them off the async workers.
-async fn blocking(
+pub(super) async fn blocking(
     f: impl FnOnce() -> Result<Resp, HttpError> + Send + 'static,
 ) -> Result<Resp, HttpError> {
     tokio::task::spawn_blocking(f)
@@ -121,13 +132,13 @@ fn stats(admin: &Admin) -> Resp {
     response::json(StatusCode::OK, &body)
 }
 
-fn param(query: &str, name: &str) -> Option<String> {
+pub(super) fn param(query: &str, name: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
 
-fn percent_decode(s: &str) -> String {
+pub(super) fn percent_decode(s: &str) -> String {
     form_urlencoded::parse(format!("x={s}").as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
@@ -162,6 +173,12 @@ fn view(store: &Store, r: &Record) -> Value {
             }),
         })
         .collect();
+    let http: Vec<Value> = store
+        .http_deliveries(r.seq)
+        .unwrap_or_default()
+        .iter()
+        .map(|(d, history)| deliveries::delivery(d, history))
+        .collect();
     json!({
         "event": event,
         "state": {
@@ -169,6 +186,7 @@ fn view(store: &Store, r: &Record) -> Value {
             "stored_at": crate::time::format_ms(r.received_ms),
             "status": "stored",
             "kafka": kafka,
+            "http": http,
         }
     })
 }

@@ -6,6 +6,7 @@
 //! - [`response`]: the one mapping from outcomes and errors to responses.
 
 pub mod admin;
+pub mod deliveries;
 pub mod ingest;
 pub mod response;
 pub mod server;

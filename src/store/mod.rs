@@ -1,4 +1,5 @@
-//! The embedded durable store (redb): accepted events, dedup keys and sweeping.
+//! The embedded durable store (redb): accepted events, dedup keys, the Kafka
+//! outbox, the HTTP delivery queue with its dead letters ([`http`]), and sweeping.
 //!
 //! All writes go through one writer thread ([`writer`]) that takes whatever is
 //! queued (up to `store.max_batch` events) into one transaction and syncs it once:
@@ -6,8 +7,13 @@
 //! transaction, so a claim exists exactly when its event is durable, and a failed
 //! commit leaves no claim behind. Reads use their own MVCC read transactions.
 
+mod http;
 mod tables;
 mod writer;
+
+pub use http::{
+    Attempt, DeadLetter, Delivery as HttpDelivery, Due, HttpOp, Next, State as HttpState,
+};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,6 +40,10 @@ pub struct NewEvent {
     pub json: Vec<u8>,
     /// Kafka topics to publish to (the outbox entries written with the event).
     pub topics: Vec<String>,
+    /// HTTP endpoints to deliver to (queued with the event).
+    pub endpoints: Vec<String>,
+    /// Deliveries with the same envelope go to an endpoint in order.
+    pub envelope: String,
 }
 
 /// A Kafka message waiting in the outbox.
@@ -156,7 +166,16 @@ pub(crate) enum Command {
     },
     Ack {
         acks: Vec<Ack>,
-        reply: oneshot::Sender<Result<Vec<Outcome>, StoreError>>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    Http {
+        ops: Vec<HttpOp>,
+        reply: oneshot::Sender<Result<Vec<bool>, StoreError>>,
+    },
+    Disable {
+        endpoint: String,
+        disabled: Option<(i64, String)>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
     },
     Sweep {
         now_ms: i64,
@@ -182,6 +201,9 @@ struct Inner {
     stats: Arc<Stats>,
     /// Signalled after a commit that added outbox entries (wakes the Kafka sink).
     outbox: Arc<Notify>,
+    /// Bumped after a commit that scheduled HTTP deliveries: a watch, so every
+    /// endpoint worker sees it, whether or not it was waiting at that moment.
+    http: tokio::sync::watch::Sender<u64>,
 }
 
 /// Handle to the store; cheap to clone.
@@ -219,12 +241,14 @@ impl Store {
         let fail_next_commit = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(Stats::default());
         let outbox = Arc::new(Notify::new());
+        let http = tokio::sync::watch::channel(0u64).0;
         let w = writer::Writer::new(
             db.clone(),
             settings,
             fail_next_commit.clone(),
             stats.clone(),
             outbox.clone(),
+            http.clone(),
         )?;
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
@@ -238,6 +262,7 @@ impl Store {
                 fail_next_commit,
                 stats,
                 outbox,
+                http,
             }),
         })
     }
@@ -259,9 +284,7 @@ impl Store {
     /// Records what became of Kafka messages and removes them from the outbox.
     /// Acks share group commits with incoming events.
     pub async fn ack(&self, acks: Vec<Ack>) -> Result<(), StoreError> {
-        self.call(|reply| Command::Ack { acks, reply })
-            .await
-            .map(|_| ())
+        self.call(|reply| Command::Ack { acks, reply }).await
     }
 
     /// Queues a command for the writer (waiting for room) and awaits its reply.
@@ -353,6 +376,12 @@ impl Store {
             });
         }
         Ok(out)
+    }
+
+    /// Changes after a commit that scheduled HTTP deliveries or changed an
+    /// endpoint's state.
+    pub fn http_notify(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.http.subscribe()
     }
 
     /// Wakes when a commit added outbox entries.

@@ -21,6 +21,28 @@ pub type DoneRecord<'a> = (u8, i32, i64, i64, &'a str);
 
 pub const KAFKA_DONE: TableDefinition<(u64, &str), DoneRecord> =
     TableDefinition::new("kafka_done_v1");
+/// (seq, endpoint) → the state of one HTTP delivery (see [`DeliveryRow`]).
+pub const HTTP_DELIVERIES: TableDefinition<(u64, &str), DeliveryRow> =
+    TableDefinition::new("http_deliveries_v1");
+/// (state, envelope, order, due_ms, tries, attempts, updated_ms, reason):
+/// `order` is the key in [`HTTP_ORDER`]; `tries` counts attempts since the last
+/// replay (against `max_attempts`), `attempts` all of them.
+pub type DeliveryRow<'a> = (u8, &'a str, u64, i64, u32, u32, i64, &'a str);
+/// (seq, endpoint, attempt number) → (at_ms, status or 0, latency_ms, error).
+pub const HTTP_ATTEMPTS: TableDefinition<(u64, &str, u32), AttemptRow> =
+    TableDefinition::new("http_attempts_v1");
+pub type AttemptRow<'a> = (i64, u16, u64, &'a str);
+/// (endpoint, envelope, order) → seq: the unfinished deliveries of each envelope,
+/// oldest first. Only the first of an envelope is ever scheduled.
+pub const HTTP_ORDER: TableDefinition<(&str, &str, u64), u64> =
+    TableDefinition::new("http_order_v1");
+/// (endpoint, due_ms, seq) → (): the scheduled deliveries, by due time.
+pub const HTTP_DUE: TableDefinition<(&str, i64, u64), ()> = TableDefinition::new("http_due_v1");
+/// (endpoint, seq) → (): dead letters not yet replayed or discarded.
+pub const HTTP_DEAD: TableDefinition<(&str, u64), ()> = TableDefinition::new("http_dead_v1");
+/// endpoint → (disabled_at_ms, reason): endpoints disabled by a 410 Gone.
+pub const DISABLED: TableDefinition<&str, (i64, &str)> =
+    TableDefinition::new("endpoints_disabled_v1");
 /// Named counters; `next_seq` survives retention sweeps so sequence numbers are
 /// never reused.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta_v1");
@@ -35,6 +57,12 @@ pub fn create_all(db: &Database) -> Result<(), StoreError> {
     txn.open_table(META)?;
     txn.open_table(KAFKA_QUEUE)?;
     txn.open_table(KAFKA_DONE)?;
+    txn.open_table(HTTP_DELIVERIES)?;
+    txn.open_table(HTTP_ATTEMPTS)?;
+    txn.open_table(HTTP_ORDER)?;
+    txn.open_table(HTTP_DUE)?;
+    txn.open_table(HTTP_DEAD)?;
+    txn.open_table(DISABLED)?;
     txn.commit()?;
     Ok(())
 }

@@ -19,6 +19,8 @@ fn ev(source: &str, id: &str, at: i64) -> NewEvent {
         received_ms: at,
         json: format!("{{\"id\":\"{id}\"}}").into_bytes(),
         topics: Vec::new(),
+        endpoints: Vec::new(),
+        envelope: id.into(),
     }
 }
 

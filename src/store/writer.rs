@@ -1,4 +1,5 @@
-//! The single writer thread: group commit and sweeping.
+//! The single writer thread: group commit (events, Kafka acks, HTTP delivery
+//! updates) and sweeping.
 //!
 //! It blocks for one command, then drains whatever else is queued (up to
 //! `max_batch` events) into the same write transaction and commits once
@@ -11,22 +12,60 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::tables::{EVENTS, IDS, KAFKA_DONE, KAFKA_QUEUE, META, NEXT_SEQ};
+use super::http::{self, HttpOp};
+use super::tables::{DISABLED, EVENTS, IDS, KAFKA_DONE, KAFKA_QUEUE, META, NEXT_SEQ};
 use super::{Ack, Command, NewEvent, Outcome, Settings, Stats, StoreError};
 
-type Reply = oneshot::Sender<Result<Vec<Outcome>, StoreError>>;
+/// Which sinks a commit gave new work.
+#[derive(Default)]
+struct Wake {
+    kafka: bool,
+    http: bool,
+}
 
-/// One queued write request; a batch of them shares a transaction.
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// One queued write request with its reply; a batch of them shares a transaction.
 enum Item {
-    Commit(Vec<NewEvent>),
-    Ack(Vec<Ack>),
+    Commit(Vec<NewEvent>, Reply<Vec<Outcome>>),
+    Ack(Vec<Ack>, Reply<()>),
+    Http(Vec<HttpOp>, Reply<Vec<bool>>),
+}
+
+/// What a request's part of the transaction produced.
+enum Done {
+    Outcomes(Vec<Outcome>),
+    Unit,
+    Applied(Vec<bool>),
 }
 
 impl Item {
+    fn from_command(c: Command) -> Result<Item, Command> {
+        match c {
+            Command::Commit { events, reply } => Ok(Item::Commit(events, reply)),
+            Command::Ack { acks, reply } => Ok(Item::Ack(acks, reply)),
+            Command::Http { ops, reply } => Ok(Item::Http(ops, reply)),
+            other => Err(other),
+        }
+    }
+
     fn len(&self) -> usize {
         match self {
-            Item::Commit(e) => e.len(),
-            Item::Ack(a) => a.len(),
+            Item::Commit(e, _) => e.len(),
+            Item::Ack(a, _) => a.len(),
+            Item::Http(o, _) => o.len(),
+        }
+    }
+
+    fn answer(self, done: Result<Done, StoreError>) {
+        match (self, done) {
+            (Item::Commit(_, r), Ok(Done::Outcomes(o))) => drop(r.send(Ok(o))),
+            (Item::Ack(_, r), Ok(_)) => drop(r.send(Ok(()))),
+            (Item::Http(_, r), Ok(Done::Applied(a))) => drop(r.send(Ok(a))),
+            (Item::Commit(_, r), Err(e)) => drop(r.send(Err(e))),
+            (Item::Ack(_, r), Err(e)) => drop(r.send(Err(e))),
+            (Item::Http(_, r), Err(e)) => drop(r.send(Err(e))),
+            (item, Ok(_)) => item.answer(Err(StoreError::Db("mismatched reply".into()))),
         }
     }
 }
@@ -37,6 +76,8 @@ pub(super) struct Writer {
     fail_next: Arc<AtomicBool>,
     stats: Arc<Stats>,
     outbox: Arc<tokio::sync::Notify>,
+    /// Bumped after a commit that scheduled HTTP deliveries (wakes their workers).
+    http: tokio::sync::watch::Sender<u64>,
     next_seq: u64,
 }
 
@@ -47,6 +88,7 @@ impl Writer {
         fail_next: Arc<AtomicBool>,
         stats: Arc<Stats>,
         outbox: Arc<tokio::sync::Notify>,
+        http: tokio::sync::watch::Sender<u64>,
     ) -> Result<Writer, StoreError> {
         let next_seq = {
             let txn = db.begin_read()?;
@@ -59,6 +101,7 @@ impl Writer {
             fail_next,
             stats,
             outbox,
+            http,
             next_seq,
         })
     }
@@ -69,107 +112,119 @@ impl Writer {
             let Some(cmd) = pending.take().or_else(|| rx.blocking_recv()) else {
                 return;
             };
-            let first = match cmd {
-                Command::Commit { events, reply } => (Item::Commit(events), reply),
-                Command::Ack { acks, reply } => (Item::Ack(acks), reply),
-                Command::Sweep { now_ms, reply } => {
+            let first = match Item::from_command(cmd) {
+                Ok(item) => item,
+                Err(Command::Sweep { now_ms, reply }) => {
                     let _ = reply.send(self.sweep(now_ms));
                     continue;
                 }
-                Command::Shutdown => return,
+                Err(Command::Disable {
+                    endpoint,
+                    disabled,
+                    reply,
+                }) => {
+                    let _ = reply.send(self.disable(&endpoint, disabled));
+                    continue;
+                }
+                Err(_) => return,
             };
-            let mut count = first.0.len();
+            let mut count = first.len();
             let mut batch = vec![first];
             while count < self.settings.max_batch {
-                let next = match rx.try_recv() {
-                    Ok(Command::Commit { events, reply }) => (Item::Commit(events), reply),
-                    Ok(Command::Ack { acks, reply }) => (Item::Ack(acks), reply),
-                    Ok(other) => {
+                let Ok(cmd) = rx.try_recv() else { break };
+                match Item::from_command(cmd) {
+                    Ok(item) => {
+                        count += item.len();
+                        batch.push(item);
+                    }
+                    Err(other) => {
                         pending = Some(other);
                         break;
                     }
-                    Err(_) => break,
-                };
-                count += next.0.len();
-                batch.push(next);
+                }
             }
             self.commit_batch(batch);
         }
     }
 
-    fn commit_batch(&mut self, batch: Vec<(Item, Reply)>) {
+    fn commit_batch(&mut self, batch: Vec<Item>) {
         let start_seq = self.next_seq;
-        let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        match self.write(&items) {
-            Ok(outcomes) => {
-                let n: usize = items
+        match self.write(&batch) {
+            Ok((done, wake)) => {
+                let n: usize = batch
                     .iter()
-                    .filter(|i| matches!(i, Item::Commit(_)))
+                    .filter(|i| matches!(i, Item::Commit(..)))
                     .map(Item::len)
                     .sum();
                 self.stats.commits.fetch_add(1, Ordering::Relaxed);
                 self.stats
                     .largest_batch
                     .fetch_max(n as u64, Ordering::Relaxed);
-                let queued = items.iter().any(
-                    |i| matches!(i, Item::Commit(e) if e.iter().any(|e| !e.topics.is_empty())),
-                );
-                for (reply, out) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(out));
+                for (item, d) in batch.into_iter().zip(done) {
+                    item.answer(Ok(d));
                 }
-                if queued {
+                if wake.kafka {
                     self.outbox.notify_one();
+                }
+                if wake.http {
+                    self.http.send_modify(|v| *v = v.wrapping_add(1));
                 }
             }
             Err(e) => {
                 self.next_seq = start_seq;
-                tracing::error!(error = %e, requests = replies.len(), "store commit failed; nothing of this batch was kept");
-                for reply in replies {
-                    let _ = reply.send(Err(e.clone()));
+                tracing::error!(error = %e, requests = batch.len(), "store commit failed; nothing of this batch was kept");
+                for item in batch {
+                    item.answer(Err(e.clone()));
                 }
             }
         }
     }
 
-    /// One transaction for the whole batch; returns outcomes per request (acks
-    /// have none).
-    fn write(&mut self, batch: &[Item]) -> Result<Vec<Vec<Outcome>>, StoreError> {
+    /// One transaction for the whole batch; returns what each request produced
+    /// and which sinks have new work.
+    fn write(&mut self, batch: &[Item]) -> Result<(Vec<Done>, Wake), StoreError> {
         let txn = self.db.begin_write()?;
-        let outcomes = self.insert_all(&txn, batch)?;
+        let out = self.insert_all(&txn, batch)?;
         if self.fail_next.swap(false, Ordering::SeqCst) {
             txn.abort()?;
             return Err(StoreError::Injected);
         }
         txn.commit()?;
-        let stored = outcomes
-            .iter()
-            .flatten()
-            .filter(|o| matches!(o, Outcome::Stored { .. }))
-            .count();
+        let (mut stored, mut dups) = (0, 0);
+        for o in out.0.iter().filter_map(|d| match d {
+            Done::Outcomes(o) => Some(o),
+            _ => None,
+        }) {
+            for outcome in o {
+                match outcome {
+                    Outcome::Stored { .. } => stored += 1,
+                    Outcome::Duplicate { .. } => dups += 1,
+                }
+            }
+        }
         self.stats
             .events_stored
-            .fetch_add(stored as u64, Ordering::Relaxed);
-        let dups = outcomes.iter().flatten().count() - stored;
-        self.stats
-            .duplicates
-            .fetch_add(dups as u64, Ordering::Relaxed);
-        Ok(outcomes)
+            .fetch_add(stored, Ordering::Relaxed);
+        self.stats.duplicates.fetch_add(dups, Ordering::Relaxed);
+        Ok(out)
     }
 
     fn insert_all(
         &mut self,
         txn: &WriteTransaction,
         batch: &[Item],
-    ) -> Result<Vec<Vec<Outcome>>, StoreError> {
+    ) -> Result<(Vec<Done>, Wake), StoreError> {
         let mut events = txn.open_table(EVENTS)?;
         let mut ids = txn.open_table(IDS)?;
         let mut queue = txn.open_table(KAFKA_QUEUE)?;
         let mut done = txn.open_table(KAFKA_DONE)?;
+        let mut http = http::Tables::open(txn)?;
         let now = crate::time::now_ms();
+        let mut wake = Wake::default();
         let mut out = Vec::with_capacity(batch.len());
         for item in batch {
             let request = match item {
-                Item::Ack(acks) => {
+                Item::Ack(acks, _) => {
                     for a in acks {
                         queue.remove(a.key())?;
                         let v = match a {
@@ -180,10 +235,20 @@ impl Writer {
                         };
                         done.insert(a.key(), v)?;
                     }
-                    out.push(Vec::new());
+                    out.push(Done::Unit);
                     continue;
                 }
-                Item::Commit(request) => request,
+                Item::Http(ops, _) => {
+                    let mut applied = Vec::with_capacity(ops.len());
+                    for op in ops {
+                        let ok = http.apply(op, now, &mut self.next_seq)?;
+                        wake.http |= ok && !matches!(op, HttpOp::Discard { .. });
+                        applied.push(ok);
+                    }
+                    out.push(Done::Applied(applied));
+                    continue;
+                }
+                Item::Commit(request, _) => request,
             };
             let mut outcomes = Vec::with_capacity(request.len());
             for e in request {
@@ -203,13 +268,40 @@ impl Writer {
                 ids.insert(key, (seq, expires))?;
                 for topic in &e.topics {
                     queue.insert((seq, topic.as_str()), ())?;
+                    wake.kafka = true;
+                }
+                for endpoint in &e.endpoints {
+                    wake.http |= http.enqueue(seq, endpoint, &e.envelope, e.received_ms)?;
                 }
                 outcomes.push(Outcome::Stored { seq });
             }
-            out.push(outcomes);
+            out.push(Done::Outcomes(outcomes));
         }
         txn.open_table(META)?.insert(NEXT_SEQ, self.next_seq)?;
-        Ok(out)
+        Ok((out, wake))
+    }
+
+    /// Marks an endpoint disabled (or enabled again).
+    fn disable(
+        &mut self,
+        endpoint: &str,
+        disabled: Option<(i64, String)>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut t = txn.open_table(DISABLED)?;
+            match &disabled {
+                Some((at, reason)) => {
+                    t.insert(endpoint, (*at, reason.as_str()))?;
+                }
+                None => {
+                    t.remove(endpoint)?;
+                }
+            }
+        }
+        txn.commit()?;
+        self.http.send_modify(|v| *v = v.wrapping_add(1));
+        Ok(())
     }
 
     /// Deletes up to `sweep_batch` events past retention, with their id entries
@@ -220,6 +312,7 @@ impl Writer {
             let mut events = txn.open_table(EVENTS)?;
             let mut ids = txn.open_table(IDS)?;
             let mut done = txn.open_table(KAFKA_DONE)?;
+            let mut http = http::Tables::open(&txn)?;
             let oldest_queued = txn
                 .open_table(KAFKA_QUEUE)?
                 .first()?
@@ -235,6 +328,10 @@ impl Writer {
                 }) else {
                     break;
                 };
+                if http.unfinished(seq)? {
+                    break;
+                }
+                http.remove_event(seq)?;
                 done.retain_in((seq, "")..(seq + 1, ""), |_, _| false)?;
                 events.remove(seq)?;
                 // A later event with the same id may own the entry by now.

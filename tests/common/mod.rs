@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod kafka;
+pub mod receiver;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use countersign::app;
 use countersign::config::{self, Loaded};
+use countersign::sink::clock::Clock;
 use http::{HeaderMap, Request};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
@@ -389,13 +391,19 @@ pub fn config_text(dir: &Path, extra: &str) -> String {
 impl Gateway {
     /// Starts a gateway with the given config text (see [`config_text`]).
     pub async fn start(toml: &str) -> Gateway {
+        Gateway::start_with_clock(toml, Clock::System).await
+    }
+
+    /// Starts a gateway whose HTTP sink schedules by `clock`.
+    pub async fn start_with_clock(toml: &str, clock: Clock) -> Gateway {
         let loaded = config::load_str(toml).unwrap_or_else(|e| panic!("{e}"));
         let listeners = app::Listeners::bind(&loaded.config.server).await.unwrap();
         let (public, admin) = listeners.addrs().unwrap();
         let (stop, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(app::run(loaded, listeners, async move {
+        let shutdown = async move {
             let _ = rx.await;
-        }));
+        };
+        let task = tokio::spawn(app::run_with_clock(loaded, listeners, shutdown, clock));
         let gw = Gateway {
             public,
             admin,

@@ -1,0 +1,350 @@
+//! The HTTP sink: one worker per `[[endpoints]]` entry delivers the store's
+//! queued deliveries as signed POSTs.
+//!
+//! A worker takes deliveries that are due from the store (earliest first, at
+//! most `max_in_flight` at a time, paced by the endpoint's rate limit and
+//! gated by its circuit breaker), sends them, and records each attempt through
+//! the store writer. [`retry`](super::retry) decides what an answer means; the
+//! store keeps the schedule, so a restart resumes every delivery with its
+//! attempt count and due time. While an endpoint is disabled (410 Gone) or its
+//! breaker is open, nothing is sent and everything waits on disk.
+
+mod client;
+mod endpoint;
+
+use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+pub use endpoint::{Endpoint, is_local_name, is_private};
+
+use super::breaker::{Breaker, Permit};
+use super::clock::Clock;
+use super::retry::{self, Outcome, Verdict};
+use crate::store::{Attempt, Due, HttpOp, Next, Store, StoreError};
+
+/// What an endpoint's worker is doing, for the admin API.
+#[derive(Debug, Default)]
+pub struct EndpointStatus {
+    pub delivered: AtomicU64,
+    pub failed_attempts: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    /// Written by the worker, read by the admin API: a mutex, as the fields
+    /// change together.
+    pub snapshot: Mutex<Snapshot>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// `closed`, `open`, `half_open`.
+    pub breaker: &'static str,
+    pub paused_until_ms: Option<i64>,
+    pub disabled: Option<(i64, String)>,
+    pub in_flight: usize,
+}
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, Clock, NoOpMiddleware<Duration>>;
+
+/// An attempt that finished.
+struct Finished {
+    due: Due,
+    at_ms: i64,
+    latency: Duration,
+    outcome: Outcome,
+    error: String,
+}
+
+pub struct Worker {
+    ep: Arc<Endpoint>,
+    store: Store,
+    clock: Clock,
+    client: client::Client,
+    limiter: Option<Limiter>,
+    breaker: Breaker,
+    status: Arc<EndpointStatus>,
+    /// seq → envelope of each delivery in flight.
+    in_flight: HashMap<u64, String>,
+    /// Taken from the store and not yet sent (the rate limit held them back).
+    ready: VecDeque<Due>,
+    disabled: Option<(i64, String)>,
+}
+
+impl Worker {
+    pub fn new(ep: Endpoint, store: Store, clock: Clock) -> Worker {
+        let limiter = ep.rate_limit.map(|rl| {
+            let period = Duration::from_secs_f64(1.0 / rl.per_second);
+            let burst = NonZeroU32::new(rl.burst).unwrap_or(NonZeroU32::MIN);
+            let quota = Quota::with_period(period)
+                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+                .allow_burst(burst);
+            RateLimiter::direct_with_clock(quota, clock.clone())
+        });
+        Worker {
+            client: client::client(&ep),
+            breaker: Breaker::new(ep.breaker.failures, ep.breaker.cooldown),
+            ep: Arc::new(ep),
+            store,
+            clock,
+            limiter,
+            status: Arc::new(EndpointStatus::default()),
+            in_flight: HashMap::new(),
+            ready: VecDeque::new(),
+            disabled: None,
+        }
+    }
+
+    pub fn endpoint(&self) -> Arc<Endpoint> {
+        self.ep.clone()
+    }
+
+    pub fn status(&self) -> Arc<EndpointStatus> {
+        self.status.clone()
+    }
+
+    /// Runs until `stop`; then waits up to `drain` for attempts in flight (those
+    /// still running after it are sent again after a restart).
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>, drain: Duration) {
+        let mut changed = self.store.http_notify();
+        self.disabled = self.store.disabled(&self.ep.id).unwrap_or_else(|e| {
+            tracing::error!(endpoint = %self.ep.id, error = %e, "cannot read endpoint state");
+            None
+        });
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Finished>();
+        let mut deadline: Option<Instant> = None;
+        loop {
+            let wake = match deadline {
+                None if self.disabled.is_none() => self.dispatch(&done_tx).await,
+                _ => None,
+            };
+            self.publish();
+            if deadline.is_some() && self.in_flight.is_empty() {
+                return;
+            }
+            let clock = self.clock.clone();
+            tokio::select! {
+                Some(f) = done_rx.recv() => {
+                    let mut batch = vec![f];
+                    while let Ok(f) = done_rx.try_recv() {
+                        batch.push(f);
+                    }
+                    self.settle(batch).await;
+                }
+                r = changed.changed(), if deadline.is_none() => {
+                    if r.is_err() {
+                        deadline = Some(Instant::now() + drain);
+                    }
+                    self.disabled = self.store.disabled(&self.ep.id).unwrap_or(None);
+                }
+                _ = clock.sleep_until(wake.unwrap_or(i64::MAX)), if wake.is_some() && deadline.is_none() => {}
+                _ = stop.changed(), if deadline.is_none() => {
+                    deadline = Some(Instant::now() + drain);
+                }
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    tracing::warn!(endpoint = %self.ep.id, in_flight = self.in_flight.len(), "stopped with deliveries in flight; they are sent again after a restart");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sends what is due and allowed; returns when to look again (`None`: when
+    /// an attempt finishes or the store has news).
+    async fn dispatch(&mut self, done: &mpsc::UnboundedSender<Finished>) -> Option<i64> {
+        let now = self.clock.now_ms();
+        let (cap, probe) = match self.breaker.permit(now, self.in_flight.len()) {
+            Permit::Wait { until_ms } => return until_ms,
+            Permit::One => (1, true),
+            Permit::Any => (
+                self.ep.max_in_flight.saturating_sub(self.in_flight.len()),
+                false,
+            ),
+        };
+        if cap == 0 {
+            return None;
+        }
+        if self.ready.len() < cap {
+            match self.fetch(now, cap - self.ready.len()).await {
+                Ok(fresh) => self.ready.extend(fresh),
+                Err(e) => {
+                    tracing::warn!(endpoint = %self.ep.id, error = %e, "cannot read the delivery queue");
+                    return Some(now + 1000);
+                }
+            }
+        }
+        let mut sent = 0;
+        while sent < cap {
+            let Some(d) = self.ready.front() else { break };
+            if self.in_flight.values().any(|e| *e == d.envelope) {
+                // An earlier delivery of the envelope is on its way (after a
+                // replay): this one is fetched again once that finishes.
+                self.ready.pop_front();
+                continue;
+            }
+            if let Some(l) = &self.limiter
+                && let Err(not_until) = l.check()
+            {
+                let wait = not_until.wait_time_from(governor::clock::Clock::now(&self.clock));
+                return Some(now + wait.as_nanos().div_ceil(1_000_000) as i64);
+            }
+            let d = self.ready.pop_front().expect("front exists");
+            if probe {
+                self.breaker.probe_sent();
+            }
+            self.in_flight.insert(d.seq, d.envelope.clone());
+            self.spawn_attempt(d, done.clone());
+            sent += 1;
+        }
+        if !self.ready.is_empty() {
+            return None;
+        }
+        let store = self.store.clone();
+        let id = self.ep.id.clone();
+        blocking(move || store.next_due(&id, now))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    async fn fetch(&self, now: i64, limit: usize) -> Result<Vec<Due>, StoreError> {
+        let taken: std::collections::HashSet<u64> = self
+            .in_flight
+            .keys()
+            .copied()
+            .chain(self.ready.iter().map(|d| d.seq))
+            .collect();
+        let store = self.store.clone();
+        let id = self.ep.id.clone();
+        blocking(move || store.due(&id, now, limit, |s| taken.contains(&s))).await
+    }
+
+    fn spawn_attempt(&self, due: Due, done: mpsc::UnboundedSender<Finished>) {
+        let (ep, client, clock) = (self.ep.clone(), self.client.clone(), self.clock.clone());
+        tokio::spawn(async move {
+            let at_ms = clock.now_ms();
+            let req = client::request(&ep, &due.event_id, &due.json, at_ms / 1000, None);
+            let started = Instant::now();
+            let (outcome, error) = client::send(&client, &ep, req).await;
+            let _ = done.send(Finished {
+                due,
+                at_ms,
+                latency: started.elapsed(),
+                outcome,
+                error,
+            });
+        });
+    }
+
+    /// Records finished attempts and decides what follows each.
+    async fn settle(&mut self, batch: Vec<Finished>) {
+        let mut ops = Vec::with_capacity(batch.len());
+        let mut gone = None;
+        for f in batch {
+            self.in_flight.remove(&f.due.seq);
+            let now = self.clock.now_ms();
+            let verdict = retry::classify(&f.outcome, self.ep.retry_after_max);
+            let next = self.next(&f, &verdict, now);
+            if verdict == Verdict::Gone {
+                gone = Some((now, f.error.clone()));
+            }
+            ops.push(HttpOp::Attempted {
+                seq: f.due.seq,
+                endpoint: self.ep.id.clone(),
+                attempt: Attempt {
+                    at_ms: f.at_ms,
+                    status: match f.outcome {
+                        Outcome::Status { code, .. } => Some(code),
+                        Outcome::Failed(_) => None,
+                    },
+                    latency_ms: f.latency.as_millis() as u64,
+                    error: f.error,
+                },
+                next,
+            });
+        }
+        if let Some((at, why)) = gone {
+            tracing::error!(endpoint = %self.ep.id, answer = %why, "endpoint answered 410 Gone; disabled until enabled again through the admin API");
+            self.disabled = Some((at, why.clone()));
+            if let Err(e) = self.store.set_disabled(&self.ep.id, Some((at, why))).await {
+                tracing::error!(endpoint = %self.ep.id, error = %e, "cannot record that the endpoint is disabled");
+            }
+        }
+        if let Err(e) = self.store.http(ops).await {
+            // The deliveries stay scheduled and are sent again: at least once.
+            tracing::error!(endpoint = %self.ep.id, error = %e, "cannot record delivery attempts");
+        }
+    }
+
+    /// What follows one attempt, and its effect on the breaker and counters.
+    fn next(&mut self, f: &Finished, verdict: &Verdict, now: i64) -> Next {
+        let ep = &self.ep;
+        let counter = |c: &AtomicU64| c.fetch_add(1, Ordering::Relaxed);
+        match verdict {
+            Verdict::Delivered => {
+                self.breaker.on_success();
+                counter(&self.status.delivered);
+                return Next::Delivered;
+            }
+            Verdict::Gone => {
+                counter(&self.status.failed_attempts);
+                return Next::Retry {
+                    due_ms: now,
+                    counts: false,
+                };
+            }
+            Verdict::Permanent => self.breaker.on_success(),
+            Verdict::Retry { after: Some(after) } => {
+                self.breaker.pause_until(now + after.as_millis() as i64)
+            }
+            Verdict::Retry { after: None } => self.breaker.on_failure(now),
+        }
+        counter(&self.status.failed_attempts);
+        let tries = f.due.tries + 1;
+        let reason = match verdict {
+            Verdict::Permanent => format!("permanent failure: {}", f.error),
+            _ if tries >= ep.max_attempts => {
+                format!("gave up after {tries} attempts; last: {}", f.error)
+            }
+            Verdict::Retry { after } => {
+                let delay = after.unwrap_or_else(|| retry::delay(&ep.schedule, f.due.tries));
+                tracing::debug!(endpoint = %ep.id, event = %f.due.event_id, tries, ?delay, error = %f.error, "delivery failed; retrying");
+                return Next::Retry {
+                    due_ms: now + delay.as_millis() as i64,
+                    counts: true,
+                };
+            }
+            _ => unreachable!("delivered and gone returned above"),
+        };
+        counter(&self.status.dead_lettered);
+        tracing::warn!(endpoint = %ep.id, event = %f.due.event_id, %reason, "delivery dead-lettered");
+        Next::DeadLetter { reason }
+    }
+
+    fn publish(&self) {
+        if let Ok(mut s) = self.status.snapshot.lock() {
+            *s = Snapshot {
+                breaker: self.breaker.name(),
+                paused_until_ms: Some(self.breaker.paused_until_ms())
+                    .filter(|t| *t > self.clock.now_ms()),
+                disabled: self.disabled.clone(),
+                in_flight: self.in_flight.len(),
+            };
+        }
+    }
+}
+
+/// Store reads are synchronous; keep them off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Db(e.to_string())))
+}

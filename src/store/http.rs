@@ -1,0 +1,549 @@
+//! The HTTP delivery queue: one durable delivery per (event, endpoint), written
+//! in the same transaction as its event, with its schedule, attempt history and
+//! dead letters.
+//!
+//! Order per envelope: the unfinished deliveries of an (endpoint, envelope) are
+//! kept in `HTTP_ORDER`, and only the first of them is scheduled (`HTTP_DUE`).
+//! When it is delivered or dead-lettered, the next one is scheduled. Different
+//! envelopes never wait for each other. A replayed dead letter joins the back of
+//! its envelope's queue.
+
+use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
+
+use super::tables::{
+    AttemptRow, DISABLED, DeliveryRow, EVENTS, HTTP_ATTEMPTS, HTTP_DEAD, HTTP_DELIVERIES, HTTP_DUE,
+    HTTP_ORDER,
+};
+use super::{Command, Store, StoreError};
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Behind an earlier delivery of its envelope.
+    Waiting,
+    /// Due at its `due_ms` (the first try, or a retry).
+    Scheduled,
+    Delivered,
+    DeadLettered,
+    /// A dead letter an operator discarded.
+    Discarded,
+}
+
+impl State {
+    fn code(self) -> u8 {
+        self as u8
+    }
+
+    fn from_code(c: u8) -> State {
+        match c {
+            0 => State::Waiting,
+            1 => State::Scheduled,
+            2 => State::Delivered,
+            3 => State::DeadLettered,
+            _ => State::Discarded,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Waiting => "waiting",
+            State::Scheduled => "scheduled",
+            State::Delivered => "delivered",
+            State::DeadLettered => "dead_lettered",
+            State::Discarded => "discarded",
+        }
+    }
+
+    pub fn unfinished(self) -> bool {
+        matches!(self, State::Waiting | State::Scheduled)
+    }
+}
+
+/// One delivery's state, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub endpoint: String,
+    pub state: State,
+    pub envelope: String,
+    order: u64,
+    /// When it is due (scheduled) or was last due.
+    pub due_ms: i64,
+    /// Attempts since the last replay, counted against `max_attempts`.
+    pub tries: u32,
+    /// All attempts.
+    pub attempts: u32,
+    pub updated_ms: i64,
+    /// Why it was dead-lettered.
+    pub reason: String,
+}
+
+impl Delivery {
+    fn from_row(endpoint: &str, r: DeliveryRow) -> Delivery {
+        Delivery {
+            endpoint: endpoint.to_owned(),
+            state: State::from_code(r.0),
+            envelope: r.1.to_owned(),
+            order: r.2,
+            due_ms: r.3,
+            tries: r.4,
+            attempts: r.5,
+            updated_ms: r.6,
+            reason: r.7.to_owned(),
+        }
+    }
+
+    fn row(&self) -> DeliveryRow<'_> {
+        (
+            self.state.code(),
+            &self.envelope,
+            self.order,
+            self.due_ms,
+            self.tries,
+            self.attempts,
+            self.updated_ms,
+            &self.reason,
+        )
+    }
+}
+
+/// One attempt of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub at_ms: i64,
+    /// The receiver's status; `None` when there was no answer.
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    /// What went wrong (empty on success).
+    pub error: String,
+}
+
+impl Attempt {
+    fn from_row(r: AttemptRow) -> Attempt {
+        Attempt {
+            at_ms: r.0,
+            status: (r.1 != 0).then_some(r.1),
+            latency_ms: r.2,
+            error: r.3.to_owned(),
+        }
+    }
+}
+
+/// What follows an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    Delivered,
+    /// Due again at `due_ms`. `counts = false` leaves `tries` alone (410 Gone:
+    /// the endpoint is disabled, the delivery waits without using up attempts).
+    Retry {
+        due_ms: i64,
+        counts: bool,
+    },
+    DeadLetter {
+        reason: String,
+    },
+}
+
+/// A change to a delivery, applied by the writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpOp {
+    /// The result of an attempt.
+    Attempted {
+        seq: u64,
+        endpoint: String,
+        attempt: Attempt,
+        next: Next,
+    },
+    /// A dead letter goes back into its envelope's queue, with fresh tries.
+    Replay { seq: u64, endpoint: String },
+    /// A dead letter is dropped (its history stays with the event).
+    Discard { seq: u64, endpoint: String },
+}
+
+/// A delivery that is due, with what to send.
+#[derive(Debug, Clone)]
+pub struct Due {
+    pub seq: u64,
+    /// The event's id: the `webhook-id` of the delivery.
+    pub event_id: String,
+    pub envelope: String,
+    pub tries: u32,
+    pub json: Vec<u8>,
+}
+
+/// A dead letter, as the admin API lists it.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub seq: u64,
+    pub delivery: Delivery,
+    /// The event's id and source (from the stored event).
+    pub event_id: String,
+    pub source: String,
+}
+
+impl Store {
+    /// Up to `limit` deliveries of `endpoint` due at `now_ms`, earliest first,
+    /// leaving out those `skip` names (in flight or already taken).
+    pub fn due(
+        &self,
+        endpoint: &str,
+        now_ms: i64,
+        limit: usize,
+        skip: impl Fn(u64) -> bool,
+    ) -> Result<Vec<Due>, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let due = txn.open_table(HTTP_DUE)?;
+        let deliveries = txn.open_table(HTTP_DELIVERIES)?;
+        let events = txn.open_table(EVENTS)?;
+        let mut out = Vec::new();
+        for entry in due.range((endpoint, i64::MIN, 0)..=(endpoint, now_ms, u64::MAX))? {
+            if out.len() == limit {
+                break;
+            }
+            let seq = entry?.0.value().2;
+            if skip(seq) {
+                continue;
+            }
+            let (Some(d), Some(e)) = (deliveries.get((seq, endpoint))?, events.get(seq)?) else {
+                continue;
+            };
+            let d = d.value();
+            out.push(Due {
+                seq,
+                event_id: e.value().2.to_owned(),
+                envelope: d.1.to_owned(),
+                tries: d.4,
+                json: e.value().3.to_vec(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The earliest due time of `endpoint` after `after_ms`, if any.
+    pub fn next_due(&self, endpoint: &str, after_ms: i64) -> Result<Option<i64>, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let due = txn.open_table(HTTP_DUE)?;
+        let first = due
+            .range((endpoint, after_ms.saturating_add(1), 0)..=(endpoint, i64::MAX, u64::MAX))?
+            .next()
+            .transpose()?;
+        Ok(first.map(|(k, _)| k.value().1))
+    }
+
+    /// Records attempt results, replays and discards (one group commit with
+    /// whatever else is queued). One flag per op: false if it did not apply (the
+    /// delivery is gone, or not in a state the op applies to).
+    pub async fn http(&self, ops: Vec<HttpOp>) -> Result<Vec<bool>, StoreError> {
+        self.call(|reply| Command::Http { ops, reply }).await
+    }
+
+    /// Disables `endpoint` (a 410 Gone), or enables it again with `None`.
+    pub async fn set_disabled(
+        &self,
+        endpoint: &str,
+        disabled: Option<(i64, String)>,
+    ) -> Result<(), StoreError> {
+        let endpoint = endpoint.to_owned();
+        self.call(|reply| Command::Disable {
+            endpoint,
+            disabled,
+            reply,
+        })
+        .await
+    }
+
+    /// When and why `endpoint` was disabled, if it is.
+    pub fn disabled(&self, endpoint: &str) -> Result<Option<(i64, String)>, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let t = txn.open_table(DISABLED)?;
+        Ok(t.get(endpoint)?.map(|g| {
+            let (at, reason) = g.value();
+            (at, reason.to_owned())
+        }))
+    }
+
+    /// Unfinished deliveries of `endpoint` (waiting and scheduled).
+    pub fn http_pending_count(&self, endpoint: &str) -> Result<u64, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let order = txn.open_table(HTTP_ORDER)?;
+        let mut n = 0;
+        for entry in order.range((endpoint, "", 0)..)? {
+            if entry?.0.value().0 != endpoint {
+                break;
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Dead letters of `endpoint` waiting for replay or discard.
+    pub fn dead_letter_count(&self, endpoint: &str) -> Result<u64, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let dead = txn.open_table(HTTP_DEAD)?;
+        let mut n = 0;
+        for entry in dead.range((endpoint, 0)..=(endpoint, u64::MAX))? {
+            entry?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// The HTTP deliveries of event `seq`, each with its attempts.
+    pub fn http_deliveries(&self, seq: u64) -> Result<Vec<(Delivery, Vec<Attempt>)>, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let deliveries = txn.open_table(HTTP_DELIVERIES)?;
+        let attempts = txn.open_table(HTTP_ATTEMPTS)?;
+        let mut out = Vec::new();
+        for entry in deliveries.range((seq, "")..(seq + 1, ""))? {
+            let (k, v) = entry?;
+            let d = Delivery::from_row(k.value().1, v.value());
+            let mut history = Vec::new();
+            for a in attempts
+                .range((seq, d.endpoint.as_str(), 0)..=(seq, d.endpoint.as_str(), u32::MAX))?
+            {
+                history.push(Attempt::from_row(a?.1.value()));
+            }
+            out.push((d, history));
+        }
+        Ok(out)
+    }
+
+    /// Dead letters, by endpoint then sequence, after the `after` cursor.
+    pub fn dead_letters(
+        &self,
+        endpoint: Option<&str>,
+        after: Option<(&str, u64)>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let dead = txn.open_table(HTTP_DEAD)?;
+        let deliveries = txn.open_table(HTTP_DELIVERIES)?;
+        let events = txn.open_table(EVENTS)?;
+        let start = match (after, endpoint) {
+            (Some((ep, seq)), _) => (ep, seq.saturating_add(1)),
+            (None, Some(ep)) => (ep, 0),
+            (None, None) => ("", 0),
+        };
+        let mut out = Vec::new();
+        for entry in dead.range(start..)? {
+            let key = entry?.0;
+            let (ep, seq) = key.value();
+            if endpoint.is_some_and(|e| e != ep) || out.len() == limit {
+                break;
+            }
+            let (Some(d), Some(e)) = (deliveries.get((seq, ep))?, events.get(seq)?) else {
+                continue;
+            };
+            let (_, source, id, _) = e.value();
+            out.push(DeadLetter {
+                seq,
+                delivery: Delivery::from_row(ep, d.value()),
+                event_id: id.to_owned(),
+                source: source.to_owned(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The delivery tables, open in one write transaction.
+pub(super) struct Tables<'txn> {
+    deliveries: Table<'txn, (u64, &'static str), DeliveryRow<'static>>,
+    attempts: Table<'txn, (u64, &'static str, u32), AttemptRow<'static>>,
+    order: Table<'txn, (&'static str, &'static str, u64), u64>,
+    due: Table<'txn, (&'static str, i64, u64), ()>,
+    dead: Table<'txn, (&'static str, u64), ()>,
+}
+
+impl<'txn> Tables<'txn> {
+    pub fn open(txn: &'txn WriteTransaction) -> Result<Tables<'txn>, StoreError> {
+        Ok(Tables {
+            deliveries: txn.open_table(HTTP_DELIVERIES)?,
+            attempts: txn.open_table(HTTP_ATTEMPTS)?,
+            order: txn.open_table(HTTP_ORDER)?,
+            due: txn.open_table(HTTP_DUE)?,
+            dead: txn.open_table(HTTP_DEAD)?,
+        })
+    }
+
+    /// Queues a new event for `endpoint`: scheduled at `now_ms` if it is the
+    /// first unfinished delivery of its envelope there, else waiting.
+    pub fn enqueue(
+        &mut self,
+        seq: u64,
+        endpoint: &str,
+        envelope: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let first = self.first_of(endpoint, envelope)?.is_none();
+        self.order.insert((endpoint, envelope, seq), seq)?;
+        let mut d = Delivery {
+            endpoint: endpoint.to_owned(),
+            state: State::Waiting,
+            envelope: envelope.to_owned(),
+            order: seq,
+            due_ms: 0,
+            tries: 0,
+            attempts: 0,
+            updated_ms: now_ms,
+            reason: String::new(),
+        };
+        if first {
+            self.schedule(seq, &mut d, now_ms)?;
+        }
+        self.deliveries.insert((seq, endpoint), d.row())?;
+        Ok(first)
+    }
+
+    /// Applies one op; `next_order` hands out order keys for replays.
+    pub fn apply(
+        &mut self,
+        op: &HttpOp,
+        now_ms: i64,
+        next_order: &mut u64,
+    ) -> Result<bool, StoreError> {
+        let (seq, endpoint) = match op {
+            HttpOp::Attempted { seq, endpoint, .. }
+            | HttpOp::Replay { seq, endpoint }
+            | HttpOp::Discard { seq, endpoint } => (*seq, endpoint.as_str()),
+        };
+        let Some(mut d) = self.get(seq, endpoint)? else {
+            return Ok(false);
+        };
+        let applies = match op {
+            HttpOp::Attempted { attempt, next, .. } if d.state == State::Scheduled => {
+                self.attempted(seq, &mut d, attempt, next, now_ms)?;
+                true
+            }
+            HttpOp::Replay { .. } if d.state == State::DeadLettered => {
+                self.dead.remove((endpoint, seq))?;
+                d.order = *next_order;
+                *next_order += 1;
+                d.tries = 0;
+                d.reason.clear();
+                d.state = State::Waiting;
+                if self.first_of(endpoint, &d.envelope)?.is_none() {
+                    self.schedule(seq, &mut d, now_ms)?;
+                }
+                self.order
+                    .insert((endpoint, d.envelope.as_str(), d.order), seq)?;
+                true
+            }
+            HttpOp::Discard { .. } if d.state == State::DeadLettered => {
+                self.dead.remove((endpoint, seq))?;
+                d.state = State::Discarded;
+                true
+            }
+            _ => false,
+        };
+        if applies {
+            d.updated_ms = now_ms;
+            self.deliveries.insert((seq, endpoint), d.row())?;
+        }
+        Ok(applies)
+    }
+
+    fn attempted(
+        &mut self,
+        seq: u64,
+        d: &mut Delivery,
+        a: &Attempt,
+        next: &Next,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let ep = d.endpoint.clone();
+        let row = (
+            a.at_ms,
+            a.status.unwrap_or(0),
+            a.latency_ms,
+            a.error.as_str(),
+        );
+        self.attempts.insert((seq, ep.as_str(), d.attempts), row)?;
+        d.attempts += 1;
+        if !matches!(next, Next::Retry { counts: false, .. }) {
+            d.tries += 1;
+        }
+        self.due.remove((ep.as_str(), d.due_ms, seq))?;
+        match next {
+            Next::Retry { due_ms, .. } => {
+                d.due_ms = *due_ms;
+                self.due.insert((ep.as_str(), *due_ms, seq), ())?;
+                return Ok(());
+            }
+            Next::Delivered => d.state = State::Delivered,
+            Next::DeadLetter { reason } => {
+                d.state = State::DeadLettered;
+                d.reason = reason.clone();
+                self.dead.insert((ep.as_str(), seq), ())?;
+            }
+        }
+        self.order
+            .remove((ep.as_str(), d.envelope.as_str(), d.order))?;
+        self.advance(&ep, &d.envelope, now_ms)
+    }
+
+    /// Schedules the next waiting delivery of an envelope, if any.
+    fn advance(&mut self, endpoint: &str, envelope: &str, now_ms: i64) -> Result<(), StoreError> {
+        let Some(seq) = self.first_of(endpoint, envelope)? else {
+            return Ok(());
+        };
+        if let Some(mut d) = self.get(seq, endpoint)?
+            && d.state == State::Waiting
+        {
+            self.schedule(seq, &mut d, now_ms)?;
+            self.deliveries.insert((seq, endpoint), d.row())?;
+        }
+        Ok(())
+    }
+
+    fn schedule(&mut self, seq: u64, d: &mut Delivery, due_ms: i64) -> Result<(), StoreError> {
+        d.state = State::Scheduled;
+        d.due_ms = due_ms;
+        self.due.insert((d.endpoint.as_str(), due_ms, seq), ())?;
+        Ok(())
+    }
+
+    fn first_of(&self, endpoint: &str, envelope: &str) -> Result<Option<u64>, StoreError> {
+        let first = self
+            .order
+            .range((endpoint, envelope, 0)..=(endpoint, envelope, u64::MAX))?
+            .next()
+            .transpose()?;
+        Ok(first.map(|(_, v)| v.value()))
+    }
+
+    fn get(&self, seq: u64, endpoint: &str) -> Result<Option<Delivery>, StoreError> {
+        Ok(self
+            .deliveries
+            .get((seq, endpoint))?
+            .map(|g| Delivery::from_row(endpoint, g.value())))
+    }
+
+    /// Whether event `seq` still has unfinished deliveries (sweeping keeps it).
+    pub fn unfinished(&self, seq: u64) -> Result<bool, StoreError> {
+        for entry in self.deliveries.range((seq, "")..(seq + 1, ""))? {
+            if State::from_code(entry?.1.value().0).unfinished() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Removes every delivery record of event `seq` (sweeping).
+    pub fn remove_event(&mut self, seq: u64) -> Result<(), StoreError> {
+        let mut dead = Vec::new();
+        for entry in self.deliveries.range((seq, "")..(seq + 1, ""))? {
+            let (k, v) = entry?;
+            if State::from_code(v.value().0) == State::DeadLettered {
+                dead.push(k.value().1.to_owned());
+            }
+        }
+        for ep in dead {
+            self.dead.remove((ep.as_str(), seq))?;
+        }
+        self.deliveries
+            .retain_in((seq, "")..(seq + 1, ""), |_, _| false)?;
+        self.attempts
+            .retain_in((seq, "", 0)..(seq + 1, "", 0), |_, _| false)?;
+        Ok(())
+    }
+}
