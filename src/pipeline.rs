@@ -118,7 +118,7 @@ impl Pipeline {
         let events = source.normalize(req, &verified, pre, received_ms)?;
         let new = events
             .iter()
-            .map(|e| to_new(e, received_ms, &self.router))
+            .map(|e| to_new(e, received_ms, &self.router, req))
             .collect();
         let outcomes = self.store.commit(new).await?;
         let events = events.into_iter().map(|e| e.id).zip(outcomes).collect();
@@ -129,8 +129,14 @@ impl Pipeline {
     }
 }
 
-fn to_new(e: &SignatureEvent, received_ms: i64, router: &Router) -> NewEvent {
+fn to_new(e: &SignatureEvent, received_ms: i64, router: &Router, req: &Inbound) -> NewEvent {
     NewEvent {
+        traceparent: req
+            .headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::sink::trace::parse)
+            .map(str::to_owned),
         topics: router.topics(e),
         endpoints: router.endpoints(e),
         envelope: e

@@ -80,9 +80,15 @@ async fn setup(extra: &str, script: impl Fn(&Hit, &[Hit]) -> Reply + Send + 'sta
 impl Setup {
     /// Sends a Standard Webhooks webhook (event id `id`) for `envelope`.
     async fn hook(&self, envelope: &str, kind: &str, id: &str) {
+        self.hook_with(envelope, kind, id, &[]).await;
+    }
+
+    async fn hook_with(&self, envelope: &str, kind: &str, id: &str, headers: &[(&str, &str)]) {
         let body = format!(r#"{{"type":"envelope.{kind}","data":{{"envelope_id":"{envelope}"}}}}"#);
         let now = countersign::time::now_ms() / 1000;
-        let req = sign_for(&self.loaded, "sw", body.as_bytes(), now, id);
+        let mut req = sign_for(&self.loaded, "sw", body.as_bytes(), now, id);
+        req.headers
+            .extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let resp = send(self.gw.public, &req).await;
         assert_eq!(resp.status, 200, "{}", resp.text());
     }
@@ -176,6 +182,11 @@ async fn deliveries_are_signed_posts_of_the_stored_event() {
     }
     let hits = s.rx.wait_hits(3).await;
     for (i, hit) in hits.iter().enumerate() {
+        assert_eq!(
+            hit.header("traceparent"),
+            "",
+            "no trace without an incoming one"
+        );
         let id = format!("msg_{i}");
         assert!(verify_hit(OUT_SECRET, hit), "signature of {id}");
         assert_eq!(hit.header("webhook-id"), id);
@@ -195,8 +206,17 @@ async fn deliveries_are_signed_posts_of_the_stored_event() {
     // A provider's retry of an accepted webhook is not delivered again.
     s.hook("env-1", "completed", "msg_2").await;
     s.rx.assert_stays_at(3).await;
+    // A webhook that arrives in a trace is delivered as a child span of it.
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    s.hook_with("env-2", "sent", "msg_tp", &[("traceparent", tp)])
+        .await;
+    let hit = s.rx.wait_hits(4).await[3].clone();
+    let child = hit.header("traceparent");
+    assert_eq!(child.len(), tp.len());
+    assert_eq!(&child[..36], &tp[..36], "same trace id");
+    assert_ne!(&child[36..52], &tp[36..52], "a new parent id");
     let ep = s.endpoint_state().await;
-    assert_eq!(ep["delivered"], 3);
+    assert_eq!(ep["delivered"], 4);
     assert_eq!(ep["state"], "closed");
     assert_eq!(
         ep["url"],

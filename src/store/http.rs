@@ -12,7 +12,7 @@ use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
 
 use super::tables::{
     AttemptRow, DISABLED, DeliveryRow, EVENTS, HTTP_ATTEMPTS, HTTP_DEAD, HTTP_DELIVERIES, HTTP_DUE,
-    HTTP_ORDER,
+    HTTP_ORDER, TRACE,
 };
 use super::{Command, Store, StoreError};
 
@@ -165,6 +165,8 @@ pub struct Due {
     pub seq: u64,
     /// The event's id: the `webhook-id` of the delivery.
     pub event_id: String,
+    /// The trace the webhook arrived in, if any.
+    pub traceparent: Option<String>,
     pub envelope: String,
     pub tries: u32,
     pub json: Vec<u8>,
@@ -194,6 +196,7 @@ impl Store {
         let due = txn.open_table(HTTP_DUE)?;
         let deliveries = txn.open_table(HTTP_DELIVERIES)?;
         let events = txn.open_table(EVENTS)?;
+        let trace = txn.open_table(TRACE)?;
         let mut out = Vec::new();
         for entry in due.range((endpoint, i64::MIN, 0)..=(endpoint, now_ms, u64::MAX))? {
             if out.len() == limit {
@@ -210,6 +213,7 @@ impl Store {
             out.push(Due {
                 seq,
                 event_id: e.value().2.to_owned(),
+                traceparent: trace.get(seq)?.map(|t| t.value().to_owned()),
                 envelope: d.1.to_owned(),
                 tries: d.4,
                 json: e.value().3.to_vec(),

@@ -44,6 +44,8 @@ pub struct NewEvent {
     pub endpoints: Vec<String>,
     /// Deliveries with the same envelope go to an endpoint in order.
     pub envelope: String,
+    /// The webhook's W3C `traceparent`, continued by its deliveries.
+    pub traceparent: Option<String>,
 }
 
 /// A Kafka message waiting in the outbox.

@@ -21,6 +21,7 @@ fn ev(source: &str, id: &str, at: i64) -> NewEvent {
         topics: Vec::new(),
         endpoints: Vec::new(),
         envelope: id.into(),
+        traceparent: None,
     }
 }
 
@@ -161,6 +162,95 @@ async fn events_waiting_in_the_outbox_are_never_swept() {
     ));
     assert_eq!(s.sweep(1_000_000).await.unwrap(), 2);
     assert!(s.deliveries(1).unwrap().is_empty());
+    s.close().await;
+}
+
+fn attempted(seq: u64, next: Next) -> HttpOp {
+    HttpOp::Attempted {
+        seq,
+        endpoint: "crm".into(),
+        attempt: Attempt {
+            at_ms: 5,
+            status: Some(500),
+            latency_ms: 1,
+            error: "HTTP 500".into(),
+        },
+        next,
+    }
+}
+
+#[tokio::test]
+async fn http_deliveries_keep_envelope_order_and_block_sweeping_until_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cfg(dir.path());
+    c.dedup_ttl = Duration::from_secs(1);
+    c.retention = Duration::from_secs(1);
+    let s = Store::open(&c).unwrap();
+    let for_crm = |id: &str, envelope: &str| NewEvent {
+        endpoints: vec!["crm".into()],
+        envelope: envelope.into(),
+        ..ev("a", id, 0)
+    };
+    s.commit(vec![
+        for_crm("1", "A"),
+        for_crm("2", "A"),
+        for_crm("3", "B"),
+    ])
+    .await
+    .unwrap();
+    let due = |now| {
+        s.due("crm", now, 10, |_| false)
+            .unwrap()
+            .iter()
+            .map(|d| d.seq)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(due(0), vec![1, 3], "only the first of each envelope");
+    assert_eq!(s.sweep(1_000_000).await.unwrap(), 0, "unfinished: kept");
+    // 1 is retried at 100; 2 still waits behind it.
+    s.http(vec![attempted(
+        1,
+        Next::Retry {
+            due_ms: 100,
+            counts: true,
+        },
+    )])
+    .await
+    .unwrap();
+    assert_eq!(due(99), vec![3]);
+    assert_eq!(s.next_due("crm", 99).unwrap(), Some(100));
+    // Dead-lettering 1 schedules 2; delivering 3 finishes B.
+    let applied = s
+        .http(vec![
+            attempted(
+                1,
+                Next::DeadLetter {
+                    reason: "gone".into(),
+                },
+            ),
+            attempted(3, Next::Delivered),
+            attempted(3, Next::Delivered),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        applied,
+        vec![true, true, false],
+        "a finished delivery takes no more attempts"
+    );
+    assert_eq!(due(i64::MAX), vec![2], "scheduled at the time it was freed");
+    assert_eq!(s.dead_letter_count("crm").unwrap(), 1);
+    let (d, history) = s.http_deliveries(1).unwrap().remove(0);
+    assert_eq!(
+        (d.state, d.attempts, history.len()),
+        (HttpState::DeadLettered, 2, 2)
+    );
+    s.http(vec![attempted(2, Next::Delivered)]).await.unwrap();
+    // Everything finished: the events go, with their records and dead letters.
+    assert_eq!(s.sweep(1_000_000).await.unwrap(), 3);
+    assert!(s.http_deliveries(1).unwrap().is_empty());
+    assert_eq!(s.dead_letter_count("crm").unwrap(), 0);
+    assert_eq!(s.http_pending_count("crm").unwrap(), 0);
     s.close().await;
 }
 

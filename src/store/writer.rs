@@ -13,7 +13,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::http::{self, HttpOp};
-use super::tables::{DISABLED, EVENTS, IDS, KAFKA_DONE, KAFKA_QUEUE, META, NEXT_SEQ};
+use super::tables::{DISABLED, EVENTS, IDS, KAFKA_DONE, KAFKA_QUEUE, META, NEXT_SEQ, TRACE};
 use super::{Ack, Command, NewEvent, Outcome, Settings, Stats, StoreError};
 
 /// Which sinks a commit gave new work.
@@ -219,6 +219,7 @@ impl Writer {
         let mut queue = txn.open_table(KAFKA_QUEUE)?;
         let mut done = txn.open_table(KAFKA_DONE)?;
         let mut http = http::Tables::open(txn)?;
+        let mut trace = txn.open_table(TRACE)?;
         let now = crate::time::now_ms();
         let mut wake = Wake::default();
         let mut out = Vec::with_capacity(batch.len());
@@ -270,6 +271,9 @@ impl Writer {
                     queue.insert((seq, topic.as_str()), ())?;
                     wake.kafka = true;
                 }
+                if let (Some(tp), false) = (&e.traceparent, e.endpoints.is_empty()) {
+                    trace.insert(seq, tp.as_str())?;
+                }
                 for endpoint in &e.endpoints {
                     wake.http |= http.enqueue(seq, endpoint, &e.envelope, e.received_ms)?;
                 }
@@ -313,6 +317,7 @@ impl Writer {
             let mut ids = txn.open_table(IDS)?;
             let mut done = txn.open_table(KAFKA_DONE)?;
             let mut http = http::Tables::open(&txn)?;
+            let mut trace = txn.open_table(TRACE)?;
             let oldest_queued = txn
                 .open_table(KAFKA_QUEUE)?
                 .first()?
@@ -332,6 +337,7 @@ impl Writer {
                     break;
                 }
                 http.remove_event(seq)?;
+                trace.remove(seq)?;
                 done.retain_in((seq, "")..(seq + 1, ""), |_, _| false)?;
                 events.remove(seq)?;
                 // A later event with the same id may own the entry by now.

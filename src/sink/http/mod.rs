@@ -229,7 +229,8 @@ impl Worker {
         let (ep, client, clock) = (self.ep.clone(), self.client.clone(), self.clock.clone());
         tokio::spawn(async move {
             let at_ms = clock.now_ms();
-            let req = client::request(&ep, &due.event_id, &due.json, at_ms / 1000, None);
+            let tp = due.traceparent.as_deref().map(super::trace::child);
+            let req = client::request(&ep, &due.event_id, &due.json, at_ms / 1000, tp.as_deref());
             let started = Instant::now();
             let (outcome, error) = client::send(&client, &ep, req).await;
             let _ = done.send(Finished {
