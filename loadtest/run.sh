@@ -10,9 +10,13 @@
 # loadtest/results/<date>/ as JSON plus summary.md.
 #
 # Usage: loadtest/run.sh [scenario ...]   (default: all of the above; `outage`
-#        runs only the Kafka outage measurement)
+#        runs only the Kafka outage measurement, `http-backlog` only the HTTP
+#        sink's: memory with a backlog on a dead endpoint, then deliveries/s
+#        draining it into a fast local receiver)
 # Env: ROUNDS (2), DURATION seconds per closed run (15), OPEN_DURATION (15),
-#      CONNS (32), OUTAGE=1 also runs the 60 s Kafka outage drain measurement.
+#      CONNS (32), OUTAGE=1 also runs the 60 s Kafka outage drain measurement;
+#      BACKLOG_RATE (5000) x BACKLOG_SECONDS (20) webhooks for http-backlog,
+#      BACKLOG_IN_FLIGHT (64) the endpoint's max_in_flight.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -167,6 +171,57 @@ outage() {
     stop_server
 }
 
+# Endpoint counters from countersign's admin API: "<pending> <delivered>".
+endpoint_counts() {
+    curl -s "http://127.0.0.1:$ADMIN/v1/endpoints" | python3 -c 'import json,sys; e=json.load(sys.stdin)["endpoints"][0]; print(e["pending"], e["delivered"])'
+}
+
+http_backlog() {
+    # HTTP sink: BACKLOG_RATE webhooks/s for BACKLOG_SECONDS while the endpoint is
+    # dead (nothing listens on its port): memory with the backlog waiting. Then a
+    # fast receiver (the baseline server) comes up: deliveries/s while draining.
+    local rate=${BACKLOG_RATE:-5000} secs=${BACKLOG_SECONDS:-20}
+    WORK=$(mktemp -d)
+    PORT=$(free_port); ADMIN=$(free_port); local rport; rport=$(free_port)
+    { printf '[server]\nlisten = "127.0.0.1:%s"\nadmin_listen = "127.0.0.1:%s"\n' "$PORT" "$ADMIN"
+      printf '[store]\npath = "%s/data"\n[telemetry]\nlog_level = "warn"\n' "$WORK"
+      printf '[[endpoints]]\nid = "bench"\nurl = "http://127.0.0.1:%s/hooks"\nallow_private = true\n' "$rport"
+      printf 'secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"\nmax_in_flight = %s\nmax_attempts = 1000\n' "${BACKLOG_IN_FLIGHT:-64}"
+      printf 'retry_schedule = ["1s"]\nbreaker = { failures = 5, cooldown = "1s" }\n'
+      printf '[[routes]]\nendpoints = ["bench"]\n'
+      "$LT" sources; } >"$WORK/countersign.toml"
+    "$CS" serve --config "$WORK/countersign.toml" 2>"$WORK/countersign.log" & SERVER_PID=$!; PIDS+=("$SERVER_PID")
+    wait_port "$PORT"
+    "$LT" run --target "127.0.0.1:$PORT" --rate "$rate" --connections 32 --duration "$secs" --out "$OUT/http-backlog.load.json" >/dev/null 2>"$OUT/http-backlog.progress"
+    local counts; counts=$(endpoint_counts)
+    local backlog=${counts% *}
+    local rss_waiting; rss_waiting=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
+    local hwm_waiting; hwm_waiting=$(peak_rss_kib "$SERVER_PID")
+    "$LT" baseline --listen "127.0.0.1:$rport" >/dev/null & local recv=$!; PIDS+=("$recv")
+    wait_port "$rport"
+    # The breaker's probe may wait out a grown cool-down: time from the first delivery.
+    while [ "$(endpoint_counts | cut -d' ' -f2)" = 0 ]; do sleep 0.05; done
+    local t0 c0; t0=$(date +%s.%N); c0=$(cpu_ticks "$SERVER_PID")
+    local first; first=$(endpoint_counts | cut -d' ' -f2)
+    while [ "$(endpoint_counts | cut -d' ' -f1)" != 0 ]; do sleep 0.1; done
+    local t1 c1; t1=$(date +%s.%N); c1=$(cpu_ticks "$SERVER_PID")
+    local delivered; delivered=$(endpoint_counts | cut -d' ' -f2)
+    local hwm_drain; hwm_drain=$(peak_rss_kib "$SERVER_PID")
+    python3 - "$OUT/http-backlog.json" "$rate" "$secs" "$backlog" "$rss_waiting" "$hwm_waiting" "$first" "$delivered" "$t0" "$t1" "$hwm_drain" "$c0" "$c1" "$(getconf CLK_TCK)" <<'EOF2'
+import json, sys
+out, rate, secs, backlog, rss_w, hwm_w, first, delivered, t0, t1, hwm_d, c0, c1, tck = sys.argv[1:]
+el = float(t1) - float(t0); n = int(delivered) - int(first)
+r = {"offered_rate": float(rate), "seconds": float(secs), "backlog": int(backlog),
+     "rss_mib_while_waiting": round(int(rss_w) / 1024, 1), "peak_rss_mib_while_waiting": round(int(hwm_w) / 1024, 1),
+     "drained": n, "drain_seconds": round(el, 2), "deliveries_per_s": round(n / el, 1),
+     "peak_rss_mib_after_drain": round(int(hwm_d) / 1024, 1),
+     "cpu_percent_drain": round((int(c1) - int(c0)) / int(tck) / el * 100, 1)}
+json.dump(r, open(out, "w"), indent=1); print(json.dumps(r))
+EOF2
+    kill "$recv" 2>/dev/null || true
+    stop_server
+}
+
 {
     echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
     echo "date: $STAMP"
@@ -175,11 +230,13 @@ outage() {
 
 for round in $(seq 1 "$ROUNDS"); do
     for s in "${SCENARIOS[@]}"; do
-        [ "$s" = outage ] && continue
+        [ "$s" = outage ] || [ "$s" = http-backlog ] && continue
         echo "== round $round: $s"
         run_scenario "$s" "$round"
     done
 done
 if [ "${OUTAGE:-0}" = 1 ] || [[ " ${SCENARIOS[*]} " == *" outage "* ]]; then echo "== kafka outage"; outage; fi
+
+if [[ " ${SCENARIOS[*]} " == *" http-backlog "* ]]; then echo "== http backlog"; http_backlog; fi
 
 python3 "$ROOT/loadtest/summarize.py" "$OUT" | tee "$OUT/summary.md"

@@ -39,3 +39,11 @@ if os.path.exists(outage):
     print(f"\nKafka outage: {o['rate']} webhooks/s offered; after 60 s without a broker the backlog was "
           f"{o['backlog_after_60s']} messages (gateway RSS {o['rss_kib_during_outage'] / 1024:.1f} MiB); "
           f"{o['seconds_from_broker_back_to_drained']} s after the broker came back the outbox was empty.")
+backlog = os.path.join(out, "http-backlog.json")
+if os.path.exists(backlog):
+    b = json.load(open(backlog))
+    print(f"\nHTTP backlog: {b['offered_rate']:.0f} webhooks/s for {b['seconds']:.0f} s to a dead endpoint left "
+          f"{b['backlog']} deliveries waiting (gateway RSS {b['rss_mib_while_waiting']} MiB, peak "
+          f"{b['peak_rss_mib_while_waiting']} MiB); a fast local receiver then took {b['drained']} deliveries in "
+          f"{b['drain_seconds']} s = {b['deliveries_per_s']:.0f} deliveries/s (gateway CPU {b['cpu_percent_drain']:.0f}%, "
+          f"peak RSS {b['peak_rss_mib_after_drain']} MiB).")
