@@ -62,17 +62,7 @@ impl Router {
         let Some(default) = &self.default_topic else {
             return Vec::new();
         };
-        let mut out: Vec<String> = Vec::new();
-        for t in self
-            .routes
-            .iter()
-            .filter(|r| r.when.matches(e))
-            .flat_map(|r| &r.topics)
-        {
-            if !out.contains(t) {
-                out.push(t.clone());
-            }
-        }
+        let mut out = self.collect(e, |r| &r.topics);
         if out.is_empty() {
             out.push(default.clone());
         }
@@ -81,15 +71,24 @@ impl Router {
 
     /// The endpoints for `e`, each once, in route order. No route, no endpoint.
     pub fn endpoints(&self, e: &SignatureEvent) -> Vec<String> {
+        self.collect(e, |r| &r.endpoints)
+    }
+
+    /// The `field` lists of the routes `e` matches, each name once, in order.
+    fn collect(
+        &self,
+        e: &SignatureEvent,
+        field: impl Fn(&RouteConfig) -> &Vec<String>,
+    ) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        for id in self
+        for name in self
             .routes
             .iter()
             .filter(|r| r.when.matches(e))
-            .flat_map(|r| &r.endpoints)
+            .flat_map(field)
         {
-            if !out.contains(id) {
-                out.push(id.clone());
+            if !out.contains(name) {
+                out.push(name.clone());
             }
         }
         out

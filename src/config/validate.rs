@@ -47,6 +47,17 @@ impl Report {
         }
     }
 
+    /// `id` (at `{key}.id`) must not repeat an earlier one of its kind.
+    fn unique(&mut self, seen: &mut HashSet<String>, key: &str, kind: &str, id: &str) {
+        if !seen.insert(id.to_owned()) {
+            self.add(
+                format!("{key}.id"),
+                format!("duplicate {kind} id `{id}`"),
+                format!("give every {kind} its own id"),
+            );
+        }
+    }
+
     fn range(&mut self, key: &str, v: usize, lo: usize, hi: usize) {
         if v < lo || v > hi {
             self.add(
@@ -77,13 +88,7 @@ pub(super) fn check(c: &Config) -> Result<(Vec<Source>, Vec<Endpoint>), ConfigEr
         .enumerate()
         .filter_map(|(i, s)| {
             let key = format!("sources[{i}]");
-            if !seen.insert(s.id.clone()) {
-                r.add(
-                    format!("{key}.id"),
-                    format!("duplicate source id `{}`", s.id),
-                    "give every source its own id",
-                );
-            }
+            r.unique(&mut seen, &key, "source", &s.id);
             source(&key, s, c.server.max_body_bytes, &mut r)
         })
         .collect();
@@ -470,13 +475,7 @@ fn endpoints(c: &Config, r: &mut Report) -> Vec<Endpoint> {
     let mut out = Vec::new();
     for (i, e) in c.endpoints.iter().enumerate() {
         let key = format!("endpoints[{i}]");
-        if !seen.insert(e.id.as_str()) {
-            r.add(
-                format!("{key}.id"),
-                format!("duplicate endpoint id `{}`", e.id),
-                "give every endpoint its own id",
-            );
-        }
+        r.unique(&mut seen, &key, "endpoint", &e.id);
         if let Some(ep) = endpoint(&key, e, r) {
             out.push(ep);
         }

@@ -211,22 +211,30 @@ fn get(store: &Store, id: &str, query: &str) -> Result<Resp, HttpError> {
     })
 }
 
-fn list(store: &Store, query: &str) -> Result<Resp, HttpError> {
-    let number = |name: &str| -> Result<Option<u64>, HttpError> {
-        param(query, name)
-            .map(|v| {
-                v.parse::<u64>()
-                    .map_err(|_| HttpError::BadRequest(format!("`{name}` must be a whole number")))
-            })
-            .transpose()
-    };
-    let limit = number("limit")?.map_or(DEFAULT_LIST, |l| l as usize);
-    if !(1..=MAX_LIST).contains(&limit) {
+/// A whole-number query parameter, if given.
+fn number(query: &str, name: &str) -> Result<Option<u64>, HttpError> {
+    param(query, name)
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| HttpError::BadRequest(format!("`{name}` must be a whole number")))
+        })
+        .transpose()
+}
+
+/// `?limit=`: from 1 to `max`, `default` when absent.
+pub(super) fn limit(query: &str, default: usize, max: usize) -> Result<usize, HttpError> {
+    let limit = number(query, "limit")?.map_or(default, |l| l as usize);
+    if !(1..=max).contains(&limit) {
         return Err(HttpError::BadRequest(format!(
-            "`limit` must be from 1 to {MAX_LIST}"
+            "`limit` must be from 1 to {max}"
         )));
     }
-    let records = store.list(limit, number("before")?)?;
+    Ok(limit)
+}
+
+fn list(store: &Store, query: &str) -> Result<Resp, HttpError> {
+    let limit = limit(query, DEFAULT_LIST, MAX_LIST)?;
+    let records = store.list(limit, number(query, "before")?)?;
     let next = (records.len() == limit)
         .then(|| records.last().map(|r| r.seq))
         .flatten();

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::admin::{Admin, blocking, param, percent_decode};
+use super::admin::{Admin, blocking, limit, param, percent_decode};
 use super::response::{self, HttpError, Resp};
 use crate::store::{Attempt, DeadLetter, HttpDelivery, HttpOp, HttpState, Store};
 use crate::time::format_ms;
@@ -102,16 +102,7 @@ pub fn delivery(d: &HttpDelivery, history: &[Attempt]) -> Value {
 }
 
 fn list(store: &Store, query: &str) -> Result<Resp, HttpError> {
-    let limit = match param(query, "limit") {
-        None => DEFAULT_LIST,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|l| (1..=MAX_LIST).contains(l))
-            .ok_or_else(|| {
-                HttpError::BadRequest(format!("`limit` must be from 1 to {MAX_LIST}"))
-            })?,
-    };
+    let limit = limit(query, DEFAULT_LIST, MAX_LIST)?;
     let endpoint = param(query, "endpoint");
     let after = param(query, "after")
         .map(|a| parse_id(&a))
@@ -134,27 +125,12 @@ fn list(store: &Store, query: &str) -> Result<Resp, HttpError> {
 
 fn show(store: &Store, id: &str) -> Result<Resp, HttpError> {
     let (endpoint, seq) = parse_id(id)?;
-    let Some(d) = store
-        .dead_letters(Some(&endpoint), Some((&endpoint, seq.saturating_sub(1))), 1)?
-        .into_iter()
-        .find(|d| d.seq == seq)
-    else {
-        return Err(HttpError::NotFound);
-    };
-    let history = store
-        .http_deliveries(seq)?
-        .into_iter()
-        .find(|(x, _)| x.endpoint == endpoint)
-        .map(|(_, h)| h)
-        .unwrap_or_default();
-    let event: Value = store
-        .list(1, Some(seq + 1))?
-        .into_iter()
-        .find(|r| r.seq == seq)
-        .and_then(|r| serde_json::from_slice(&r.json).ok())
-        .unwrap_or(Value::Null);
-    let mut body = summary(&d);
-    body["history"] = json!(history.iter().map(attempt).collect::<Vec<_>>());
+    let d = store
+        .dead_letter(&endpoint, seq)?
+        .ok_or(HttpError::NotFound)?;
+    let event: Value = serde_json::from_slice(&d.json).unwrap_or(Value::Null);
+    let mut body = summary(&d.letter);
+    body["history"] = json!(d.history.iter().map(attempt).collect::<Vec<_>>());
     body["event"] = event;
     Ok(response::json(StatusCode::OK, &body))
 }
@@ -186,11 +162,10 @@ async fn replay_all(store: &Store, query: &str) -> Result<Resp, HttpError> {
     let mut after: Option<u64> = None;
     let mut replayed = 0usize;
     loop {
-        let (s, ep) = (store.clone(), endpoint.clone());
-        let page = blocking_store(move || {
-            s.dead_letters(Some(&ep), after.map(|a| (ep.as_str(), a)), MAX_LIST)
-        })
-        .await?;
+        let ep = endpoint.clone();
+        let page = store
+            .read(move |s| s.dead_letters(Some(&ep), after.map(|a| (ep.as_str(), a)), MAX_LIST))
+            .await?;
         let Some(last) = page.last().map(|d| d.seq) else {
             break;
         };
@@ -208,15 +183,6 @@ async fn replay_all(store: &Store, query: &str) -> Result<Resp, HttpError> {
         StatusCode::OK,
         &json!({"endpoint": endpoint, "replayed": replayed}),
     ))
-}
-
-async fn blocking_store<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
-) -> Result<T, HttpError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| HttpError::BadRequest(format!("request failed: {e}")))?
-        .map_err(HttpError::from)
 }
 
 fn endpoints(admin: &Admin) -> Resp {

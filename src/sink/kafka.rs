@@ -330,12 +330,9 @@ impl KafkaSink {
         after: Option<(u64, String)>,
         limit: usize,
     ) -> Result<Vec<Pending>, crate::store::StoreError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            store.pending(after.as_ref().map(|(s, t)| (*s, t.as_str())), limit)
-        })
-        .await
-        .unwrap_or_else(|e| Err(crate::store::StoreError::Db(e.to_string())))
+        self.store
+            .read(move |s| s.pending(after.as_ref().map(|(s, t)| (*s, t.as_str())), limit))
+            .await
     }
 
     /// Hands one message to librdkafka; waits while its queue is full.

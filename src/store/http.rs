@@ -182,6 +182,15 @@ pub struct DeadLetter {
     pub source: String,
 }
 
+/// A dead letter as the admin API shows it alone.
+#[derive(Debug, Clone)]
+pub struct DeadLetterDetail {
+    pub letter: DeadLetter,
+    pub history: Vec<Attempt>,
+    /// The event's JSON.
+    pub json: Vec<u8>,
+}
+
 impl Store {
     /// Up to `limit` deliveries of `endpoint` due at `now_ms`, earliest first,
     /// leaving out those `skip` names (in flight or already taken).
@@ -300,12 +309,7 @@ impl Store {
         for entry in deliveries.range((seq, "")..(seq + 1, ""))? {
             let (k, v) = entry?;
             let d = Delivery::from_row(k.value().1, v.value());
-            let mut history = Vec::new();
-            for a in attempts
-                .range((seq, d.endpoint.as_str(), 0)..=(seq, d.endpoint.as_str(), u32::MAX))?
-            {
-                history.push(Attempt::from_row(a?.1.value()));
-            }
+            let history = history(&attempts, seq, &d.endpoint)?;
             out.push((d, history));
         }
         Ok(out)
@@ -334,19 +338,69 @@ impl Store {
             if endpoint.is_some_and(|e| e != ep) || out.len() == limit {
                 break;
             }
-            let (Some(d), Some(e)) = (deliveries.get((seq, ep))?, events.get(seq)?) else {
-                continue;
-            };
-            let (_, source, id, _) = e.value();
-            out.push(DeadLetter {
-                seq,
-                delivery: Delivery::from_row(ep, d.value()),
-                event_id: id.to_owned(),
-                source: source.to_owned(),
-            });
+            out.extend(dead_letter(&deliveries, &events, ep, seq)?);
         }
         Ok(out)
     }
+
+    /// One dead letter with its attempts and its event's JSON.
+    pub fn dead_letter(
+        &self,
+        endpoint: &str,
+        seq: u64,
+    ) -> Result<Option<DeadLetterDetail>, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        if txn.open_table(HTTP_DEAD)?.get((endpoint, seq))?.is_none() {
+            return Ok(None);
+        }
+        let events = txn.open_table(EVENTS)?;
+        let deliveries = txn.open_table(HTTP_DELIVERIES)?;
+        let Some(d) = dead_letter(&deliveries, &events, endpoint, seq)? else {
+            return Ok(None);
+        };
+        let history = history(&txn.open_table(HTTP_ATTEMPTS)?, seq, endpoint)?;
+        let json = events
+            .get(seq)?
+            .map(|e| e.value().3.to_vec())
+            .unwrap_or_default();
+        Ok(Some(DeadLetterDetail {
+            letter: d,
+            history,
+            json,
+        }))
+    }
+}
+
+/// The attempts of one delivery, oldest first.
+fn history(
+    attempts: &impl ReadableTable<(u64, &'static str, u32), AttemptRow<'static>>,
+    seq: u64,
+    endpoint: &str,
+) -> Result<Vec<Attempt>, StoreError> {
+    let mut out = Vec::new();
+    for a in attempts.range((seq, endpoint, 0)..=(seq, endpoint, u32::MAX))? {
+        out.push(Attempt::from_row(a?.1.value()));
+    }
+    Ok(out)
+}
+
+/// The dead letter of (`endpoint`, `seq`) with its event's id and source.
+fn dead_letter(
+    deliveries: &impl ReadableTable<(u64, &'static str), DeliveryRow<'static>>,
+    events: &impl ReadableTable<u64, (i64, &'static str, &'static str, &'static [u8])>,
+    endpoint: &str,
+    seq: u64,
+) -> Result<Option<DeadLetter>, StoreError> {
+    let (Some(d), Some(e)) = (deliveries.get((seq, endpoint))?, events.get(seq)?) else {
+        return Ok(None);
+    };
+    let (_, source, id, _) = e.value();
+    Ok(Some(DeadLetter {
+        seq,
+        delivery: Delivery::from_row(endpoint, d.value()),
+        event_id: id.to_owned(),
+        source: source.to_owned(),
+    }))
 }
 
 /// The delivery tables, open in one write transaction.

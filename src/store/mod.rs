@@ -303,6 +303,18 @@ impl Store {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Runs `f` (reads: redb reads are synchronous) on the blocking pool, off
+    /// the async workers.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Db(e.to_string())))
+    }
+
     /// Outbox entries after `after` (exclusive), oldest first, at most `limit`.
     pub fn pending(
         &self,

@@ -202,12 +202,13 @@ impl Worker {
             self.spawn_attempt(d, done.clone());
             sent += 1;
         }
-        if !self.ready.is_empty() {
+        if !self.ready.is_empty() || self.in_flight.len() >= self.ep.max_in_flight {
+            // Held back, or full: the next finished attempt wakes the worker.
             return None;
         }
-        let store = self.store.clone();
         let id = self.ep.id.clone();
-        blocking(move || store.next_due(&id, now))
+        self.store
+            .read(move |s| s.next_due(&id, now))
             .await
             .ok()
             .flatten()
@@ -220,9 +221,10 @@ impl Worker {
             .copied()
             .chain(self.ready.iter().map(|d| d.seq))
             .collect();
-        let store = self.store.clone();
         let id = self.ep.id.clone();
-        blocking(move || store.due(&id, now, limit, |s| taken.contains(&s))).await
+        self.store
+            .read(move |s| s.due(&id, now, limit, |seq| taken.contains(&seq)))
+            .await
     }
 
     fn spawn_attempt(&self, due: Due, done: mpsc::UnboundedSender<Finished>) {
@@ -339,13 +341,4 @@ impl Worker {
             };
         }
     }
-}
-
-/// Store reads are synchronous; keep them off the async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(StoreError::Db(e.to_string())))
 }
