@@ -279,6 +279,9 @@ impl Worker {
                 tracing::error!(endpoint = %self.ep.id, error = %e, "cannot record that the endpoint is disabled");
             }
         }
+        // Shown before the attempts are recorded, so whoever reads a recorded
+        // attempt also sees the endpoint state it led to.
+        self.publish();
         if let Err(e) = self.store.http(ops).await {
             // The deliveries stay scheduled and are sent again: at least once.
             tracing::error!(endpoint = %self.ep.id, error = %e, "cannot record delivery attempts");
