@@ -15,7 +15,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::{Loaded, ServerConfig};
+use crate::http::limit::Ingress;
 use crate::http::{admin, ingest, server};
+use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::route::Router;
 use crate::sink::clock::Clock;
@@ -76,7 +78,8 @@ pub async fn run_with_clock(
             )
         })?;
     let (public_addr, admin_addr) = listeners.addrs()?;
-    let sources: Vec<&str> = loaded.sources.iter().map(|s| s.id.as_str()).collect();
+    let source_ids: Vec<String> = loaded.sources.iter().map(|s| s.id.clone()).collect();
+    let sources: Vec<&str> = source_ids.iter().map(String::as_str).collect();
     tracing::info!(public = %public_addr, admin = %admin_addr, ?sources, "listening");
 
     let kafka_on = cfg.kafka.brokers.is_some();
@@ -84,28 +87,48 @@ pub async fn run_with_clock(
         cfg.routes.clone(),
         kafka_on.then(|| cfg.kafka.default_topic.clone()),
     );
+    let mut topics: Vec<&str> = cfg
+        .routes
+        .iter()
+        .flat_map(|r| r.topics.iter().map(String::as_str))
+        .chain([cfg.kafka.default_topic.as_str()])
+        .chain(cfg.kafka.dlq_topic.as_deref())
+        .collect();
+    topics.sort_unstable();
+    topics.dedup();
+    let endpoint_ids: Vec<&str> = loaded.endpoints.iter().map(|e| e.id.as_str()).collect();
+    let metrics = Arc::new(Metrics::new(&sources, &endpoint_ids, &topics, kafka_on));
+    metrics.register(Box::new(store.stats().commit_seconds.clone()));
+    metrics.register(Box::new(store.stats().commit_batch.clone()));
+    let limits = Ingress::new(&cfg.server);
     let pipeline = Arc::new(Pipeline::new(loaded.sources, store.clone(), router));
     let ready = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let limits = server::Limits::from_config(&cfg.server);
+    let conn_limits = server::Limits::from_config(&cfg.server);
 
     let ingest_stats = Arc::new(crate::stats::IngestStats::default());
     let ing = Arc::new(ingest::Ingest {
         pipeline,
         body_read_timeout: cfg.server.body_read_timeout,
         stats: ingest_stats.clone(),
+        metrics: metrics.clone(),
+        limits,
     });
+    let tidy = tokio::spawn(
+        ing.clone()
+            .tidy(std::time::Duration::from_secs(60), stop_rx.clone()),
+    );
     let public = tokio::spawn(server::serve(
         listeners.public,
-        limits.clone(),
-        move |req| ingest::handle(ing.clone(), req),
+        conn_limits.clone(),
+        move |req, peer| ingest::handle(ing.clone(), req, peer),
         stop_rx.clone(),
     ));
     let (sink_stop_tx, sink_stop_rx) = watch::channel(false);
     let mut kafka_status = None;
     let mut sink_tasks = Vec::new();
     if kafka_on {
-        let sink = KafkaSink::new(cfg.kafka.clone(), store.clone())
+        let sink = KafkaSink::new(cfg.kafka.clone(), store.clone(), metrics.clone())
             .context("cannot create the kafka producer (kafka.producer)")?;
         kafka_status = Some(sink.status());
         sink_tasks.push(sink.spawn_health(std::time::Duration::from_secs(5), sink_stop_rx.clone()));
@@ -119,7 +142,7 @@ pub async fn run_with_clock(
     }
     let mut endpoints = Vec::new();
     for ep in loaded.endpoints {
-        let worker = Worker::new(ep, store.clone(), clock.clone());
+        let worker = Worker::new(ep, store.clone(), clock.clone(), &metrics);
         endpoints.push((worker.endpoint(), worker.status()));
         sink_tasks.push(tokio::spawn(
             worker.run(sink_stop_rx.clone(), cfg.server.shutdown_timeout),
@@ -135,25 +158,32 @@ pub async fn run_with_clock(
         kafka: kafka_status,
         ingest: ingest_stats,
         endpoints,
+        metrics,
     });
     let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
     let admin_task = tokio::spawn(server::serve(
         listeners.admin,
-        limits,
-        move |req| admin::handle(adm.clone(), req),
+        conn_limits,
+        move |req, _| admin::handle(adm.clone(), req),
         admin_stop_rx,
     ));
     let sweeper = tokio::spawn(sweep_loop(store.clone(), cfg.store.sweep_interval, stop_rx));
     ready.store(true, Ordering::SeqCst);
 
     shutdown.await;
-    tracing::info!("shutting down: refusing new connections, draining in-flight requests");
+    tracing::info!(
+        deadline = ?cfg.server.shutdown_timeout,
+        "shutting down: unready, refusing new connections, draining in-flight requests and deliveries"
+    );
     ready.store(false, Ordering::SeqCst);
+    // One deadline for everything: requests in flight finish while the sinks
+    // settle what they have in flight and record it; whatever is still
+    // unsettled at the deadline stays queued on disk for the next start.
     let _ = stop_tx.send(true);
+    let _ = sink_stop_tx.send(true);
     let _ = public.await;
     let _ = sweeper.await;
-    // Sinks drain what is in flight and record their acks before the store closes.
-    let _ = sink_stop_tx.send(true);
+    let _ = tidy.await;
     for t in sink_tasks {
         let _ = t.await;
     }

@@ -26,6 +26,7 @@ pub mod config;
 pub mod dlq;
 pub mod event;
 pub mod http;
+pub mod metrics;
 pub mod pipeline;
 pub mod providers;
 pub mod route;

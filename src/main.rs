@@ -199,7 +199,6 @@ fn read_body(path: Option<PathBuf>, data: Option<String>) -> Result<Vec<u8>, Exi
 
 fn serve(path: Option<PathBuf>) -> Result<(), ExitCode> {
     let loaded = load(path.as_ref())?;
-    telemetry::init(&loaded.config.telemetry);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -207,11 +206,18 @@ fn serve(path: Option<PathBuf>) -> Result<(), ExitCode> {
             eprintln!("error: cannot start the runtime: {e}");
             ExitCode::FAILURE
         })?;
-    rt.block_on(async {
+    // The trace exporter sends on this runtime.
+    let telemetry = {
+        let _rt = rt.enter();
+        telemetry::init(&loaded.config.telemetry)
+    };
+    let result = rt.block_on(async {
         let listeners = app::Listeners::bind(&loaded.config.server).await?;
         app::run(loaded, listeners, shutdown_signal()).await
-    })
-    .map_err(|e| {
+    });
+    // Spans still queued are exported while the runtime is alive.
+    telemetry.shutdown();
+    result.map_err(|e| {
         tracing::error!(
             error = format!("{e:#}"),
             "countersign stopped with an error"

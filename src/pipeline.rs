@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use tracing::Instrument as _;
+
 use crate::event::{EventId, SignatureEvent};
 use crate::providers::{Answer, Handshake, Malformed, Source};
 use crate::route::Router;
@@ -47,6 +49,9 @@ pub enum IngestError {
     Malformed(#[from] Malformed),
     #[error("method not allowed for this source")]
     MethodNotAllowed,
+    /// The source is over its `rate_limit`; retry after this many seconds.
+    #[error("source over its rate limit")]
+    RateLimited(u64),
     #[error("store: {0}")]
     Store(#[from] StoreError),
 }
@@ -58,6 +63,7 @@ impl IngestError {
             IngestError::Unauthorized(_) => "unauthorized",
             IngestError::Malformed(_) => "invalid",
             IngestError::MethodNotAllowed => "method_not_allowed",
+            IngestError::RateLimited(_) => "rate_limited",
             IngestError::Store(StoreError::Overloaded) => "overloaded",
             IngestError::Store(_) => "error",
         }
@@ -67,18 +73,28 @@ impl IngestError {
 /// The configured sources and the store.
 pub struct Pipeline {
     sources: HashMap<String, Arc<Source>>,
+    /// Sources with a `rate_limit`.
+    limiters: HashMap<String, governor::DefaultDirectRateLimiter>,
     store: Store,
     router: Router,
 }
 
 impl Pipeline {
     pub fn new(sources: Vec<Source>, store: Store, router: Router) -> Pipeline {
+        let limiters = sources
+            .iter()
+            .filter_map(|s| {
+                let rl = s.rate_limit?;
+                Some((s.id.clone(), governor::RateLimiter::direct(rl.quota())))
+            })
+            .collect();
         let sources = sources
             .into_iter()
             .map(|s| (s.id.clone(), Arc::new(s)))
             .collect();
         Pipeline {
             sources,
+            limiters,
             store,
             router,
         }
@@ -92,13 +108,15 @@ impl Pipeline {
         &self.store
     }
 
-    /// Handles one request for `source`. `get` marks a GET (handshakes only).
+    /// Handles one request for `source`. `get` marks a GET (handshakes only);
+    /// `traceparent` is the trace the events' messages and deliveries continue.
     pub async fn ingest(
         &self,
         source: &Source,
         get: bool,
         req: &Inbound<'_>,
         received_ms: i64,
+        traceparent: Option<&str>,
     ) -> Result<Accepted, IngestError> {
         if get {
             return match source.handshake(req, true) {
@@ -115,12 +133,21 @@ impl Pipeline {
                 return Err(e.into());
             }
         };
+        // After authentication, so forged requests cannot use up the budget.
+        if let Some(l) = self.limiters.get(&source.id) {
+            l.check()
+                .map_err(|n| IngestError::RateLimited(crate::http::limit::retry_after(&n)))?;
+        }
         let events = source.normalize(req, &verified, pre, received_ms)?;
         let new = events
             .iter()
-            .map(|e| to_new(e, received_ms, &self.router, req))
+            .map(|e| to_new(e, received_ms, &self.router, traceparent))
             .collect();
-        let outcomes = self.store.commit(new).await?;
+        let outcomes = self
+            .store
+            .commit(new)
+            .instrument(tracing::info_span!("store.commit", events = events.len()))
+            .await?;
         let events = events.into_iter().map(|e| e.id).zip(outcomes).collect();
         Ok(Accepted::Events {
             events,
@@ -129,14 +156,14 @@ impl Pipeline {
     }
 }
 
-fn to_new(e: &SignatureEvent, received_ms: i64, router: &Router, req: &Inbound) -> NewEvent {
+fn to_new(
+    e: &SignatureEvent,
+    received_ms: i64,
+    router: &Router,
+    traceparent: Option<&str>,
+) -> NewEvent {
     NewEvent {
-        traceparent: req
-            .headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .and_then(crate::sink::trace::parse)
-            .map(str::to_owned),
+        traceparent: traceparent.map(str::to_owned),
         topics: router.topics(e),
         endpoints: router.endpoints(e),
         envelope: e

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Every outcome a webhook can have, as counted.
-pub const OUTCOMES: [&str; 11] = [
+pub const OUTCOMES: [&str; 12] = [
     "accepted",
     "duplicate",
     "handshake",
@@ -15,6 +15,7 @@ pub const OUTCOMES: [&str; 11] = [
     "method_not_allowed",
     "timeout",
     "overloaded",
+    "rate_limited",
     "error",
 ];
 

@@ -1,19 +1,235 @@
-//! Logging set-up: `tracing` to stderr, JSON or text, filtered by
-//! `telemetry.log_level`.
+//! Logs and traces.
+//!
+//! Logs: `tracing` to stderr, JSON or text, filtered by `telemetry.log_level`.
+//! Traces: when `telemetry.otlp_endpoint` is set, countersign's spans are
+//! exported over OTLP/HTTP (protobuf or JSON) by a batch processor with a
+//! bounded queue. One trace follows a webhook: the `webhook` span (a child of
+//! the caller's `traceparent`, if any) → `kafka.publish` per message and
+//! `http.delivery` per attempt, whose own ids travel in the Kafka message's and
+//! the outbound request's `traceparent`. With tracing off, the caller's
+//! `traceparent` is passed on unchanged in trace id.
 
-use tracing_subscriber::EnvFilter;
+use std::collections::HashMap;
+use std::time::Duration;
 
-use crate::config::{LogFormat, TelemetryConfig};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use opentelemetry::trace::{
+    SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, TracerProvider as _,
+};
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
-/// Installs the global subscriber. Safe to call more than once (later calls are
+use crate::config::{LogFormat, OtlpProtocol, TelemetryConfig};
+
+/// Largest collector answer read.
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// Flushes exported spans when dropped or shut down.
+#[derive(Default)]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Exports what the batch processor still holds (within the export
+    /// timeout). Blocking: call it outside the runtime's workers.
+    pub fn shutdown(mut self) {
+        if let Some(p) = self.provider.take()
+            && let Err(e) = p.shutdown()
+        {
+            eprintln!("warning: traces not flushed: {e}");
+        }
+    }
+}
+
+/// Installs the global subscriber: logs, plus span export when
+/// `otlp_endpoint` is set (then it must run inside a Tokio runtime, which
+/// carries the export requests). Safe to call more than once (later calls are
 /// ignored), so tests may run several gateways in one process.
-pub fn init(cfg: &TelemetryConfig) {
+pub fn init(cfg: &TelemetryConfig) -> Telemetry {
     let filter = EnvFilter::try_new(&cfg.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match cfg.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match cfg.log_format {
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
+        LogFormat::Text => fmt.boxed(),
+    }
+    .with_filter(filter);
+    let provider = match cfg.otlp_endpoint.as_deref().map(|e| provider(cfg, e)) {
+        Some(Ok(p)) => Some(p),
+        Some(Err(e)) => {
+            eprintln!("warning: traces are not exported: {e}");
+            None
+        }
+        None => None,
     };
+    let otel = provider.as_ref().map(|p| {
+        // Spans only (log events stay in the log), of countersign's own code.
+        let spans = tracing_subscriber::filter::filter_fn(|m| {
+            m.is_span() && m.target().starts_with("countersign")
+        });
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("countersign"))
+            .with_filter(spans)
+    });
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(otel)
+        .try_init();
+    Telemetry { provider }
+}
+
+fn provider(cfg: &TelemetryConfig, endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
+    let mut url = endpoint.trim_end_matches('/').to_owned();
+    if url
+        .parse::<http::Uri>()?
+        .path()
+        .trim_matches('/')
+        .is_empty()
+    {
+        url.push_str("/v1/traces");
+    }
+    let mut headers = HashMap::new();
+    for (k, v) in &cfg.otlp_headers {
+        // Checked at start-up; a reference gone since is sent empty.
+        headers.insert(k.clone(), v.resolve().unwrap_or_default());
+    }
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_http_client(Exporter::new(cfg.otlp_timeout))
+        .with_endpoint(url)
+        .with_protocol(match cfg.otlp_protocol {
+            OtlpProtocol::HttpProtobuf => Protocol::HttpBinary,
+            OtlpProtocol::HttpJson => Protocol::HttpJson,
+        })
+        .with_timeout(cfg.otlp_timeout)
+        .with_headers(headers)
+        .build()?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(cfg.service_name.clone())
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .build();
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            cfg.trace_sample_ratio,
+        ))))
+        .with_resource(resource)
+        .build())
+}
+
+/// The exporter's HTTP client: hyper with TLS, run on the gateway's runtime
+/// (the batch processor exports from its own thread).
+#[derive(Debug, Clone)]
+struct Exporter {
+    client: hyper_util::client::legacy::Client<
+        hyper_tls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        Full<Bytes>,
+    >,
+    runtime: tokio::runtime::Handle,
+    timeout: Duration,
+}
+
+impl Exporter {
+    fn new(timeout: Duration) -> Exporter {
+        Exporter {
+            client: hyper_util::client::legacy::Client::builder(
+                hyper_util::rt::TokioExecutor::new(),
+            )
+            .build(hyper_tls::HttpsConnector::new()),
+            runtime: tokio::runtime::Handle::current(),
+            timeout,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for Exporter {
+    async fn send_bytes(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, opentelemetry_http::HttpError> {
+        let (client, timeout) = (self.client.clone(), self.timeout);
+        let task = self.runtime.spawn(async move {
+            let send = async {
+                let resp = client.request(request.map(Full::new)).await?;
+                let (parts, body) = resp.into_parts();
+                let body = Limited::new(body, MAX_ANSWER_BYTES)
+                    .collect()
+                    .await?
+                    .to_bytes();
+                Ok::<_, opentelemetry_http::HttpError>(http::Response::from_parts(parts, body))
+            };
+            match tokio::time::timeout(timeout, send).await {
+                Ok(r) => r,
+                Err(_) => Err("the collector did not answer in time".into()),
+            }
+        });
+        task.await?
+    }
+}
+
+/// Puts `span` in the trace of `parent` (a valid `traceparent`) and returns the
+/// `traceparent` to pass on: the span's own when spans are recorded, else
+/// `None`.
+pub fn join(span: &Span, parent: Option<&str>) -> Option<String> {
+    if let Some(sc) = parent.and_then(span_context) {
+        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(sc));
+    }
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    sc.is_valid().then(|| {
+        format!(
+            "00-{}-{}-{:02x}",
+            sc.trace_id(),
+            sc.span_id(),
+            sc.trace_flags().to_u8()
+        )
+    })
+}
+
+/// The `traceparent` of a message or request sent on behalf of `span` for an
+/// event taken in trace `stored`: the span's own when spans are recorded,
+/// else a child of `stored` (same trace, new parent id).
+pub fn outbound(span: &Span, stored: Option<&str>) -> Option<String> {
+    join(span, stored).or_else(|| stored.map(crate::sink::trace::child))
+}
+
+fn span_context(tp: &str) -> Option<SpanContext> {
+    let tp = crate::sink::trace::parse(tp)?;
+    let trace = TraceId::from_hex(&tp[3..35]).ok()?;
+    let span = SpanId::from_hex(&tp[36..52]).ok()?;
+    let flags = u8::from_str_radix(&tp[53..55], 16).ok()?;
+    Some(SpanContext::new(
+        trace,
+        span,
+        TraceFlags::new(flags),
+        true,
+        TraceState::default(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_tracer_the_callers_trace_is_passed_on() {
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let span = tracing::info_span!("test");
+        assert_eq!(join(&span, Some(tp)), None);
+        let out = outbound(&span, Some(tp)).unwrap();
+        assert_eq!(&out[..36], &tp[..36]);
+        assert_ne!(out, tp);
+        assert_eq!(outbound(&span, None), None);
+        assert!(span_context(tp).is_some_and(|s| s.is_sampled() && s.is_remote()));
+    }
 }

@@ -57,9 +57,26 @@ pub struct ServerConfig {
     /// Time allowed to receive a request's body.
     #[serde(with = "dur")]
     pub body_read_timeout: Duration,
-    /// Time allowed for in-flight requests to finish on shutdown.
+    /// Time allowed for shutdown: in-flight requests finish, the sinks settle
+    /// what they have in flight and the store closes, all within it.
     #[serde(with = "dur")]
     pub shutdown_timeout: Duration,
+    /// Webhook requests handled at once at most; beyond it requests get 503 with
+    /// `Retry-After` at once (load shedding), so a flood cannot exhaust memory.
+    pub max_requests_in_flight: usize,
+    /// Webhook requests per client address. Unset: no per-client limit. Over
+    /// it: 429 with `Retry-After`, nothing read or stored. IPv6 clients are
+    /// limited per /64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_rate_limit: Option<RateLimit>,
+    /// Take the client address from this header (its last entry: the address
+    /// the nearest proxy saw), e.g. `x-forwarded-for`. Set it only behind a
+    /// proxy that sets the header; unset, the peer address is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip_header: Option<String>,
+    /// Client addresses the per-client limiter tracks at most; past it the
+    /// limiter starts afresh (and says so in the log).
+    pub max_tracked_clients: usize,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +90,10 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(25),
+            max_requests_in_flight: 1024,
+            client_rate_limit: None,
+            client_ip_header: None,
+            max_tracked_clients: 100_000,
         }
     }
 }
@@ -226,12 +247,40 @@ pub enum LogFormat {
     Text,
 }
 
+/// The OTLP encoding traces are exported in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum OtlpProtocol {
+    #[default]
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    #[serde(rename = "http/json")]
+    HttpJson,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetryConfig {
     /// A `tracing` filter, e.g. `info` or `countersign=debug,info`.
     pub log_level: String,
     pub log_format: LogFormat,
+    /// OTLP/HTTP collector URL, e.g. `http://otel-collector:4318` (`/v1/traces`
+    /// is added when the URL has no path). Unset: no traces are exported, and
+    /// a webhook's `traceparent` is passed on as it came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
+    pub otlp_protocol: OtlpProtocol,
+    /// Headers sent with each export (e.g. an API key); values may be
+    /// `env:`/`file:` references and print as redacted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub otlp_headers: BTreeMap<String, SecretRef>,
+    /// Time allowed for one export request.
+    #[serde(with = "dur")]
+    pub otlp_timeout: Duration,
+    /// Share of new traces recorded (0.0 to 1.0); a webhook arriving with a
+    /// `traceparent` follows its caller's sampling decision.
+    pub trace_sample_ratio: f64,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
 }
 
 impl Default for TelemetryConfig {
@@ -239,6 +288,12 @@ impl Default for TelemetryConfig {
         TelemetryConfig {
             log_level: "info".into(),
             log_format: LogFormat::Json,
+            otlp_endpoint: None,
+            otlp_protocol: OtlpProtocol::HttpProtobuf,
+            otlp_headers: BTreeMap::new(),
+            otlp_timeout: Duration::from_secs(10),
+            trace_sample_ratio: 1.0,
+            service_name: "countersign".into(),
         }
     }
 }
@@ -256,6 +311,11 @@ pub struct SourceConfig {
     /// Allowed clock difference for schemes with a timestamp.
     #[serde(with = "dur", default = "default_tolerance")]
     pub tolerance: Duration,
+    /// Webhooks per second this source may store, and burst. Unset: no limit.
+    /// Checked after authentication (forged requests do not use it up); over
+    /// it: 429 with `Retry-After`, nothing stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
     /// Overrides `server.max_body_bytes` for this source (Adobe Sign can send 10 MB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_body_bytes: Option<usize>,
@@ -326,14 +386,25 @@ pub struct EndpointConfig {
     pub allow_private: bool,
 }
 
+/// A rate limit: a sustained rate and a burst (governor's GCRA).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     /// Sustained rate; fractions allowed (0.5 = one every two seconds).
     pub per_second: f64,
-    /// Deliveries that may go at once after a quiet period.
+    /// Requests that may go at once after a quiet period.
     #[serde(default = "default_burst")]
     pub burst: u32,
+}
+
+impl RateLimit {
+    /// The governor quota: one cell every `1 / per_second`, `burst` at once.
+    pub fn quota(&self) -> governor::Quota {
+        let burst = std::num::NonZeroU32::new(self.burst).unwrap_or(std::num::NonZeroU32::MIN);
+        governor::Quota::with_period(Duration::from_secs_f64(1.0 / self.per_second))
+            .unwrap_or_else(|| governor::Quota::per_second(std::num::NonZeroU32::MAX))
+            .allow_burst(burst)
+    }
 }
 
 /// The circuit breaker of an endpoint.

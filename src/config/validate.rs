@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use http::HeaderName;
 
-use super::{Config, ConfigError, EndpointConfig, Problem, SourceConfig};
+use super::{Config, ConfigError, EndpointConfig, Problem, RateLimit, SourceConfig};
 use crate::providers::{Provider, Source};
 use crate::sink::http::Endpoint;
 use crate::verify::{HeaderMac, Key, Scheme, Template};
@@ -58,6 +58,17 @@ impl Report {
         }
     }
 
+    fn rate_limit(&mut self, key: &str, rl: &RateLimit) {
+        if !(rl.per_second.is_finite() && rl.per_second >= 0.001 && rl.per_second <= 1e6) {
+            self.add(
+                format!("{key}.per_second"),
+                format!("{} is out of range", rl.per_second),
+                "use a rate from 0.001 to 1000000",
+            );
+        }
+        self.range(&format!("{key}.burst"), rl.burst as usize, 1, 1_000_000);
+    }
+
     fn range(&mut self, key: &str, v: usize, lo: usize, hi: usize) {
         if v < lo || v > hi {
             self.add(
@@ -73,13 +84,7 @@ pub(super) fn check(c: &Config) -> Result<(Vec<Source>, Vec<Endpoint>), ConfigEr
     let mut r = Report(Vec::new());
     server(c, &mut r);
     store(c, &mut r);
-    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&c.telemetry.log_level) {
-        r.add(
-            "telemetry.log_level",
-            format!("invalid filter: {e}"),
-            "use e.g. \"info\" or \"countersign=debug,info\"",
-        );
-    }
+    telemetry(c, &mut r);
     kafka(c, &mut r);
     let mut seen = HashSet::new();
     let sources: Vec<Source> = c
@@ -237,6 +242,70 @@ fn server(c: &Config, r: &mut Report) {
     r.positive("server.header_read_timeout", s.header_read_timeout);
     r.positive("server.body_read_timeout", s.body_read_timeout);
     r.positive("server.shutdown_timeout", s.shutdown_timeout);
+    r.range(
+        "server.max_requests_in_flight",
+        s.max_requests_in_flight,
+        1,
+        1_000_000,
+    );
+    if let Some(rl) = &s.client_rate_limit {
+        r.rate_limit("server.client_rate_limit", rl);
+    }
+    if let Some(h) = &s.client_ip_header {
+        header_name("server.client_ip_header", h, r);
+    }
+    r.range(
+        "server.max_tracked_clients",
+        s.max_tracked_clients,
+        1,
+        10_000_000,
+    );
+}
+
+fn telemetry(c: &Config, r: &mut Report) {
+    let t = &c.telemetry;
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&t.log_level) {
+        r.add(
+            "telemetry.log_level",
+            format!("invalid filter: {e}"),
+            "use e.g. \"info\" or \"countersign=debug,info\"",
+        );
+    }
+    if let Some(url) = &t.otlp_endpoint {
+        let ok = url
+            .parse::<http::Uri>()
+            .ok()
+            .filter(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some());
+        if ok.is_none() {
+            r.add(
+                "telemetry.otlp_endpoint",
+                format!("{url:?} is not an http(s) URL"),
+                "give the collector's OTLP/HTTP address, e.g. \"http://otel-collector:4318\"",
+            );
+        }
+    }
+    for (name, value) in &t.otlp_headers {
+        let k = format!("telemetry.otlp_headers.\"{name}\"");
+        header_name(&k, name, r);
+        if let Err((problem, fix)) = value.resolve() {
+            r.add(k, problem, fix);
+        }
+    }
+    r.positive("telemetry.otlp_timeout", t.otlp_timeout);
+    if !(0.0..=1.0).contains(&t.trace_sample_ratio) {
+        r.add(
+            "telemetry.trace_sample_ratio",
+            format!("{} is out of range", t.trace_sample_ratio),
+            "use a share from 0.0 (none) to 1.0 (all)",
+        );
+    }
+    if t.service_name.trim().is_empty() {
+        r.add(
+            "telemetry.service_name",
+            "is empty",
+            "name the service, e.g. \"countersign\"",
+        );
+    }
 }
 
 fn store(c: &Config, r: &mut Report) {
@@ -294,6 +363,9 @@ fn source(key: &str, s: &SourceConfig, default_body: usize, r: &mut Report) -> O
             secrets_hint(s.provider),
         );
     }
+    if let Some(rl) = &s.rate_limit {
+        r.rate_limit(&format!("{key}.rate_limit"), rl);
+    }
     if let Some(b) = s.max_body_bytes {
         r.range(&format!("{key}.max_body_bytes"), b, 1, MAX_BODY_LIMIT);
     }
@@ -318,6 +390,7 @@ fn source(key: &str, s: &SourceConfig, default_body: usize, r: &mut Report) -> O
         keys,
         tolerance_secs: s.tolerance.as_secs() as i64,
         max_body_bytes: s.max_body_bytes.unwrap_or(default_body),
+        rate_limit: s.rate_limit,
         kinds: s
             .kinds
             .iter()
@@ -544,19 +617,7 @@ fn endpoint(key: &str, e: &EndpointConfig, r: &mut Report) -> Option<Endpoint> {
     }
     r.positive(&format!("{key}.retry_after_max"), e.retry_after_max);
     if let Some(rl) = &e.rate_limit {
-        if !(rl.per_second.is_finite() && rl.per_second >= 0.001 && rl.per_second <= 1e6) {
-            r.add(
-                format!("{key}.rate_limit.per_second"),
-                format!("{} is out of range", rl.per_second),
-                "use a rate from 0.001 to 1000000",
-            );
-        }
-        r.range(
-            &format!("{key}.rate_limit.burst"),
-            rl.burst as usize,
-            1,
-            1_000_000,
-        );
+        r.rate_limit(&format!("{key}.rate_limit"), rl);
     }
     r.range(&format!("{key}.max_in_flight"), e.max_in_flight, 1, 10_000);
     r.range(

@@ -1,4 +1,4 @@
-//! The admin listener: `/healthz`, `/readyz`, the events API
+//! The admin listener: `/healthz`, `/readyz`, `/metrics`, the events API
 //! (`/v1/events/{id}`, `/v1/events?limit=N&before=SEQ`), `/v1/stats`, and the
 //! dead-letter and endpoint API ([`deliveries`]). Keep it on a private address:
 //! it can replay and discard deliveries.
@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::deliveries;
 use super::response::{self, HttpError, Resp};
+use crate::metrics::Metrics;
 use crate::sink::http::{Endpoint, EndpointStatus};
 use crate::sink::kafka::KafkaStatus;
 use crate::stats::IngestStats;
@@ -31,6 +32,7 @@ pub struct Admin {
     pub ingest: Arc<IngestStats>,
     /// The HTTP endpoints and their workers' status.
     pub endpoints: Vec<(Arc<Endpoint>, Arc<EndpointStatus>)>,
+    pub metrics: Arc<Metrics>,
 }
 
 pub async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Resp {
@@ -55,6 +57,7 @@ async fn get_route(admin: &Arc<Admin>, path: &str, query: String) -> Result<Resp
         "/healthz" => Ok(response::json(StatusCode::OK, &json!({"status": "ok"}))),
         "/readyz" => Ok(readyz(admin)),
         "/v1/stats" => Ok(stats(admin)),
+        "/metrics" => metrics(admin.clone()).await,
         "/v1/events" => blocking(move || list(&store, &query)).await,
         p => match p.strip_prefix("/v1/events/") {
             Some(id) if !id.is_empty() && !id.contains('/') => {
@@ -100,6 +103,37 @@ fn readyz(admin: &Admin) -> Resp {
         "checks": checks,
     });
     response::json(status, &body)
+}
+
+/// Prometheus text format; state gauges are read from the store when scraped.
+async fn metrics(admin: Arc<Admin>) -> Result<Resp, HttpError> {
+    tokio::task::spawn_blocking(move || {
+        let endpoints = admin
+            .endpoints
+            .iter()
+            .map(|(e, s)| {
+                let snap = s.snapshot.lock().map(|s| s.clone()).unwrap_or_default();
+                (e.id.as_str(), snap.breaker, snap.disabled.is_some())
+            })
+            .collect();
+        let state = crate::metrics::State {
+            store: &admin.store,
+            ready: admin.ready.load(Ordering::SeqCst),
+            kafka: admin.kafka.is_some(),
+            endpoints,
+        };
+        admin.metrics.refresh(&state)?;
+        let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(
+            admin.metrics.encode(),
+        )));
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+        );
+        Ok(r)
+    })
+    .await
+    .unwrap_or_else(|e| Err(HttpError::BadRequest(format!("request failed: {e}"))))
 }
 
 /// Webhooks by outcome, store and Kafka counters since start.

@@ -1,8 +1,9 @@
 //! `/hooks/{source}[/{token}]`: route, read the body within its limits, run the
 //! pipeline, answer as the provider expects.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::Method;
@@ -11,7 +12,11 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::Request;
 use hyper::body::Incoming;
 
+use tracing::Instrument as _;
+
+use super::limit::Ingress;
 use super::response::{self, HttpError, Resp};
+use crate::metrics::{Metrics, UNKNOWN_SOURCE};
 use crate::pipeline::{Accepted, IngestError, Pipeline};
 use crate::stats::IngestStats;
 use crate::verify::Inbound;
@@ -21,6 +26,15 @@ pub struct Ingest {
     pub pipeline: Arc<Pipeline>,
     pub body_read_timeout: Duration,
     pub stats: Arc<IngestStats>,
+    pub metrics: Arc<Metrics>,
+    pub limits: Ingress,
+}
+
+impl Ingest {
+    /// Tidies the per-client limiter every `every` until `stop`.
+    pub async fn tidy(self: Arc<Self>, every: Duration, stop: tokio::sync::watch::Receiver<bool>) {
+        self.limits.tidy(every, stop).await;
+    }
 }
 
 /// `/hooks/{source}` → (source, None); `/hooks/{source}/{token}` → (source, token).
@@ -35,19 +49,69 @@ fn route(path: &str) -> Option<(&str, Option<&str>)> {
     }
 }
 
-pub async fn handle(ingest: Arc<Ingest>, req: Request<Incoming>) -> Resp {
+pub async fn handle(ingest: Arc<Ingest>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
+    let started = Instant::now();
     let path = req.uri().path().to_owned();
-    match handle_inner(&ingest, req).await {
+    // Metrics are labelled by configured sources only.
+    let label = route(&path)
+        .and_then(|(s, _)| ingest.pipeline.source(s))
+        .map_or_else(|| UNKNOWN_SOURCE.to_owned(), |s| s.id.clone());
+    let span = tracing::info_span!(
+        "webhook",
+        otel.kind = "server",
+        source = %label,
+        outcome = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let incoming = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::sink::trace::parse);
+    // The trace the events continue: this span's, or the caller's as it came.
+    let trace = crate::telemetry::join(&span, incoming).or_else(|| incoming.map(str::to_owned));
+    let result = match ingest.limits.admit() {
+        None => Err(HttpError::Shed),
+        Some(_permit) => {
+            ingest.metrics.requests_in_flight.inc();
+            let client = ingest.limits.client(peer, req.headers());
+            let r = match ingest.limits.check_client(client) {
+                Err(secs) => Err(HttpError::RateLimited(secs)),
+                Ok(()) => {
+                    handle_inner(&ingest, req, trace.as_deref())
+                        .instrument(span.clone())
+                        .await
+                }
+            };
+            ingest.metrics.requests_in_flight.dec();
+            r
+        }
+    };
+    let (outcome, resp) = answer(&path, result);
+    span.record("outcome", outcome);
+    span.record("http.response.status_code", resp.status().as_u16());
+    ingest.stats.record(outcome);
+    ingest.metrics.webhook(&label, outcome);
+    ingest
+        .metrics
+        .ingest_seconds
+        .with_label_values(&[label.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    resp
+}
+
+/// The outcome label and the answer; logs refusals.
+fn answer(path: &str, result: Result<(Accepted, Resp), HttpError>) -> (&'static str, Resp) {
+    match result {
         Ok((accepted, r)) => {
-            ingest.stats.record(match &accepted {
+            let outcome = match &accepted {
                 Accepted::Handshake(_) => "handshake",
                 a if a.all_duplicates() => "duplicate",
                 _ => "accepted",
-            });
-            r
+            };
+            (outcome, r)
         }
         Err(e) => {
-            ingest.stats.record(e.outcome());
             match &e {
                 HttpError::Ingest(IngestError::Unauthorized(v)) => {
                     tracing::warn!(path, reason = v.reason(), detail = %v, "webhook rejected: authentication failed")
@@ -59,7 +123,7 @@ pub async fn handle(ingest: Arc<Ingest>, req: Request<Incoming>) -> Resp {
                     tracing::info!(path, outcome = other.outcome(), error = %other, "webhook rejected")
                 }
             }
-            response::error(&e)
+            (e.outcome(), response::error(&e))
         }
     }
 }
@@ -67,6 +131,7 @@ pub async fn handle(ingest: Arc<Ingest>, req: Request<Incoming>) -> Resp {
 async fn handle_inner(
     ingest: &Ingest,
     req: Request<Incoming>,
+    trace: Option<&str>,
 ) -> Result<(Accepted, Resp), HttpError> {
     let (source_id, token) = route(req.uri().path()).ok_or(HttpError::NotFound)?;
     let source = ingest
@@ -100,7 +165,7 @@ async fn handle_inner(
     };
     let accepted = ingest
         .pipeline
-        .ingest(&source, get, &inbound, received_ms)
+        .ingest(&source, get, &inbound, received_ms, trace)
         .await?;
     tracing::debug!(source = %source.id, duplicate = accepted.all_duplicates(), "webhook accepted");
     let resp = response::accepted(&accepted);

@@ -8,5 +8,6 @@
 pub mod admin;
 pub mod deliveries;
 pub mod ingest;
+pub mod limit;
 pub mod response;
 pub mod server;

@@ -35,6 +35,12 @@ pub enum HttpError {
     BodyRead(String),
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The client address is over `server.client_rate_limit`.
+    #[error("client over its rate limit")]
+    RateLimited(u64),
+    /// `server.max_requests_in_flight` requests are being handled.
+    #[error("too many requests in flight")]
+    Shed,
     #[error("{0}")]
     Ingest(#[from] IngestError),
     #[error("store: {0}")]
@@ -50,6 +56,8 @@ impl HttpError {
             HttpError::TooLarge(_) => "too_large",
             HttpError::BodyTimeout => "timeout",
             HttpError::BodyRead(_) | HttpError::BadRequest(_) => "invalid",
+            HttpError::RateLimited(_) => "rate_limited",
+            HttpError::Shed => "overloaded",
             HttpError::Ingest(e) => e.outcome(),
             HttpError::Store(StoreError::Overloaded) => "overloaded",
             HttpError::Store(_) => "error",
@@ -110,6 +118,13 @@ pub fn error(e: &HttpError) -> Resp {
             r
         }
         HttpError::BodyRead(m) | HttpError::BadRequest(m) => msg(StatusCode::BAD_REQUEST, m),
+        HttpError::RateLimited(secs) | HttpError::Ingest(IngestError::RateLimited(secs)) => {
+            let mut r = msg(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
+            r.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(*secs));
+            r
+        }
+        HttpError::Shed => unavailable("1"),
         HttpError::Ingest(IngestError::Unauthorized(_)) => {
             msg(StatusCode::UNAUTHORIZED, "unauthorized")
         }

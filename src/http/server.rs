@@ -4,6 +4,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,7 +48,7 @@ pub async fn serve<H, F>(
     handler: H,
     mut shutdown: watch::Receiver<bool>,
 ) where
-    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -62,7 +63,7 @@ pub async fn serve<H, F>(
             p = permits.clone().acquire_owned() => p.expect("semaphore is never closed"),
             _ = shutdown.changed() => break,
         };
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
@@ -77,7 +78,7 @@ pub async fn serve<H, F>(
         let _ = stream.set_nodelay(true);
         let h = handler.clone();
         let svc = service_fn(move |req| {
-            let fut = h(req);
+            let fut = h(req, peer);
             async move { Ok::<_, Infallible>(fut.await) }
         });
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc));

@@ -128,6 +128,8 @@ pub struct Source {
     pub keys: Vec<Key>,
     pub tolerance_secs: i64,
     pub max_body_bytes: usize,
+    /// Stored webhooks per second, at most.
+    pub rate_limit: Option<crate::config::RateLimit>,
     /// Overrides of the event-type → kind table.
     pub kinds: HashMap<String, Kind>,
     /// Where generic providers find the event fields.

@@ -18,15 +18,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
+use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::statistics::Statistics;
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
 use crate::config::KafkaConfig;
+use crate::metrics::Metrics;
 use crate::store::{Ack, Pending, Store};
 
 /// Errors no retry can fix, by name: the message is dead-lettered.
@@ -87,6 +90,8 @@ pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
         .set("acks", "all")
         .set("compression.type", "lz4")
         .set("linger.ms", "5")
+        // Queue length and broker round trips for the metrics.
+        .set("statistics.interval.ms", "5000")
         // No local give-up: librdkafka retries until the broker takes the message.
         .set("message.timeout.ms", "0");
     for (key, value) in &k.producer {
@@ -95,6 +100,31 @@ pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
     }
     c
 }
+
+/// The producer's context: librdkafka's statistics go to the metrics.
+pub struct Context {
+    metrics: Arc<Metrics>,
+}
+
+impl ClientContext for Context {
+    fn stats(&self, s: Statistics) {
+        let m = &self.metrics;
+        m.kafka_queue_messages.set(s.msg_cnt as i64);
+        m.kafka_queue_bytes.set(s.msg_size as i64);
+        for b in s.brokers.values() {
+            // Bootstrap and internal entries have no round trips.
+            if b.nodeid >= 0
+                && let Some(rtt) = &b.rtt
+            {
+                m.kafka_broker_rtt
+                    .with_label_values(&[b.name.as_str()])
+                    .set(rtt.avg as f64 / 1e6);
+            }
+        }
+    }
+}
+
+type KafkaProducer = FutureProducer<Context>;
 
 /// Counters and connectivity, for `/readyz` and the admin API.
 #[derive(Debug, Default)]
@@ -155,9 +185,10 @@ struct Done {
 
 pub struct KafkaSink {
     cfg: KafkaConfig,
-    producer: FutureProducer,
+    producer: KafkaProducer,
     store: Store,
     status: Arc<KafkaStatus>,
+    metrics: Arc<Metrics>,
 }
 
 /// Why handing a message to the producer failed.
@@ -167,13 +198,20 @@ enum Handoff {
 }
 
 impl KafkaSink {
-    pub fn new(cfg: KafkaConfig, store: Store) -> Result<KafkaSink, KafkaError> {
-        let producer = producer_config(&cfg).create()?;
+    pub fn new(
+        cfg: KafkaConfig,
+        store: Store,
+        metrics: Arc<Metrics>,
+    ) -> Result<KafkaSink, KafkaError> {
+        let producer = producer_config(&cfg).create_with_context(Context {
+            metrics: metrics.clone(),
+        })?;
         Ok(KafkaSink {
             cfg,
             producer,
             store,
             status: Arc::new(KafkaStatus::default()),
+            metrics,
         })
     }
 
@@ -188,6 +226,7 @@ impl KafkaSink {
         mut stop: watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
         let (producer, status) = (self.producer.clone(), self.status.clone());
+        let metrics = self.metrics.clone();
         tokio::spawn(async move {
             loop {
                 let p = producer.clone();
@@ -198,6 +237,7 @@ impl KafkaSink {
                 })
                 .await
                 .unwrap_or(false);
+                metrics.kafka_connected.set(i64::from(ok));
                 if status.connected.swap(ok, Ordering::SeqCst) != ok {
                     tracing::info!(connected = ok, "kafka connectivity changed");
                     if ok {
@@ -322,7 +362,7 @@ impl KafkaSink {
             }
         }
         let p = self.producer.clone();
-        let _ = tokio::task::spawn_blocking(move || p.flush(Duration::from_secs(5))).await;
+        let _ = tokio::task::spawn_blocking(move || p.flush(Duration::from_secs(1))).await;
     }
 
     async fn fetch(
@@ -348,11 +388,28 @@ impl KafkaSink {
             }
         };
         let key = meta.envelope_id.clone().unwrap_or_else(|| meta.id.clone());
+        let span = tracing::info_span!(
+            "kafka.publish",
+            otel.kind = "producer",
+            messaging.system = "kafka",
+            messaging.destination.name = %p.topic,
+            messaging.kafka.partition = tracing::field::Empty,
+            messaging.kafka.offset = tracing::field::Empty,
+            error = tracing::field::Empty,
+        );
+        let traceparent = crate::telemetry::outbound(&span, p.traceparent.as_deref());
         let fut = loop {
+            let mut headers = ce_headers(&meta);
+            if let Some(tp) = &traceparent {
+                headers = headers.insert(Header {
+                    key: "traceparent",
+                    value: Some(tp.as_str()),
+                });
+            }
             let record = FutureRecord::to(&p.topic)
                 .key(&key)
                 .payload(&p.json)
-                .headers(ce_headers(&meta));
+                .headers(headers);
             match self.producer.send_result(record) {
                 Ok(f) => break f,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
@@ -361,7 +418,7 @@ impl KafkaSink {
                 Err((e, _)) => return Handoff::Failed(p, e),
             }
         };
-        spawn_delivery(p, fut, done.clone());
+        spawn_delivery(p, fut, done.clone(), span);
         Handoff::Handed
     }
 
@@ -371,6 +428,11 @@ impl KafkaSink {
         match result {
             Ok((partition, offset)) => {
                 self.status.published.fetch_add(1, Ordering::Relaxed);
+                self.count(&p.topic, "published");
+                let lag_ms = crate::time::now_ms() - p.received_ms;
+                self.metrics
+                    .kafka_publish_lag
+                    .observe(lag_ms.max(0) as f64 / 1000.0);
                 Some(Ack::Published {
                     seq: p.seq,
                     topic: p.topic,
@@ -380,6 +442,7 @@ impl KafkaSink {
             }
             Err(e) => match classify(&e) {
                 Class::Fatal(reason) => {
+                    self.count(&p.topic, "dead_lettered");
                     self.dead_letter(&p, reason, &e).await;
                     Some(Ack::DeadLettered {
                         seq: p.seq,
@@ -388,11 +451,13 @@ impl KafkaSink {
                     })
                 }
                 Class::Retryable => {
+                    self.count(&p.topic, "failed");
                     tracing::debug!(seq = p.seq, topic = %p.topic, error = %e, "retryable kafka failure");
                     *rewind = true;
                     None
                 }
                 Class::ProducerFatal => {
+                    self.count(&p.topic, "failed");
                     tracing::error!(error = %e, "kafka producer hit a fatal error; replacing it");
                     *rewind = true;
                     *replace = true;
@@ -457,21 +522,47 @@ impl KafkaSink {
         }
     }
 
+    fn count(&self, topic: &str, outcome: &str) {
+        self.metrics
+            .kafka_messages
+            .with_label_values(&[topic, outcome])
+            .inc();
+    }
+
     fn replace_producer(&mut self) {
-        match producer_config(&self.cfg).create::<FutureProducer>() {
+        let ctx = Context {
+            metrics: self.metrics.clone(),
+        };
+        match producer_config(&self.cfg).create_with_context::<_, KafkaProducer>(ctx) {
             Ok(p) => self.producer = p,
             Err(e) => tracing::error!(error = %e, "cannot create a new kafka producer"),
         }
     }
 }
 
-fn spawn_delivery(pending: Pending, fut: DeliveryFuture, done: mpsc::UnboundedSender<Done>) {
+fn spawn_delivery(
+    pending: Pending,
+    fut: DeliveryFuture,
+    done: mpsc::UnboundedSender<Done>,
+    span: tracing::Span,
+) {
     tokio::spawn(async move {
         let result = match fut.await {
             Ok(Ok(d)) => Ok((d.partition, d.offset)),
             Ok(Err((e, _))) => Err(e),
             Err(_) => Err(KafkaError::Canceled),
         };
+        match &result {
+            Ok((partition, offset)) => {
+                span.record("messaging.kafka.partition", partition);
+                span.record("messaging.kafka.offset", offset);
+            }
+            Err(e) => {
+                span.record("error", tracing::field::display(e));
+            }
+        }
+        // The span ends here: it covers hand-off to acknowledgement.
+        drop(span);
         let _ = done.send(Done { pending, result });
     });
 }

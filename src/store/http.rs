@@ -14,7 +14,7 @@ use super::tables::{
     AttemptRow, DISABLED, DeliveryRow, EVENTS, HTTP_ATTEMPTS, HTTP_DEAD, HTTP_DELIVERIES, HTTP_DUE,
     HTTP_ORDER, TRACE,
 };
-use super::{Command, Store, StoreError};
+use super::{Backlog, Command, Store, StoreError};
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +169,7 @@ pub struct Due {
     pub traceparent: Option<String>,
     pub envelope: String,
     pub tries: u32,
+    pub received_ms: i64,
     pub json: Vec<u8>,
 }
 
@@ -225,6 +226,7 @@ impl Store {
                 traceparent: trace.get(seq)?.map(|t| t.value().to_owned()),
                 envelope: d.1.to_owned(),
                 tries: d.4,
+                received_ms: e.value().0,
                 json: e.value().3.to_vec(),
             });
         }
@@ -276,16 +278,28 @@ impl Store {
 
     /// Unfinished deliveries of `endpoint` (waiting and scheduled).
     pub fn http_pending_count(&self, endpoint: &str) -> Result<u64, StoreError> {
+        Ok(self.http_backlog(endpoint)?.count)
+    }
+
+    /// Unfinished deliveries of `endpoint` and when the oldest was received
+    /// (a scan of the endpoint's queue).
+    pub fn http_backlog(&self, endpoint: &str) -> Result<Backlog, StoreError> {
         let txn = self.inner.db.begin_read()?;
         let order = txn.open_table(HTTP_ORDER)?;
-        let mut n = 0;
+        let (mut count, mut oldest) = (0, None::<u64>);
         for entry in order.range((endpoint, "", 0)..)? {
-            if entry?.0.value().0 != endpoint {
+            let (k, seq) = entry?;
+            if k.value().0 != endpoint {
                 break;
             }
-            n += 1;
+            count += 1;
+            oldest = Some(oldest.map_or(seq.value(), |o| o.min(seq.value())));
         }
-        Ok(n)
+        let oldest_ms = match oldest {
+            Some(seq) => txn.open_table(EVENTS)?.get(seq)?.map(|e| e.value().0),
+            None => None,
+        };
+        Ok(Backlog { count, oldest_ms })
     }
 
     /// Dead letters of `endpoint` waiting for replay or discard.

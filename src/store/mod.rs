@@ -21,11 +21,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use redb::{Database, ReadableDatabase, ReadableTableMetadata};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::StoreConfig;
-use tables::{EVENTS, IDS, KAFKA_DONE, KAFKA_QUEUE};
+use tables::{EVENTS, IDS, KAFKA_DONE, KAFKA_QUEUE, TRACE};
 use tokio::sync::Notify;
 
 /// Database file name inside `store.path`.
@@ -53,7 +53,18 @@ pub struct NewEvent {
 pub struct Pending {
     pub seq: u64,
     pub topic: String,
+    pub received_ms: i64,
+    /// The trace the webhook was taken in, continued by the message.
+    pub traceparent: Option<String>,
     pub json: Vec<u8>,
+}
+
+/// What waits for a sink, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Backlog {
+    pub count: u64,
+    /// When the oldest waiting event was received.
+    pub oldest_ms: Option<i64>,
 }
 
 /// What became of a Kafka message; removes it from the outbox.
@@ -151,14 +162,46 @@ from_redb!(
     redb::CommitError
 );
 
-/// Counters for group commit and sweeping (read by tests and, later, metrics).
-#[derive(Debug, Default)]
+/// Counters for group commit and sweeping (the admin API's `/v1/stats`), and
+/// the commit histograms `/metrics` registers.
+#[derive(Debug)]
 pub struct Stats {
     pub commits: AtomicU64,
     pub events_stored: AtomicU64,
     pub duplicates: AtomicU64,
     pub largest_batch: AtomicU64,
     pub events_swept: AtomicU64,
+    /// Time one group commit takes, writes and fsync.
+    pub commit_seconds: prometheus::Histogram,
+    /// Requests (events, acks, delivery records) one group commit takes.
+    pub commit_batch: prometheus::Histogram,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        use prometheus::{Histogram, HistogramOpts, exponential_buckets};
+        let h = |name: &str, help: &str, buckets: Vec<f64>| {
+            Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+                .expect("valid histogram")
+        };
+        Stats {
+            commits: AtomicU64::new(0),
+            events_stored: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            largest_batch: AtomicU64::new(0),
+            events_swept: AtomicU64::new(0),
+            commit_seconds: h(
+                "store_commit_duration_seconds",
+                "Time one group commit of the store takes, fsync included.",
+                exponential_buckets(0.000_1, 2.0, 16).expect("valid buckets"),
+            ),
+            commit_batch: h(
+                "store_commit_batch_size",
+                "Requests one group commit of the store takes.",
+                exponential_buckets(1.0, 2.0, 14).expect("valid buckets"),
+            ),
+        }
+    }
 }
 
 pub(crate) enum Command {
@@ -324,6 +367,7 @@ impl Store {
         let txn = self.inner.db.begin_read()?;
         let queue = txn.open_table(KAFKA_QUEUE)?;
         let events = txn.open_table(EVENTS)?;
+        let trace = txn.open_table(TRACE)?;
         let range = match after {
             Some(k) => queue.range(k..)?,
             None => queue.range::<(u64, &str)>(..)?,
@@ -342,11 +386,28 @@ impl Store {
                 out.push(Pending {
                     seq,
                     topic: topic.to_owned(),
+                    received_ms: v.value().0,
+                    traceparent: trace.get(seq)?.map(|t| t.value().to_owned()),
                     json: v.value().3.to_vec(),
                 });
             }
         }
         Ok(out)
+    }
+
+    /// Kafka messages waiting in the outbox and when the oldest was received.
+    pub fn kafka_backlog(&self) -> Result<Backlog, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let queue = txn.open_table(KAFKA_QUEUE)?;
+        let count = queue.len()?;
+        let oldest_ms = match queue.first()? {
+            Some((k, _)) => txn
+                .open_table(EVENTS)?
+                .get(k.value().0)?
+                .map(|e| e.value().0),
+            None => None,
+        };
+        Ok(Backlog { count, oldest_ms })
     }
 
     /// How many Kafka messages wait in the outbox.

@@ -40,8 +40,8 @@ pub const HTTP_ORDER: TableDefinition<(&str, &str, u64), u64> =
 pub const HTTP_DUE: TableDefinition<(&str, i64, u64), ()> = TableDefinition::new("http_due_v1");
 /// (endpoint, seq) → (): dead letters not yet replayed or discarded.
 pub const HTTP_DEAD: TableDefinition<(&str, u64), ()> = TableDefinition::new("http_dead_v1");
-/// seq → W3C `traceparent` the webhook arrived with (only when it had one);
-/// deliveries continue that trace.
+/// seq → W3C `traceparent` of the webhook's ingest span (or, with tracing off,
+/// the one it arrived with); Kafka messages and HTTP deliveries continue it.
 pub const TRACE: TableDefinition<u64, &str> = TableDefinition::new("trace_v1");
 /// endpoint → (disabled_at_ms, reason): endpoints disabled by a 410 Gone.
 pub const DISABLED: TableDefinition<&str, (i64, &str)> =

@@ -149,7 +149,10 @@ impl Writer {
 
     fn commit_batch(&mut self, batch: Vec<Item>) {
         let start_seq = self.next_seq;
-        match self.write(&batch) {
+        let timer = self.stats.commit_seconds.start_timer();
+        let written = self.write(&batch);
+        timer.observe_duration();
+        match written {
             Ok((done, wake)) => {
                 let n: usize = batch
                     .iter()
@@ -157,6 +160,7 @@ impl Writer {
                     .map(Item::len)
                     .sum();
                 self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                self.stats.commit_batch.observe(batch.len() as f64);
                 self.stats
                     .largest_batch
                     .fetch_max(n as u64, Ordering::Relaxed);
@@ -271,7 +275,10 @@ impl Writer {
                     queue.insert((seq, topic.as_str()), ())?;
                     wake.kafka = true;
                 }
-                if let (Some(tp), false) = (&e.traceparent, e.endpoints.is_empty()) {
+                if let (Some(tp), true) = (
+                    &e.traceparent,
+                    !e.topics.is_empty() || !e.endpoints.is_empty(),
+                ) {
                     trace.insert(seq, tp.as_str())?;
                 }
                 for endpoint in &e.endpoints {

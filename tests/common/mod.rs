@@ -445,6 +445,8 @@ pub struct Binary {
     pub child: Child,
     pub public: SocketAddr,
     pub admin: SocketAddr,
+    /// Every line the process wrote to stderr (its log), so far.
+    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Binary {
@@ -458,12 +460,15 @@ impl Binary {
             .expect("spawn countersign");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let lines = log.clone();
         std::thread::spawn(move || {
             use std::io::BufRead;
             for line in std::io::BufReader::new(stderr)
                 .lines()
                 .map_while(Result::ok)
             {
+                lines.lock().unwrap().push(line.clone());
                 if let Ok(v) = serde_json::from_str::<Value>(&line)
                     && v["message"] == "listening"
                 {
@@ -481,6 +486,7 @@ impl Binary {
             child,
             public,
             admin,
+            log,
         }
     }
 
@@ -489,6 +495,11 @@ impl Binary {
             .args(["-9", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
+    }
+
+    /// The log so far, one string.
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
     }
 
     pub fn sigterm(&mut self) -> std::process::ExitStatus {

@@ -13,23 +13,51 @@ mod client;
 mod endpoint;
 
 use std::collections::{HashMap, VecDeque};
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use governor::RateLimiter;
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 pub use endpoint::{Endpoint, is_local_name, is_private};
 
 use super::breaker::{Breaker, Permit};
 use super::clock::Clock;
 use super::retry::{self, Outcome, Verdict};
+use crate::metrics::Metrics;
 use crate::store::{Attempt, Due, HttpOp, Next, Store, StoreError};
+
+/// One endpoint's series of the metrics, looked up once.
+struct Series {
+    success: prometheus::IntCounter,
+    retryable: prometheus::IntCounter,
+    permanent: prometheus::IntCounter,
+    delivered: prometheus::IntCounter,
+    dead_lettered: prometheus::IntCounter,
+    request_seconds: prometheus::Histogram,
+    lag_seconds: prometheus::Histogram,
+    attempts: prometheus::Histogram,
+}
+
+impl Series {
+    fn new(m: &Metrics, id: &str) -> Series {
+        Series {
+            success: m.attempts(id, "success"),
+            retryable: m.attempts(id, "retryable"),
+            permanent: m.attempts(id, "permanent"),
+            delivered: m.http_deliveries.with_label_values(&[id, "delivered"]),
+            dead_lettered: m.http_deliveries.with_label_values(&[id, "dead_lettered"]),
+            request_seconds: m.http_request_seconds.with_label_values(&[id]),
+            lag_seconds: m.http_delivery_lag.with_label_values(&[id]),
+            attempts: m.http_attempts_per_delivery.with_label_values(&[id]),
+        }
+    }
+}
 
 /// What an endpoint's worker is doing, for the admin API.
 #[derive(Debug, Default)]
@@ -75,19 +103,16 @@ pub struct Worker {
     /// Taken from the store and not yet sent (the rate limit held them back).
     ready: VecDeque<Due>,
     disabled: Option<(i64, String)>,
+    series: Series,
 }
 
 impl Worker {
-    pub fn new(ep: Endpoint, store: Store, clock: Clock) -> Worker {
-        let limiter = ep.rate_limit.map(|rl| {
-            let period = Duration::from_secs_f64(1.0 / rl.per_second);
-            let burst = NonZeroU32::new(rl.burst).unwrap_or(NonZeroU32::MIN);
-            let quota = Quota::with_period(period)
-                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
-                .allow_burst(burst);
-            RateLimiter::direct_with_clock(quota, clock.clone())
-        });
+    pub fn new(ep: Endpoint, store: Store, clock: Clock, metrics: &Metrics) -> Worker {
+        let limiter = ep
+            .rate_limit
+            .map(|rl| RateLimiter::direct_with_clock(rl.quota(), clock.clone()));
         Worker {
+            series: Series::new(metrics, &ep.id),
             client: client::client(&ep),
             breaker: Breaker::new(ep.breaker.failures, ep.breaker.cooldown),
             ep: Arc::new(ep),
@@ -231,10 +256,30 @@ impl Worker {
         let (ep, client, clock) = (self.ep.clone(), self.client.clone(), self.clock.clone());
         tokio::spawn(async move {
             let at_ms = clock.now_ms();
-            let tp = due.traceparent.as_deref().map(super::trace::child);
+            let span = tracing::info_span!(
+                "http.delivery",
+                otel.kind = "client",
+                endpoint = %ep.id,
+                event = %due.event_id,
+                attempt = due.tries + 1,
+                http.response.status_code = tracing::field::Empty,
+                error = tracing::field::Empty,
+            );
+            let tp = crate::telemetry::outbound(&span, due.traceparent.as_deref());
             let req = client::request(&ep, &due.event_id, &due.json, at_ms / 1000, tp.as_deref());
             let started = Instant::now();
-            let (outcome, error) = client::send(&client, &ep, req).await;
+            let (outcome, error) = client::send(&client, &ep, req)
+                .instrument(span.clone())
+                .await;
+            match &outcome {
+                Outcome::Status { code, .. } => {
+                    span.record("http.response.status_code", code);
+                }
+                Outcome::Failed(_) => {
+                    span.record("error", error.as_str());
+                }
+            }
+            drop(span);
             let _ = done.send(Finished {
                 due,
                 at_ms,
@@ -253,6 +298,7 @@ impl Worker {
             self.in_flight.remove(&f.due.seq);
             let now = self.clock.now_ms();
             let verdict = retry::classify(&f.outcome, self.ep.retry_after_max);
+            self.series.request_seconds.observe(f.latency.as_secs_f64());
             let next = self.next(&f, &verdict, now);
             if verdict == Verdict::Gone {
                 gone = Some((now, f.error.clone()));
@@ -296,10 +342,17 @@ impl Worker {
             Verdict::Delivered => {
                 self.breaker.on_success();
                 counter(&self.status.delivered);
+                let s = &self.series;
+                s.success.inc();
+                s.delivered.inc();
+                s.attempts.observe(f64::from(f.due.tries + 1));
+                s.lag_seconds
+                    .observe((now - f.due.received_ms).max(0) as f64 / 1000.0);
                 return Next::Delivered;
             }
             Verdict::Gone => {
                 counter(&self.status.failed_attempts);
+                self.series.retryable.inc();
                 return Next::Retry {
                     due_ms: now,
                     counts: false,
@@ -312,6 +365,10 @@ impl Worker {
             Verdict::Retry { after: None } => self.breaker.on_failure(now),
         }
         counter(&self.status.failed_attempts);
+        match verdict {
+            Verdict::Permanent => self.series.permanent.inc(),
+            _ => self.series.retryable.inc(),
+        }
         let tries = f.due.tries + 1;
         let reason = match verdict {
             Verdict::Permanent => format!("permanent failure: {}", f.error),
@@ -329,6 +386,8 @@ impl Worker {
             _ => unreachable!("delivered and gone returned above"),
         };
         counter(&self.status.dead_lettered);
+        self.series.dead_lettered.inc();
+        self.series.attempts.observe(f64::from(tries));
         tracing::warn!(endpoint = %ep.id, event = %f.due.event_id, %reason, "delivery dead-lettered");
         Next::DeadLetter { reason }
     }
