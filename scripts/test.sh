@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need
-# (the tansu Kafka-protocol broker, started per test by the tests themselves),
+# (the tansu Kafka-protocol broker, started per test by the tests themselves,
+# and promtool for the metrics lint),
 # then `cargo test`. Used by the README and by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,18 @@ done
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     echo "== installing build dependencies: ${missing[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+# promtool lints the /metrics output (Debian package `prometheus`).
+if ! command -v promtool >/dev/null 2>&1; then
+    as_root=""
+    [ "$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null && as_root="sudo -n"; }
+    if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || [ -n "$as_root" ]; }; then
+        echo "== installing promtool (Debian package prometheus)"
+        $as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends prometheus
+    else
+        echo "warning: promtool is missing and cannot be installed here; the metrics lint is skipped outside CI" >&2
+    fi
 fi
 
 tansu_bin="${TANSU:-$HOME/.cargo/bin/tansu}"

@@ -401,3 +401,87 @@ async fn a_message_too_large_is_dead_lettered() {
     );
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_carry_the_trace_and_the_kafka_metrics_move() {
+    let broker = broker_with_topics(Storage::Memory);
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!("{SOURCES}\n{}", kafka_toml(&broker, "")).replace(
+        "\"linger.ms\" = 2",
+        "\"linger.ms\" = 2\n\"statistics.interval.ms\" = 200",
+    );
+    let gw = Gateway::start(&config_text(dir.path(), &toml)).await;
+    let before = common::metrics::Scrape::take(gw.admin).await;
+    let published = |m: &common::metrics::Scrape| {
+        m.get(
+            "countersign_kafka_messages_total",
+            &[("topic", TOPIC), ("outcome", "published")],
+        )
+    };
+    assert_eq!(published(&before), 0.0);
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut req = sw_event(&sources(), "msg_traced", "sent", "env-tr", 0);
+    req.headers.push(("traceparent".into(), tp.into()));
+    assert_eq!(send(gw.public, &req).await.status, 200);
+    drained(gw.admin, Duration::from_secs(60)).await;
+    let got = consume(&broker.addr(), TOPIC, 1, Duration::from_secs(30));
+    assert_eq!(got.len(), 1, "{got:?}");
+    // Tracing is off: the caller's trace continues, with a new parent id.
+    let header = got[0].header("traceparent").expect("traceparent header");
+    assert_eq!(&header[..36], &tp[..36], "{header}");
+    assert_ne!(header, tp);
+    assert_eq!(&header[52..], "-01");
+
+    // librdkafka's statistics arrive every 200 ms.
+    let mut m = common::metrics::Scrape::take(gw.admin).await;
+    for _ in 0..100 {
+        if m.samples
+            .iter()
+            .any(|s| s.name == "countersign_kafka_broker_rtt_seconds" && s.value > 0.0)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        m = common::metrics::Scrape::take(gw.admin).await;
+    }
+    common::metrics::promtool_check(&m.text);
+    assert_eq!(published(&m), 1.0);
+    assert_eq!(
+        m.get("countersign_kafka_publish_lag_seconds_count", &[]),
+        1.0
+    );
+    assert_eq!(m.get("countersign_kafka_pending_messages", &[]), 0.0);
+    assert_eq!(
+        m.get("countersign_kafka_oldest_pending_age_seconds", &[]),
+        0.0
+    );
+    assert_eq!(m.get("countersign_kafka_connected", &[]), 1.0);
+    assert_eq!(m.get("countersign_kafka_producer_queue_messages", &[]), 0.0);
+    let rtt: Vec<_> = m
+        .samples
+        .iter()
+        .filter(|s| s.name == "countersign_kafka_broker_rtt_seconds")
+        .collect();
+    assert!(
+        rtt.iter().any(|s| s.value > 0.0 && s.value < 5.0),
+        "broker round trips: {rtt:?}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_shows_in_the_backlog_metrics() {
+    let mut broker = broker_with_topics(Storage::Memory);
+    let (gw, _dir) = kafka_gateway(&broker, "").await;
+    broker.stop();
+    let loaded = sources();
+    for i in 0..3 {
+        let req = sw_event(&loaded, &format!("msg_out_{i}"), "sent", "env-out", i);
+        assert_eq!(send(gw.public, &req).await.status, 200);
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let m = common::metrics::Scrape::take(gw.admin).await;
+    assert_eq!(m.get("countersign_kafka_pending_messages", &[]), 3.0);
+    assert!(m.get("countersign_kafka_oldest_pending_age_seconds", &[]) >= 1.0);
+    gw.stop().await;
+}

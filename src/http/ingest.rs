@@ -37,6 +37,22 @@ impl Ingest {
     }
 }
 
+/// The path as logs show it: `/hooks/{source}` and no more, as later segments
+/// may be a URL token (a credential).
+fn loggable(path: &str) -> String {
+    let mut parts = path.splitn(4, '/');
+    let (_, first, second) = (parts.next(), parts.next(), parts.next());
+    let mut out = format!("/{}", first.unwrap_or(""));
+    if let Some(s) = second {
+        out.push('/');
+        out.extend(s.chars().take(64));
+    }
+    if parts.next().is_some() {
+        out.push_str("/…");
+    }
+    out
+}
+
 /// `/hooks/{source}` → (source, None); `/hooks/{source}/{token}` → (source, token).
 fn route(path: &str) -> Option<(&str, Option<&str>)> {
     let rest = path.strip_prefix("/hooks/")?;
@@ -51,9 +67,9 @@ fn route(path: &str) -> Option<(&str, Option<&str>)> {
 
 pub async fn handle(ingest: Arc<Ingest>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
     let started = Instant::now();
-    let path = req.uri().path().to_owned();
+    let path = loggable(req.uri().path());
     // Metrics are labelled by configured sources only.
-    let label = route(&path)
+    let label = route(req.uri().path())
         .and_then(|(s, _)| ingest.pipeline.source(s))
         .map_or_else(|| UNKNOWN_SOURCE.to_owned(), |s| s.id.clone());
     let span = tracing::info_span!(
@@ -186,7 +202,15 @@ async fn read_body(body: Incoming, limit: usize, timeout: Duration) -> Result<By
 
 #[cfg(test)]
 mod tests {
-    use super::route;
+    use super::{loggable, route};
+
+    #[test]
+    fn logged_paths_stop_before_a_token() {
+        assert_eq!(loggable("/hooks/sk/tok123"), "/hooks/sk/…");
+        assert_eq!(loggable("/hooks/ds"), "/hooks/ds");
+        assert_eq!(loggable("/hooks/sk/tok/extra"), "/hooks/sk/…");
+        assert_eq!(loggable("/other"), "/other");
+    }
 
     #[test]
     fn routes() {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod kafka;
+pub mod metrics;
 pub mod receiver;
 
 use std::net::SocketAddr;
@@ -562,4 +563,31 @@ pub async fn stream_then_kill9(
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= kill_after);
     acked
+}
+
+/// Breaks the request's credentials in the way that fits its scheme.
+pub fn tamper(req: &mut Req) {
+    if req.path.starts_with("/hooks/skribble/") || req.path.starts_with("/hooks/signius/") {
+        req.path = req.path.replacen("-token-1", "-token-2", 1);
+    } else if req.path.starts_with("/hooks/adobe") || req.path.starts_with("/hooks/documenso") {
+        for (k, v) in &mut req.headers {
+            if k.eq_ignore_ascii_case("X-AdobeSign-ClientId")
+                || k.eq_ignore_ascii_case("x-documenso-secret")
+            {
+                v.push('x');
+            }
+        }
+    } else if req.path.starts_with("/hooks/dropbox") {
+        // The hash covers event_time + event_type: change the time.
+        let text = String::from_utf8(req.body.clone()).unwrap();
+        req.body = text.replacen("1348177752", "1348177753", 1).into_bytes();
+    } else {
+        // Every MAC scheme covers the body: change one byte of it.
+        let pos = req
+            .body
+            .iter()
+            .rposition(|b| *b == b'}' || *b == b']')
+            .unwrap_or(0);
+        req.body.insert(pos, b' ');
+    }
 }
