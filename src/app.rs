@@ -1,9 +1,11 @@
 //! Wiring: `run(config, listeners, shutdown)`, used by `main` and by the tests.
 //!
-//! Start: open the store → build the pipeline → serve the public and admin
-//! listeners → mark ready. Stop (when `shutdown` resolves): mark unready → stop
-//! accepting and drain in-flight requests → stop the sweeper → let the store
-//! writer finish its queue and exit.
+//! Start: open the store → metrics → build the pipeline → serve the public and
+//! admin listeners, start the sinks → mark ready. Stop (when `shutdown`
+//! resolves): mark unready → stop accepting, drain in-flight requests and let
+//! the sinks settle what they have in flight, all by one deadline
+//! (`server.shutdown_timeout`) → let the store writer finish its queue and
+//! exit → close the admin listener (it answers `/readyz` 503 until then).
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -336,3 +336,49 @@ fn retention_must_cover_the_dedup_window() {
     let ps = problems("[store]\ndedup_ttl = \"7d\"\nretention = \"1d\"\n");
     assert!(has(&ps, "store.retention", "dedup_ttl"), "{ps:?}");
 }
+
+#[test]
+fn operating_keys_are_checked_and_named() {
+    let e = load_str(
+        r#"
+[server]
+max_requests_in_flight = 0
+client_rate_limit = { per_second = 0, burst = 0 }
+client_ip_header = "bad header"
+
+[telemetry]
+otlp_endpoint = "ftp://collector"
+otlp_headers = { "x-api-key" = "env:COUNTERSIGN_TEST_NO_SUCH_VAR" }
+trace_sample_ratio = 1.5
+
+[[sources]]
+id = "s"
+provider = "standard_webhooks"
+secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
+rate_limit = { per_second = 1e9 }
+"#,
+    )
+    .unwrap_err();
+    let keys: Vec<&str> = e.0.iter().map(|p| p.key.as_str()).collect();
+    for k in [
+        "server.max_requests_in_flight",
+        "server.client_rate_limit.per_second",
+        "server.client_rate_limit.burst",
+        "server.client_ip_header",
+        "telemetry.otlp_endpoint",
+        "telemetry.otlp_headers.\"x-api-key\"",
+        "telemetry.trace_sample_ratio",
+        "sources[0].rate_limit.per_second",
+    ] {
+        assert!(keys.contains(&k), "{k} not in {keys:?}");
+    }
+    assert!(e.0.iter().all(|p| !p.fix.is_empty()), "{e}");
+    let ok = load_str(
+        "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\notlp_protocol = \"http/json\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        ok.config.telemetry.otlp_protocol,
+        crate::config::OtlpProtocol::HttpJson
+    );
+}
