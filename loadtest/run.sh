@@ -5,6 +5,8 @@
 #   baseline-hmac       the same, verifying one Standard Webhooks HMAC
 #   durable             countersign accepting into the durable store (no sinks)
 #   kafka               countersign with the Kafka sink to a local tansu broker
+#   durable-otel        `durable` exporting every span over OTLP/HTTP to a local
+#                       sink (a baseline server answering 200); not in the default set
 # Each scenario: closed loop (max throughput), then open loop at 50% of that
 # maximum (latency), with peak RSS and CPU of the server. Results go to
 # loadtest/results/<date>/ as JSON plus summary.md.
@@ -74,11 +76,16 @@ start_server() {
     case "$1" in
         baseline) "$LT" baseline --listen "127.0.0.1:$PORT" >/dev/null & SERVER_PID=$! ;;
         baseline-hmac) "$LT" baseline --listen "127.0.0.1:$PORT" --verify-whsec whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw >/dev/null & SERVER_PID=$! ;;
-        durable|kafka)
+        durable|kafka|durable-otel)
             ADMIN=$(free_port)
             {
                 printf '[server]\nlisten = "127.0.0.1:%s"\nadmin_listen = "127.0.0.1:%s"\n' "$PORT" "$ADMIN"
                 printf '[store]\npath = "%s/data"\n[telemetry]\nlog_level = "warn"\n' "$WORK"
+                if [ "$1" = durable-otel ]; then
+                    OTLP_PORT=$(free_port)
+                    "$LT" baseline --listen "127.0.0.1:$OTLP_PORT" >/dev/null & PIDS+=($!); OTLP_PID=$!
+                    printf 'otlp_endpoint = "http://127.0.0.1:%s"\n' "$OTLP_PORT"
+                fi
                 if [ "$1" = kafka ]; then
                     start_broker
                     printf '[kafka]\nbrokers = "127.0.0.1:%s"\n' "$BROKER_PORT"
@@ -94,6 +101,7 @@ start_server() {
 
 stop_server() {
     kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true
+    if [ -n "${OTLP_PID:-}" ]; then kill "$OTLP_PID" 2>/dev/null || true; wait "$OTLP_PID" 2>/dev/null || true; OTLP_PID=; fi
     if [ -n "${BROKER_PID:-}" ]; then kill "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; BROKER_PID=; fi
     rm -rf "$WORK"
 }

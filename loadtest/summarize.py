@@ -21,7 +21,7 @@ base = med([r["max_rps"] for r in rows.get("baseline", [])])
 print(open(os.path.join(out, "machine.txt")).read())
 print("| scenario | rounds | max req/s (closed) | ratio to baseline | open-loop rate | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | peak RSS MiB | CPU % (closed) | Kafka drain s |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-for name in ["baseline", "baseline-hmac", "durable", "kafka"]:
+for name in ["baseline", "baseline-hmac", "durable", "durable-otel", "kafka"]:
     rs = rows.get(name)
     if not rs:
         continue
