@@ -366,6 +366,24 @@ async fn slow_clients_are_cut_off() {
     assert_eq!(event_count(gw.admin).await, 0);
     let m = Scrape::take(gw.admin).await;
     assert_eq!(m.webhooks("sw", "timeout"), 1.0);
+    // A client that vanishes mid-body leaves nothing in flight.
+    let gone = start_request(gw.public, &sw("env", "gone"), 5).await;
+    let admin = gw.admin;
+    wait_for("the request in flight", async || {
+        Scrape::take(admin)
+            .await
+            .get("countersign_requests_in_flight", &[])
+            == 1.0
+    })
+    .await;
+    drop(gone);
+    wait_for("no request in flight", async || {
+        Scrape::take(admin)
+            .await
+            .get("countersign_requests_in_flight", &[])
+            == 0.0
+    })
+    .await;
     // The gateway still serves.
     assert_eq!(send(gw.public, &sw("env", "ok")).await.status, 200);
     gw.stop().await;

@@ -37,6 +37,22 @@ impl Ingest {
     }
 }
 
+/// Counts a request in `countersign_requests_in_flight` while it lives.
+struct InFlight<'a>(&'a prometheus::IntGauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(g: &'a prometheus::IntGauge) -> InFlight<'a> {
+        g.inc();
+        InFlight(g)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// The path as logs show it: `/hooks/{source}` and no more, as later segments
 /// may be a URL token (a credential).
 fn loggable(path: &str) -> String {
@@ -89,18 +105,17 @@ pub async fn handle(ingest: Arc<Ingest>, req: Request<Incoming>, peer: SocketAdd
     let result = match ingest.limits.admit() {
         None => Err(HttpError::Shed),
         Some(_permit) => {
-            ingest.metrics.requests_in_flight.inc();
+            // A guard: the connection may drop this future mid-request.
+            let _in_flight = InFlight::enter(&ingest.metrics.requests_in_flight);
             let client = ingest.limits.client(peer, req.headers());
-            let r = match ingest.limits.check_client(client) {
+            match ingest.limits.check_client(client) {
                 Err(secs) => Err(HttpError::RateLimited(secs)),
                 Ok(()) => {
                     handle_inner(&ingest, req, trace.as_deref())
                         .instrument(span.clone())
                         .await
                 }
-            };
-            ingest.metrics.requests_in_flight.dec();
-            r
+            }
         }
     };
     let (outcome, resp) = answer(&path, result);
@@ -134,6 +149,13 @@ fn answer(path: &str, result: Result<(Accepted, Resp), HttpError>) -> (&'static 
                 }
                 HttpError::Ingest(IngestError::Store(s)) | HttpError::Store(s) => {
                     tracing::error!(path, error = %s, "webhook not stored")
+                }
+                // Counted in the metrics; one log line each would flood the
+                // log exactly when the gateway is under load.
+                HttpError::RateLimited(_)
+                | HttpError::Shed
+                | HttpError::Ingest(IngestError::RateLimited(_)) => {
+                    tracing::debug!(path, outcome = e.outcome(), "webhook refused")
                 }
                 other => {
                     tracing::info!(path, outcome = other.outcome(), error = %other, "webhook rejected")
