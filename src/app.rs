@@ -80,8 +80,7 @@ pub async fn run_with_clock(
             )
         })?;
     let (public_addr, admin_addr) = listeners.addrs()?;
-    let source_ids: Vec<String> = loaded.sources.iter().map(|s| s.id.clone()).collect();
-    let sources: Vec<&str> = source_ids.iter().map(String::as_str).collect();
+    let sources: Vec<&str> = loaded.sources.iter().map(|s| s.id.as_str()).collect();
     tracing::info!(public = %public_addr, admin = %admin_addr, ?sources, "listening");
 
     let kafka_on = cfg.kafka.brokers.is_some();
@@ -108,11 +107,9 @@ pub async fn run_with_clock(
     let (stop_tx, stop_rx) = watch::channel(false);
     let conn_limits = server::Limits::from_config(&cfg.server);
 
-    let ingest_stats = Arc::new(crate::stats::IngestStats::default());
     let ing = Arc::new(ingest::Ingest {
         pipeline,
         body_read_timeout: cfg.server.body_read_timeout,
-        stats: ingest_stats.clone(),
         metrics: metrics.clone(),
         limits,
     });
@@ -158,7 +155,6 @@ pub async fn run_with_clock(
         store: store.clone(),
         ready: ready.clone(),
         kafka: kafka_status,
-        ingest: ingest_stats,
         endpoints,
         metrics,
     });

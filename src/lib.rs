@@ -14,8 +14,8 @@
 //!   the HTTP delivery queue and dead letters, and sweeping.
 //! - [`route`]: which Kafka topics and HTTP endpoints an event goes to.
 //! - [`sink`]: workers draining the store to Kafka and to HTTP endpoints.
-//! - [`stats`]: webhook counters by outcome.
-//! - [`telemetry`]: logging set-up.
+//! - [`metrics`]: the Prometheus registry behind `/metrics`.
+//! - [`telemetry`]: logs and OTLP trace export.
 //! - [`time`]: clock and timestamp parsing helpers.
 //! - [`cli`]: the `config check` and `sign` subcommands' logic.
 //! - [`dlq`]: the `dlq` subcommands, a client of the admin API.
@@ -31,7 +31,6 @@ pub mod pipeline;
 pub mod providers;
 pub mod route;
 pub mod sink;
-pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod time;

@@ -13,8 +13,23 @@ use prometheus::{
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder, exponential_buckets,
 };
 
-use crate::stats::OUTCOMES;
 use crate::store::{Backlog, Store, StoreError};
+
+/// Every outcome a webhook request can have, as counted.
+pub const OUTCOMES: [&str; 12] = [
+    "accepted",
+    "duplicate",
+    "handshake",
+    "unauthorized",
+    "invalid",
+    "too_large",
+    "unknown_source",
+    "method_not_allowed",
+    "timeout",
+    "overloaded",
+    "rate_limited",
+    "error",
+];
 
 /// Source label for requests to a source that is not configured.
 pub const UNKNOWN_SOURCE: &str = "_unknown";
@@ -41,7 +56,7 @@ pub struct Metrics {
     pub kafka_queue_bytes: IntGauge,
     /// `broker`: librdkafka's average round-trip time.
     pub kafka_broker_rtt: GaugeVec,
-    pub kafka_connected: IntGauge,
+    kafka_connected: IntGauge,
     kafka_pending: IntGauge,
     kafka_oldest: Gauge,
     /// `endpoint`, `outcome` ([`ATTEMPT_OUTCOMES`]).
@@ -279,6 +294,22 @@ impl Metrics {
         }
     }
 
+    /// The sum of `vec`'s series whose `label` is `value`, e.g. all
+    /// published Kafka messages whatever their topic (for `/v1/stats`).
+    pub fn total(vec: &IntCounterVec, label: &str, value: &str) -> u64 {
+        use prometheus::core::Collector as _;
+        vec.collect()
+            .iter()
+            .flat_map(|family| family.get_metric())
+            .filter(|m| {
+                m.get_label()
+                    .iter()
+                    .any(|l| l.name() == label && l.value() == value)
+            })
+            .map(|m| m.get_counter().get_value() as u64)
+            .sum()
+    }
+
     /// Counts one webhook request.
     pub fn webhook(&self, source: &str, outcome: &str) {
         self.webhooks.with_label_values(&[source, outcome]).inc();
@@ -298,7 +329,8 @@ impl Metrics {
                 .map_or(0.0, |t| (now_ms - t).max(0) as f64 / 1000.0)
         };
         self.ready.set(i64::from(state.ready));
-        if state.kafka {
+        if let Some(connected) = state.kafka_connected {
+            self.kafka_connected.set(i64::from(connected));
             let b = state.store.kafka_backlog()?;
             self.kafka_pending.set(b.count as i64);
             self.kafka_oldest.set(age(&b));
@@ -338,7 +370,8 @@ impl Metrics {
 pub struct State<'a> {
     pub store: &'a Store,
     pub ready: bool,
-    pub kafka: bool,
+    /// Whether the Kafka brokers answer, when Kafka is on.
+    pub kafka_connected: Option<bool>,
     /// (endpoint id, breaker state name, disabled).
     pub endpoints: Vec<(&'a str, &'a str, bool)>,
 }
@@ -354,10 +387,15 @@ mod tests {
     fn names_are_prefixed_and_series_start_at_zero() {
         let m = Metrics::new(&["ds"], &["billing"], &["signature.events"], true);
         m.webhook("ds", "accepted");
+        m.webhook("ds", "accepted");
+        m.webhook(UNKNOWN_SOURCE, "accepted");
+        m.webhook("ds", "invalid");
+        assert_eq!(Metrics::total(&m.webhooks, "outcome", "accepted"), 3);
+        assert_eq!(Metrics::total(&m.webhooks, "outcome", "error"), 0);
         let text = String::from_utf8(m.encode()).unwrap();
         assert!(
             text.contains(
-                r#"countersign_webhooks_received_total{outcome="accepted",source="ds"} 1"#
+                r#"countersign_webhooks_received_total{outcome="accepted",source="ds"} 2"#
             )
         );
         assert!(text.contains(

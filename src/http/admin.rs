@@ -13,10 +13,9 @@ use serde_json::{Value, json};
 
 use super::deliveries;
 use super::response::{self, HttpError, Resp};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, OUTCOMES};
 use crate::sink::http::{Endpoint, EndpointStatus};
 use crate::sink::kafka::KafkaStatus;
-use crate::stats::IngestStats;
 use crate::store::{Delivery, Record, Store};
 
 /// Most events one list call returns.
@@ -29,7 +28,6 @@ pub struct Admin {
     pub ready: Arc<AtomicBool>,
     /// The Kafka sink's status, when Kafka is on.
     pub kafka: Option<Arc<KafkaStatus>>,
-    pub ingest: Arc<IngestStats>,
     /// The HTTP endpoints and their workers' status.
     pub endpoints: Vec<(Arc<Endpoint>, Arc<EndpointStatus>)>,
     pub metrics: Arc<Metrics>,
@@ -94,8 +92,8 @@ fn readyz(admin: &Admin) -> Resp {
         checks["kafka"] = json!({
             "connected": k.connected.load(Ordering::Relaxed),
             "pending": admin.store.pending_count().ok(),
-            "published": k.published.load(Ordering::Relaxed),
-            "dead_lettered": k.dead_lettered.load(Ordering::Relaxed),
+            "published": kafka_total(admin, "published"),
+            "dead_lettered": kafka_total(admin, "dead_lettered"),
         });
     }
     let body = json!({
@@ -119,7 +117,10 @@ async fn metrics(admin: Arc<Admin>) -> Result<Resp, HttpError> {
         let state = crate::metrics::State {
             store: &admin.store,
             ready: admin.ready.load(Ordering::SeqCst),
-            kafka: admin.kafka.is_some(),
+            kafka_connected: admin
+                .kafka
+                .as_ref()
+                .map(|k| k.connected.load(Ordering::Relaxed)),
             endpoints,
         };
         admin.metrics.refresh(&state)?;
@@ -136,13 +137,19 @@ async fn metrics(admin: Arc<Admin>) -> Result<Resp, HttpError> {
     .unwrap_or_else(|e| Err(HttpError::BadRequest(format!("request failed: {e}"))))
 }
 
-/// Webhooks by outcome, store and Kafka counters since start.
+/// Kafka messages with `outcome` since start, all topics.
+fn kafka_total(admin: &Admin, outcome: &str) -> u64 {
+    Metrics::total(&admin.metrics.kafka_messages, "outcome", outcome)
+}
+
+/// Webhooks by outcome (all sources), store and Kafka counters since start.
 fn stats(admin: &Admin) -> Resp {
-    let webhooks: serde_json::Map<String, Value> = admin
-        .ingest
-        .snapshot()
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), json!(v)))
+    let webhooks: serde_json::Map<String, Value> = OUTCOMES
+        .iter()
+        .map(|o| {
+            let n = Metrics::total(&admin.metrics.webhooks, "outcome", o);
+            (o.to_string(), json!(n))
+        })
         .collect();
     let s = admin.store.stats();
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
@@ -158,8 +165,8 @@ fn stats(admin: &Admin) -> Resp {
     });
     if let Some(k) = &admin.kafka {
         body["kafka"] = json!({
-            "published": load(&k.published),
-            "dead_lettered": load(&k.dead_lettered),
+            "published": kafka_total(admin, "published"),
+            "dead_lettered": kafka_total(admin, "dead_lettered"),
             "rewinds": load(&k.rewinds),
         });
     }

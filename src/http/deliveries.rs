@@ -5,7 +5,6 @@
 //! `:`, and the sequence names the event.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -197,7 +196,6 @@ fn endpoints(admin: &Admin) -> Resp {
                 (None, Some(_)) => "paused",
                 (None, None) => snap.breaker,
             };
-            let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
             json!({
                 "id": ep.id,
                 "url": ep.display_url(),
@@ -208,9 +206,9 @@ fn endpoints(admin: &Admin) -> Resp {
                 "in_flight": snap.in_flight,
                 "pending": admin.store.http_pending_count(&ep.id).ok(),
                 "dead_letters": admin.store.dead_letter_count(&ep.id).ok(),
-                "delivered": load(&status.delivered),
-                "failed_attempts": load(&status.failed_attempts),
-                "dead_lettered": load(&status.dead_lettered),
+                "delivered": status.delivered.get(),
+                "failed_attempts": status.failed_attempts(),
+                "dead_lettered": status.dead_lettered.get(),
             })
         })
         .collect();

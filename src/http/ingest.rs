@@ -18,14 +18,12 @@ use super::limit::Ingress;
 use super::response::{self, HttpError, Resp};
 use crate::metrics::{Metrics, UNKNOWN_SOURCE};
 use crate::pipeline::{Accepted, IngestError, Pipeline};
-use crate::stats::IngestStats;
 use crate::verify::Inbound;
 
 /// What the public listener needs.
 pub struct Ingest {
     pub pipeline: Arc<Pipeline>,
     pub body_read_timeout: Duration,
-    pub stats: Arc<IngestStats>,
     pub metrics: Arc<Metrics>,
     pub limits: Ingress,
 }
@@ -69,6 +67,12 @@ fn loggable(path: &str) -> String {
     out
 }
 
+/// What the path names: the source, if configured, and the URL token.
+struct Routed {
+    source: Option<Arc<crate::providers::Source>>,
+    token: Option<String>,
+}
+
 /// `/hooks/{source}` → (source, None); `/hooks/{source}/{token}` → (source, token).
 fn route(path: &str) -> Option<(&str, Option<&str>)> {
     let rest = path.strip_prefix("/hooks/")?;
@@ -84,14 +88,21 @@ fn route(path: &str) -> Option<(&str, Option<&str>)> {
 pub async fn handle(ingest: Arc<Ingest>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
     let started = Instant::now();
     let path = loggable(req.uri().path());
+    let routed = route(req.uri().path()).map(|(s, token)| Routed {
+        source: ingest.pipeline.source(s),
+        token: token.map(str::to_owned),
+    });
     // Metrics are labelled by configured sources only.
-    let label = route(req.uri().path())
-        .and_then(|(s, _)| ingest.pipeline.source(s))
-        .map_or_else(|| UNKNOWN_SOURCE.to_owned(), |s| s.id.clone());
+    let label = match &routed {
+        Some(Routed {
+            source: Some(s), ..
+        }) => s.id.as_str(),
+        _ => UNKNOWN_SOURCE,
+    };
     let span = tracing::info_span!(
         "webhook",
         otel.kind = "server",
-        source = %label,
+        source = label,
         outcome = tracing::field::Empty,
         http.response.status_code = tracing::field::Empty,
     );
@@ -111,7 +122,7 @@ pub async fn handle(ingest: Arc<Ingest>, req: Request<Incoming>, peer: SocketAdd
             match ingest.limits.check_client(client) {
                 Err(secs) => Err(HttpError::RateLimited(secs)),
                 Ok(()) => {
-                    handle_inner(&ingest, req, trace.as_deref())
+                    handle_inner(&ingest, req, routed.as_ref(), trace.as_deref())
                         .instrument(span.clone())
                         .await
                 }
@@ -121,12 +132,11 @@ pub async fn handle(ingest: Arc<Ingest>, req: Request<Incoming>, peer: SocketAdd
     let (outcome, resp) = answer(&path, result);
     span.record("outcome", outcome);
     span.record("http.response.status_code", resp.status().as_u16());
-    ingest.stats.record(outcome);
-    ingest.metrics.webhook(&label, outcome);
+    ingest.metrics.webhook(label, outcome);
     ingest
         .metrics
         .ingest_seconds
-        .with_label_values(&[label.as_str()])
+        .with_label_values(&[label])
         .observe(started.elapsed().as_secs_f64());
     resp
 }
@@ -169,14 +179,12 @@ fn answer(path: &str, result: Result<(Accepted, Resp), HttpError>) -> (&'static 
 async fn handle_inner(
     ingest: &Ingest,
     req: Request<Incoming>,
+    routed: Option<&Routed>,
     trace: Option<&str>,
 ) -> Result<(Accepted, Resp), HttpError> {
-    let (source_id, token) = route(req.uri().path()).ok_or(HttpError::NotFound)?;
-    let source = ingest
-        .pipeline
-        .source(source_id)
-        .ok_or(HttpError::UnknownSource)?;
-    let token = token.map(str::to_owned);
+    let routed = routed.ok_or(HttpError::NotFound)?;
+    let source = routed.source.clone().ok_or(HttpError::UnknownSource)?;
+    let token = routed.token.as_deref();
     let get = match *req.method() {
         Method::POST => false,
         Method::GET => true,
@@ -197,7 +205,7 @@ async fn handle_inner(
     let inbound = Inbound {
         headers: &parts.headers,
         query: parts.uri.query(),
-        token: token.as_deref(),
+        token,
         body: &body,
         now: received_ms / 1000,
     };

@@ -126,15 +126,14 @@ impl ClientContext for Context {
 
 type KafkaProducer = FutureProducer<Context>;
 
-/// Counters and connectivity, for `/readyz` and the admin API.
+/// Connectivity and rewinds, for `/readyz` and the admin API (message counts
+/// are in the metrics).
 #[derive(Debug, Default)]
 pub struct KafkaStatus {
     pub connected: AtomicBool,
     /// Signalled when the brokers become reachable again: ends a retry pause, so
     /// a backlog starts draining as soon as the broker is back.
     pub reconnected: tokio::sync::Notify,
-    pub published: AtomicU64,
-    pub dead_lettered: AtomicU64,
     pub rewinds: AtomicU64,
 }
 
@@ -226,7 +225,6 @@ impl KafkaSink {
         mut stop: watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
         let (producer, status) = (self.producer.clone(), self.status.clone());
-        let metrics = self.metrics.clone();
         tokio::spawn(async move {
             loop {
                 let p = producer.clone();
@@ -237,7 +235,6 @@ impl KafkaSink {
                 })
                 .await
                 .unwrap_or(false);
-                metrics.kafka_connected.set(i64::from(ok));
                 if status.connected.swap(ok, Ordering::SeqCst) != ok {
                     tracing::info!(connected = ok, "kafka connectivity changed");
                     if ok {
@@ -427,7 +424,6 @@ impl KafkaSink {
         let Done { pending: p, result } = d;
         match result {
             Ok((partition, offset)) => {
-                self.status.published.fetch_add(1, Ordering::Relaxed);
                 self.count(&p.topic, "published");
                 let lag_ms = crate::time::now_ms() - p.received_ms;
                 self.metrics
@@ -469,7 +465,6 @@ impl KafkaSink {
 
     /// Publishes a copy to the DLQ topic (best effort: the store keeps the record).
     async fn dead_letter(&self, p: &Pending, reason: &str, e: &KafkaError) {
-        self.status.dead_lettered.fetch_add(1, Ordering::Relaxed);
         tracing::error!(seq = p.seq, topic = %p.topic, reason, error = %e, "kafka message dead-lettered");
         let Some(dlq) = &self.cfg.dlq_topic else {
             return;

@@ -13,13 +13,13 @@ mod client;
 mod endpoint;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::RateLimiter;
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
+use prometheus::IntCounter;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::Instrument as _;
@@ -32,13 +32,8 @@ use super::retry::{self, Outcome, Verdict};
 use crate::metrics::Metrics;
 use crate::store::{Attempt, Due, HttpOp, Next, Store, StoreError};
 
-/// One endpoint's series of the metrics, looked up once.
+/// One endpoint's histograms, looked up once.
 struct Series {
-    success: prometheus::IntCounter,
-    retryable: prometheus::IntCounter,
-    permanent: prometheus::IntCounter,
-    delivered: prometheus::IntCounter,
-    dead_lettered: prometheus::IntCounter,
     request_seconds: prometheus::Histogram,
     lag_seconds: prometheus::Histogram,
     attempts: prometheus::Histogram,
@@ -47,11 +42,6 @@ struct Series {
 impl Series {
     fn new(m: &Metrics, id: &str) -> Series {
         Series {
-            success: m.attempts(id, "success"),
-            retryable: m.attempts(id, "retryable"),
-            permanent: m.attempts(id, "permanent"),
-            delivered: m.http_deliveries.with_label_values(&[id, "delivered"]),
-            dead_lettered: m.http_deliveries.with_label_values(&[id, "dead_lettered"]),
             request_seconds: m.http_request_seconds.with_label_values(&[id]),
             lag_seconds: m.http_delivery_lag.with_label_values(&[id]),
             attempts: m.http_attempts_per_delivery.with_label_values(&[id]),
@@ -59,15 +49,37 @@ impl Series {
     }
 }
 
-/// What an endpoint's worker is doing, for the admin API.
-#[derive(Debug, Default)]
+/// What an endpoint's worker is doing, for the admin API. The counters are the
+/// endpoint's series of `countersign_http_attempts_total` and
+/// `countersign_http_deliveries_total`.
+#[derive(Debug)]
 pub struct EndpointStatus {
-    pub delivered: AtomicU64,
-    pub failed_attempts: AtomicU64,
-    pub dead_lettered: AtomicU64,
+    pub success: IntCounter,
+    pub retryable: IntCounter,
+    pub permanent: IntCounter,
+    pub delivered: IntCounter,
+    pub dead_lettered: IntCounter,
     /// Written by the worker, read by the admin API: a mutex, as the fields
     /// change together.
     pub snapshot: Mutex<Snapshot>,
+}
+
+impl EndpointStatus {
+    fn new(m: &Metrics, id: &str) -> EndpointStatus {
+        EndpointStatus {
+            success: m.attempts(id, "success"),
+            retryable: m.attempts(id, "retryable"),
+            permanent: m.attempts(id, "permanent"),
+            delivered: m.http_deliveries.with_label_values(&[id, "delivered"]),
+            dead_lettered: m.http_deliveries.with_label_values(&[id, "dead_lettered"]),
+            snapshot: Mutex::new(Snapshot::default()),
+        }
+    }
+
+    /// Attempts that did not deliver.
+    pub fn failed_attempts(&self) -> u64 {
+        self.retryable.get() + self.permanent.get()
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -113,13 +125,13 @@ impl Worker {
             .map(|rl| RateLimiter::direct_with_clock(rl.quota(), clock.clone()));
         Worker {
             series: Series::new(metrics, &ep.id),
+            status: Arc::new(EndpointStatus::new(metrics, &ep.id)),
             client: client::client(&ep),
             breaker: Breaker::new(ep.breaker.failures, ep.breaker.cooldown),
             ep: Arc::new(ep),
             store,
             clock,
             limiter,
-            status: Arc::new(EndpointStatus::default()),
             in_flight: HashMap::new(),
             ready: VecDeque::new(),
             disabled: None,
@@ -337,22 +349,19 @@ impl Worker {
     /// What follows one attempt, and its effect on the breaker and counters.
     fn next(&mut self, f: &Finished, verdict: &Verdict, now: i64) -> Next {
         let ep = &self.ep;
-        let counter = |c: &AtomicU64| c.fetch_add(1, Ordering::Relaxed);
         match verdict {
             Verdict::Delivered => {
                 self.breaker.on_success();
-                counter(&self.status.delivered);
+                self.status.success.inc();
+                self.status.delivered.inc();
                 let s = &self.series;
-                s.success.inc();
-                s.delivered.inc();
                 s.attempts.observe(f64::from(f.due.tries + 1));
                 s.lag_seconds
                     .observe((now - f.due.received_ms).max(0) as f64 / 1000.0);
                 return Next::Delivered;
             }
             Verdict::Gone => {
-                counter(&self.status.failed_attempts);
-                self.series.retryable.inc();
+                self.status.retryable.inc();
                 return Next::Retry {
                     due_ms: now,
                     counts: false,
@@ -364,10 +373,9 @@ impl Worker {
             }
             Verdict::Retry { after: None } => self.breaker.on_failure(now),
         }
-        counter(&self.status.failed_attempts);
         match verdict {
-            Verdict::Permanent => self.series.permanent.inc(),
-            _ => self.series.retryable.inc(),
+            Verdict::Permanent => self.status.permanent.inc(),
+            _ => self.status.retryable.inc(),
         }
         let tries = f.due.tries + 1;
         let reason = match verdict {
@@ -385,8 +393,7 @@ impl Worker {
             }
             _ => unreachable!("delivered and gone returned above"),
         };
-        counter(&self.status.dead_lettered);
-        self.series.dead_lettered.inc();
+        self.status.dead_lettered.inc();
         self.series.attempts.observe(f64::from(tries));
         tracing::warn!(endpoint = %ep.id, event = %f.due.event_id, %reason, "delivery dead-lettered");
         Next::DeadLetter { reason }
