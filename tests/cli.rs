@@ -3,16 +3,7 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
-
-fn countersign(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_countersign"))
-        .args(args)
-        .output()
-        .expect("run countersign")
-}
 
 fn example() -> String {
     format!("{}/config.example.toml", env!("CARGO_MANIFEST_DIR"))

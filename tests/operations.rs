@@ -35,6 +35,22 @@ async fn wait_for(what: &str, mut f: impl AsyncFnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// Waits until `n` webhook requests are in flight (per the metrics).
+async fn wait_in_flight(admin: SocketAddr, n: u8) {
+    wait_for(&format!("{n} requests in flight"), async || {
+        Scrape::take(admin)
+            .await
+            .get("countersign_requests_in_flight", &[])
+            == f64::from(n)
+    })
+    .await;
+}
+
+/// [`config_text`] with `keys` (TOML lines) added under `[server]`.
+fn with_server_keys(dir: &std::path::Path, extra: &str, keys: &str) -> String {
+    config_text(dir, extra).replacen("[server]\n", &format!("[server]\n{keys}"), 1)
+}
+
 #[tokio::test]
 async fn metrics_move_for_their_causes_and_pass_promtool() {
     let good = Receiver::ok(Clock::System).await;
@@ -187,10 +203,10 @@ endpoints = ["good", "bad"]
 async fn a_client_over_its_rate_gets_429_with_retry_after_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let extra = format!("{SOURCES}\n[server.client_rate_limit]\nper_second = 0.1\nburst = 2\n",);
-    let toml = config_text(dir.path(), &extra).replacen(
-        "[server]\n",
-        "[server]\nclient_ip_header = \"x-forwarded-for\"\n",
-        1,
+    let toml = with_server_keys(
+        dir.path(),
+        &extra,
+        "client_ip_header = \"x-forwarded-for\"\n",
     );
     let gw = Gateway::start(&toml).await;
     let from = |ip: &str, id: &str| {
@@ -280,22 +296,12 @@ async fn read_to_close(s: &mut TcpStream) -> String {
 #[tokio::test]
 async fn past_the_in_flight_cap_requests_are_shed_with_503() {
     let dir = tempfile::tempdir().unwrap();
-    let toml = config_text(dir.path(), SOURCES).replacen(
-        "[server]\n",
-        "[server]\nmax_requests_in_flight = 1\n",
-        1,
-    );
+    let toml = with_server_keys(dir.path(), SOURCES, "max_requests_in_flight = 1\n");
     let gw = Gateway::start(&toml).await;
     let held = sw("env", "held");
     let mut slow = start_request(gw.public, &held, 10).await;
     // Wait until the first request holds the only slot.
-    wait_for("the request in flight", async || {
-        Scrape::take(gw.admin)
-            .await
-            .get("countersign_requests_in_flight", &[])
-            == 1.0
-    })
-    .await;
+    wait_in_flight(gw.admin, 1).await;
     let r = send(gw.public, &sw("env", "shed")).await;
     assert_eq!(r.status, 503);
     assert_eq!(r.header("retry-after"), Some("1"));
@@ -322,10 +328,10 @@ async fn read_answer(s: &mut TcpStream) -> String {
 #[tokio::test]
 async fn slow_clients_are_cut_off() {
     let dir = tempfile::tempdir().unwrap();
-    let toml = config_text(dir.path(), SOURCES).replacen(
-        "[server]\n",
-        "[server]\nheader_read_timeout = \"1s\"\nbody_read_timeout = \"1s\"\n",
-        1,
+    let toml = with_server_keys(
+        dir.path(),
+        SOURCES,
+        "header_read_timeout = \"1s\"\nbody_read_timeout = \"1s\"\n",
     );
     let gw = Gateway::start(&toml).await;
     // Slowloris: a header line every 300 ms, never finishing the head.
@@ -369,21 +375,9 @@ async fn slow_clients_are_cut_off() {
     // A client that vanishes mid-body leaves nothing in flight.
     let gone = start_request(gw.public, &sw("env", "gone"), 5).await;
     let admin = gw.admin;
-    wait_for("the request in flight", async || {
-        Scrape::take(admin)
-            .await
-            .get("countersign_requests_in_flight", &[])
-            == 1.0
-    })
-    .await;
+    wait_in_flight(admin, 1).await;
     drop(gone);
-    wait_for("no request in flight", async || {
-        Scrape::take(admin)
-            .await
-            .get("countersign_requests_in_flight", &[])
-            == 0.0
-    })
-    .await;
+    wait_in_flight(admin, 0).await;
     // The gateway still serves.
     assert_eq!(send(gw.public, &sw("env", "ok")).await.status, 200);
     gw.stop().await;
@@ -392,22 +386,12 @@ async fn slow_clients_are_cut_off() {
 #[tokio::test]
 async fn shutdown_turns_unready_at_once_and_finishes_requests_in_flight() {
     let dir = tempfile::tempdir().unwrap();
-    let toml = config_text(dir.path(), SOURCES).replacen(
-        "[server]\n",
-        "[server]\nshutdown_timeout = \"10s\"\n",
-        1,
-    );
+    let toml = with_server_keys(dir.path(), SOURCES, "shutdown_timeout = \"10s\"\n");
     let gw = Gateway::start(&toml).await;
     let (public, admin) = (gw.public, gw.admin);
     let req = sw("env", "in-flight");
     let mut s = start_request(public, &req, 10).await;
-    wait_for("the request in flight", async || {
-        Scrape::take(admin)
-            .await
-            .get("countersign_requests_in_flight", &[])
-            == 1.0
-    })
-    .await;
+    wait_in_flight(admin, 1).await;
     let stopping = tokio::spawn(gw.stop());
     wait_for("unready", async || {
         get(admin, "/readyz").await.status == 503
@@ -438,22 +422,16 @@ async fn shutdown_turns_unready_at_once_and_finishes_requests_in_flight() {
 #[tokio::test]
 async fn shutdown_gives_up_on_stalled_requests_at_the_deadline() {
     let dir = tempfile::tempdir().unwrap();
-    let toml = config_text(dir.path(), SOURCES).replacen(
-        "[server]\n",
-        "[server]\nshutdown_timeout = \"1s\"\nbody_read_timeout = \"1h\"\n",
-        1,
+    let toml = with_server_keys(
+        dir.path(),
+        SOURCES,
+        "shutdown_timeout = \"1s\"\nbody_read_timeout = \"1h\"\n",
     );
     let gw = Gateway::start(&toml).await;
     let req = sw("env", "stalled");
     let _s = start_request(gw.public, &req, 10).await;
     let admin = gw.admin;
-    wait_for("the request in flight", async || {
-        Scrape::take(admin)
-            .await
-            .get("countersign_requests_in_flight", &[])
-            == 1.0
-    })
-    .await;
+    wait_in_flight(admin, 1).await;
     let started = std::time::Instant::now();
     tokio::time::timeout(Duration::from_secs(10), gw.stop())
         .await

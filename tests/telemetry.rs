@@ -59,6 +59,30 @@ fn spans(hits: &[Hit]) -> Vec<Span> {
     out
 }
 
+/// Every source, spans exported as OTLP/JSON to `collector`, and every event
+/// delivered to endpoint `crm` at `rx`; `telemetry` and `endpoint` add keys.
+fn traced(collector: &Receiver, rx: &Receiver, telemetry: &str, endpoint: &str) -> String {
+    format!(
+        r#"{SOURCES}
+[telemetry]
+otlp_endpoint = "http://{}"
+otlp_protocol = "http/json"
+{telemetry}
+
+[[endpoints]]
+id = "crm"
+url = "http://{}/in"
+secret = "{OUT_SECRET}"
+allow_private = true
+{endpoint}
+
+[[routes]]
+endpoints = ["crm"]
+"#,
+        collector.addr, rx.addr
+    )
+}
+
 fn write_config(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
     let path = dir.join("countersign.toml");
     std::fs::write(&path, config_text(&dir.join("store"), extra)).unwrap();
@@ -73,28 +97,9 @@ async fn one_trace_follows_a_webhook_into_kafka_and_the_endpoint() {
     let rx = Receiver::ok(Clock::System).await;
     let dir = tempfile::tempdir().unwrap();
     let extra = format!(
-        r#"{SOURCES}
-[telemetry]
-otlp_endpoint = "http://{}"
-otlp_protocol = "http/json"
-service_name = "countersign-test"
-
-[kafka]
-brokers = "{}"
-default_topic = "{TOPIC}"
-
-[[endpoints]]
-id = "crm"
-url = "http://{}/in"
-secret = "{OUT_SECRET}"
-allow_private = true
-
-[[routes]]
-endpoints = ["crm"]
-"#,
-        collector.addr,
+        "{}\n[kafka]\nbrokers = \"{}\"\ndefault_topic = \"{TOPIC}\"\n",
+        traced(&collector, &rx, "service_name = \"countersign-test\"", ""),
         broker.addr(),
-        rx.addr
     );
     let mut bin = Binary::start(&write_config(dir.path(), &extra));
     let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -187,6 +192,17 @@ fn literal_secrets(toml: &str) -> Vec<String> {
     out
 }
 
+/// `config check` of `path`, which must pass: everything it printed.
+fn config_check(path: &std::path::Path) -> String {
+    let check = countersign(&["config", "check", "--config", path.to_str().unwrap()]);
+    assert!(check.status.success(), "{check:?}");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    )
+}
+
 fn assert_no_secret(what: &str, text: &str, secrets: &[String]) {
     assert!(!text.is_empty(), "{what} is empty");
     for s in secrets {
@@ -202,25 +218,11 @@ async fn secrets_never_appear_in_logs_metrics_traces_or_config_check() {
     let collector = Receiver::ok(Clock::System).await;
     let rx = Receiver::ok(Clock::System).await;
     let dir = tempfile::tempdir().unwrap();
-    let extra = format!(
-        r#"{SOURCES}
-[telemetry]
-log_level = "trace"
-otlp_endpoint = "http://{}"
-otlp_protocol = "http/json"
-otlp_headers = {{ "x-api-key" = "otlp-key-5b1f0c" }}
-
-[[endpoints]]
-id = "crm"
-url = "http://{}/in"
-secret = "{OUT_SECRET}"
-headers = {{ Authorization = "Bearer endpoint-token-9d2e7a" }}
-allow_private = true
-
-[[routes]]
-endpoints = ["crm"]
-"#,
-        collector.addr, rx.addr
+    let extra = traced(
+        &collector,
+        &rx,
+        "log_level = \"trace\"\notlp_headers = { \"x-api-key\" = \"otlp-key-5b1f0c\" }",
+        "headers = { Authorization = \"Bearer endpoint-token-9d2e7a\" }",
     );
     let toml = config_text(&dir.path().join("store"), &extra);
     let secrets = literal_secrets(&toml);
@@ -253,17 +255,7 @@ endpoints = ["crm"]
     assert!(accepted > 0);
     rx.wait_hits(1).await;
     let metrics = Scrape::take(bin.admin).await.text;
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_countersign"))
-        .args(["config", "check", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(check.status.success(), "{check:?}");
-    let check_out = format!(
-        "{}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
+    let check_out = config_check(&cfg);
     assert!(bin.sigterm().success());
     let traces: String = collector
         .hits()
@@ -283,13 +275,7 @@ endpoints = ["crm"]
         "{extra}\n[kafka]\nbrokers = \"127.0.0.1:1\"\n[kafka.producer]\n\"sasl.password\" = \"kafka-pass-77c1\"\n\"ssl.key.password\" = \"key-pass-31aa\"\n"
     );
     let kafka_cfg = write_config(dir.path(), &kafka);
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_countersign"))
-        .args(["config", "check", "--config"])
-        .arg(&kafka_cfg)
-        .output()
-        .unwrap();
-    assert!(check.status.success(), "{check:?}");
-    let out = String::from_utf8_lossy(&check.stdout).into_owned();
+    let out = config_check(&kafka_cfg);
     assert!(out.contains("sasl.password"), "{out}");
     assert_no_secret(
         "config check with Kafka",

@@ -441,6 +441,14 @@ impl Gateway {
     }
 }
 
+/// Runs the binary with `args` to completion (offline subcommands).
+pub fn countersign(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_countersign"))
+        .args(args)
+        .output()
+        .expect("run countersign")
+}
+
 /// The real binary, started with a config file; addresses read from its log.
 pub struct Binary {
     pub child: Child,
