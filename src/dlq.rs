@@ -1,5 +1,7 @@
 //! `countersign dlq list|replay|discard`: a small client of the admin API's
-//! dead-letter routes, so operators need neither curl nor the URL layout.
+//! dead-letter routes, so operators need neither curl nor the URL layout; and
+//! the probe behind `countersign health` (container health checks, where there
+//! is no curl).
 
 use std::net::SocketAddr;
 
@@ -97,6 +99,20 @@ pub async fn run(base: &str, action: Action) -> anyhow::Result<String> {
             Ok(format!("discarded {id}"))
         }
     }
+}
+
+/// GETs `path` on the admin API at `base`: Ok when it answers 200 within `timeout`.
+pub async fn probe(base: &str, path: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let req = Request::get(format!("{base}{path}")).body(Empty::new())?;
+    let resp = tokio::time::timeout(timeout, client.request(req))
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer from {base}{path} within {timeout:?}"))?
+        .with_context(|| format!("cannot reach the admin API at {base}"))?;
+    if resp.status() != http::StatusCode::OK {
+        bail!("{base}{path} answered {}", resp.status());
+    }
+    Ok(())
 }
 
 async fn call(base: &str, method: Method, path: &str) -> anyhow::Result<Value> {

@@ -44,6 +44,18 @@ enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
+    /// Probe a running gateway's admin API: exit 0 when `/healthz` (or, with
+    /// `--ready`, `/readyz`) answers 200, 1 otherwise. For container health checks.
+    Health {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Probe `/readyz` (taking webhooks) instead of `/healthz` (alive).
+        #[arg(long)]
+        ready: bool,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 3.0)]
+        timeout: f64,
+    },
     /// Print what makes a body a validly signed webhook for a source.
     Sign {
         #[arg(long)]
@@ -170,6 +182,11 @@ fn main() -> ExitCode {
                 })
         }),
         Command::Dlq { command } => dlq(command),
+        Command::Health {
+            admin,
+            ready,
+            timeout,
+        } => health(admin, ready, timeout),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -251,16 +268,7 @@ fn dlq(command: DlqCommand) -> Result<(), ExitCode> {
         } => (admin, countersign::dlq::Action::Replay { id, endpoint }),
         DlqCommand::Discard { admin, id } => (admin, countersign::dlq::Action::Discard { id }),
     };
-    let base = match admin.admin {
-        Some(url) => url.trim_end_matches('/').to_owned(),
-        None => {
-            let cfg = config::layers(admin.config.as_deref()).map_err(|e| {
-                eprint!("{e}");
-                ExitCode::from(2)
-            })?;
-            countersign::dlq::admin_base(cfg.server.admin_listen)
-        }
-    };
+    let base = admin_url(admin)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -272,6 +280,43 @@ fn dlq(command: DlqCommand) -> Result<(), ExitCode> {
         }
         Err(e) => {
             eprintln!("error: {e:#}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// The admin API's base URL: `--admin`, else the config's `server.admin_listen`.
+fn admin_url(admin: AdminArgs) -> Result<String, ExitCode> {
+    match admin.admin {
+        Some(url) => Ok(url.trim_end_matches('/').to_owned()),
+        None => {
+            let cfg = config::layers(admin.config.as_deref()).map_err(|e| {
+                eprint!("{e}");
+                ExitCode::from(2)
+            })?;
+            Ok(countersign::dlq::admin_base(cfg.server.admin_listen))
+        }
+    }
+}
+
+fn health(admin: AdminArgs, ready: bool, timeout: f64) -> Result<(), ExitCode> {
+    let base = admin_url(admin)?;
+    let path = if ready { "/readyz" } else { "/healthz" };
+    let timeout = std::time::Duration::try_from_secs_f64(timeout).map_err(|_| {
+        eprintln!("error: --timeout takes seconds, e.g. 3 or 0.5");
+        ExitCode::from(2)
+    })?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|_| ExitCode::FAILURE)?;
+    match rt.block_on(countersign::dlq::probe(&base, path, timeout)) {
+        Ok(()) => {
+            println!("ok: {base}{path}");
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {e:#}");
             Err(ExitCode::FAILURE)
         }
     }

@@ -1,5 +1,5 @@
-//! The binary's offline subcommands: `config check` and `sign`, and the README's
-//! flow (sign a body, send it, read it back from the admin API).
+//! The binary's subcommands: `config check`, `sign` and `health`, and the
+//! README's flow (sign a body, send it, read it back from the admin API).
 
 mod common;
 
@@ -141,4 +141,46 @@ async fn signed_with_the_cli_then_accepted_and_visible() {
     );
     assert!(curl.contains("-H 'X-DocuSign-Signature-1: "), "{curl}");
     gw.stop().await;
+}
+
+/// Runs the binary off the runtime (the gateway under test shares it).
+async fn countersign_async(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        countersign(&args)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn health_probes_the_admin_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&config_text(&dir.path().join("store"), SOURCES)).await;
+    let admin = format!("http://{}", gw.admin);
+    for extra in [None, Some("--ready")] {
+        let mut args = vec!["health".to_owned(), "--admin".to_owned(), admin.clone()];
+        args.extend(extra.map(str::to_owned));
+        let out = countersign_async(args).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let path = if extra.is_some() {
+            "/readyz"
+        } else {
+            "/healthz"
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("ok: {admin}{path}")
+        );
+    }
+    gw.stop().await;
+    // Nothing listens any more: exit 1 and say why.
+    let out = countersign_async(vec!["health".into(), "--admin".into(), admin.clone()]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unhealthy") && err.contains(&admin), "{err}");
 }
