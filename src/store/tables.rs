@@ -46,8 +46,9 @@ pub const TRACE: TableDefinition<u64, &str> = TableDefinition::new("trace_v1");
 /// endpoint → (disabled_at_ms, reason): endpoints disabled by a 410 Gone.
 pub const DISABLED: TableDefinition<&str, (i64, &str)> =
     TableDefinition::new("endpoints_disabled_v1");
-/// Named counters; `next_seq` survives retention sweeps so sequence numbers are
-/// never reused.
+/// Named counters. `next_seq` is a floor, written when sweeping removes events
+/// and when replays take order numbers; at open the next sequence number is the
+/// larger of it and the newest event's + 1, so numbers are never reused.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta_v1");
 
 pub const NEXT_SEQ: &str = "next_seq";

@@ -305,3 +305,74 @@ async fn a_full_queue_is_refused_not_buffered() {
     );
     s.close().await;
 }
+
+#[tokio::test]
+async fn sequence_numbers_survive_sweeping_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cfg(dir.path());
+    c.dedup_ttl = Duration::from_secs(1);
+    c.retention = Duration::from_secs(1);
+    {
+        let s = Store::open(&c).unwrap();
+        for i in 0..3 {
+            s.commit(vec![ev("a", &i.to_string(), 0)]).await.unwrap();
+        }
+        assert_eq!(s.sweep(1_000_000).await.unwrap(), 3);
+        assert!(s.list(10, None).unwrap().is_empty());
+        s.close().await;
+    }
+    // No event shows the last number any more: the floor does.
+    let s = Store::open(&c).unwrap();
+    assert_eq!(
+        s.commit(vec![ev("a", "new", 2_000_000)]).await.unwrap()[0],
+        Outcome::Stored { seq: 4 }
+    );
+    s.close().await;
+}
+
+#[tokio::test]
+async fn a_replays_order_number_is_not_reused_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let for_crm = |id: &str| NewEvent {
+        endpoints: vec!["crm".into()],
+        envelope: "A".into(),
+        ..ev("a", id, 0)
+    };
+    {
+        let s = Store::open(&cfg(dir.path())).unwrap();
+        s.commit(vec![for_crm("1")]).await.unwrap();
+        let dead = Next::DeadLetter {
+            reason: "gone".into(),
+        };
+        s.http(vec![attempted(1, dead)]).await.unwrap();
+        // The replay takes order number 2, which no event carries.
+        let replay = HttpOp::Replay {
+            seq: 1,
+            endpoint: "crm".into(),
+        };
+        assert_eq!(s.http(vec![replay]).await.unwrap(), vec![true]);
+        s.close().await;
+    }
+    let s = Store::open(&cfg(dir.path())).unwrap();
+    assert_eq!(
+        s.commit(vec![for_crm("2")]).await.unwrap()[0],
+        Outcome::Stored { seq: 3 }
+    );
+    // Envelope order holds: the replayed delivery first, then the new one.
+    let due: Vec<u64> = s
+        .due("crm", i64::MAX, 10, |_| false)
+        .unwrap()
+        .iter()
+        .map(|d| d.seq)
+        .collect();
+    assert_eq!(due, vec![1]);
+    s.http(vec![attempted(1, Next::Delivered)]).await.unwrap();
+    let due: Vec<u64> = s
+        .due("crm", i64::MAX, 10, |_| false)
+        .unwrap()
+        .iter()
+        .map(|d| d.seq)
+        .collect();
+    assert_eq!(due, vec![3]);
+    s.close().await;
+}

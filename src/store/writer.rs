@@ -90,10 +90,22 @@ impl Writer {
         outbox: Arc<tokio::sync::Notify>,
         http: tokio::sync::watch::Sender<u64>,
     ) -> Result<Writer, StoreError> {
+        // Events carry their sequence number, so the newest one names the next;
+        // META keeps the floor for what events do not show (numbers taken by
+        // replays, and every number once sweeping removed the newest events).
         let next_seq = {
             let txn = db.begin_read()?;
-            let meta = txn.open_table(META)?;
-            meta.get(NEXT_SEQ)?.map(|g| g.value()).unwrap_or(1)
+            let floor = txn
+                .open_table(META)?
+                .get(NEXT_SEQ)?
+                .map(|g| g.value())
+                .unwrap_or(1);
+            let after_newest = txn
+                .open_table(EVENTS)?
+                .last()?
+                .map(|(k, _)| k.value() + 1)
+                .unwrap_or(1);
+            floor.max(after_newest)
         };
         Ok(Writer {
             db,
@@ -227,6 +239,9 @@ impl Writer {
         let now = crate::time::now_ms();
         let mut wake = Wake::default();
         let mut out = Vec::with_capacity(batch.len());
+        // Replays take numbers no event shows: persist the floor then. Events
+        // alone need no META write (one page less per group commit).
+        let mut took_order = false;
         for item in batch {
             let request = match item {
                 Item::Ack(acks, _) => {
@@ -246,6 +261,7 @@ impl Writer {
                 Item::Http(ops, _) => {
                     let mut applied = Vec::with_capacity(ops.len());
                     for op in ops {
+                        took_order |= matches!(op, HttpOp::Replay { .. });
                         let ok = http.apply(op, now, &mut self.next_seq)?;
                         wake.http |= ok && !matches!(op, HttpOp::Discard { .. });
                         applied.push(ok);
@@ -288,7 +304,9 @@ impl Writer {
             }
             out.push(Done::Outcomes(outcomes));
         }
-        txn.open_table(META)?.insert(NEXT_SEQ, self.next_seq)?;
+        if took_order {
+            txn.open_table(META)?.insert(NEXT_SEQ, self.next_seq)?;
+        }
         Ok((out, wake))
     }
 
@@ -353,6 +371,10 @@ impl Writer {
                     ids.remove(key)?;
                 }
                 gone += 1;
+            }
+            if gone > 0 {
+                // The newest events may be among those gone: keep the floor.
+                txn.open_table(META)?.insert(NEXT_SEQ, self.next_seq)?;
             }
             gone
         };
