@@ -5,18 +5,23 @@
 #   baseline-hmac       the same, verifying one Standard Webhooks HMAC
 #   durable             countersign accepting into the durable store (no sinks)
 #   kafka               countersign with the Kafka sink to a local tansu broker
+#   http                countersign with one HTTP endpoint (every event routed to
+#                       it) delivering to a fast local receiver (a baseline server)
 #   durable-otel        `durable` exporting every span over OTLP/HTTP to a local
 #                       sink (a baseline server answering 200); not in the default set
-# Each scenario: closed loop (max throughput), then open loop at 50% of that
-# maximum (latency), with peak RSS and CPU of the server. Results go to
-# loadtest/results/<date>/ as JSON plus summary.md.
+# Each scenario: closed loop (max throughput) with peak RSS and CPU of the
+# server, and for the sinks the seconds until the sink's queue is empty; then
+# open loop at 50% of that maximum (latency); then a sweep of open-loop runs at
+# SWEEP fractions of the maximum (latency against offered load). Results go to
+# loadtest/results/<date>/ as JSON, summary.md, sweep.json and latency.png.
 #
 # Usage: loadtest/run.sh [scenario ...]   (default: all of the above; `outage`
 #        runs only the Kafka outage measurement, `http-backlog` only the HTTP
 #        sink's: memory with a backlog on a dead endpoint, then deliveries/s
 #        draining it into a fast local receiver)
 # Env: ROUNDS (2), DURATION seconds per closed run (15), OPEN_DURATION (15),
-#      CONNS (32), OUTAGE=1 also runs the 60 s Kafka outage drain measurement;
+#      CONNS (32), SWEEP ("0.1 0.25 0.5 0.75 0.9 1.0"; empty: no sweep),
+#      SWEEP_DURATION seconds per sweep point (6), OUTAGE=1 also runs the 60 s Kafka outage drain measurement;
 #      BACKLOG_RATE (5000) x BACKLOG_SECONDS (20) webhooks for http-backlog,
 #      BACKLOG_IN_FLIGHT (64) the endpoint's max_in_flight.
 set -euo pipefail
@@ -27,7 +32,9 @@ DURATION=${DURATION:-15}
 OPEN_DURATION=${OPEN_DURATION:-15}
 CONNS=${CONNS:-32}
 SCENARIOS=("$@")
-[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(baseline baseline-hmac durable kafka)
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(baseline baseline-hmac durable kafka http)
+SWEEP=${SWEEP-0.1 0.25 0.5 0.75 0.9 1.0}
+SWEEP_DURATION=${SWEEP_DURATION:-6}
 STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
 OUT="$ROOT/loadtest/results/$STAMP"
 mkdir -p "$OUT"
@@ -76,7 +83,7 @@ start_server() {
     case "$1" in
         baseline) "$LT" baseline --listen "127.0.0.1:$PORT" >/dev/null & SERVER_PID=$! ;;
         baseline-hmac) "$LT" baseline --listen "127.0.0.1:$PORT" --verify-whsec whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw >/dev/null & SERVER_PID=$! ;;
-        durable|kafka|durable-otel)
+        durable|kafka|http|durable-otel)
             ADMIN=$(free_port)
             {
                 printf '[server]\nlisten = "127.0.0.1:%s"\nadmin_listen = "127.0.0.1:%s"\n' "$PORT" "$ADMIN"
@@ -90,6 +97,15 @@ start_server() {
                     start_broker
                     printf '[kafka]\nbrokers = "127.0.0.1:%s"\n' "$BROKER_PORT"
                 fi
+                if [ "$1" = http ]; then
+                    # The receiver: the baseline server (reads the body, answers 200).
+                    RECV_PORT=$(free_port)
+                    "$LT" baseline --listen "127.0.0.1:$RECV_PORT" >/dev/null & RECV_PID=$!; PIDS+=("$RECV_PID")
+                    wait_port "$RECV_PORT"
+                    printf '[[endpoints]]\nid = "bench"\nurl = "http://127.0.0.1:%s/hooks"\nallow_private = true\n' "$RECV_PORT"
+                    printf 'secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"\n'
+                    printf '[[routes]]\nendpoints = ["bench"]\n'
+                fi
                 "$LT" sources
             } >"$WORK/countersign.toml"
             "$CS" serve --config "$WORK/countersign.toml" 2>"$WORK/countersign.log" & SERVER_PID=$!
@@ -101,20 +117,20 @@ start_server() {
 
 stop_server() {
     kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true
+    if [ -n "${RECV_PID:-}" ]; then kill "$RECV_PID" 2>/dev/null || true; wait "$RECV_PID" 2>/dev/null || true; RECV_PID=; fi
     if [ -n "${OTLP_PID:-}" ]; then kill "$OTLP_PID" 2>/dev/null || true; wait "$OTLP_PID" 2>/dev/null || true; OTLP_PID=; fi
     if [ -n "${BROKER_PID:-}" ]; then kill "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; BROKER_PID=; fi
     rm -rf "$WORK"
 }
 
-# Seconds until countersign's Kafka outbox is empty.
+# Messages countersign's Kafka outbox holds; deliveries its endpoints have pending.
+kafka_pending() { curl -s "http://127.0.0.1:$ADMIN/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["checks"]["kafka"]["pending"])'; }
+http_pending() { curl -s "http://127.0.0.1:$ADMIN/v1/endpoints" | python3 -c 'import json,sys; print(sum(e["pending"] for e in json.load(sys.stdin)["endpoints"]))'; }
+
+# Seconds until the sink's queue (kafka_pending or http_pending) is empty.
 drain_seconds() {
     local t0; t0=$(date +%s.%N)
-    while true; do
-        local pending
-        pending=$(curl -s "http://127.0.0.1:$ADMIN/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["checks"]["kafka"]["pending"])')
-        [ "$pending" = 0 ] && break
-        sleep 0.1
-    done
+    while [ "$("$1")" != 0 ]; do sleep 0.1; done
     python3 -c "print(round($(date +%s.%N) - $t0, 2))"
 }
 
@@ -127,22 +143,38 @@ run_scenario() {
     [ "$name" = baseline-hmac ] && mix=(--providers standard_webhooks)
     "$LT" run --target "127.0.0.1:$PORT" "${mix[@]}" --connections "$CONNS" --duration "$DURATION" --out "$base.closed.json" >/dev/null 2>"$base.closed.progress"
     local drained=""
-    if [ "$name" = kafka ]; then drained=$(drain_seconds); fi
+    case "$name" in
+        kafka) drained=$(drain_seconds kafka_pending) ;;
+        http) drained=$(drain_seconds http_pending) ;;
+    esac
     local c1 t1; c1=$(cpu_ticks "$SERVER_PID"); t1=$(date +%s.%N)
     local max; max=$(json "$base.closed.json" "d['throughput_rps']")
     local rate; rate=$(python3 -c "print(round($max * 0.5, 1))")
     "$LT" run --target "127.0.0.1:$PORT" "${mix[@]}" --connections "$CONNS" --rate "$rate" --duration "$OPEN_DURATION" --out "$base.open.json" >/dev/null 2>"$base.open.progress"
     local rss; rss=$(peak_rss_kib "$SERVER_PID")
     local cpu; cpu=$(python3 -c "print(round(($c1 - $c0) / $(getconf CLK_TCK) / ($t1 - $t0) * 100, 1))")
-    python3 - "$base" "$name" "$round" "$rss" "$cpu" "$drained" <<'EOF'
+    # Latency against offered load: short open-loop runs at fractions of the maximum.
+    local f
+    for f in $SWEEP; do
+        local r; r=$(python3 -c "print(round($max * $f, 1))")
+        "$LT" run --target "127.0.0.1:$PORT" "${mix[@]}" --connections "$CONNS" --rate "$r" --duration "$SWEEP_DURATION" --out "$base.sweep-$f.json" >/dev/null 2>/dev/null
+    done
+    local rss_sweep; rss_sweep=$(peak_rss_kib "$SERVER_PID")
+    python3 - "$base" "$name" "$round" "$rss" "$cpu" "$drained" "$rss_sweep" $SWEEP <<'EOF'
 import json, sys
-base, name, rnd, rss, cpu, drained = sys.argv[1:]
+base, name, rnd, rss, cpu, drained, rss_sweep = sys.argv[1:8]
+sweep = []
+for f in sys.argv[8:]:
+    s = json.load(open(f"{base}.sweep-{f}.json"))
+    sweep.append({"fraction": float(f), "offered": s["offered_rate"], "achieved": s["throughput_rps"],
+                  "latency_ms": s["latency_ms"], "status": s["status"], "errors": s["errors"]})
 c = json.load(open(base + ".closed.json")); o = json.load(open(base + ".open.json"))
 json.dump({"scenario": name, "round": int(rnd), "max_rps": c["throughput_rps"],
            "closed_status": c["status"], "closed_errors": c["errors"],
            "open_rate": o["offered_rate"], "open_rps": o["throughput_rps"], "open_latency_ms": o["latency_ms"],
            "open_status": o["status"], "peak_rss_mib": round(int(rss) / 1024, 1), "cpu_percent_closed": float(cpu),
-           "kafka_drain_s": float(drained) if drained else None,
+           "drain_s": float(drained) if drained else None,
+           "peak_rss_mib_after_sweep": round(int(rss_sweep) / 1024, 1), "sweep": sweep,
            "accepted_closed": c["status"].get("200", 0)}, open(base + ".summary.json", "w"), indent=1)
 EOF
     echo "   $name round $round: max $(printf %.0f "$max")/s, drained ${drained:-n/a}s, rss ${rss}KiB, cpu ${cpu}%"
@@ -168,12 +200,12 @@ outage() {
     local load=$!
     sleep 10; kill "$BROKER_PID"; wait "$BROKER_PID" 2>/dev/null || true
     sleep 60
-    local backlog; backlog=$(curl -s "http://127.0.0.1:$ADMIN/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["checks"]["kafka"]["pending"])')
+    local backlog; backlog=$(kafka_pending)
     local rss_during; rss_during=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
     spawn_broker; wait_port "$BROKER_PORT"
     local t0; t0=$(date +%s.%N)
     wait "$load"
-    local drained; drained=$(drain_seconds)
+    local drained; drained=$(drain_seconds kafka_pending)
     local total; total=$(python3 -c "print(round($(date +%s.%N) - $t0, 2))")
     echo "{\"rate\": $rate, \"backlog_after_60s\": $backlog, \"rss_kib_during_outage\": $rss_during, \"seconds_from_broker_back_to_drained\": $total}" | tee "$OUT/outage.json"
     stop_server
@@ -248,3 +280,4 @@ if [ "${OUTAGE:-0}" = 1 ] || [[ " ${SCENARIOS[*]} " == *" outage "* ]]; then ech
 if [[ " ${SCENARIOS[*]} " == *" http-backlog "* ]]; then echo "== http backlog"; http_backlog; fi
 
 python3 "$ROOT/loadtest/summarize.py" "$OUT" | tee "$OUT/summary.md"
+if [ -f "$OUT/sweep.json" ]; then "$LT" chart --input "$OUT/sweep.json" --out "$OUT/latency.png"; fi

@@ -1,5 +1,6 @@
-"""Summarizes a loadtest/run.sh result directory as a Markdown table: medians over
-rounds, throughput as a ratio to the baseline measured in the same run."""
+"""Summarizes a loadtest/run.sh result directory: a Markdown table (medians over
+rounds, throughput as a ratio to the baseline measured in the same run), the
+latency-against-load sweep as a table, and sweep.json for `loadtest chart`."""
 
 import glob
 import json
@@ -13,26 +14,75 @@ for f in sorted(glob.glob(os.path.join(out, "*.summary.json"))):
     d = json.load(open(f))
     rows.setdefault(d["scenario"], []).append(d)
 
+ORDER = ["baseline", "baseline-hmac", "durable", "durable-otel", "kafka", "http"]
+
+
 def med(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
 
+
+def drain(r):
+    # Older result files call it kafka_drain_s.
+    return r.get("drain_s", r.get("kafka_drain_s"))
+
+
 base = med([r["max_rps"] for r in rows.get("baseline", [])])
-print(open(os.path.join(out, "machine.txt")).read())
-print("| scenario | rounds | max req/s (closed) | ratio to baseline | open-loop rate | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | peak RSS MiB | CPU % (closed) | Kafka drain s |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-for name in ["baseline", "baseline-hmac", "durable", "durable-otel", "kafka"]:
+durable = med([r["max_rps"] for r in rows.get("durable", [])])
+machine = os.path.join(out, "machine.txt")
+if os.path.exists(machine):
+    print(open(machine).read())
+print("| scenario | rounds | max req/s (closed, per round) | median | ratio to baseline | ratio to durable | open-loop rate | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | peak RSS MiB | CPU % (closed) | sink drained s |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+for name in ORDER:
     rs = rows.get(name)
     if not rs:
         continue
     mx = med([r["max_rps"] for r in rs])
     lat = lambda k: med([r["open_latency_ms"][k] for r in rs])
     ratio = f"{mx / base:.2f}" if base else "n/a"
-    drain = med([r["kafka_drain_s"] for r in rs])
-    print(f"| {name} | {len(rs)} | {mx:.0f} | {ratio} | {med([r['open_rate'] for r in rs]):.0f} | "
+    to_durable = f"{mx / durable:.2f}" if durable and name not in ("baseline", "baseline-hmac") else ""
+    d = med([drain(r) for r in rs])
+    rss = max(max(r["peak_rss_mib"], r.get("peak_rss_mib_after_sweep", 0)) for r in rs)
+    per_round = ", ".join(f"{r['max_rps']:.0f}" for r in sorted(rs, key=lambda r: r["round"]))
+    print(f"| {name} | {len(rs)} | {per_round} | {mx:.0f} | {ratio} | {to_durable} | {med([r['open_rate'] for r in rs]):.0f} | "
           f"{lat('p50'):.2f} | {lat('p90'):.2f} | {lat('p99'):.2f} | {lat('p999'):.2f} | {lat('max'):.2f} | "
-          f"{max(r['peak_rss_mib'] for r in rs):.1f} | {med([r['cpu_percent_closed'] for r in rs]):.0f} | "
-          f"{'' if drain is None else f'{drain:.2f}'} |")
+          f"{rss:.1f} | {med([r['cpu_percent_closed'] for r in rs]):.0f} | "
+          f"{'' if d is None else f'{d:.2f}'} |")
+bad = [(n, r["round"], k, v) for n, rs in rows.items() for r in rs
+       for k, v in {**r["closed_status"], **r["open_status"]}.items() if k != "200"]
+if bad:
+    print("\nNon-200 answers: " + "; ".join(f"{n} r{rnd} {k}: {v}" for n, rnd, k, v in bad))
+
+# Latency against offered load: medians over the rounds per fraction of each
+# round's own maximum.
+series = []
+for name in ORDER:
+    rs = [r for r in rows.get(name, []) if r.get("sweep")]
+    if not rs:
+        continue
+    fractions = sorted({p["fraction"] for r in rs for p in r["sweep"]})
+    points = []
+    for f in fractions:
+        ps = [p for r in rs for p in r["sweep"] if p["fraction"] == f]
+        points.append({"fraction": f, "offered": med([p["offered"] for p in ps]),
+                       "achieved": med([p["achieved"] for p in ps]),
+                       "p50": med([p["latency_ms"]["p50"] for p in ps]),
+                       "p99": med([p["latency_ms"]["p99"] for p in ps]),
+                       "p999": med([p["latency_ms"]["p999"] for p in ps])})
+    series.append({"scenario": name, "points": points})
+if series:
+    stamp = os.path.basename(os.path.normpath(out))
+    json.dump({"title": f"countersign: latency against offered load ({stamp}, medians of the rounds)",
+               "series": series}, open(os.path.join(out, "sweep.json"), "w"), indent=1)
+    print("\nLatency against offered load (open loop; load as a fraction of each scenario's own maximum; medians):\n")
+    print("| scenario | load | offered req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms |")
+    print("|---|---|---|---|---|---|---|")
+    for s in series:
+        for p in s["points"]:
+            print(f"| {s['scenario']} | {p['fraction']:.0%} | {p['offered']:.0f} | {p['achieved']:.0f} | "
+                  f"{p['p50']:.2f} | {p['p99']:.2f} | {p['p999']:.2f} |")
+
 outage = os.path.join(out, "outage.json")
 if os.path.exists(outage):
     o = json.load(open(outage))

@@ -3,6 +3,7 @@
 //! countersign is compared against. See `loadtest/README.md`.
 
 mod baseline;
+mod chart;
 mod drive;
 mod webhooks;
 
@@ -57,6 +58,21 @@ enum Command {
     },
     /// Print the `[[sources]]` countersign needs to accept the generated webhooks.
     Sources,
+    /// Draw latency against offered load (the sweep summarize.py writes) as a PNG.
+    Chart {
+        /// The sweep JSON (`loadtest/results/<date>/sweep.json`).
+        #[arg(long)]
+        input: PathBuf,
+        /// The PNG to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// TrueType font for the text.
+        #[arg(
+            long,
+            default_value = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+        )]
+        font: PathBuf,
+    },
     /// Run the baseline server (read body, answer 200).
     Baseline {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -71,6 +87,14 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Sources => print!("{}", webhooks::countersign_sources()),
+        Command::Chart { input, out, font } => {
+            let text = std::fs::read_to_string(&input)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", input.display()))?;
+            let sweep: chart::Sweep = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{} is not a sweep: {e}", input.display()))?;
+            chart::draw(&sweep, &out, &font)?;
+            println!("{}", out.display());
+        }
         Command::Baseline {
             listen,
             verify_whsec,
