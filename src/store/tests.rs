@@ -359,20 +359,12 @@ async fn a_replays_order_number_is_not_reused_after_reopening() {
         Outcome::Stored { seq: 3 }
     );
     // Envelope order holds: the replayed delivery first, then the new one.
-    let due: Vec<u64> = s
-        .due("crm", i64::MAX, 10, |_| false)
-        .unwrap()
-        .iter()
-        .map(|d| d.seq)
-        .collect();
-    assert_eq!(due, vec![1]);
+    let due = |s: &Store| -> Vec<u64> {
+        let due = s.due("crm", i64::MAX, 10, |_| false).unwrap();
+        due.iter().map(|d| d.seq).collect()
+    };
+    assert_eq!(due(&s), vec![1]);
     s.http(vec![attempted(1, Next::Delivered)]).await.unwrap();
-    let due: Vec<u64> = s
-        .due("crm", i64::MAX, 10, |_| false)
-        .unwrap()
-        .iter()
-        .map(|d| d.seq)
-        .collect();
-    assert_eq!(due, vec![3]);
+    assert_eq!(due(&s), vec![3]);
     s.close().await;
 }
