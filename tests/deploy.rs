@@ -431,6 +431,16 @@ fn standalone_pods_are_locked_down_and_drain_before_the_kill() {
     assert_eq!(sm["spec"]["endpoints"][0]["port"].as_str(), Some("admin"));
     // HPA off by default.
     assert!(of_kind(&docs, "HorizontalPodAutoscaler").is_empty());
+    // The NetworkPolicy opens the webhook port and the admin port only to the
+    // peers named (monitoring here).
+    let np = of_kind(&docs, "NetworkPolicy")[0];
+    let rules = np["spec"]["ingress"].as_vec().unwrap();
+    let admin = rules
+        .iter()
+        .find(|r| r["ports"][0]["port"].as_str() == Some("admin"))
+        .unwrap();
+    assert!(!admin["from"].as_vec().unwrap().is_empty());
+    assert!(of_kind(&render(&helm, &chart(), &[]), "NetworkPolicy").is_empty());
 }
 
 #[test]
