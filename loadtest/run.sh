@@ -51,6 +51,23 @@ wait_port() { for _ in $(seq 1 200); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 
+# The gateway's [server], [store] and [telemetry] for $PORT, $ADMIN and $WORK;
+# [telemetry] comes last, so a caller may add keys to it.
+gateway_config() {
+    printf '[server]\nlisten = "127.0.0.1:%s"\nadmin_listen = "127.0.0.1:%s"\n' "$PORT" "$ADMIN"
+    printf '[store]\npath = "%s/data"\n[telemetry]\nlog_level = "warn"\n' "$WORK"
+}
+
+# One endpoint `bench` at 127.0.0.1:$1 every event is routed to; further
+# arguments are extra lines of its table.
+bench_endpoint() {
+    printf '[[endpoints]]\nid = "bench"\nurl = "http://127.0.0.1:%s/hooks"\nallow_private = true\n' "$1"
+    printf 'secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"\n'
+    shift
+    [ $# -eq 0 ] || printf '%s\n' "$@"
+    printf '[[routes]]\nendpoints = ["bench"]\n'
+}
+
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
@@ -86,8 +103,7 @@ start_server() {
         durable|kafka|http|durable-otel)
             ADMIN=$(free_port)
             {
-                printf '[server]\nlisten = "127.0.0.1:%s"\nadmin_listen = "127.0.0.1:%s"\n' "$PORT" "$ADMIN"
-                printf '[store]\npath = "%s/data"\n[telemetry]\nlog_level = "warn"\n' "$WORK"
+                gateway_config
                 if [ "$1" = durable-otel ]; then
                     OTLP_PORT=$(free_port)
                     "$LT" baseline --listen "127.0.0.1:$OTLP_PORT" >/dev/null & PIDS+=($!); OTLP_PID=$!
@@ -102,9 +118,7 @@ start_server() {
                     RECV_PORT=$(free_port)
                     "$LT" baseline --listen "127.0.0.1:$RECV_PORT" >/dev/null & RECV_PID=$!; PIDS+=("$RECV_PID")
                     wait_port "$RECV_PORT"
-                    printf '[[endpoints]]\nid = "bench"\nurl = "http://127.0.0.1:%s/hooks"\nallow_private = true\n' "$RECV_PORT"
-                    printf 'secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"\n'
-                    printf '[[routes]]\nendpoints = ["bench"]\n'
+                    bench_endpoint "$RECV_PORT"
                 fi
                 "$LT" sources
             } >"$WORK/countersign.toml"
@@ -125,7 +139,12 @@ stop_server() {
 
 # Messages countersign's Kafka outbox holds; deliveries its endpoints have pending.
 kafka_pending() { curl -s "http://127.0.0.1:$ADMIN/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["checks"]["kafka"]["pending"])'; }
-http_pending() { curl -s "http://127.0.0.1:$ADMIN/v1/endpoints" | python3 -c 'import json,sys; print(sum(e["pending"] for e in json.load(sys.stdin)["endpoints"]))'; }
+http_pending() { endpoint_counts | cut -d' ' -f1; }
+
+# The bench endpoint's counters from countersign's admin API: "<pending> <delivered>".
+endpoint_counts() {
+    curl -s "http://127.0.0.1:$ADMIN/v1/endpoints" | python3 -c 'import json,sys; e=json.load(sys.stdin)["endpoints"][0]; print(e["pending"], e["delivered"])'
+}
 
 # Seconds until the sink's queue (kafka_pending or http_pending) is empty.
 drain_seconds() {
@@ -188,8 +207,8 @@ outage() {
     WORK=$(mktemp -d)
     start_broker "sqlite://tansu.db"
     PORT=$(free_port); ADMIN=$(free_port)
-    { printf '[server]\nlisten = "127.0.0.1:%s"\nadmin_listen = "127.0.0.1:%s"\n' "$PORT" "$ADMIN"
-      printf '[store]\npath = "%s/data"\n[telemetry]\nlog_level = "warn"\n[kafka]\nbrokers = "127.0.0.1:%s"\n' "$WORK" "$BROKER_PORT"
+    { gateway_config
+      printf '[kafka]\nbrokers = "127.0.0.1:%s"\n' "$BROKER_PORT"
       # tansu 0.6's SQLite storage panics resuming an idempotent producer after an
       # unclean stop under load (idempotent_message_check); see BENCHMARKS.md.
       printf '[kafka.producer]\n"enable.idempotence" = false\n'
@@ -211,11 +230,6 @@ outage() {
     stop_server
 }
 
-# Endpoint counters from countersign's admin API: "<pending> <delivered>".
-endpoint_counts() {
-    curl -s "http://127.0.0.1:$ADMIN/v1/endpoints" | python3 -c 'import json,sys; e=json.load(sys.stdin)["endpoints"][0]; print(e["pending"], e["delivered"])'
-}
-
 http_backlog() {
     # HTTP sink: BACKLOG_RATE webhooks/s for BACKLOG_SECONDS while the endpoint is
     # dead (nothing listens on its port): memory with the backlog waiting. Then a
@@ -223,12 +237,9 @@ http_backlog() {
     local rate=${BACKLOG_RATE:-5000} secs=${BACKLOG_SECONDS:-20}
     WORK=$(mktemp -d)
     PORT=$(free_port); ADMIN=$(free_port); local rport; rport=$(free_port)
-    { printf '[server]\nlisten = "127.0.0.1:%s"\nadmin_listen = "127.0.0.1:%s"\n' "$PORT" "$ADMIN"
-      printf '[store]\npath = "%s/data"\n[telemetry]\nlog_level = "warn"\n' "$WORK"
-      printf '[[endpoints]]\nid = "bench"\nurl = "http://127.0.0.1:%s/hooks"\nallow_private = true\n' "$rport"
-      printf 'secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"\nmax_in_flight = %s\nmax_attempts = 1000\n' "${BACKLOG_IN_FLIGHT:-64}"
-      printf 'retry_schedule = ["1s"]\nbreaker = { failures = 5, cooldown = "1s" }\n'
-      printf '[[routes]]\nendpoints = ["bench"]\n'
+    { gateway_config
+      bench_endpoint "$rport" "max_in_flight = ${BACKLOG_IN_FLIGHT:-64}" "max_attempts = 1000" \
+          'retry_schedule = ["1s"]' 'breaker = { failures = 5, cooldown = "1s" }'
       "$LT" sources; } >"$WORK/countersign.toml"
     "$CS" serve --config "$WORK/countersign.toml" 2>"$WORK/countersign.log" & SERVER_PID=$!; PIDS+=("$SERVER_PID")
     wait_port "$PORT"
@@ -243,7 +254,7 @@ http_backlog() {
     while [ "$(endpoint_counts | cut -d' ' -f2)" = 0 ]; do sleep 0.05; done
     local t0 c0; t0=$(date +%s.%N); c0=$(cpu_ticks "$SERVER_PID")
     local first; first=$(endpoint_counts | cut -d' ' -f2)
-    while [ "$(endpoint_counts | cut -d' ' -f1)" != 0 ]; do sleep 0.1; done
+    while [ "$(http_pending)" != 0 ]; do sleep 0.1; done
     local t1 c1; t1=$(date +%s.%N); c1=$(cpu_ticks "$SERVER_PID")
     local delivered; delivered=$(endpoint_counts | cut -d' ' -f2)
     local hwm_drain; hwm_drain=$(peak_rss_kib "$SERVER_PID")

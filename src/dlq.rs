@@ -103,28 +103,34 @@ pub async fn run(base: &str, action: Action) -> anyhow::Result<String> {
 
 /// GETs `path` on the admin API at `base`: Ok when it answers 200 within `timeout`.
 pub async fn probe(base: &str, path: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let req = Request::get(format!("{base}{path}")).body(Empty::new())?;
-    let resp = tokio::time::timeout(timeout, client.request(req))
+    let resp = tokio::time::timeout(timeout, send(base, Method::GET, path))
         .await
-        .map_err(|_| anyhow::anyhow!("no answer from {base}{path} within {timeout:?}"))?
-        .with_context(|| format!("cannot reach the admin API at {base}"))?;
+        .map_err(|_| anyhow::anyhow!("no answer from {base}{path} within {timeout:?}"))??;
     if resp.status() != http::StatusCode::OK {
         bail!("{base}{path} answered {}", resp.status());
     }
     Ok(())
 }
 
-async fn call(base: &str, method: Method, path: &str) -> anyhow::Result<Value> {
+/// Sends one bodiless request to the admin API.
+async fn send(
+    base: &str,
+    method: Method,
+    path: &str,
+) -> anyhow::Result<http::Response<hyper::body::Incoming>> {
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let req = Request::builder()
         .method(method)
         .uri(format!("{base}{path}"))
         .body(Empty::new())?;
-    let resp = client
+    client
         .request(req)
         .await
-        .with_context(|| format!("cannot reach the admin API at {base} (is the gateway running? see server.admin_listen, or pass --admin)"))?;
+        .with_context(|| format!("cannot reach the admin API at {base} (is the gateway running? see server.admin_listen, or pass --admin)"))
+}
+
+async fn call(base: &str, method: Method, path: &str) -> anyhow::Result<Value> {
+    let resp = send(base, method, path).await?;
     let status = resp.status();
     let body = resp.into_body().collect().await?.to_bytes();
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);

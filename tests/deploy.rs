@@ -91,7 +91,12 @@ fn render(helm: &Path, chart: &Path, values: &[&Path]) -> Vec<Yaml> {
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let text = run_helm(helm, &args, &root()).unwrap_or_else(|e| panic!("helm template: {e}"));
-    YamlLoader::load_from_str(&text)
+    documents(&text)
+}
+
+/// The YAML documents of a multi-document text, empty ones left out.
+fn documents(text: &str) -> Vec<Yaml> {
+    YamlLoader::load_from_str(text)
         .unwrap()
         .into_iter()
         .filter(|d| !d.is_null())
@@ -336,7 +341,7 @@ fn plain_manifests_are_the_charts_render() {
         body, fresh,
         "deploy/kubernetes/countersign.yaml is stale: run scripts/render-manifests.sh"
     );
-    let docs = YamlLoader::load_from_str(&committed).unwrap();
+    let docs = documents(&committed);
     for kind in ["StatefulSet", "Service", "ConfigMap", "PodDisruptionBudget"] {
         assert!(!of_kind(&docs, kind).is_empty(), "no {kind}");
     }
@@ -492,11 +497,7 @@ fn sidecar_mode_renders_only_the_config_and_the_workload_includes_the_container(
         &root(),
     )
     .unwrap();
-    let side: Vec<Yaml> = YamlLoader::load_from_str(&side)
-        .unwrap()
-        .into_iter()
-        .filter(|d| !d.is_null())
-        .collect();
+    let side = documents(&side);
     assert!(of_kind(&alone, "StatefulSet").len() == 1);
     assert_eq!(side.len(), 1, "sidecar mode renders the ConfigMap only");
     assert_eq!(side[0]["kind"].as_str(), Some("ConfigMap"));
