@@ -87,6 +87,19 @@ fn lag_buckets() -> Vec<f64> {
     exponential_buckets(0.001, 4.0, 13).expect("valid buckets")
 }
 
+/// Registers a freshly built metric in `registry` and hands it back. Names are
+/// fixed in this file, so a bad or repeated one is a bug, not an input error.
+fn register<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: prometheus::Result<M>,
+) -> M {
+    let metric = metric.expect("valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("unique metric");
+    metric
+}
+
 impl Metrics {
     /// The metrics of a gateway with these sources, endpoints and topics; every
     /// series they name starts at zero, so alerts see it before the first event.
@@ -94,33 +107,17 @@ impl Metrics {
         let registry =
             Registry::new_custom(Some("countersign".into()), None).expect("valid registry prefix");
         let counter = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("unique metric");
-            c
+            register(&registry, IntCounterVec::new(Opts::new(name, help), labels))
         };
         let histogram = |name: &str, help: &str, labels: &[&str], buckets: Vec<f64>| {
-            let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
-                .expect("valid metric");
-            registry
-                .register(Box::new(h.clone()))
-                .expect("unique metric");
-            h
+            let opts = HistogramOpts::new(name, help).buckets(buckets);
+            register(&registry, HistogramVec::new(opts, labels))
         };
         let int_gauge = |name: &str, help: &str, labels: &[&str]| {
-            let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry
-                .register(Box::new(g.clone()))
-                .expect("unique metric");
-            g
+            register(&registry, IntGaugeVec::new(Opts::new(name, help), labels))
         };
         let gauge = |name: &str, help: &str, labels: &[&str]| {
-            let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry
-                .register(Box::new(g.clone()))
-                .expect("unique metric");
-            g
+            register(&registry, GaugeVec::new(Opts::new(name, help), labels))
         };
         let m = Metrics {
             webhooks: counter(
