@@ -82,13 +82,26 @@ impl EndpointStatus {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     /// `closed`, `open`, `half_open`.
     pub breaker: &'static str,
     pub paused_until_ms: Option<i64>,
     pub disabled: Option<(i64, String)>,
     pub in_flight: usize,
+}
+
+/// Before the worker's first report: a new breaker is closed (not "", which
+/// would show the endpoint in no breaker state at all).
+impl Default for Snapshot {
+    fn default() -> Snapshot {
+        Snapshot {
+            breaker: "closed",
+            paused_until_ms: None,
+            disabled: None,
+            in_flight: 0,
+        }
+    }
 }
 
 type Limiter = RateLimiter<NotKeyed, InMemoryState, Clock, NoOpMiddleware<Duration>>;
@@ -409,5 +422,19 @@ impl Worker {
                 in_flight: self.in_flight.len(),
             };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Snapshot;
+    use crate::sink::breaker::Breaker;
+
+    /// Scrapes before the worker's first report show the state a new breaker has.
+    #[test]
+    fn the_first_snapshot_shows_a_new_breakers_state() {
+        let fresh = Breaker::new(5, std::time::Duration::from_secs(30));
+        assert_eq!(Snapshot::default().breaker, fresh.name());
+        assert!(crate::metrics::BREAKER_STATES.contains(&Snapshot::default().breaker));
     }
 }
