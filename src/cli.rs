@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use serde_json::json;
 
-use crate::config::Loaded;
+use crate::app::Loaded;
 use crate::providers::SignedRequest;
 
 /// Output shape of `countersign sign`.

@@ -189,6 +189,84 @@ pub struct SignatureEvent {
     pub payload: Value,
 }
 
+/// The head of a stored event: what sinks put into message metadata, read
+/// without materialising the payload. It is defined here, beside
+/// [`SignatureEvent`], and a test reads it back from every serialized event, so
+/// a renamed field fails that test instead of dead-lettering messages.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct EventHead<'a> {
+    #[serde(borrow)]
+    pub id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub source: std::borrow::Cow<'a, str>,
+    pub kind: Kind,
+    #[serde(borrow, default)]
+    pub envelope_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub occurred_at: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    pub received_at: std::borrow::Cow<'a, str>,
+}
+
+impl EventHead<'_> {
+    /// Reads the head of a stored event's JSON.
+    pub fn read(json: &[u8]) -> Result<EventHead<'_>, serde_json::Error> {
+        serde_json::from_slice(json)
+    }
+
+    /// The partition key of the event's messages: its envelope, else its id.
+    pub fn key(&self) -> &str {
+        self.envelope_id.as_deref().unwrap_or(&self.id)
+    }
+}
+
+/// The provider ids accepted in `sources[].provider`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    StandardWebhooks,
+    Stripe,
+    Github,
+    Docusign,
+    DropboxSign,
+    AdobeSign,
+    Yousign,
+    Boldsign,
+    Docuseal,
+    ZohoSign,
+    Signnow,
+    Pandadoc,
+    Opensign,
+    Documenso,
+    Skribble,
+    Signius,
+    GenericHmac,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::StandardWebhooks => "standard_webhooks",
+            Provider::Stripe => "stripe",
+            Provider::Github => "github",
+            Provider::Docusign => "docusign",
+            Provider::DropboxSign => "dropbox_sign",
+            Provider::AdobeSign => "adobe_sign",
+            Provider::Yousign => "yousign",
+            Provider::Boldsign => "boldsign",
+            Provider::Docuseal => "docuseal",
+            Provider::ZohoSign => "zoho_sign",
+            Provider::Signnow => "signnow",
+            Provider::Pandadoc => "pandadoc",
+            Provider::Opensign => "opensign",
+            Provider::Documenso => "documenso",
+            Provider::Skribble => "skribble",
+            Provider::Signius => "signius",
+            Provider::GenericHmac => "generic_hmac",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +279,47 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", k.as_str()));
         }
         assert_eq!(Kind::parse("finished"), None);
+    }
+
+    #[test]
+    fn the_head_reads_back_from_every_serialized_event() {
+        let e = SignatureEvent {
+            schema_version: SCHEMA_VERSION,
+            id: EventId::parse("evt\"1").unwrap_or_else(|_| EventId::parse("evt-1").unwrap()),
+            source: "ds".into(),
+            provider: "docusign".into(),
+            provider_event_type: "envelope-completed".into(),
+            kind: Kind::Completed,
+            envelope_id: Some("env-\u{e9}".into()),
+            document_id: None,
+            signer: None,
+            occurred_at: Some("2026-01-01T00:00:00.000Z".into()),
+            received_at: "2026-01-01T00:00:01.000Z".into(),
+            sandbox: None,
+            auth: Auth {
+                method: "hmac_sha256".into(),
+                key_index: Some(0),
+                covers_body: true,
+            },
+            payload: serde_json::json!({"nested": {"id": "not this one"}}),
+        };
+        let json = serde_json::to_vec(&e).unwrap();
+        let h = EventHead::read(&json).unwrap();
+        assert_eq!(h.id, e.id.as_str());
+        assert_eq!(h.source, "ds");
+        assert_eq!(h.kind, Kind::Completed);
+        assert_eq!(h.key(), "env-\u{e9}");
+        assert_eq!(h.occurred_at.as_deref(), e.occurred_at.as_deref());
+        assert_eq!(h.received_at, e.received_at);
+        let no_envelope = SignatureEvent {
+            envelope_id: None,
+            occurred_at: None,
+            ..e
+        };
+        let json = serde_json::to_vec(&no_envelope).unwrap();
+        let h = EventHead::read(&json).unwrap();
+        assert_eq!(h.key(), no_envelope.id.as_str());
+        assert_eq!(h.occurred_at, None);
     }
 
     #[test]

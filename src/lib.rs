@@ -12,6 +12,7 @@
 //! - [`event`]: the normalized `SignatureEvent` v1 and its id newtypes.
 //! - [`store`]: embedded redb store with group commit, dedup, the Kafka outbox,
 //!   the HTTP delivery queue and dead letters, and sweeping.
+//! - [`ratelimit`]: governor quotas and `Retry-After` for every rate limit.
 //! - [`route`]: which Kafka topics and HTTP endpoints an event goes to.
 //! - [`sink`]: workers draining the store to Kafka and to HTTP endpoints.
 //! - [`metrics`]: the Prometheus registry behind `/metrics`.
@@ -29,6 +30,7 @@ pub mod http;
 pub mod metrics;
 pub mod pipeline;
 pub mod providers;
+pub mod ratelimit;
 pub mod route;
 pub mod sink;
 pub mod store;

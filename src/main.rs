@@ -138,8 +138,8 @@ enum ConfigCommand {
     },
 }
 
-fn load(path: Option<&PathBuf>) -> Result<config::Loaded, ExitCode> {
-    config::load(path.map(PathBuf::as_path)).map_err(|e| {
+fn load(path: Option<&PathBuf>) -> Result<app::Loaded, ExitCode> {
+    app::load(path.map(PathBuf::as_path)).map_err(|e| {
         eprint!("{e}");
         ExitCode::from(2)
     })
@@ -226,7 +226,7 @@ fn serve(path: Option<PathBuf>) -> Result<(), ExitCode> {
     // The trace exporter sends on this runtime.
     let telemetry = {
         let _rt = rt.enter();
-        telemetry::init(&loaded.config.telemetry)
+        telemetry::init(&loaded.telemetry)
     };
     let result = rt.block_on(async {
         let listeners = app::Listeners::bind(&loaded.config.server).await?;

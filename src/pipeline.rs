@@ -85,7 +85,10 @@ impl Pipeline {
             .iter()
             .filter_map(|s| {
                 let rl = s.rate_limit?;
-                Some((s.id.clone(), governor::RateLimiter::direct(rl.quota())))
+                Some((
+                    s.id.clone(),
+                    governor::RateLimiter::direct(crate::ratelimit::quota(&rl)),
+                ))
             })
             .collect();
         let sources = sources
@@ -136,7 +139,7 @@ impl Pipeline {
         // After authentication, so forged requests cannot use up the budget.
         if let Some(l) = self.limiters.get(&source.id) {
             l.check()
-                .map_err(|n| IngestError::RateLimited(crate::http::limit::retry_after(&n)))?;
+                .map_err(|n| IngestError::RateLimited(crate::ratelimit::retry_after(&n)))?;
         }
         let events = source.normalize(req, &verified, pre, received_ms)?;
         let new = events

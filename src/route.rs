@@ -3,39 +3,22 @@
 //! endpoints of every route it matches, and `kafka.default_topic` when no
 //! matching route names a topic. There is no default endpoint.
 
-use serde::{Deserialize, Serialize};
+use crate::config::{Match, RouteConfig};
+use crate::event::SignatureEvent;
 
-use crate::event::{Kind, SignatureEvent};
-
-/// What a route matches; an empty list matches anything.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Match {
-    pub sources: Vec<String>,
-    pub providers: Vec<String>,
-    pub kinds: Vec<Kind>,
-    pub event_types: Vec<String>,
+/// Whether `m` matches `e`.
+trait Matches {
+    fn matches(&self, e: &SignatureEvent) -> bool;
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteConfig {
-    #[serde(rename = "match", default)]
-    pub when: Match,
-    #[serde(default)]
-    pub topics: Vec<String>,
-    /// `[[endpoints]]` ids the matching events are delivered to.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub endpoints: Vec<String>,
-}
-
-impl Match {
+impl Matches for Match {
     fn matches(&self, e: &SignatureEvent) -> bool {
         fn any<T: PartialEq>(list: &[T], v: &T) -> bool {
             list.is_empty() || list.contains(v)
         }
         any(&self.sources, &e.source)
-            && any(&self.providers, &e.provider)
+            && (self.providers.is_empty()
+                || self.providers.iter().any(|p| p.as_str() == e.provider))
             && any(&self.kinds, &e.kind)
             && any(&self.event_types, &e.provider_event_type)
     }
@@ -98,7 +81,7 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Auth, EventId};
+    use crate::event::{Auth, EventId, Kind};
 
     fn event(source: &str, kind: Kind, ty: &str) -> SignatureEvent {
         SignatureEvent {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::receiver::{Hit, Receiver, Reply, verify_hit, verify_standard_webhooks};
 use common::{Gateway, config_text, get, send, sign_for};
-use countersign::config::Loaded;
+use countersign::app::Loaded;
 use countersign::sink::clock::{Clock, Manual};
 use serde_json::Value;
 
@@ -65,7 +65,7 @@ async fn setup(extra: &str, script: impl Fn(&Hit, &[Hit]) -> Reply + Send + 'sta
     let dir = tempfile::tempdir().unwrap();
     let toml = config_text(dir.path(), &format!("{SOURCE}{}", endpoint(&rx, extra)));
     let gw = Gateway::start_with_clock(&toml, clock.clone()).await;
-    let loaded = countersign::config::load_str(&toml).unwrap();
+    let loaded = countersign::app::load_str(&toml).unwrap();
     Setup {
         gw,
         rx,
@@ -603,7 +603,7 @@ async fn a_restart_resumes_a_retry_sequence_with_its_attempts_and_due_time() {
         rx,
         clock,
         manual,
-        loaded: countersign::config::load_str(&toml).unwrap(),
+        loaded: countersign::app::load_str(&toml).unwrap(),
         dir,
         toml,
     };

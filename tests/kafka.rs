@@ -68,13 +68,7 @@ async fn drained(admin: std::net::SocketAddr, timeout: Duration) {
 }
 
 /// A Standard Webhooks event for envelope `env` with sequence number `n`.
-fn sw_event(
-    loaded: &countersign::config::Loaded,
-    id: &str,
-    kind: &str,
-    env: &str,
-    n: usize,
-) -> Req {
+fn sw_event(loaded: &countersign::app::Loaded, id: &str, kind: &str, env: &str, n: usize) -> Req {
     let body = format!(r#"{{"type":"envelope.{kind}","data":{{"envelope_id":"{env}","n":{n}}}}}"#);
     sign_for(
         loaded,

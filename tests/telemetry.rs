@@ -172,7 +172,7 @@ async fn one_trace_follows_a_webhook_into_kafka_and_the_endpoint() {
 
 /// Each secret's literal value in the loaded config.
 fn literal_secrets(toml: &str) -> Vec<String> {
-    let loaded = countersign::config::load_str(toml).unwrap();
+    let loaded = countersign::app::load_str(toml).unwrap();
     let mut out = Vec::new();
     for s in &loaded.config.sources {
         out.extend(s.secrets.iter().map(|r| r.resolve().unwrap()));

@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 
-use countersign::config;
+use countersign::app as config;
 use countersign::verify::Inbound;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderName, HeaderValue};

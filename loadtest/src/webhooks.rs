@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use countersign::config::{self, Loaded};
+use countersign::app::{self as config, Loaded};
 use serde_json::json;
 
 /// The providers the generator speaks, with the source ids and secrets that

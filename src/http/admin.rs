@@ -16,7 +16,7 @@ use super::response::{self, HttpError, Resp};
 use crate::metrics::{Metrics, OUTCOMES};
 use crate::sink::http::{Endpoint, EndpointStatus};
 use crate::sink::kafka::KafkaStatus;
-use crate::store::{Delivery, Record, Store};
+use crate::store::{KafkaDelivery as Delivery, Record, Store};
 
 /// Most events one list call returns.
 pub const MAX_LIST: usize = 1000;
@@ -190,7 +190,7 @@ pub(super) fn percent_decode(s: &str) -> String {
 fn view(store: &Store, r: &Record) -> Value {
     let event: Value = serde_json::from_slice(&r.json).unwrap_or(Value::Null);
     let kafka: Vec<Value> = store
-        .deliveries(r.seq)
+        .kafka_deliveries(r.seq)
         .unwrap_or_default()
         .into_iter()
         .map(|d| match d {

@@ -110,7 +110,7 @@ pub async fn handle(ingest: Arc<Ingest>, req: Request<Incoming>, peer: SocketAdd
         .headers()
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
-        .and_then(crate::sink::trace::parse);
+        .and_then(crate::telemetry::traceparent::parse);
     // The trace the events continue: this span's, or the caller's as it came.
     let trace = crate::telemetry::join(&span, incoming).or_else(|| incoming.map(str::to_owned));
     let result = match ingest.limits.admit() {

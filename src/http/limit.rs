@@ -9,18 +9,11 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, NotUntil, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use http::{HeaderMap, HeaderName};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{RateLimit, ServerConfig};
-
-/// Whole seconds until `n` allows a request, at least 1 (for `Retry-After`).
-pub fn retry_after(n: &NotUntil<<DefaultClock as governor::clock::Clock>::Instant>) -> u64 {
-    let wait = n.wait_time_from(DefaultClock::default().now());
-    wait.as_secs() + u64::from(wait.subsec_nanos() > 0 || wait.is_zero())
-}
 
 /// The limits, shared by all connections of the public listener.
 pub struct Ingress {
@@ -41,9 +34,9 @@ impl Ingress {
         Ingress {
             in_flight: Arc::new(Semaphore::new(cfg.max_requests_in_flight)),
             clients: cfg.client_rate_limit.map(|rl: RateLimit| Clients {
-                quota: rl.quota(),
+                quota: crate::ratelimit::quota(&rl),
                 max: cfg.max_tracked_clients,
-                limiter: Mutex::new(Arc::new(RateLimiter::keyed(rl.quota()))),
+                limiter: Mutex::new(Arc::new(RateLimiter::keyed(crate::ratelimit::quota(&rl)))),
             }),
             client_ip_header: cfg
                 .client_ip_header
@@ -80,7 +73,9 @@ impl Ingress {
         let Ok(limiter) = limiter else {
             return Ok(());
         };
-        let r = limiter.check_key(&key).map_err(|n| retry_after(&n));
+        let r = limiter
+            .check_key(&key)
+            .map_err(|n| crate::ratelimit::retry_after(&n));
         if limiter.len() > c.max {
             limiter.retain_recent();
             if limiter.len() > c.max {
@@ -133,7 +128,7 @@ mod tests {
     use super::*;
 
     fn ingress(toml: &str) -> Ingress {
-        let loaded = crate::config::load_str(toml).unwrap();
+        let loaded = crate::app::load_str(toml).unwrap();
         Ingress::new(&loaded.config.server)
     }
 

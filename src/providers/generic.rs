@@ -4,47 +4,10 @@
 //! source's `kinds` table, else from an event type whose last segment is a kind
 //! name (`envelope.completed` → `completed`), else `other`.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Ctx, Draft, IdSource, Malformed, Provider, as_string, digest};
 use crate::event::Kind;
-
-/// JSON pointers (RFC 6901) to the event's fields in a payload-defined body.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FieldMap {
-    pub event_id: Option<String>,
-    pub event_type: Option<String>,
-    pub envelope_id: Option<String>,
-    pub document_id: Option<String>,
-    pub signer_id: Option<String>,
-    pub signer_email: Option<String>,
-    pub signer_name: Option<String>,
-    pub signer_role: Option<String>,
-    pub occurred_at: Option<String>,
-    pub sandbox: Option<String>,
-}
-
-impl FieldMap {
-    /// Every configured pointer with its key name, for validation.
-    pub fn pointers(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        [
-            ("event_id", &self.event_id),
-            ("event_type", &self.event_type),
-            ("envelope_id", &self.envelope_id),
-            ("document_id", &self.document_id),
-            ("signer_id", &self.signer_id),
-            ("signer_email", &self.signer_email),
-            ("signer_name", &self.signer_name),
-            ("signer_role", &self.signer_role),
-            ("occurred_at", &self.occurred_at),
-            ("sandbox", &self.sandbox),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.as_deref().map(|p| (k, p)))
-    }
-}
 
 /// The first pointer (configured one, else the defaults) that holds a scalar.
 fn pick(v: &Value, configured: &Option<String>, defaults: &[&str]) -> Option<String> {

@@ -7,6 +7,7 @@
 
 mod adobe_sign;
 mod boldsign;
+mod config;
 mod documenso;
 mod docuseal;
 mod docusign;
@@ -23,61 +24,15 @@ mod zoho_sign;
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::config::FieldMap;
+pub use crate::event::Provider;
 use crate::event::{Auth, EventId, Kind, SCHEMA_VERSION, SignatureEvent, Signer};
 use crate::verify::{self, HeaderMac, Inbound, Key, Scheme, Verified, VerifyError};
 
-pub use generic::FieldMap;
-
-/// The provider ids accepted in `sources[].provider`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Provider {
-    StandardWebhooks,
-    Stripe,
-    Github,
-    Docusign,
-    DropboxSign,
-    AdobeSign,
-    Yousign,
-    Boldsign,
-    Docuseal,
-    ZohoSign,
-    Signnow,
-    Pandadoc,
-    Opensign,
-    Documenso,
-    Skribble,
-    Signius,
-    GenericHmac,
-}
-
 impl Provider {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::StandardWebhooks => "standard_webhooks",
-            Provider::Stripe => "stripe",
-            Provider::Github => "github",
-            Provider::Docusign => "docusign",
-            Provider::DropboxSign => "dropbox_sign",
-            Provider::AdobeSign => "adobe_sign",
-            Provider::Yousign => "yousign",
-            Provider::Boldsign => "boldsign",
-            Provider::Docuseal => "docuseal",
-            Provider::ZohoSign => "zoho_sign",
-            Provider::Signnow => "signnow",
-            Provider::Pandadoc => "pandadoc",
-            Provider::Opensign => "opensign",
-            Provider::Documenso => "documenso",
-            Provider::Skribble => "skribble",
-            Provider::Signius => "signius",
-            Provider::GenericHmac => "generic_hmac",
-        }
-    }
-
     /// The built-in scheme; `generic_hmac` has none (its scheme is configured).
     pub fn scheme(self) -> Option<Scheme> {
         use verify::Encoding::*;

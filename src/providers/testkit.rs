@@ -14,7 +14,7 @@ pub const NOW: i64 = 1_700_000_000;
 /// A source from a `[[sources]]` table body (id `s`).
 pub fn source(extra_toml: &str) -> Source {
     let toml = format!("[[sources]]\nid = \"s\"\n{extra_toml}\n");
-    crate::config::load_str(&toml)
+    crate::app::load_str(&toml)
         .unwrap_or_else(|e| panic!("{e}"))
         .sources
         .remove(0)

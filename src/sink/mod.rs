@@ -7,7 +7,6 @@
 //! - [`breaker`]: the per-endpoint circuit breaker (pure).
 //! - [`backoff`]: jittered exponential backoff for the Kafka sink.
 //! - [`clock`]: the time the HTTP sink schedules by (manual in tests).
-//! - [`trace`]: W3C `traceparent` carried from a webhook to its deliveries.
 
 pub mod backoff;
 pub mod breaker;
@@ -15,4 +14,3 @@ pub mod clock;
 pub mod http;
 pub mod kafka;
 pub mod retry;
-pub mod trace;

@@ -7,13 +7,18 @@
 //! transaction, so a claim exists exactly when its event is durable, and a failed
 //! commit leaves no claim behind. Reads use their own MVCC read transactions.
 
-mod http;
+mod deliveries;
+mod events;
+mod outbox;
 mod tables;
 mod writer;
 
-pub use http::{
-    Attempt, DeadLetter, Delivery as HttpDelivery, Due, HttpOp, Next, State as HttpState,
+pub use deliveries::{
+    Attempt, DeadLetter, DeadLetterDetail, Delivery as HttpDelivery, Due, HttpOp, Next,
+    State as HttpState,
 };
+pub use events::{NewEvent, Outcome, Record};
+pub use outbox::{Ack, KafkaDelivery, Pending};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,43 +26,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{Database, ReadableDatabase};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::StoreConfig;
-use tables::{EVENTS, IDS, KAFKA_DONE, KAFKA_QUEUE, TRACE};
 use tokio::sync::Notify;
 
 /// Database file name inside `store.path`.
 pub const DB_FILE: &str = "countersign.redb";
-
-/// An event ready to be stored: its dedup key and its serialized JSON.
-#[derive(Debug, Clone)]
-pub struct NewEvent {
-    pub source: String,
-    pub id: String,
-    pub received_ms: i64,
-    pub json: Vec<u8>,
-    /// Kafka topics to publish to (the outbox entries written with the event).
-    pub topics: Vec<String>,
-    /// HTTP endpoints to deliver to (queued with the event).
-    pub endpoints: Vec<String>,
-    /// Deliveries with the same envelope go to an endpoint in order.
-    pub envelope: String,
-    /// The webhook's W3C `traceparent`, continued by its deliveries.
-    pub traceparent: Option<String>,
-}
-
-/// A Kafka message waiting in the outbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pending {
-    pub seq: u64,
-    pub topic: String,
-    pub received_ms: i64,
-    /// The trace the webhook was taken in, continued by the message.
-    pub traceparent: Option<String>,
-    pub json: Vec<u8>,
-}
 
 /// What waits for a sink, for the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,70 +41,6 @@ pub struct Backlog {
     pub count: u64,
     /// When the oldest waiting event was received.
     pub oldest_ms: Option<i64>,
-}
-
-/// What became of a Kafka message; removes it from the outbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ack {
-    Published {
-        seq: u64,
-        topic: String,
-        partition: i32,
-        offset: i64,
-    },
-    DeadLettered {
-        seq: u64,
-        topic: String,
-        reason: String,
-    },
-}
-
-impl Ack {
-    fn key(&self) -> (u64, &str) {
-        match self {
-            Ack::Published { seq, topic, .. } | Ack::DeadLettered { seq, topic, .. } => {
-                (*seq, topic)
-            }
-        }
-    }
-}
-
-/// A Kafka delivery of an event, as the admin API shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
-    Pending {
-        topic: String,
-    },
-    Published {
-        topic: String,
-        partition: i32,
-        offset: i64,
-        at_ms: i64,
-    },
-    DeadLettered {
-        topic: String,
-        reason: String,
-        at_ms: i64,
-    },
-}
-
-/// What happened to one event of a commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Durably stored under this sequence number.
-    Stored { seq: u64 },
-    /// Its (source, id) was seen within the dedup window; the original's sequence.
-    Duplicate { seq: u64 },
-}
-
-/// A stored event as read back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub seq: u64,
-    pub received_ms: i64,
-    pub source: String,
-    pub id: String,
-    pub json: Vec<u8>,
 }
 
 /// Store failures. Clone, because every waiter of a failed batch gets the error.
@@ -312,26 +224,6 @@ impl Store {
         })
     }
 
-    /// Stores `events` durably (fsync) unless their keys were seen; returns one
-    /// outcome per event. Fails fast with `Overloaded` when the queue is full.
-    pub async fn commit(&self, events: Vec<NewEvent>) -> Result<Vec<Outcome>, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.inner
-            .tx
-            .try_send(Command::Commit { events, reply })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
-                mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
-            })?;
-        rx.await.map_err(|_| StoreError::Closed)?
-    }
-
-    /// Records what became of Kafka messages and removes them from the outbox.
-    /// Acks share group commits with incoming events.
-    pub async fn ack(&self, acks: Vec<Ack>) -> Result<(), StoreError> {
-        self.call(|reply| Command::Ack { acks, reply }).await
-    }
-
     /// Queues a command for the writer (waiting for room) and awaits its reply.
     async fn call<T>(
         &self,
@@ -358,101 +250,6 @@ impl Store {
             .unwrap_or_else(|e| Err(StoreError::Db(e.to_string())))
     }
 
-    /// Outbox entries after `after` (exclusive), oldest first, at most `limit`.
-    pub fn pending(
-        &self,
-        after: Option<(u64, &str)>,
-        limit: usize,
-    ) -> Result<Vec<Pending>, StoreError> {
-        let txn = self.inner.db.begin_read()?;
-        let queue = txn.open_table(KAFKA_QUEUE)?;
-        let events = txn.open_table(EVENTS)?;
-        let trace = txn.open_table(TRACE)?;
-        let range = match after {
-            Some(k) => queue.range(k..)?,
-            None => queue.range::<(u64, &str)>(..)?,
-        };
-        let mut out = Vec::new();
-        for entry in range {
-            let (k, _) = entry?;
-            let (seq, topic) = k.value();
-            if after == Some((seq, topic)) {
-                continue;
-            }
-            if out.len() == limit {
-                break;
-            }
-            if let Some(v) = events.get(seq)? {
-                out.push(Pending {
-                    seq,
-                    topic: topic.to_owned(),
-                    received_ms: v.value().0,
-                    traceparent: trace.get(seq)?.map(|t| t.value().to_owned()),
-                    json: v.value().3.to_vec(),
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    /// Kafka messages waiting in the outbox and when the oldest was received.
-    pub fn kafka_backlog(&self) -> Result<Backlog, StoreError> {
-        let txn = self.inner.db.begin_read()?;
-        let queue = txn.open_table(KAFKA_QUEUE)?;
-        let count = queue.len()?;
-        let oldest_ms = match queue.first()? {
-            Some((k, _)) => txn
-                .open_table(EVENTS)?
-                .get(k.value().0)?
-                .map(|e| e.value().0),
-            None => None,
-        };
-        Ok(Backlog { count, oldest_ms })
-    }
-
-    /// How many Kafka messages wait in the outbox.
-    pub fn pending_count(&self) -> Result<u64, StoreError> {
-        let txn = self.inner.db.begin_read()?;
-        Ok(txn.open_table(KAFKA_QUEUE)?.len()?)
-    }
-
-    /// The Kafka deliveries of event `seq`.
-    pub fn deliveries(&self, seq: u64) -> Result<Vec<Delivery>, StoreError> {
-        let txn = self.inner.db.begin_read()?;
-        let mut out = Vec::new();
-        for entry in txn
-            .open_table(KAFKA_QUEUE)?
-            .range((seq, "")..(seq + 1, ""))?
-        {
-            let (k, _) = entry?;
-            out.push(Delivery::Pending {
-                topic: k.value().1.to_owned(),
-            });
-        }
-        for entry in txn
-            .open_table(KAFKA_DONE)?
-            .range((seq, "")..(seq + 1, ""))?
-        {
-            let (k, v) = entry?;
-            let topic = k.value().1.to_owned();
-            let (status, partition, offset, at_ms, reason) = v.value();
-            out.push(match status {
-                0 => Delivery::Published {
-                    topic,
-                    partition,
-                    offset,
-                    at_ms,
-                },
-                _ => Delivery::DeadLettered {
-                    topic,
-                    reason: reason.to_owned(),
-                    at_ms,
-                },
-            });
-        }
-        Ok(out)
-    }
-
     /// Changes after a commit that scheduled HTTP deliveries or changed an
     /// endpoint's state.
     pub fn http_notify(&self) -> tokio::sync::watch::Receiver<u64> {
@@ -462,43 +259,6 @@ impl Store {
     /// Wakes when a commit added outbox entries.
     pub fn outbox_notify(&self) -> Arc<Notify> {
         self.inner.outbox.clone()
-    }
-
-    /// Deletes events past retention (with their id entries and delivery
-    /// records), at most `store.sweep_batch`; returns how many went.
-    pub async fn sweep(&self, now_ms: i64) -> Result<usize, StoreError> {
-        self.call(|reply| Command::Sweep { now_ms, reply }).await
-    }
-
-    /// Events with this id (one per source that used it), oldest first.
-    pub fn get(&self, id: &str) -> Result<Vec<Record>, StoreError> {
-        let txn = self.inner.db.begin_read()?;
-        let ids = txn.open_table(IDS)?;
-        let events = txn.open_table(EVENTS)?;
-        let mut out = Vec::new();
-        for entry in ids.range((id, "")..)? {
-            let (k, v) = entry?;
-            if k.value().0 != id {
-                break;
-            }
-            if let Some(e) = events.get(v.value().0)? {
-                out.push(tables::record(v.value().0, e.value()));
-            }
-        }
-        Ok(out)
-    }
-
-    /// The newest `limit` events, optionally only those older than `before`.
-    pub fn list(&self, limit: usize, before: Option<u64>) -> Result<Vec<Record>, StoreError> {
-        let txn = self.inner.db.begin_read()?;
-        let events = txn.open_table(EVENTS)?;
-        let range = events.range(..before.unwrap_or(u64::MAX))?;
-        let mut out = Vec::with_capacity(limit.min(1024));
-        for entry in range.rev().take(limit) {
-            let (seq, v) = entry?;
-            out.push(tables::record(seq.value(), v.value()));
-        }
-        Ok(out)
     }
 
     /// Whether the database answers a read (for `/readyz`).

@@ -14,9 +14,7 @@ pub const EVENTS: TableDefinition<u64, (i64, &str, &str, &[u8])> =
 pub const IDS: TableDefinition<(&str, &str), (u64, i64)> = TableDefinition::new("ids_v1");
 /// (seq, topic) → (): the Kafka outbox, in the order events were accepted.
 pub const KAFKA_QUEUE: TableDefinition<(u64, &str), ()> = TableDefinition::new("kafka_queue_v1");
-/// (seq, topic) → (status, partition, offset, at_ms, reason): what became of each
-/// Kafka message. Status 0 = published, 1 = dead-lettered.
-/// (status, partition, offset, at_ms, reason).
+/// (seq, topic) → [`DoneRow`]: what became of each Kafka message.
 pub type DoneRecord<'a> = (u8, i32, i64, i64, &'a str);
 
 pub const KAFKA_DONE: TableDefinition<(u64, &str), DoneRecord> =
@@ -72,12 +70,114 @@ pub fn create_all(db: &Database) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub fn record(seq: u64, v: (i64, &str, &str, &[u8])) -> Record {
-    Record {
-        seq,
-        received_ms: v.0,
-        source: v.1.to_owned(),
-        id: v.2.to_owned(),
-        json: v.3.to_vec(),
+/// A row of [`EVENTS`], by name.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRow<'a> {
+    pub received_ms: i64,
+    pub source: &'a str,
+    pub id: &'a str,
+    pub json: &'a [u8],
+}
+
+impl<'a> EventRow<'a> {
+    pub fn from(v: (i64, &'a str, &'a str, &'a [u8])) -> EventRow<'a> {
+        let (received_ms, source, id, json) = v;
+        EventRow {
+            received_ms,
+            source,
+            id,
+            json,
+        }
+    }
+
+    pub fn tuple(&self) -> (i64, &'a str, &'a str, &'a [u8]) {
+        (self.received_ms, self.source, self.id, self.json)
+    }
+
+    pub fn record(&self, seq: u64) -> Record {
+        Record {
+            seq,
+            received_ms: self.received_ms,
+            source: self.source.to_owned(),
+            id: self.id.to_owned(),
+            json: self.json.to_vec(),
+        }
+    }
+}
+
+/// A value of [`IDS`]: the event the id names, and until when its dedup claim
+/// blocks duplicates.
+#[derive(Debug, Clone, Copy)]
+pub struct IdEntry {
+    pub seq: u64,
+    pub dedup_expires_ms: i64,
+}
+
+impl IdEntry {
+    pub fn from(v: (u64, i64)) -> IdEntry {
+        IdEntry {
+            seq: v.0,
+            dedup_expires_ms: v.1,
+        }
+    }
+
+    pub fn tuple(&self) -> (u64, i64) {
+        (self.seq, self.dedup_expires_ms)
+    }
+}
+
+/// What became of a Kafka message, as stored in [`KAFKA_DONE`]. The codes are
+/// on disk: never renumber them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DoneStatus {
+    Published = 0,
+    DeadLettered = 1,
+}
+
+impl DoneStatus {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// A row of [`KAFKA_DONE`], by name.
+#[derive(Debug, Clone, Copy)]
+pub struct DoneRow<'a> {
+    pub status: u8,
+    pub partition: i32,
+    pub offset: i64,
+    pub at_ms: i64,
+    pub reason: &'a str,
+}
+
+impl<'a> DoneRow<'a> {
+    pub fn from(v: DoneRecord<'a>) -> DoneRow<'a> {
+        let (status, partition, offset, at_ms, reason) = v;
+        DoneRow {
+            status,
+            partition,
+            offset,
+            at_ms,
+            reason,
+        }
+    }
+
+    pub fn tuple(&self) -> DoneRecord<'a> {
+        (
+            self.status,
+            self.partition,
+            self.offset,
+            self.at_ms,
+            self.reason,
+        )
+    }
+
+    /// The status; an unknown code is a database error, not a guess.
+    pub fn status(&self) -> Result<DoneStatus, StoreError> {
+        match self.status {
+            0 => Ok(DoneStatus::Published),
+            1 => Ok(DoneStatus::DeadLettered),
+            c => Err(StoreError::Db(format!("unknown kafka status code {c}"))),
+        }
     }
 }

@@ -153,15 +153,15 @@ async fn events_waiting_in_the_outbox_are_never_swept() {
     .await
     .unwrap();
     assert!(matches!(
-        s.deliveries(1).unwrap().as_slice(),
-        [Delivery::Published {
+        s.kafka_deliveries(1).unwrap().as_slice(),
+        [KafkaDelivery::Published {
             partition: 0,
             offset: 7,
             ..
         }]
     ));
     assert_eq!(s.sweep(1_000_000).await.unwrap(), 2);
-    assert!(s.deliveries(1).unwrap().is_empty());
+    assert!(s.kafka_deliveries(1).unwrap().is_empty());
     s.close().await;
 }
 

@@ -24,6 +24,18 @@ impl Key {
     pub fn bytes(&self) -> &[u8] {
         &self.0
     }
+
+    /// A Standard Webhooks secret, `whsec_<base64>` (or the base64 alone): the
+    /// key is the decoded bytes. `None` when it is not one.
+    pub fn from_whsec(v: &str) -> Option<Key> {
+        use base64::Engine as _;
+        let b64 = v.strip_prefix("whsec_").unwrap_or(v);
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .ok()
+            .filter(|k| !k.is_empty())
+            .map(Key)
+    }
 }
 
 impl fmt::Debug for Key {

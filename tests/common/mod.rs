@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use countersign::app;
-use countersign::config::{self, Loaded};
+use countersign::app::{self as config, Loaded};
 use countersign::sink::clock::Clock;
 use http::{HeaderMap, Request};
 use http_body_util::{BodyExt, Full};

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use http::{HeaderMap, Uri};
 
-use crate::config::{BreakerConfig, RateLimit};
+use crate::config::{BreakerConfig, EndpointConfig, RateLimit, Report};
 use crate::verify::Key;
 
-/// An endpoint ready to deliver to. Built only by config validation.
+/// An endpoint ready to deliver to. Built only by [`Endpoint::from_config`].
 #[derive(Clone)]
 pub struct Endpoint {
     pub id: String,
@@ -47,6 +47,188 @@ impl fmt::Debug for Endpoint {
             .field("max_attempts", &self.max_attempts)
             .finish_non_exhaustive()
     }
+}
+
+/// Header names countersign sets on deliveries itself.
+const OWNED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "host",
+    "transfer-encoding",
+    "connection",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "traceparent",
+];
+
+impl Endpoint {
+    /// The run-time endpoint of `endpoints[i]` (`key`), secrets resolved;
+    /// problems go to `r` (and then there is no endpoint).
+    pub fn from_config(key: &str, e: &EndpointConfig, r: &mut Report) -> Option<Endpoint> {
+        let before = r.len();
+        r.id(key, "endpoint", &e.id);
+        let url = endpoint_url(key, e, r);
+        let secret = match &e.secret {
+        None => {
+            r.add(
+                format!("{key}.secret"),
+                "no secret given (deliveries are signed per Standard Webhooks)",
+                "set secret = \"env:NAME\" holding whsec_<base64>, e.g. from `echo whsec_$(openssl rand -base64 32)`",
+            );
+            None
+        }
+        Some(s) => match s.resolve() {
+            Ok(v) => Key::from_whsec(&v).or_else(|| {
+                r.add(
+                    format!("{key}.secret"),
+                    "not a Standard Webhooks secret",
+                    "use whsec_ followed by base64, e.g. from `echo whsec_$(openssl rand -base64 32)`",
+                );
+                None
+            }),
+            Err((problem, fix)) => {
+                r.add(format!("{key}.secret"), problem, fix);
+                None
+            }
+        },
+    };
+        let headers = endpoint_headers(key, e, r);
+        r.positive(&format!("{key}.timeout"), e.timeout);
+        if e.timeout > Duration::from_secs(300) {
+            r.add(
+                format!("{key}.timeout"),
+                "is longer than 5m",
+                "use at most \"5m\"; slow receivers should answer first and work later",
+            );
+        }
+        r.range(
+            &format!("{key}.max_attempts"),
+            e.max_attempts as usize,
+            1,
+            1000,
+        );
+        if e.retry_schedule.is_empty() {
+            r.add(
+                format!("{key}.retry_schedule"),
+                "is empty",
+                "list the delays before each retry, e.g. [\"5s\", \"1m\", \"30m\"]",
+            );
+        }
+        for (j, d) in e.retry_schedule.iter().enumerate() {
+            r.positive(&format!("{key}.retry_schedule[{j}]"), *d);
+        }
+        r.positive(&format!("{key}.retry_after_max"), e.retry_after_max);
+        if let Some(rl) = &e.rate_limit {
+            r.rate_limit(&format!("{key}.rate_limit"), rl);
+        }
+        r.range(&format!("{key}.max_in_flight"), e.max_in_flight, 1, 10_000);
+        r.range(
+            &format!("{key}.breaker.failures"),
+            e.breaker.failures as usize,
+            1,
+            1_000_000,
+        );
+        r.positive(&format!("{key}.breaker.cooldown"), e.breaker.cooldown);
+        if r.len() > before {
+            return None;
+        }
+        Some(Endpoint {
+            id: e.id.clone(),
+            url: url?,
+            key: secret?,
+            timeout: e.timeout,
+            headers,
+            max_attempts: e.max_attempts,
+            schedule: e.retry_schedule.clone(),
+            retry_after_max: e.retry_after_max,
+            rate_limit: e.rate_limit,
+            max_in_flight: e.max_in_flight,
+            breaker: e.breaker,
+            allow_private: e.allow_private,
+        })
+    }
+}
+
+fn endpoint_url(key: &str, e: &EndpointConfig, r: &mut Report) -> Option<http::Uri> {
+    let k = format!("{key}.url");
+    let url: http::Uri = match e.url.parse() {
+        Ok(u) => u,
+        Err(err) => {
+            r.add(
+                k,
+                format!("not a URL: {err}"),
+                "write it like \"https://billing.internal/hooks\"",
+            );
+            return None;
+        }
+    };
+    if !matches!(url.scheme_str(), Some("http" | "https")) {
+        r.add(
+            k,
+            "must start with http:// or https://",
+            "give the full URL",
+        );
+        return None;
+    }
+    let Some(authority) = url.authority() else {
+        r.add(k, "has no host", "give the full URL");
+        return None;
+    };
+    if authority.as_str().contains('@') {
+        r.add(
+            k,
+            "carries credentials",
+            "remove user:password@ and send credentials in [endpoints.headers], e.g. Authorization = \"env:TOKEN\"",
+        );
+        return None;
+    }
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let private = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => is_private(ip),
+        Err(_) => is_local_name(host),
+    };
+    if private && !e.allow_private {
+        r.add(
+            k,
+            format!("`{host}` is a private, loopback or link-local address"),
+            "use a public address, or set allow_private = true for this endpoint (sidecars, internal services)",
+        );
+        return None;
+    }
+    Some(url)
+}
+
+fn endpoint_headers(key: &str, e: &EndpointConfig, r: &mut Report) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in &e.headers {
+        let k = format!("{key}.headers.\"{name}\"");
+        let Some(n) = r.header_name(&k, name) else {
+            continue;
+        };
+        if OWNED_HEADERS.contains(&n.as_str()) {
+            r.add(k, "is set by countersign", "remove it");
+            continue;
+        }
+        match value.resolve() {
+            Ok(v) => match http::HeaderValue::from_str(&v) {
+                Ok(mut hv) => {
+                    hv.set_sensitive(true);
+                    headers.append(n, hv);
+                }
+                Err(_) => r.add(
+                    k,
+                    "value is not a valid header value",
+                    "remove line breaks and control characters",
+                ),
+            },
+            Err((problem, fix)) => r.add(k, problem, fix),
+        }
+    }
+    headers
 }
 
 /// Addresses a delivery may not reach without `allow_private`: loopback,

@@ -135,7 +135,7 @@ impl Worker {
     pub fn new(ep: Endpoint, store: Store, clock: Clock, metrics: &Metrics) -> Worker {
         let limiter = ep
             .rate_limit
-            .map(|rl| RateLimiter::direct_with_clock(rl.quota(), clock.clone()));
+            .map(|rl| RateLimiter::direct_with_clock(crate::ratelimit::quota(&rl), clock.clone()));
         Worker {
             series: Series::new(metrics, &ep.id),
             status: Arc::new(EndpointStatus::new(metrics, &ep.id)),

@@ -1,6 +1,8 @@
 //! Config loading: layers, unknown keys, and errors that name the key and the fix.
 
 use super::*;
+use crate::config::*;
+use std::path::Path;
 use std::time::Duration;
 
 fn problems(toml: &str) -> Vec<Problem> {
@@ -185,7 +187,7 @@ provider = "docusign"
 secrets = ["k"]
 
 [[routes]]
-match = { sources = ["b"], providers = ["docusignn"], kinds = ["completed"] }
+match = { sources = ["b"], kinds = ["completed"] }
 topics = []
 "#,
     );
@@ -203,8 +205,15 @@ topics = []
         has(&ps, "routes[0].match.sources", "no source `b`"),
         "{ps:?}"
     );
-    assert!(has(&ps, "routes[0].match.providers", "docusignn"), "{ps:?}");
     assert!(has(&ps, "routes[0]", "sends nowhere"), "{ps:?}");
+    // Providers are parsed as such: a misspelt one is refused while reading,
+    // naming the key and every provider id.
+    let ps = problems("[[routes]]\nmatch = { providers = [\"docusignn\"] }\ntopics = [\"t\"]\n");
+    assert!(
+        has(&ps, "routes[0].match.providers[0]", "docusignn"),
+        "{ps:?}"
+    );
+    assert!(ps[0].fix.contains("docusign, dropbox_sign"), "{ps:?}");
 }
 
 const WHSEC: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
@@ -224,7 +233,7 @@ fn endpoint_defaults_and_resolved_settings() {
     .unwrap();
     let e = &l.endpoints[0];
     assert_eq!(e.max_attempts, 11);
-    assert_eq!(e.schedule, crate::sink::retry::DEFAULT_SCHEDULE);
+    assert_eq!(e.schedule, crate::config::DEFAULT_SCHEDULE);
     assert_eq!(e.timeout, Duration::from_secs(10));
     assert_eq!(e.max_in_flight, 32);
     assert_eq!(e.breaker.failures, 5);
@@ -316,7 +325,7 @@ fn kafka_credentials_are_redacted_and_references_resolved() {
     let out = l.config.to_toml();
     assert!(!out.contains("hunter2"), "{out}");
     assert!(out.contains("sasl.username"), "{out}");
-    let c = crate::sink::kafka::producer_config(&l.config.kafka);
+    let c = l.kafka.as_ref().unwrap();
     assert_eq!(c.get("sasl.password"), Some("hunter2"));
     let ps = problems(
         "[kafka]\nbrokers = \"127.0.0.1:9\"\n[kafka.producer]\n\"sasl.password\" = \"env:COUNTERSIGN_TEST_NO_SUCH_VAR\"\n",

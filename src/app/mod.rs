@@ -16,7 +16,11 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{Loaded, ServerConfig};
+use crate::config::ServerConfig;
+mod load;
+
+pub use load::{Loaded, build, load, load_str};
+
 use crate::http::limit::Ingress;
 use crate::http::{admin, ingest, server};
 use crate::metrics::Metrics;
@@ -83,7 +87,7 @@ pub async fn run_with_clock(
     let sources: Vec<&str> = loaded.sources.iter().map(|s| s.id.as_str()).collect();
     tracing::info!(public = %public_addr, admin = %admin_addr, ?sources, "listening");
 
-    let kafka_on = cfg.kafka.brokers.is_some();
+    let kafka_on = loaded.kafka.is_some();
     let router = Router::new(
         cfg.routes.clone(),
         kafka_on.then(|| cfg.kafka.default_topic.clone()),
@@ -126,8 +130,8 @@ pub async fn run_with_clock(
     let (sink_stop_tx, sink_stop_rx) = watch::channel(false);
     let mut kafka_status = None;
     let mut sink_tasks = Vec::new();
-    if kafka_on {
-        let sink = KafkaSink::new(cfg.kafka.clone(), store.clone(), metrics.clone())
+    if let Some(client) = loaded.kafka {
+        let sink = KafkaSink::new(cfg.kafka.clone(), client, store.clone(), metrics.clone())
             .context("cannot create the kafka producer (kafka.producer)")?;
         kafka_status = Some(sink.status());
         sink_tasks.push(sink.spawn_health(std::time::Duration::from_secs(5), sink_stop_rx.clone()));

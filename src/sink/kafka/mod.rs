@@ -13,6 +13,13 @@
 //! order), value = the event JSON, headers = the CloudEvents Kafka binding in
 //! binary mode.
 
+mod classify;
+mod message;
+mod producer;
+
+pub use classify::{Class, FATAL, classify};
+pub use producer::check;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -20,86 +27,17 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::Header;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::statistics::Statistics;
-use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
 use crate::config::KafkaConfig;
+use crate::event::EventHead;
 use crate::metrics::Metrics;
 use crate::store::{Ack, Pending, Store};
-
-/// Errors no retry can fix, by name: the message is dead-lettered.
-pub const FATAL: &[(RDKafkaErrorCode, &str)] = &[
-    (RDKafkaErrorCode::MessageSizeTooLarge, "message too large"),
-    (RDKafkaErrorCode::InvalidMessageSize, "invalid message size"),
-    (
-        RDKafkaErrorCode::MessageBatchTooLarge,
-        "message batch too large",
-    ),
-    (RDKafkaErrorCode::InvalidRecord, "invalid record"),
-    (
-        RDKafkaErrorCode::TopicAuthorizationFailed,
-        "topic authorization failed",
-    ),
-    (
-        RDKafkaErrorCode::ClusterAuthorizationFailed,
-        "cluster authorization failed",
-    ),
-    (
-        RDKafkaErrorCode::UnknownTopicOrPartition,
-        "unknown topic or partition",
-    ),
-    (RDKafkaErrorCode::UnknownTopic, "unknown topic"),
-    (RDKafkaErrorCode::UnknownPartition, "unknown partition"),
-    (RDKafkaErrorCode::InvalidTopic, "invalid topic"),
-];
-
-/// What a failure means for the message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
-    /// Try again later.
-    Retryable,
-    /// Never publishable: dead-letter it, with this reason.
-    Fatal(&'static str),
-    /// The producer itself is unusable (an idempotence fatal error): replace it.
-    ProducerFatal,
-}
-
-/// The one place that decides what is retried.
-pub fn classify(e: &KafkaError) -> Class {
-    match e.rdkafka_error_code() {
-        Some(RDKafkaErrorCode::Fatal) => Class::ProducerFatal,
-        Some(code) => FATAL
-            .iter()
-            .find(|(c, _)| *c == code)
-            .map_or(Class::Retryable, |(_, reason)| Class::Fatal(reason)),
-        None => Class::Retryable,
-    }
-}
-
-/// Producer settings: countersign's defaults, then `kafka.producer` on top.
-pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", k.brokers.clone().unwrap_or_default())
-        .set("client.id", "countersign")
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("compression.type", "lz4")
-        .set("linger.ms", "5")
-        // Queue length and broker round trips for the metrics.
-        .set("statistics.interval.ms", "5000")
-        // No local give-up: librdkafka retries until the broker takes the message.
-        .set("message.timeout.ms", "0");
-    for (key, value) in &k.producer {
-        // References were checked at start-up; a value gone since reads as empty.
-        c.set(key, value.resolve().unwrap_or_default());
-    }
-    c
-}
 
 /// The producer's context: librdkafka's statistics go to the metrics.
 pub struct Context {
@@ -137,45 +75,6 @@ pub struct KafkaStatus {
     pub rewinds: AtomicU64,
 }
 
-/// The fields of a stored event the message metadata needs.
-#[derive(Debug, Deserialize)]
-struct Meta {
-    id: String,
-    source: String,
-    kind: String,
-    envelope_id: Option<String>,
-    occurred_at: Option<String>,
-    received_at: String,
-}
-
-/// CloudEvents 1.0, Kafka protocol binding, binary content mode.
-fn ce_headers(m: &Meta) -> OwnedHeaders {
-    let ce_type = format!("countersign.signature.{}", m.kind);
-    let ce_source = format!("/countersign/sources/{}", m.source);
-    let time = m.occurred_at.as_deref().unwrap_or(&m.received_at);
-    let mut h = OwnedHeaders::new_with_capacity(8);
-    for (key, value) in [
-        ("ce_specversion", "1.0"),
-        ("ce_id", m.id.as_str()),
-        ("ce_source", ce_source.as_str()),
-        ("ce_type", ce_type.as_str()),
-        ("ce_time", time),
-        ("content-type", "application/json"),
-    ] {
-        h = h.insert(Header {
-            key,
-            value: Some(value),
-        });
-    }
-    if let Some(subject) = &m.envelope_id {
-        h = h.insert(Header {
-            key: "ce_subject",
-            value: Some(subject.as_str()),
-        });
-    }
-    h
-}
-
 /// A message handed to the producer, and what became of it.
 struct Done {
     pending: Pending,
@@ -184,6 +83,8 @@ struct Done {
 
 pub struct KafkaSink {
     cfg: KafkaConfig,
+    /// The producer settings, resolved and checked at start-up ([`check`]).
+    client: ClientConfig,
     producer: KafkaProducer,
     store: Store,
     status: Arc<KafkaStatus>,
@@ -199,14 +100,16 @@ enum Handoff {
 impl KafkaSink {
     pub fn new(
         cfg: KafkaConfig,
+        client: ClientConfig,
         store: Store,
         metrics: Arc<Metrics>,
     ) -> Result<KafkaSink, KafkaError> {
-        let producer = producer_config(&cfg).create_with_context(Context {
+        let producer = client.create_with_context(Context {
             metrics: metrics.clone(),
         })?;
         Ok(KafkaSink {
             cfg,
+            client,
             producer,
             store,
             status: Arc::new(KafkaStatus::default()),
@@ -374,8 +277,8 @@ impl KafkaSink {
 
     /// Hands one message to librdkafka; waits while its queue is full.
     async fn handoff(&self, p: Pending, done: &mpsc::UnboundedSender<Done>) -> Handoff {
-        let meta: Meta = match serde_json::from_slice(&p.json) {
-            Ok(m) => m,
+        let (key, ce_headers) = match EventHead::read(&p.json) {
+            Ok(m) => (m.key().to_owned(), message::headers(&m)),
             Err(e) => {
                 tracing::error!(seq = p.seq, error = %e, "stored event is unreadable");
                 return Handoff::Failed(
@@ -384,7 +287,6 @@ impl KafkaSink {
                 );
             }
         };
-        let key = meta.envelope_id.clone().unwrap_or_else(|| meta.id.clone());
         let span = tracing::info_span!(
             "kafka.publish",
             otel.kind = "producer",
@@ -396,7 +298,7 @@ impl KafkaSink {
         );
         let traceparent = crate::telemetry::outbound(&span, p.traceparent.as_deref());
         let fut = loop {
-            let mut headers = ce_headers(&meta);
+            let mut headers = ce_headers.clone();
             if let Some(tp) = &traceparent {
                 headers = headers.insert(Header {
                     key: "traceparent",
@@ -469,11 +371,11 @@ impl KafkaSink {
         let Some(dlq) = &self.cfg.dlq_topic else {
             return;
         };
-        let Ok(meta) = serde_json::from_slice::<Meta>(&p.json) else {
+        let Ok(meta) = EventHead::read(&p.json) else {
             return;
         };
         let error = e.to_string();
-        let headers = ce_headers(&meta)
+        let headers = message::headers(&meta)
             .insert(Header {
                 key: "countersign_dlq_reason",
                 value: Some(reason),
@@ -486,9 +388,8 @@ impl KafkaSink {
                 key: "countersign_dlq_topic",
                 value: Some(p.topic.as_str()),
             });
-        let key = meta.envelope_id.clone().unwrap_or_else(|| meta.id.clone());
         let record = FutureRecord::to(dlq)
-            .key(&key)
+            .key(meta.key())
             .payload(&p.json)
             .headers(headers);
         let sent = match self.producer.send_result(record) {
@@ -528,7 +429,7 @@ impl KafkaSink {
         let ctx = Context {
             metrics: self.metrics.clone(),
         };
-        match producer_config(&self.cfg).create_with_context::<_, KafkaProducer>(ctx) {
+        match self.client.create_with_context::<_, KafkaProducer>(ctx) {
             Ok(p) => self.producer = p,
             Err(e) => tracing::error!(error = %e, "cannot create a new kafka producer"),
         }
@@ -560,86 +461,4 @@ fn spawn_delivery(
         drop(span);
         let _ = done.send(Done { pending, result });
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fatal_codes_are_named_and_everything_else_retries() {
-        let fatal = KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge);
-        assert_eq!(classify(&fatal), Class::Fatal("message too large"));
-        let unknown = KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopicOrPartition);
-        assert_eq!(
-            classify(&unknown),
-            Class::Fatal("unknown topic or partition")
-        );
-        for code in [
-            RDKafkaErrorCode::MessageTimedOut,
-            RDKafkaErrorCode::BrokerTransportFailure,
-            RDKafkaErrorCode::NotLeaderForPartition,
-            RDKafkaErrorCode::QueueFull,
-        ] {
-            assert_eq!(
-                classify(&KafkaError::MessageProduction(code)),
-                Class::Retryable,
-                "{code:?}"
-            );
-        }
-        assert_eq!(
-            classify(&KafkaError::MessageProduction(RDKafkaErrorCode::Fatal)),
-            Class::ProducerFatal
-        );
-        assert_eq!(classify(&KafkaError::Canceled), Class::Retryable);
-    }
-
-    #[test]
-    fn cloudevents_headers() {
-        use rdkafka::message::Headers;
-        let m = Meta {
-            id: "evt-1".into(),
-            source: "ds".into(),
-            kind: "completed".into(),
-            envelope_id: Some("env-1".into()),
-            occurred_at: None,
-            received_at: "2026-01-01T00:00:00.000Z".into(),
-        };
-        let h = ce_headers(&m);
-        let get = |k: &str| {
-            h.iter()
-                .find(|x| x.key == k)
-                .and_then(|x| x.value)
-                .map(|v| String::from_utf8(v.to_vec()).unwrap())
-        };
-        assert_eq!(get("ce_specversion").as_deref(), Some("1.0"));
-        assert_eq!(get("ce_id").as_deref(), Some("evt-1"));
-        assert_eq!(
-            get("ce_type").as_deref(),
-            Some("countersign.signature.completed")
-        );
-        assert_eq!(get("ce_source").as_deref(), Some("/countersign/sources/ds"));
-        assert_eq!(get("ce_subject").as_deref(), Some("env-1"));
-        assert_eq!(get("ce_time").as_deref(), Some("2026-01-01T00:00:00.000Z"));
-        assert_eq!(get("content-type").as_deref(), Some("application/json"));
-    }
-
-    #[test]
-    fn user_properties_override_defaults() {
-        let mut k = KafkaConfig {
-            brokers: Some("h:1".into()),
-            ..KafkaConfig::default()
-        };
-        k.producer.insert(
-            "compression.type".into(),
-            crate::config::PropValue::Text("zstd".into()),
-        );
-        k.producer
-            .insert("linger.ms".into(), crate::config::PropValue::Int(20));
-        let c = producer_config(&k);
-        assert_eq!(c.get("compression.type"), Some("zstd"));
-        assert_eq!(c.get("linger.ms"), Some("20"));
-        assert_eq!(c.get("enable.idempotence"), Some("true"));
-        assert_eq!(c.get("bootstrap.servers"), Some("h:1"));
-    }
 }

@@ -8,11 +8,15 @@
 //! envelopes never wait for each other. A replayed dead letter joins the back of
 //! its envelope's queue.
 
-use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
+mod queue;
+
+pub(super) use queue::Tables;
+
+use redb::{ReadableDatabase, ReadableTable};
 
 use super::tables::{
-    AttemptRow, DISABLED, DeliveryRow, EVENTS, HTTP_ATTEMPTS, HTTP_DEAD, HTTP_DELIVERIES, HTTP_DUE,
-    HTTP_ORDER, TRACE,
+    AttemptRow, DISABLED, DeliveryRow, EVENTS, EventRow, HTTP_ATTEMPTS, HTTP_DEAD, HTTP_DELIVERIES,
+    HTTP_DUE, HTTP_ORDER, TRACE,
 };
 use super::{Backlog, Command, Store, StoreError};
 
@@ -20,28 +24,31 @@ use super::{Backlog, Command, Store, StoreError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     /// Behind an earlier delivery of its envelope.
-    Waiting,
+    Waiting = 0,
     /// Due at its `due_ms` (the first try, or a retry).
-    Scheduled,
-    Delivered,
-    DeadLettered,
+    Scheduled = 1,
+    Delivered = 2,
+    DeadLettered = 3,
     /// A dead letter an operator discarded.
-    Discarded,
+    Discarded = 4,
 }
 
 impl State {
-    fn code(self) -> u8 {
+    /// The stored code. The codes are on disk: never renumber them.
+    pub(super) fn code(self) -> u8 {
         self as u8
     }
 
-    fn from_code(c: u8) -> State {
-        match c {
+    /// The state of a stored code; an unknown code is a database error.
+    pub(super) fn from_code(c: u8) -> Result<State, StoreError> {
+        Ok(match c {
             0 => State::Waiting,
             1 => State::Scheduled,
             2 => State::Delivered,
             3 => State::DeadLettered,
-            _ => State::Discarded,
-        }
+            4 => State::Discarded,
+            c => return Err(StoreError::Db(format!("unknown delivery state code {c}"))),
+        })
     }
 
     pub fn as_str(self) -> &'static str {
@@ -65,7 +72,7 @@ pub struct Delivery {
     pub endpoint: String,
     pub state: State,
     pub envelope: String,
-    order: u64,
+    pub(super) order: u64,
     /// When it is due (scheduled) or was last due.
     pub due_ms: i64,
     /// Attempts since the last replay, counted against `max_attempts`.
@@ -78,10 +85,10 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    fn from_row(endpoint: &str, r: DeliveryRow) -> Delivery {
-        Delivery {
+    pub(super) fn from_row(endpoint: &str, r: DeliveryRow) -> Result<Delivery, StoreError> {
+        Ok(Delivery {
             endpoint: endpoint.to_owned(),
-            state: State::from_code(r.0),
+            state: State::from_code(r.0)?,
             envelope: r.1.to_owned(),
             order: r.2,
             due_ms: r.3,
@@ -89,10 +96,10 @@ impl Delivery {
             attempts: r.5,
             updated_ms: r.6,
             reason: r.7.to_owned(),
-        }
+        })
     }
 
-    fn row(&self) -> DeliveryRow<'_> {
+    pub(super) fn row(&self) -> DeliveryRow<'_> {
         (
             self.state.code(),
             &self.envelope,
@@ -219,15 +226,16 @@ impl Store {
             let (Some(d), Some(e)) = (deliveries.get((seq, endpoint))?, events.get(seq)?) else {
                 continue;
             };
-            let d = d.value();
+            let d = Delivery::from_row(endpoint, d.value())?;
+            let e = EventRow::from(e.value());
             out.push(Due {
                 seq,
-                event_id: e.value().2.to_owned(),
+                event_id: e.id.to_owned(),
                 traceparent: trace.get(seq)?.map(|t| t.value().to_owned()),
-                envelope: d.1.to_owned(),
-                tries: d.4,
-                received_ms: e.value().0,
-                json: e.value().3.to_vec(),
+                envelope: d.envelope,
+                tries: d.tries,
+                received_ms: e.received_ms,
+                json: e.json.to_vec(),
             });
         }
         Ok(out)
@@ -296,7 +304,9 @@ impl Store {
             oldest = Some(oldest.map_or(seq.value(), |o| o.min(seq.value())));
         }
         let oldest_ms = match oldest {
-            Some(seq) => txn.open_table(EVENTS)?.get(seq)?.map(|e| e.value().0),
+            Some(seq) => {
+                (txn.open_table(EVENTS)?.get(seq)?).map(|e| EventRow::from(e.value()).received_ms)
+            }
             None => None,
         };
         Ok(Backlog { count, oldest_ms })
@@ -322,7 +332,7 @@ impl Store {
         let mut out = Vec::new();
         for entry in deliveries.range((seq, "")..(seq + 1, ""))? {
             let (k, v) = entry?;
-            let d = Delivery::from_row(k.value().1, v.value());
+            let d = Delivery::from_row(k.value().1, v.value())?;
             let history = history(&attempts, seq, &d.endpoint)?;
             out.push((d, history));
         }
@@ -373,9 +383,8 @@ impl Store {
             return Ok(None);
         };
         let history = history(&txn.open_table(HTTP_ATTEMPTS)?, seq, endpoint)?;
-        let json = events
-            .get(seq)?
-            .map(|e| e.value().3.to_vec())
+        let json = (events.get(seq)?)
+            .map(|e| EventRow::from(e.value()).json.to_vec())
             .unwrap_or_default();
         Ok(Some(DeadLetterDetail {
             letter: d,
@@ -408,214 +417,11 @@ fn dead_letter(
     let (Some(d), Some(e)) = (deliveries.get((seq, endpoint))?, events.get(seq)?) else {
         return Ok(None);
     };
-    let (_, source, id, _) = e.value();
+    let e = EventRow::from(e.value());
     Ok(Some(DeadLetter {
         seq,
-        delivery: Delivery::from_row(endpoint, d.value()),
-        event_id: id.to_owned(),
-        source: source.to_owned(),
+        delivery: Delivery::from_row(endpoint, d.value())?,
+        event_id: e.id.to_owned(),
+        source: e.source.to_owned(),
     }))
-}
-
-/// The delivery tables, open in one write transaction.
-pub(super) struct Tables<'txn> {
-    deliveries: Table<'txn, (u64, &'static str), DeliveryRow<'static>>,
-    attempts: Table<'txn, (u64, &'static str, u32), AttemptRow<'static>>,
-    order: Table<'txn, (&'static str, &'static str, u64), u64>,
-    due: Table<'txn, (&'static str, i64, u64), ()>,
-    dead: Table<'txn, (&'static str, u64), ()>,
-}
-
-impl<'txn> Tables<'txn> {
-    pub fn open(txn: &'txn WriteTransaction) -> Result<Tables<'txn>, StoreError> {
-        Ok(Tables {
-            deliveries: txn.open_table(HTTP_DELIVERIES)?,
-            attempts: txn.open_table(HTTP_ATTEMPTS)?,
-            order: txn.open_table(HTTP_ORDER)?,
-            due: txn.open_table(HTTP_DUE)?,
-            dead: txn.open_table(HTTP_DEAD)?,
-        })
-    }
-
-    /// Queues a new event for `endpoint`: scheduled at `now_ms` if it is the
-    /// first unfinished delivery of its envelope there, else waiting.
-    pub fn enqueue(
-        &mut self,
-        seq: u64,
-        endpoint: &str,
-        envelope: &str,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let first = self.first_of(endpoint, envelope)?.is_none();
-        self.order.insert((endpoint, envelope, seq), seq)?;
-        let mut d = Delivery {
-            endpoint: endpoint.to_owned(),
-            state: State::Waiting,
-            envelope: envelope.to_owned(),
-            order: seq,
-            due_ms: 0,
-            tries: 0,
-            attempts: 0,
-            updated_ms: now_ms,
-            reason: String::new(),
-        };
-        if first {
-            self.schedule(seq, &mut d, now_ms)?;
-        }
-        self.deliveries.insert((seq, endpoint), d.row())?;
-        Ok(first)
-    }
-
-    /// Applies one op; `next_order` hands out order keys for replays.
-    pub fn apply(
-        &mut self,
-        op: &HttpOp,
-        now_ms: i64,
-        next_order: &mut u64,
-    ) -> Result<bool, StoreError> {
-        let (seq, endpoint) = match op {
-            HttpOp::Attempted { seq, endpoint, .. }
-            | HttpOp::Replay { seq, endpoint }
-            | HttpOp::Discard { seq, endpoint } => (*seq, endpoint.as_str()),
-        };
-        let Some(mut d) = self.get(seq, endpoint)? else {
-            return Ok(false);
-        };
-        let applies = match op {
-            HttpOp::Attempted { attempt, next, .. } if d.state == State::Scheduled => {
-                self.attempted(seq, &mut d, attempt, next, now_ms)?;
-                true
-            }
-            HttpOp::Replay { .. } if d.state == State::DeadLettered => {
-                self.dead.remove((endpoint, seq))?;
-                d.order = *next_order;
-                *next_order += 1;
-                d.tries = 0;
-                d.reason.clear();
-                d.state = State::Waiting;
-                if self.first_of(endpoint, &d.envelope)?.is_none() {
-                    self.schedule(seq, &mut d, now_ms)?;
-                }
-                self.order
-                    .insert((endpoint, d.envelope.as_str(), d.order), seq)?;
-                true
-            }
-            HttpOp::Discard { .. } if d.state == State::DeadLettered => {
-                self.dead.remove((endpoint, seq))?;
-                d.state = State::Discarded;
-                true
-            }
-            _ => false,
-        };
-        if applies {
-            d.updated_ms = now_ms;
-            self.deliveries.insert((seq, endpoint), d.row())?;
-        }
-        Ok(applies)
-    }
-
-    fn attempted(
-        &mut self,
-        seq: u64,
-        d: &mut Delivery,
-        a: &Attempt,
-        next: &Next,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        let ep = d.endpoint.clone();
-        let row = (
-            a.at_ms,
-            a.status.unwrap_or(0),
-            a.latency_ms,
-            a.error.as_str(),
-        );
-        self.attempts.insert((seq, ep.as_str(), d.attempts), row)?;
-        d.attempts += 1;
-        if !matches!(next, Next::Retry { counts: false, .. }) {
-            d.tries += 1;
-        }
-        self.due.remove((ep.as_str(), d.due_ms, seq))?;
-        match next {
-            Next::Retry { due_ms, .. } => {
-                d.due_ms = *due_ms;
-                self.due.insert((ep.as_str(), *due_ms, seq), ())?;
-                return Ok(());
-            }
-            Next::Delivered => d.state = State::Delivered,
-            Next::DeadLetter { reason } => {
-                d.state = State::DeadLettered;
-                d.reason = reason.clone();
-                self.dead.insert((ep.as_str(), seq), ())?;
-            }
-        }
-        self.order
-            .remove((ep.as_str(), d.envelope.as_str(), d.order))?;
-        self.advance(&ep, &d.envelope, now_ms)
-    }
-
-    /// Schedules the next waiting delivery of an envelope, if any.
-    fn advance(&mut self, endpoint: &str, envelope: &str, now_ms: i64) -> Result<(), StoreError> {
-        let Some(seq) = self.first_of(endpoint, envelope)? else {
-            return Ok(());
-        };
-        if let Some(mut d) = self.get(seq, endpoint)?
-            && d.state == State::Waiting
-        {
-            self.schedule(seq, &mut d, now_ms)?;
-            self.deliveries.insert((seq, endpoint), d.row())?;
-        }
-        Ok(())
-    }
-
-    fn schedule(&mut self, seq: u64, d: &mut Delivery, due_ms: i64) -> Result<(), StoreError> {
-        d.state = State::Scheduled;
-        d.due_ms = due_ms;
-        self.due.insert((d.endpoint.as_str(), due_ms, seq), ())?;
-        Ok(())
-    }
-
-    fn first_of(&self, endpoint: &str, envelope: &str) -> Result<Option<u64>, StoreError> {
-        let first = self
-            .order
-            .range((endpoint, envelope, 0)..=(endpoint, envelope, u64::MAX))?
-            .next()
-            .transpose()?;
-        Ok(first.map(|(_, v)| v.value()))
-    }
-
-    fn get(&self, seq: u64, endpoint: &str) -> Result<Option<Delivery>, StoreError> {
-        Ok(self
-            .deliveries
-            .get((seq, endpoint))?
-            .map(|g| Delivery::from_row(endpoint, g.value())))
-    }
-
-    /// Whether event `seq` still has unfinished deliveries (sweeping keeps it).
-    pub fn unfinished(&self, seq: u64) -> Result<bool, StoreError> {
-        for entry in self.deliveries.range((seq, "")..(seq + 1, ""))? {
-            if State::from_code(entry?.1.value().0).unfinished() {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    /// Removes every delivery record of event `seq` (sweeping).
-    pub fn remove_event(&mut self, seq: u64) -> Result<(), StoreError> {
-        let mut dead = Vec::new();
-        for entry in self.deliveries.range((seq, "")..(seq + 1, ""))? {
-            let (k, v) = entry?;
-            if State::from_code(v.value().0) == State::DeadLettered {
-                dead.push(k.value().1.to_owned());
-            }
-        }
-        for ep in dead {
-            self.dead.remove((ep.as_str(), seq))?;
-        }
-        self.deliveries
-            .retain_in((seq, "")..(seq + 1, ""), |_, _| false)?;
-        self.attempts
-            .retain_in((seq, "", 0)..(seq + 1, "", 0), |_, _| false)?;
-        Ok(())
-    }
 }

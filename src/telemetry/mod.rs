@@ -25,7 +25,75 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::config::{LogFormat, OtlpProtocol, TelemetryConfig};
+pub mod traceparent;
+
+use crate::config::{LogFormat, OtlpProtocol, Report, TelemetryConfig};
+
+/// `[telemetry]` checked, with the OTLP headers' secret references resolved
+/// once, at start-up.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub config: TelemetryConfig,
+    /// Resolved header values: never logged or printed.
+    headers: HashMap<String, String>,
+}
+
+impl Settings {
+    /// Checks `t`; problems go to `r`.
+    pub fn from_config(t: &TelemetryConfig, r: &mut Report) -> Settings {
+        let mut headers = HashMap::new();
+
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&t.log_level) {
+            r.add(
+                "telemetry.log_level",
+                format!("invalid filter: {e}"),
+                "use e.g. \"info\" or \"countersign=debug,info\"",
+            );
+        }
+        if let Some(url) = &t.otlp_endpoint {
+            let ok = url
+                .parse::<http::Uri>()
+                .ok()
+                .filter(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some());
+            if ok.is_none() {
+                r.add(
+                    "telemetry.otlp_endpoint",
+                    format!("{url:?} is not an http(s) URL"),
+                    "give the collector's OTLP/HTTP address, e.g. \"http://otel-collector:4318\"",
+                );
+            }
+        }
+        for (name, value) in &t.otlp_headers {
+            let k = format!("telemetry.otlp_headers.\"{name}\"");
+            r.header_name(&k, name);
+            match value.resolve() {
+                Ok(v) => {
+                    headers.insert(name.clone(), v);
+                }
+                Err((problem, fix)) => r.add(k, problem, fix),
+            }
+        }
+        r.positive("telemetry.otlp_timeout", t.otlp_timeout);
+        if !(0.0..=1.0).contains(&t.trace_sample_ratio) {
+            r.add(
+                "telemetry.trace_sample_ratio",
+                format!("{} is out of range", t.trace_sample_ratio),
+                "use a share from 0.0 (none) to 1.0 (all)",
+            );
+        }
+        if t.service_name.trim().is_empty() {
+            r.add(
+                "telemetry.service_name",
+                "is empty",
+                "name the service, e.g. \"countersign\"",
+            );
+        }
+        Settings {
+            config: t.clone(),
+            headers,
+        }
+    }
+}
 
 /// Largest collector answer read.
 const MAX_ANSWER_BYTES: usize = 1024 * 1024;
@@ -52,7 +120,8 @@ impl Telemetry {
 /// `otlp_endpoint` is set (then it must run inside a Tokio runtime, which
 /// carries the export requests). Safe to call more than once (later calls are
 /// ignored), so tests may run several gateways in one process.
-pub fn init(cfg: &TelemetryConfig) -> Telemetry {
+pub fn init(settings: &Settings) -> Telemetry {
+    let cfg = &settings.config;
     let filter = EnvFilter::try_new(&cfg.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only on a terminal: log files and collectors get plain text.
     let fmt = tracing_subscriber::fmt::layer()
@@ -63,7 +132,7 @@ pub fn init(cfg: &TelemetryConfig) -> Telemetry {
         LogFormat::Text => fmt.boxed(),
     }
     .with_filter(filter);
-    let provider = match cfg.otlp_endpoint.as_deref().map(|e| provider(cfg, e)) {
+    let provider = match cfg.otlp_endpoint.as_deref().map(|e| provider(settings, e)) {
         Some(Ok(p)) => Some(p),
         Some(Err(e)) => {
             eprintln!("warning: traces are not exported: {e}");
@@ -87,7 +156,8 @@ pub fn init(cfg: &TelemetryConfig) -> Telemetry {
     Telemetry { provider }
 }
 
-fn provider(cfg: &TelemetryConfig, endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
+fn provider(settings: &Settings, endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
+    let cfg = &settings.config;
     let mut url = endpoint.trim_end_matches('/').to_owned();
     if url
         .parse::<http::Uri>()?
@@ -97,11 +167,7 @@ fn provider(cfg: &TelemetryConfig, endpoint: &str) -> anyhow::Result<SdkTracerPr
     {
         url.push_str("/v1/traces");
     }
-    let mut headers = HashMap::new();
-    for (k, v) in &cfg.otlp_headers {
-        // Checked at start-up; a reference gone since is sent empty.
-        headers.insert(k.clone(), v.resolve().unwrap_or_default());
-    }
+    let headers = settings.headers.clone();
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_http_client(Exporter::new(cfg.otlp_timeout))
@@ -203,11 +269,11 @@ pub fn join(span: &Span, parent: Option<&str>) -> Option<String> {
 /// event taken in trace `stored`: the span's own when spans are recorded,
 /// else a child of `stored` (same trace, new parent id).
 pub fn outbound(span: &Span, stored: Option<&str>) -> Option<String> {
-    join(span, stored).or_else(|| stored.map(crate::sink::trace::child))
+    join(span, stored).or_else(|| stored.map(traceparent::child))
 }
 
 fn span_context(tp: &str) -> Option<SpanContext> {
-    let tp = crate::sink::trace::parse(tp)?;
+    let tp = traceparent::parse(tp)?;
     let trace = TraceId::from_hex(&tp[3..35]).ok()?;
     let span = SpanId::from_hex(&tp[36..52]).ok()?;
     let flags = u8::from_str_radix(&tp[53..55], 16).ok()?;

@@ -1,0 +1,57 @@
+//! Loading: the configuration's layers, then every component builds its
+//! run-time form from its own section (sources, endpoints, Kafka, telemetry)
+//! and reports its problems into one report, so all of them are shown at once.
+
+use crate::config::{Config, ConfigError, Report};
+use crate::providers::Source;
+use crate::sink::http::Endpoint;
+
+/// The configuration with every component's run-time form built from its
+/// section, secrets resolved once.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub sources: Vec<Source>,
+    pub endpoints: Vec<Endpoint>,
+    /// The Kafka producer's settings, when Kafka is on.
+    pub kafka: Option<rdkafka::ClientConfig>,
+    pub telemetry: crate::telemetry::Settings,
+}
+
+/// Loads defaults → `path` (if given) → environment, then checks everything
+/// and builds each component's run-time form.
+pub fn load(path: Option<&std::path::Path>) -> Result<Loaded, ConfigError> {
+    build(crate::config::layers(path)?)
+}
+
+/// [`load`] from a TOML string (tests and tools), without the environment layer.
+pub fn load_str(toml: &str) -> Result<Loaded, ConfigError> {
+    build(crate::config::from_toml(toml)?)
+}
+
+/// Checks `config` and builds the run-time sources, endpoints, Kafka and
+/// telemetry settings; every problem of every component is reported at once.
+pub fn build(config: Config) -> Result<Loaded, ConfigError> {
+    let mut r = Report::new();
+    crate::config::check(&config, &mut r);
+    let default_body = config.server.max_body_bytes;
+    let sources = (config.sources.iter().enumerate())
+        .filter_map(|(i, s)| Source::from_config(&format!("sources[{i}]"), s, default_body, &mut r))
+        .collect();
+    let endpoints = (config.endpoints.iter().enumerate())
+        .filter_map(|(i, e)| Endpoint::from_config(&format!("endpoints[{i}]"), e, &mut r))
+        .collect();
+    let kafka = crate::sink::kafka::check(&config.kafka, &mut r);
+    let telemetry = crate::telemetry::Settings::from_config(&config.telemetry, &mut r);
+    r.finish(Loaded {
+        config,
+        sources,
+        endpoints,
+        kafka,
+        telemetry,
+    })
+}
+
+#[cfg(test)]
+#[path = "load_tests.rs"]
+mod tests;

@@ -1,0 +1,179 @@
+//! Building a run-time [`Source`] from its `[[sources]]` entry: the id, the
+//! secrets resolved into keys, and the scheme (built in, or assembled from the
+//! `generic_hmac` keys). Problems go to the shared config report.
+
+use std::collections::HashMap;
+
+use super::{Provider, Source};
+use crate::config::{Report, SourceConfig};
+use crate::verify::{HeaderMac, Key, Scheme, Template, TemplatePart};
+
+impl Source {
+    /// The run-time source of `sources[i]` (`key`), secrets resolved; problems
+    /// go to `r` (and then there is no source).
+    pub fn from_config(
+        key: &str,
+        s: &SourceConfig,
+        default_body: usize,
+        r: &mut Report,
+    ) -> Option<Source> {
+        let before = r.len();
+        r.id(key, "source", &s.id);
+        if s.secrets.is_empty() {
+            r.add(
+                format!("{key}.secrets"),
+                "no secret given",
+                secrets_hint(s.provider),
+            );
+        }
+        if let Some(rl) = &s.rate_limit {
+            r.rate_limit(&format!("{key}.rate_limit"), rl);
+        }
+        if let Some(b) = s.max_body_bytes {
+            r.range(
+                &format!("{key}.max_body_bytes"),
+                b,
+                1,
+                crate::config::MAX_BODY_LIMIT,
+            );
+        }
+        for (k, p) in s.fields.pointers() {
+            if !p.is_empty() && !p.starts_with('/') {
+                r.add(
+                    format!("{key}.fields.{k}"),
+                    format!("`{p}` is not a JSON pointer"),
+                    "write it like \"/data/envelope_id\"",
+                );
+            }
+        }
+        let keys = resolve_keys(key, s, r);
+        let scheme = scheme(key, s, r);
+        if r.len() > before {
+            return None;
+        }
+        Some(Source {
+            id: s.id.clone(),
+            provider: s.provider,
+            scheme: scheme?,
+            keys,
+            tolerance_secs: s.tolerance.as_secs() as i64,
+            max_body_bytes: s.max_body_bytes.unwrap_or(default_body),
+            rate_limit: s.rate_limit,
+            kinds: s
+                .kinds
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect::<HashMap<_, _>>(),
+            fields: s.fields.clone(),
+        })
+    }
+}
+
+fn secrets_hint(p: Provider) -> &'static str {
+    match p {
+        Provider::AdobeSign => "list the Adobe Sign client id(s) in secrets",
+        Provider::Skribble | Provider::Signius => {
+            "list the URL token(s) in secrets; callbacks go to /hooks/{id}/{token}"
+        }
+        Provider::Documenso => "list the Documenso webhook secret in secrets",
+        Provider::DropboxSign => "list the Dropbox Sign API key in secrets",
+        Provider::StandardWebhooks => "list the whsec_... signing secret(s) in secrets",
+        _ => "list the webhook signing secret(s) in secrets, e.g. [\"env:NAME\"]",
+    }
+}
+
+fn resolve_keys(key: &str, s: &SourceConfig, r: &mut Report) -> Vec<Key> {
+    let mut keys = Vec::new();
+    for (j, sref) in s.secrets.iter().enumerate() {
+        let k = format!("{key}.secrets[{j}]");
+        match sref.resolve() {
+            Ok(v) if s.provider.uses_whsec_keys() => match Key::from_whsec(&v) {
+                Some(k) => keys.push(k),
+                None => r.add(
+                    k,
+                    "not a Standard Webhooks secret",
+                    "use the whsec_<base64> secret as issued",
+                ),
+            },
+            Ok(v) => keys.push(Key::new(v.into_bytes())),
+            Err((problem, fix)) => r.add(k, problem, fix),
+        }
+    }
+    keys
+}
+
+/// The scheme: built in, or assembled from the `generic_hmac` keys.
+fn scheme(key: &str, s: &SourceConfig, r: &mut Report) -> Option<Scheme> {
+    let generic_keys = [
+        ("header", s.header.is_some()),
+        ("prefix", s.prefix.is_some()),
+        ("encoding", s.encoding.is_some()),
+        ("algorithm", s.algorithm.is_some()),
+        ("template", s.template.is_some()),
+        ("timestamp_header", s.timestamp_header.is_some()),
+        ("id_header", s.id_header.is_some()),
+    ];
+    if let Some(builtin) = s.provider.scheme() {
+        for (k, _) in generic_keys.iter().filter(|(_, set)| *set) {
+            r.add(
+                format!("{key}.{k}"),
+                format!(
+                    "only applies to provider = \"generic_hmac\", not \"{}\"",
+                    s.provider.as_str()
+                ),
+                "remove it",
+            );
+        }
+        return Some(builtin);
+    }
+    let Some(header) = &s.header else {
+        r.add(
+            format!("{key}.header"),
+            "generic_hmac needs the signature header",
+            "set header = \"X-Signature\" (or the provider's)",
+        );
+        return None;
+    };
+    let header = r.header_name(&format!("{key}.header"), header)?;
+    let template = Template::parse(s.template.as_deref().unwrap_or("{body}"))
+        .map_err(|e| {
+            r.add(
+                format!("{key}.template"),
+                e,
+                "e.g. template = \"{timestamp}.{body}\"",
+            )
+        })
+        .ok()?;
+    let opt_header = |name: &str, v: &Option<String>, r: &mut Report| match v {
+        Some(v) => r.header_name(&format!("{key}.{name}"), v).map(Some),
+        None => Some(None),
+    };
+    let timestamp_header = opt_header("timestamp_header", &s.timestamp_header, r)?;
+    let id_header = opt_header("id_header", &s.id_header, r)?;
+    let needs = |part| template.0.contains(&part);
+    if needs(TemplatePart::Timestamp) && timestamp_header.is_none() {
+        r.add(
+            format!("{key}.timestamp_header"),
+            "template uses {timestamp} but no timestamp header is set",
+            "set timestamp_header",
+        );
+        return None;
+    }
+    if needs(TemplatePart::Id) && id_header.is_none() {
+        r.add(
+            format!("{key}.id_header"),
+            "template uses {id} but no id header is set",
+            "set id_header",
+        );
+        return None;
+    }
+    Some(Scheme::HeaderMac(HeaderMac {
+        header,
+        prefix: s.prefix.clone().unwrap_or_default(),
+        encoding: s.encoding.unwrap_or_default(),
+        algorithm: s.algorithm.unwrap_or_default(),
+        template,
+        timestamp_header,
+        id_header,
+    }))
+}

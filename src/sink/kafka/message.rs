@@ -1,0 +1,71 @@
+//! A stored event as a Kafka message: key = envelope id (so one envelope stays
+//! in one partition, in order), value = the event JSON, headers = the
+//! CloudEvents Kafka binding in binary mode, read from the event's head.
+
+use rdkafka::message::{Header, OwnedHeaders};
+
+use crate::event::EventHead;
+
+/// CloudEvents 1.0, Kafka protocol binding, binary content mode.
+pub fn headers(m: &EventHead) -> OwnedHeaders {
+    let ce_type = format!("countersign.signature.{}", m.kind);
+    let ce_source = format!("/countersign/sources/{}", m.source);
+    let time: &str = m.occurred_at.as_deref().unwrap_or(&m.received_at);
+    let mut h = OwnedHeaders::new_with_capacity(8);
+    for (key, value) in [
+        ("ce_specversion", "1.0"),
+        ("ce_id", &*m.id),
+        ("ce_source", ce_source.as_str()),
+        ("ce_type", ce_type.as_str()),
+        ("ce_time", time),
+        ("content-type", "application/json"),
+    ] {
+        h = h.insert(Header {
+            key,
+            value: Some(value),
+        });
+    }
+    if let Some(subject) = &m.envelope_id {
+        h = h.insert(Header {
+            key: "ce_subject",
+            value: Some(&**subject),
+        });
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Kind;
+
+    #[test]
+    fn cloudevents_headers() {
+        use rdkafka::message::Headers;
+        let m = EventHead {
+            id: "evt-1".into(),
+            source: "ds".into(),
+            kind: Kind::Completed,
+            envelope_id: Some("env-1".into()),
+            occurred_at: None,
+            received_at: "2026-01-01T00:00:00.000Z".into(),
+        };
+        let h = headers(&m);
+        let get = |k: &str| {
+            h.iter()
+                .find(|x| x.key == k)
+                .and_then(|x| x.value)
+                .map(|v| String::from_utf8(v.to_vec()).unwrap())
+        };
+        assert_eq!(get("ce_specversion").as_deref(), Some("1.0"));
+        assert_eq!(get("ce_id").as_deref(), Some("evt-1"));
+        assert_eq!(
+            get("ce_type").as_deref(),
+            Some("countersign.signature.completed")
+        );
+        assert_eq!(get("ce_source").as_deref(), Some("/countersign/sources/ds"));
+        assert_eq!(get("ce_subject").as_deref(), Some("env-1"));
+        assert_eq!(get("ce_time").as_deref(), Some("2026-01-01T00:00:00.000Z"));
+        assert_eq!(get("content-type").as_deref(), Some("application/json"));
+    }
+}
