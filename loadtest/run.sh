@@ -9,6 +9,9 @@
 #                       it) delivering to a fast local receiver (a baseline server)
 #   durable-otel        `durable` exporting every span over OTLP/HTTP to a local
 #                       sink (a baseline server answering 200); not in the default set
+#   durable-before      `durable` with the binary BEFORE_BIN (e.g. a release build
+#                       of an earlier commit), for before/after comparisons in
+#                       one interleaved run; not in the default set
 # Each scenario: closed loop (max throughput) with peak RSS and CPU of the
 # server, and for the sinks the seconds until the sink's queue is empty; then
 # open loop at 50% of that maximum (latency); then a sweep of open-loop runs at
@@ -100,7 +103,11 @@ start_server() {
     case "$1" in
         baseline) "$LT" baseline --listen "127.0.0.1:$PORT" >/dev/null & SERVER_PID=$! ;;
         baseline-hmac) "$LT" baseline --listen "127.0.0.1:$PORT" --verify-whsec whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw >/dev/null & SERVER_PID=$! ;;
-        durable|kafka|http|durable-otel)
+        durable|kafka|http|durable-otel|durable-before)
+            local bin="$CS"
+            if [ "$1" = durable-before ]; then
+                bin="${BEFORE_BIN:?durable-before needs BEFORE_BIN=/path/to/countersign}"
+            fi
             ADMIN=$(free_port)
             {
                 gateway_config
@@ -122,7 +129,7 @@ start_server() {
                 fi
                 "$LT" sources
             } >"$WORK/countersign.toml"
-            "$CS" serve --config "$WORK/countersign.toml" 2>"$WORK/countersign.log" & SERVER_PID=$!
+            "$bin" serve --config "$WORK/countersign.toml" 2>"$WORK/countersign.log" & SERVER_PID=$!
             ;;
     esac
     PIDS+=("$SERVER_PID")

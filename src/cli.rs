@@ -27,14 +27,11 @@ pub struct SignArgs<'a> {
     pub format: SignFormat,
 }
 
-/// The base URL to print: `--url`, else the configured listener (0.0.0.0 → 127.0.0.1).
+/// The base URL to print: `--url`, else the configured listener, reached
+/// the way [`crate::dlq::admin_base`] reaches the admin listener (an
+/// unspecified address becomes loopback of the same family).
 fn base_url(listen: SocketAddr) -> String {
-    let host = if listen.ip().is_unspecified() {
-        "127.0.0.1".to_owned()
-    } else {
-        listen.ip().to_string()
-    };
-    format!("http://{host}:{}", listen.port())
+    crate::dlq::admin_base(listen)
 }
 
 /// A fresh message id for schemes that sign one (`msg_` + time-based hex).
@@ -138,5 +135,7 @@ mod tests {
             "http://127.0.0.1:8080"
         );
         assert_eq!(base_url(([10, 0, 0, 1], 80).into()), "http://10.0.0.1:80");
+        // The same rule as the admin client's, IPv6 included.
+        assert_eq!(base_url("[::]:8080".parse().unwrap()), "http://[::1]:8080");
     }
 }

@@ -1,5 +1,7 @@
-//! House rules checked mechanically: every Rust file opens with a `//!` comment
-//! saying what it is for.
+//! House rules and architecture invariants checked mechanically: every Rust
+//! file opens with a `//!` comment saying what it is for; top-level modules
+//! import each other in one direction only; `config/` is a leaf; `verify/`
+//! and `providers/` do no I/O and read no clock.
 
 use std::path::Path;
 
@@ -32,4 +34,115 @@ fn every_rust_file_opens_with_a_module_doc() {
         missing.is_empty(),
         "files without a leading //! comment: {missing:?}"
     );
+}
+
+/// Each top-level module of `src/` (a `name.rs` or a `name/` folder) with the
+/// top-level modules its non-test code names through `crate::`.
+fn module_graph() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut graph = std::collections::BTreeMap::<String, std::collections::BTreeSet<String>>::new();
+    for f in files {
+        let rel = f.strip_prefix(&src).unwrap();
+        let top = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
+        let top = top.trim_end_matches(".rs").to_owned();
+        let name = f.file_name().unwrap().to_string_lossy();
+        if top == "lib"
+            || top == "main"
+            || name == "tests.rs"
+            || name == "testkit.rs"
+            || name.ends_with("_tests.rs")
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap();
+        let deps = graph.entry(top.clone()).or_default();
+        for part in code.split("crate::").skip(1) {
+            let m: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if !m.is_empty() && m != top {
+                deps.insert(m);
+            }
+        }
+    }
+    graph
+}
+
+#[test]
+fn top_level_modules_import_each_other_in_one_direction_only() {
+    let graph = module_graph();
+    for start in graph.keys() {
+        // Depth-first from `start`; reaching `start` again is a cycle.
+        let mut stack = vec![(start.clone(), vec![start.clone()])];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some((m, path)) = stack.pop() {
+            for next in graph.get(&m).into_iter().flatten() {
+                let mut p = path.clone();
+                p.push(next.clone());
+                assert!(next != start, "import cycle: {}", p.join(" -> "));
+                if seen.insert(next.clone()) {
+                    stack.push((next.clone(), p));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn config_is_a_leaf() {
+    let graph = module_graph();
+    let allowed = ["event", "verify"];
+    let extra: Vec<_> = graph["config"]
+        .iter()
+        .filter(|m| !allowed.contains(&m.as_str()))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "config/ imports {extra:?}: components build themselves from their section"
+    );
+}
+
+#[test]
+fn verify_and_providers_do_no_io_and_read_no_clock() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let forbidden = [
+        "std::fs",
+        "std::net",
+        "tokio",
+        "hyper",
+        "redb",
+        "rdkafka",
+        "SystemTime::now",
+        "Instant::now",
+        "time::now_ms",
+        "std::env",
+    ];
+    for dir in ["verify", "providers"] {
+        let mut files = Vec::new();
+        rust_files(&src.join(dir), &mut files);
+        for f in files {
+            let name = f.file_name().unwrap().to_string_lossy();
+            if name == "tests.rs" || name == "testkit.rs" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&f).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            for word in forbidden {
+                assert!(
+                    !code.contains(word),
+                    "{} uses {word}: {dir}/ must stay pure",
+                    f.display()
+                );
+            }
+        }
+    }
 }

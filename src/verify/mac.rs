@@ -8,7 +8,16 @@ use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 use super::Key;
-use super::scheme::Algorithm;
+use serde::{Deserialize, Serialize};
+
+/// Hash function of an HMAC scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    #[default]
+    Sha256,
+    Sha512,
+}
 
 /// HMAC of the concatenation of `parts` under `key`.
 pub fn hmac(alg: Algorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {

@@ -4,19 +4,11 @@
 use http::HeaderName;
 use serde::{Deserialize, Serialize};
 
+pub use super::mac::Algorithm;
 use super::mac::{
     decode_base64, decode_hex, encode_base64, hmac, match_any, parse_unix, secret_eq, within,
 };
 use super::{Inbound, Key, Verified, VerifyError};
-
-/// Hash function of an HMAC scheme.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Algorithm {
-    #[default]
-    Sha256,
-    Sha512,
-}
 
 /// How a MAC is written in its header or parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
