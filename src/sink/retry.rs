@@ -11,19 +11,6 @@
 
 use std::time::{Duration, SystemTime};
 
-/// The default delays before each retry; the last repeats. With full jitter and
-/// the default `max_attempts` (11) the retries span about a day on average and
-/// two days at most, like the schedules of mature webhook senders.
-pub const DEFAULT_SCHEDULE: &[Duration] = &[
-    Duration::from_secs(5),
-    Duration::from_secs(60),
-    Duration::from_secs(5 * 60),
-    Duration::from_secs(30 * 60),
-    Duration::from_secs(2 * 3600),
-    Duration::from_secs(5 * 3600),
-    Duration::from_secs(10 * 3600),
-];
-
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -168,7 +155,9 @@ mod tests {
     #[test]
     fn default_schedule_spans_about_a_day_on_average() {
         // 10 retries (max_attempts 11): mean of full jitter is half the ceiling.
-        let total: Duration = (0..10).map(|r| ceiling(DEFAULT_SCHEDULE, r)).sum();
+        let total: Duration = (0..10)
+            .map(|r| ceiling(crate::config::DEFAULT_SCHEDULE, r))
+            .sum();
         let mean_hours = total.as_secs_f64() / 2.0 / 3600.0;
         assert!((20.0..30.0).contains(&mean_hours), "{mean_hours}");
     }
