@@ -1,6 +1,5 @@
 //! A real Kafka-protocol broker for tests (tansu, started per test on a free
 //! loopback port) and a consumer that reads topics back by assigning partitions.
-#![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -41,11 +41,6 @@ impl Hit {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     }
-
-    /// The delivered event's envelope id.
-    pub fn envelope(&self) -> String {
-        self.json()["envelope_id"].as_str().unwrap_or("").to_owned()
-    }
 }
 
 /// How to answer.
@@ -141,14 +136,12 @@ impl Receiver {
 
     /// Waits (up to 20 s of real time) until at least `n` requests arrived.
     pub async fn wait_hits(&self, n: usize) -> Vec<Hit> {
-        for _ in 0..2000 {
-            let hits = self.hits();
-            if hits.len() >= n {
-                return hits;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("expected {n} deliveries, got {}", self.hits().len());
+        super::eventually(
+            format!("{n} deliveries"),
+            Duration::from_secs(20),
+            async || Some(self.hits()).filter(|h| h.len() >= n),
+        )
+        .await
     }
 
     /// Asserts that no request beyond the first `n` arrives while the gateway

@@ -3,14 +3,12 @@
 //! (exported over OTLP to a collector on loopback), and no secret shows up in
 //! the log, the metrics, the exported spans or `config check`.
 
-mod common;
-
 use std::time::Duration;
 
-use common::kafka::{Broker, Storage, consume};
-use common::metrics::Scrape;
-use common::receiver::{Hit, Receiver};
-use common::*;
+use crate::common::kafka::{Broker, Storage, consume};
+use crate::common::metrics::Scrape;
+use crate::common::receiver::{Hit, Receiver};
+use crate::common::*;
 use countersign::sink::clock::Clock;
 use serde_json::Value;
 

@@ -2,14 +2,14 @@
 //! passing `promtool check metrics`), ingress rate limits, load shedding,
 //! slow clients cut off, and graceful shutdown finishing in-flight work.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::metrics::{Scrape, promtool_check};
-use common::receiver::{Receiver, Reply};
-use common::{Gateway, Req, SOURCES, config_text, event_count, get, send, sign_for, sources};
+use crate::common::metrics::{Scrape, promtool_check};
+use crate::common::receiver::{Receiver, Reply};
+use crate::common::{
+    Gateway, Req, SOURCES, config_text, event_count, eventually, get, send, sign_for, sources,
+};
 use countersign::sink::clock::Clock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -25,24 +25,19 @@ fn sw(envelope: &str, id: &str) -> Req {
     )
 }
 
-async fn wait_for(what: &str, mut f: impl AsyncFnMut() -> bool) {
-    for _ in 0..1000 {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 /// Waits until `n` webhook requests are in flight (per the metrics).
 async fn wait_in_flight(admin: SocketAddr, n: u8) {
-    wait_for(&format!("{n} requests in flight"), async || {
-        Scrape::take(admin)
-            .await
-            .get("countersign_requests_in_flight", &[])
-            == f64::from(n)
-    })
+    eventually(
+        &format!("{n} requests in flight"),
+        Duration::from_secs(20),
+        async || {
+            (Scrape::take(admin)
+                .await
+                .get("countersign_requests_in_flight", &[])
+                == f64::from(n))
+            .then_some(())
+        },
+    )
     .await;
 }
 
@@ -55,7 +50,6 @@ fn with_server_keys(dir: &std::path::Path, extra: &str, keys: &str) -> String {
 async fn metrics_move_for_their_causes_and_pass_promtool() {
     let good = Receiver::ok(Clock::System).await;
     let bad = Receiver::start(Clock::System, |_, _| Reply::Status(500)).await;
-    let dir = tempfile::tempdir().unwrap();
     let extra = format!(
         r#"{SOURCES}
 [[endpoints]]
@@ -77,7 +71,7 @@ endpoints = ["good", "bad"]
 "#,
         good.addr, bad.addr
     );
-    let gw = Gateway::start(&config_text(dir.path(), &extra)).await;
+    let gw = Gateway::start(&extra).await;
     let before = Scrape::take(gw.admin).await;
     promtool_check(&before.text);
     assert_eq!(before.webhooks("sw", "accepted"), 0.0);
@@ -121,11 +115,12 @@ endpoints = ["good", "bad"]
     // The good endpoint delivers; the bad one dead-letters and opens its breaker.
     good.wait_hits(1).await;
     bad.wait_hits(1).await;
-    wait_for("the dead letter", async || {
-        Scrape::take(gw.admin)
+    eventually("the dead letter", Duration::from_secs(20), async || {
+        (Scrape::take(gw.admin)
             .await
             .get("countersign_http_dead_letters", &[("endpoint", "bad")])
-            == 1.0
+            == 1.0)
+            .then_some(())
     })
     .await;
     // Another event waits behind the open breaker.
@@ -201,14 +196,11 @@ endpoints = ["good", "bad"]
 
 #[tokio::test]
 async fn a_client_over_its_rate_gets_429_with_retry_after_and_nothing_is_stored() {
-    let dir = tempfile::tempdir().unwrap();
     let extra = format!("{SOURCES}\n[server.client_rate_limit]\nper_second = 0.1\nburst = 2\n",);
-    let toml = with_server_keys(
-        dir.path(),
-        &extra,
-        "client_ip_header = \"x-forwarded-for\"\n",
-    );
-    let gw = Gateway::start(&toml).await;
+    let toml = |dir: &std::path::Path| {
+        with_server_keys(dir, &extra, "client_ip_header = \"x-forwarded-for\"\n")
+    };
+    let gw = Gateway::start_with(toml, Clock::System).await;
     let from = |ip: &str, id: &str| {
         let mut r = sw("env", id);
         r.headers
@@ -241,7 +233,6 @@ async fn a_client_over_its_rate_gets_429_with_retry_after_and_nothing_is_stored(
 
 #[tokio::test]
 async fn a_source_over_its_rate_gets_429_and_forged_requests_do_not_count() {
-    let dir = tempfile::tempdir().unwrap();
     let extra = r#"
 [[sources]]
 id = "sw"
@@ -249,7 +240,7 @@ provider = "standard_webhooks"
 secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
 rate_limit = { per_second = 0.05, burst = 1 }
 "#;
-    let gw = Gateway::start(&config_text(dir.path(), extra)).await;
+    let gw = Gateway::start(extra).await;
     for i in 0..5 {
         let mut forged = sw("env", &format!("f{i}"));
         forged.body.push(b' ');
@@ -295,9 +286,9 @@ async fn read_to_close(s: &mut TcpStream) -> String {
 
 #[tokio::test]
 async fn past_the_in_flight_cap_requests_are_shed_with_503() {
-    let dir = tempfile::tempdir().unwrap();
-    let toml = with_server_keys(dir.path(), SOURCES, "max_requests_in_flight = 1\n");
-    let gw = Gateway::start(&toml).await;
+    let toml =
+        |dir: &std::path::Path| with_server_keys(dir, SOURCES, "max_requests_in_flight = 1\n");
+    let gw = Gateway::start_with(toml, Clock::System).await;
     let held = sw("env", "held");
     let mut slow = start_request(gw.public, &held, 10).await;
     // Wait until the first request holds the only slot.
@@ -327,13 +318,14 @@ async fn read_answer(s: &mut TcpStream) -> String {
 
 #[tokio::test]
 async fn slow_clients_are_cut_off() {
-    let dir = tempfile::tempdir().unwrap();
-    let toml = with_server_keys(
-        dir.path(),
-        SOURCES,
-        "header_read_timeout = \"1s\"\nbody_read_timeout = \"1s\"\n",
-    );
-    let gw = Gateway::start(&toml).await;
+    let toml = |dir: &std::path::Path| {
+        with_server_keys(
+            dir,
+            SOURCES,
+            "header_read_timeout = \"1s\"\nbody_read_timeout = \"1s\"\n",
+        )
+    };
+    let gw = Gateway::start_with(toml, Clock::System).await;
     // Slowloris: a header line every 300 ms, never finishing the head.
     let mut s = TcpStream::connect(gw.public).await.unwrap();
     s.write_all(b"POST /hooks/sw HTTP/1.1\r\n").await.unwrap();
@@ -385,22 +377,24 @@ async fn slow_clients_are_cut_off() {
 
 #[tokio::test]
 async fn shutdown_turns_unready_at_once_and_finishes_requests_in_flight() {
-    let dir = tempfile::tempdir().unwrap();
-    let toml = with_server_keys(dir.path(), SOURCES, "shutdown_timeout = \"10s\"\n");
-    let gw = Gateway::start(&toml).await;
+    let toml =
+        |dir: &std::path::Path| with_server_keys(dir, SOURCES, "shutdown_timeout = \"10s\"\n");
+    let gw = Gateway::start_with(toml, Clock::System).await;
     let (public, admin) = (gw.public, gw.admin);
     let req = sw("env", "in-flight");
     let mut s = start_request(public, &req, 10).await;
     wait_in_flight(admin, 1).await;
     let stopping = tokio::spawn(gw.stop());
-    wait_for("unready", async || {
-        get(admin, "/readyz").await.status == 503
+    eventually("unready", Duration::from_secs(20), async || {
+        (get(admin, "/readyz").await.status == 503).then_some(())
     })
     .await;
     // No new connections are taken on the public listener.
-    wait_for("the public listener to close", async || {
-        TcpStream::connect(public).await.is_err()
-    })
+    eventually(
+        "the public listener to close",
+        Duration::from_secs(20),
+        async || (TcpStream::connect(public).await.is_err()).then_some(()),
+    )
     .await;
     assert!(
         !stopping.is_finished(),
@@ -409,25 +403,26 @@ async fn shutdown_turns_unready_at_once_and_finishes_requests_in_flight() {
     s.write_all(&req.body[10..]).await.unwrap();
     let answer = read_answer(&mut s).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    tokio::time::timeout(Duration::from_secs(10), stopping)
+    let stopped = tokio::time::timeout(Duration::from_secs(10), stopping)
         .await
         .expect("shutdown completes once the request is done")
         .unwrap();
     // The event it took is in the store.
-    let gw = Gateway::start(&toml).await;
+    let gw = stopped.start().await;
     assert_eq!(get(gw.admin, "/v1/events/in-flight").await.status, 200);
     gw.stop().await;
 }
 
 #[tokio::test]
 async fn shutdown_gives_up_on_stalled_requests_at_the_deadline() {
-    let dir = tempfile::tempdir().unwrap();
-    let toml = with_server_keys(
-        dir.path(),
-        SOURCES,
-        "shutdown_timeout = \"1s\"\nbody_read_timeout = \"1h\"\n",
-    );
-    let gw = Gateway::start(&toml).await;
+    let toml = |dir: &std::path::Path| {
+        with_server_keys(
+            dir,
+            SOURCES,
+            "shutdown_timeout = \"1s\"\nbody_read_timeout = \"1h\"\n",
+        )
+    };
+    let gw = Gateway::start_with(toml, Clock::System).await;
     let req = sw("env", "stalled");
     let _s = start_request(gw.public, &req, 10).await;
     let admin = gw.admin;

@@ -2,21 +2,17 @@
 //! refused (with no state change) when not; duplicates; limits; malformed bodies;
 //! provider-specific answers.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-async fn gateway(extra: &str) -> (Gateway, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(&config_text(dir.path(), &format!("{SOURCES}\n{extra}"))).await;
-    (gw, dir)
+async fn gateway(extra: &str) -> Gateway {
+    Gateway::start(&format!("{SOURCES}\n{extra}")).await
 }
 
 #[tokio::test]
 async fn every_provider_is_accepted_and_stored() {
-    let (gw, _dir) = gateway("").await;
+    let gw = gateway("").await;
     let loaded = sources();
     for f in FIXTURES {
         let resp = send(gw.public, &signed(&loaded, f, &format!("msg_{}", f.source))).await;
@@ -41,7 +37,7 @@ async fn every_provider_is_accepted_and_stored() {
 
 #[tokio::test]
 async fn bad_credentials_are_refused_and_change_nothing() {
-    let (gw, _dir) = gateway("").await;
+    let gw = gateway("").await;
     let loaded = sources();
     for f in FIXTURES {
         let good = signed(&loaded, f, &format!("msg_bad_{}", f.source));
@@ -86,7 +82,7 @@ async fn bad_credentials_are_refused_and_change_nothing() {
 
 #[tokio::test]
 async fn stale_timestamps_are_refused() {
-    let (gw, _dir) = gateway("").await;
+    let gw = gateway("").await;
     let loaded = sources();
     let old = countersign::time::now_ms() / 1000 - 3600;
     let req = sign_for(&loaded, "sw", fixture("sw").body.as_bytes(), old, "msg_old");
@@ -97,7 +93,7 @@ async fn stale_timestamps_are_refused() {
 
 #[tokio::test]
 async fn duplicates_are_answered_but_not_stored_again() {
-    let (gw, _dir) = gateway("").await;
+    let gw = gateway("").await;
     let loaded = sources();
     let req = signed(&loaded, fixture("yousign"), "m1");
     let first = send(gw.public, &req).await;
@@ -127,7 +123,7 @@ async fn duplicates_are_answered_but_not_stored_again() {
 
 #[tokio::test]
 async fn concurrent_copies_store_exactly_one() {
-    let (gw, _dir) = gateway("").await;
+    let gw = gateway("").await;
     let loaded = sources();
     let req = signed(&loaded, fixture("boldsign"), "m1");
     let tasks: Vec<_> = (0..32)
@@ -154,7 +150,7 @@ async fn concurrent_copies_store_exactly_one() {
 
 #[tokio::test]
 async fn oversized_bodies_get_413_without_being_read() {
-    let (gw, _dir) = gateway("").await;
+    let gw = gateway("").await;
     let limit = 1024 * 1024;
     // Declared too large: answered at once, before the body is sent.
     let mut s = TcpStream::connect(gw.public).await.unwrap();
@@ -208,9 +204,8 @@ async fn send_chunked(addr: std::net::SocketAddr, req: &Req) -> String {
 
 #[tokio::test]
 async fn per_source_body_limit() {
-    let dir = tempfile::tempdir().unwrap();
     let extra = "[[sources]]\nid = \"tiny\"\nprovider = \"yousign\"\nsecrets = [\"k\"]\nmax_body_bytes = 64\n";
-    let gw = Gateway::start(&config_text(dir.path(), extra)).await;
+    let gw = Gateway::start(extra).await;
     let req = Req {
         method: "POST",
         path: "/hooks/tiny".into(),
@@ -225,7 +220,7 @@ async fn per_source_body_limit() {
 
 #[tokio::test]
 async fn malformed_payloads_after_a_valid_signature_get_400() {
-    let (gw, _dir) = gateway("").await;
+    let gw = gateway("").await;
     let loaded = sources();
     for body in ["{not json", "[1,2,3]", r#"{"event_name":"signer.done"}"#] {
         let req = sign_for(&loaded, "yousign", body.as_bytes(), 0, "x");
@@ -248,7 +243,7 @@ async fn malformed_payloads_after_a_valid_signature_get_400() {
 
 #[tokio::test]
 async fn unknown_sources_and_paths_get_404_and_methods_405() {
-    let (gw, _dir) = gateway("").await;
+    let gw = gateway("").await;
     let r = send(
         gw.public,
         &Req {
@@ -281,7 +276,7 @@ async fn unknown_sources_and_paths_get_404_and_methods_405() {
 
 #[tokio::test]
 async fn dropbox_sign_gets_its_exact_answer() {
-    let (gw, _dir) = gateway("").await;
+    let gw = gateway("").await;
     let req = signed(&sources(), fixture("dropbox"), "x");
     let r = send(gw.public, &req).await;
     assert_eq!(r.status, 200);
@@ -296,7 +291,7 @@ async fn dropbox_sign_gets_its_exact_answer() {
 
 #[tokio::test]
 async fn adobe_sign_intent_and_echo() {
-    let (gw, _dir) = gateway("").await;
+    let gw = gateway("").await;
     let intent = |id: &str| Req {
         method: "GET",
         path: "/hooks/adobe".into(),
@@ -321,7 +316,7 @@ async fn adobe_sign_intent_and_echo() {
 
 #[tokio::test]
 async fn boldsign_verification_is_acknowledged_without_storing() {
-    let (gw, _dir) = gateway("").await;
+    let gw = gateway("").await;
     // Sent when the webhook is created, before its secret exists: unsigned.
     let body = br#"{"event":{"id":"7c872a5b","created":1617180024,"eventType":"Verification","environment":"Test"}}"#;
     let req = Req {
@@ -344,7 +339,7 @@ async fn boldsign_verification_is_acknowledged_without_storing() {
 
 #[tokio::test]
 async fn pandadoc_arrays_store_each_event() {
-    let (gw, _dir) = gateway("").await;
+    let gw = gateway("").await;
     let loaded = sources();
     let body = br#"[{"event":"recipient_completed","data":{"id":"pd-2"}},{"event":"document_state_changed","data":{"id":"pd-2","status":"document.completed"}}]"#;
     let mut req = sign_for(&loaded, "pandadoc", body, 0, "x");
@@ -365,7 +360,7 @@ async fn pandadoc_arrays_store_each_event() {
 
 #[tokio::test]
 async fn admin_api_lists_newest_first_and_pages() {
-    let (gw, _dir) = gateway("").await;
+    let gw = gateway("").await;
     let loaded = sources();
     for i in 0..5 {
         let mut req = signed(&loaded, fixture("sw"), &format!("msg_page_{i}"));

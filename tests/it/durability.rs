@@ -1,23 +1,18 @@
 //! Durability: what was acknowledged survives a restart and a `kill -9`, with its
 //! dedup claim; SIGTERM exits cleanly.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use countersign::config::StoreConfig;
 use countersign::store::Store;
 
 #[tokio::test]
 async fn restart_keeps_events_and_their_dedup_claims() {
-    let dir = tempfile::tempdir().unwrap();
-    let toml = config_text(dir.path(), SOURCES);
     let loaded = sources();
     let req = signed(&loaded, fixture("yousign"), "m");
-    let gw = Gateway::start(&toml).await;
+    let gw = Gateway::start(SOURCES).await;
     assert_eq!(send(gw.public, &req).await.status, 200);
-    gw.stop().await;
 
-    let gw = Gateway::start(&toml).await;
+    let gw = gw.restart().await;
     let again = send(gw.public, &req).await;
     assert_eq!(again.status, 200);
     assert_eq!(again.header("countersign-duplicate"), Some("true"));

@@ -1,9 +1,7 @@
 //! The binary's subcommands: `config check`, `sign` and `health`, and the
 //! README's flow (sign a body, send it, read it back from the admin API).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn example() -> String {
     format!("{}/config.example.toml", env!("CARGO_MANIFEST_DIR"))
@@ -62,10 +60,9 @@ fn config_errors_name_the_key_and_the_fix() {
 
 #[tokio::test]
 async fn signed_with_the_cli_then_accepted_and_visible() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.toml");
-    std::fs::write(&cfg, config_text(&dir.path().join("store"), SOURCES)).unwrap();
-    let gw = Gateway::start(&std::fs::read_to_string(&cfg).unwrap()).await;
+    let gw = Gateway::start(SOURCES).await;
+    let cfg = gw.dir().join("c.toml");
+    std::fs::write(&cfg, &gw.toml).unwrap();
     for (source, body) in [
         (
             "sw",
@@ -155,8 +152,7 @@ async fn countersign_async(args: Vec<String>) -> std::process::Output {
 
 #[tokio::test]
 async fn health_probes_the_admin_api() {
-    let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(&config_text(&dir.path().join("store"), SOURCES)).await;
+    let gw = Gateway::start(SOURCES).await;
     let admin = format!("http://{}", gw.admin);
     for extra in [None, Some("--ready")] {
         let mut args = vec!["health".to_owned(), "--admin".to_owned(), admin.clone()];

@@ -2,14 +2,12 @@
 //! exactly-once per accepted event, CloudEvents headers, per-envelope order, a
 //! broker outage, a `kill -9` of the gateway, and dead-lettering.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::kafka::{Broker, Storage, consume, consume_until};
-use common::*;
+use crate::common::kafka::{Broker, Storage, consume, consume_until};
+use crate::common::*;
 
 const TOPIC: &str = "signature.events";
 const TERMINAL: &str = "signature.terminal";
@@ -48,23 +46,17 @@ fn broker_with_topics(storage: Storage) -> Broker {
 }
 
 /// A gateway (in-process, port 0, fresh store) publishing to `broker`.
-async fn kafka_gateway(broker: &Broker, extra: &str) -> (Gateway, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let toml = format!("{SOURCES}\n{}", kafka_toml(broker, extra));
-    (Gateway::start(&config_text(dir.path(), &toml)).await, dir)
+async fn kafka_gateway(broker: &Broker, extra: &str) -> Gateway {
+    Gateway::start(&format!("{SOURCES}\n{}", kafka_toml(broker, extra))).await
 }
 
 /// Waits until the outbox is empty (every message acknowledged or dead-lettered).
 async fn drained(admin: std::net::SocketAddr, timeout: Duration) {
-    let until = Instant::now() + timeout;
-    loop {
+    eventually("the outbox to drain", timeout, async || {
         let r = get(admin, "/readyz").await.json();
-        if r["checks"]["kafka"]["pending"] == 0 {
-            return;
-        }
-        assert!(Instant::now() < until, "outbox not drained: {r}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (r["checks"]["kafka"]["pending"] == 0).then_some(())
+    })
+    .await
 }
 
 /// A Standard Webhooks event for envelope `env` with sequence number `n`.
@@ -82,7 +74,7 @@ fn sw_event(loaded: &countersign::app::Loaded, id: &str, kind: &str, env: &str, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_accepted_event_is_published_once_with_cloudevents_headers() {
     let broker = broker_with_topics(Storage::Memory);
-    let (gw, _dir) = kafka_gateway(&broker, "").await;
+    let gw = kafka_gateway(&broker, "").await;
     let loaded = sources();
     let kinds = [
         "sent",
@@ -155,7 +147,7 @@ async fn each_accepted_event_is_published_once_with_cloudevents_headers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_envelope_order_holds_across_interleaved_envelopes() {
     let broker = broker_with_topics(Storage::Memory);
-    let (gw, _dir) = kafka_gateway(&broker, "").await;
+    let gw = kafka_gateway(&broker, "").await;
     let loaded = Arc::new(sources());
     let (envelopes, per) = (12, 15);
     let tasks: Vec<_> = (0..envelopes)
@@ -213,7 +205,7 @@ async fn per_envelope_order_holds_across_interleaved_envelopes() {
 async fn a_broker_outage_loses_and_duplicates_nothing() {
     let data = tempfile::tempdir().unwrap();
     let mut broker = broker_with_topics(Storage::Sqlite(data.path().to_path_buf()));
-    let (gw, _dir) = kafka_gateway(&broker, "").await;
+    let gw = kafka_gateway(&broker, "").await;
     let loaded = sources();
     assert_eq!(
         send(
@@ -286,7 +278,7 @@ async fn kill_9_then_restart_publishes_every_acknowledged_event() {
     let bin = Binary::start(&cfg);
     drained(bin.admin, Duration::from_secs(120)).await;
     // More than the acknowledged may arrive (stored, but killed before answering).
-    let ids = |ms: &[common::kafka::Consumed]| -> HashSet<String> {
+    let ids = |ms: &[crate::common::kafka::Consumed]| -> HashSet<String> {
         ms.iter()
             .filter_map(|m| m.header("ce_id").map(str::to_owned))
             .collect()
@@ -318,7 +310,7 @@ async fn fatal_errors_are_dead_lettered_in_the_store_and_the_dlq_topic() {
     let broker = broker_with_topics(Storage::Memory);
     // Declined events go to a topic that does not exist (no auto-create).
     let extra = "[[routes]]\nmatch = { kinds = [\"expired\"] }\ntopics = [\"no.such.topic\"]\n";
-    let (gw, _dir) = kafka_gateway(&broker, extra).await;
+    let gw = kafka_gateway(&broker, extra).await;
     let loaded = sources();
     assert_eq!(
         send(
@@ -369,13 +361,12 @@ async fn fatal_errors_are_dead_lettered_in_the_store_and_the_dlq_topic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_too_large_is_dead_lettered() {
     let broker = broker_with_topics(Storage::Memory);
-    let dir = tempfile::tempdir().unwrap();
     let mut toml = kafka_toml(&broker, "");
     toml = toml.replace(
         "\"linger.ms\" = 2",
         "\"linger.ms\" = 2\n\"message.max.bytes\" = 1000",
     );
-    let gw = Gateway::start(&config_text(dir.path(), &format!("{SOURCES}\n{toml}"))).await;
+    let gw = Gateway::start(&format!("{SOURCES}\n{toml}")).await;
     let loaded = sources();
     let body = format!(
         r#"{{"type":"envelope.sent","data":{{"envelope_id":"env-big","pad":"{}"}}}}"#,
@@ -399,14 +390,13 @@ async fn a_message_too_large_is_dead_lettered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_carry_the_trace_and_the_kafka_metrics_move() {
     let broker = broker_with_topics(Storage::Memory);
-    let dir = tempfile::tempdir().unwrap();
     let toml = format!("{SOURCES}\n{}", kafka_toml(&broker, "")).replace(
         "\"linger.ms\" = 2",
         "\"linger.ms\" = 2\n\"statistics.interval.ms\" = 200",
     );
-    let gw = Gateway::start(&config_text(dir.path(), &toml)).await;
-    let before = common::metrics::Scrape::take(gw.admin).await;
-    let published = |m: &common::metrics::Scrape| {
+    let gw = Gateway::start(&toml).await;
+    let before = crate::common::metrics::Scrape::take(gw.admin).await;
+    let published = |m: &crate::common::metrics::Scrape| {
         m.get(
             "countersign_kafka_messages_total",
             &[("topic", TOPIC), ("outcome", "published")],
@@ -427,18 +417,19 @@ async fn messages_carry_the_trace_and_the_kafka_metrics_move() {
     assert_eq!(&header[52..], "-01");
 
     // librdkafka's statistics arrive every 200 ms.
-    let mut m = common::metrics::Scrape::take(gw.admin).await;
-    for _ in 0..100 {
-        if m.samples
-            .iter()
-            .any(|s| s.name == "countersign_kafka_broker_rtt_seconds" && s.value > 0.0)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        m = common::metrics::Scrape::take(gw.admin).await;
-    }
-    common::metrics::promtool_check(&m.text);
+    let m = eventually(
+        "a broker round-trip time",
+        Duration::from_secs(10),
+        async || {
+            let m = crate::common::metrics::Scrape::take(gw.admin).await;
+            m.samples
+                .iter()
+                .any(|s| s.name == "countersign_kafka_broker_rtt_seconds" && s.value > 0.0)
+                .then_some(m)
+        },
+    )
+    .await;
+    crate::common::metrics::promtool_check(&m.text);
     assert_eq!(published(&m), 1.0);
     assert_eq!(
         m.get("countersign_kafka_publish_lag_seconds_count", &[]),
@@ -466,7 +457,7 @@ async fn messages_carry_the_trace_and_the_kafka_metrics_move() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_shows_in_the_backlog_metrics() {
     let mut broker = broker_with_topics(Storage::Memory);
-    let (gw, _dir) = kafka_gateway(&broker, "").await;
+    let gw = kafka_gateway(&broker, "").await;
     broker.stop();
     let loaded = sources();
     for i in 0..3 {
@@ -474,7 +465,7 @@ async fn an_outage_shows_in_the_backlog_metrics() {
         assert_eq!(send(gw.public, &req).await.status, 200);
     }
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let m = common::metrics::Scrape::take(gw.admin).await;
+    let m = crate::common::metrics::Scrape::take(gw.admin).await;
     assert_eq!(m.get("countersign_kafka_pending_messages", &[]), 3.0);
     assert!(m.get("countersign_kafka_oldest_pending_age_seconds", &[]) >= 1.0);
     gw.stop().await;

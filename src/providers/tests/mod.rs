@@ -1,0 +1,194 @@
+//! Table-driven normalizer tests: one realistic payload per provider (and the
+//! quirks worth a test), each signed, verified, normalized and schema-checked.
+
+mod cases;
+
+use super::testkit::{Failure, run, run_signed_by, source};
+use crate::event::{Kind, SignatureEvent};
+use cases::{Case, cases};
+
+fn check(c: &Case, e: &SignatureEvent) {
+    let x = &c.expect;
+    assert_eq!(e.kind, x.kind, "{}: kind", c.name);
+    assert_eq!(e.provider_event_type, x.event_type, "{}: type", c.name);
+    assert_eq!(e.envelope_id.as_deref(), x.envelope, "{}: envelope", c.name);
+    if x.id == "cs_" {
+        assert!(
+            e.id.as_str().starts_with("cs_") && e.id.as_str().len() == 35,
+            "{}: id {}",
+            c.name,
+            e.id
+        );
+    } else {
+        assert_eq!(e.id.as_str(), x.id, "{}: id", c.name);
+    }
+    assert_eq!(
+        e.signer.as_ref().and_then(|s| s.email.as_deref()),
+        x.signer_email,
+        "{}: signer",
+        c.name
+    );
+    assert_eq!(e.auth.method, x.method, "{}: auth method", c.name);
+    assert_eq!(e.auth.covers_body, x.covers_body, "{}: covers_body", c.name);
+    assert_eq!(e.source, "s");
+    assert_eq!(e.received_at, "2023-11-14T22:13:20.000Z");
+}
+
+#[test]
+fn every_provider_normalizes() {
+    for c in cases() {
+        let src = source(c.source);
+        let events =
+            run(&src, c.body, c.headers, c.query).unwrap_or_else(|e| panic!("{}: {e:?}", c.name));
+        assert_eq!(events.len(), 1, "{}", c.name);
+        check(&c, &events[0]);
+    }
+}
+
+#[test]
+fn pandadoc_array_becomes_several_events() {
+    let src = source("provider = \"pandadoc\"\nsecrets = [\"pdkey\"]");
+    let body = r#"[{"event":"document_state_changed","data":{"id":"pd-1","status":"document.completed","date_modified":"2024-01-01T00:00:00Z"}},{"event":"recipient_completed","data":{"id":"pd-1","action_by":{"email":"r@example.com","first_name":"R"}}}]"#;
+    let events = run(
+        &src,
+        body,
+        &[("x-pandadoc-webhook-event-id", "hook-1")],
+        None,
+    )
+    .unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].id.as_str(), "hook-1-0");
+    assert_eq!(events[0].kind, Kind::Completed);
+    assert_eq!(
+        events[0].provider_event_type,
+        "document_state_changed:document.completed"
+    );
+    assert_eq!(events[1].id.as_str(), "hook-1-1");
+    assert_eq!(events[1].kind, Kind::SignerCompleted);
+    assert_eq!(
+        events[1].signer.as_ref().unwrap().email.as_deref(),
+        Some("r@example.com")
+    );
+    // Without the header the ids are derived, stable and distinct.
+    let a = run(&src, body, &[], None).unwrap();
+    let b = run(&src, body, &[], None).unwrap();
+    assert_eq!(a[0].id, b[0].id);
+    assert_ne!(a[0].id, a[1].id);
+}
+
+#[test]
+fn zoho_last_signature_yields_two_distinct_events() {
+    let src = source("provider = \"zoho_sign\"\nsecrets = [\"zkey\"]");
+    let mk = |op: &str| {
+        format!(
+            r#"{{"requests":{{"request_id":42}},"notifications":{{"operation_type":"{op}","performed_at":1555062604837,"action_id":"a1"}}}}"#
+        )
+    };
+    let signed = run(&src, &mk("RequestSigningSuccess"), &[], None).unwrap();
+    let done = run(&src, &mk("RequestCompleted"), &[], None).unwrap();
+    assert_eq!(signed[0].kind, Kind::SignerCompleted);
+    assert_eq!(done[0].kind, Kind::Completed);
+    assert_ne!(signed[0].id, done[0].id);
+}
+
+#[test]
+fn derived_ids_ignore_per_attempt_fields() {
+    // DocuSign's retryCount and Documenso's createdAt change per attempt.
+    let ds = source("provider = \"docusign\"\nsecrets = [\"k\"]");
+    let a = run(&ds, r#"{"event":"envelope-sent","retryCount":0,"generatedDateTime":"2024-01-01T00:00:00Z","data":{"envelopeId":"e"}}"#, &[], None).unwrap();
+    let b = run(&ds, r#"{"event":"envelope-sent","retryCount":3,"generatedDateTime":"2024-01-01T00:00:00Z","data":{"envelopeId":"e"}}"#, &[], None).unwrap();
+    assert_eq!(a[0].id, b[0].id);
+    let dm = source("provider = \"documenso\"\nsecrets = [\"k\"]");
+    let mk = |created: &str| {
+        format!(r#"{{"event":"DOCUMENT_OPENED","payload":{{"id":1}},"createdAt":"{created}"}}"#)
+    };
+    let a = run(&dm, &mk("2025-01-01T00:00:00Z"), &[], None).unwrap();
+    let b = run(&dm, &mk("2025-01-01T00:05:00Z"), &[], None).unwrap();
+    assert_eq!(a[0].id, b[0].id);
+}
+
+#[test]
+fn signnow_access_token_is_not_kept() {
+    let src = source("provider = \"signnow\"\nsecrets = [\"snkey\"]");
+    let body = r#"{"meta":{"event":"document.open","access_token":"SECRET-TOKEN-123"},"content":{"document_id":"d1"}}"#;
+    let events = run(&src, body, &[], None).unwrap();
+    let json = serde_json::to_string(&events[0]).unwrap();
+    assert!(!json.contains("SECRET-TOKEN-123"), "{json}");
+}
+
+#[test]
+fn kinds_override_applies_to_any_provider() {
+    let src = source(
+        "provider = \"docusign\"\nsecrets = [\"k\"]\nkinds = { \"recipient-finish-later\" = \"updated\" }",
+    );
+    let events = run(
+        &src,
+        r#"{"event":"recipient-finish-later","data":{"envelopeId":"e"}}"#,
+        &[],
+        None,
+    )
+    .unwrap();
+    assert_eq!(events[0].kind, Kind::Updated);
+}
+
+#[test]
+fn authentic_but_malformed_payloads_are_reported() {
+    let bad: &[(&str, &str, Option<&str>)] = &[
+        (
+            "provider = \"docusign\"\nsecrets = [\"k\"]",
+            "{not json",
+            None,
+        ),
+        ("provider = \"docusign\"\nsecrets = [\"k\"]", "[1,2]", None),
+        (
+            "provider = \"docusign\"\nsecrets = [\"k\"]",
+            r#"{"data":{}}"#,
+            None,
+        ),
+        (
+            "provider = \"yousign\"\nsecrets = [\"k\"]",
+            r#"{"event_name":"signer.done"}"#,
+            None,
+        ),
+        (
+            "provider = \"pandadoc\"\nsecrets = [\"k\"]",
+            r#"{"event":"x"}"#,
+            None,
+        ),
+        ("provider = \"pandadoc\"\nsecrets = [\"k\"]", "[]", None),
+        (
+            "provider = \"skribble\"\nsecrets = [\"t\"]",
+            "",
+            Some("signature_request_id=1"),
+        ),
+        (
+            "provider = \"standard_webhooks\"\nsecrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]",
+            r#"{"data":{}}"#,
+            None,
+        ),
+        (
+            "provider = \"yousign\"\nsecrets = [\"k\"]",
+            r#"{"event_id":"has space","event_name":"signer.done"}"#,
+            None,
+        ),
+    ];
+    for (src, body, query) in bad {
+        let r = run(&source(src), body, &[], *query);
+        assert!(
+            matches!(r, Err(Failure::Malformed(_))),
+            "{src} {body}: {r:?}"
+        );
+    }
+}
+
+#[test]
+fn wrong_secret_fails_authentication_for_every_provider() {
+    for c in cases() {
+        let good = source(c.source);
+        let mut wrong = good.clone();
+        wrong.keys = vec![crate::verify::Key::new(b"not-the-secret".to_vec())];
+        // Sign with the wrong key, verify with the right one.
+        let r = run_signed_by(&wrong, &good, c.body, c.headers, c.query);
+        assert!(matches!(r, Err(Failure::Auth(_))), "{}: {r:?}", c.name);
+    }
+}

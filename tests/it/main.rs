@@ -1,0 +1,14 @@
+//! The integration tests: one binary (one link of librdkafka, OpenSSL and redb),
+//! a module per area. `common` starts gateways, brokers and receivers.
+
+mod common;
+
+mod cli;
+mod delivery;
+mod deploy;
+mod durability;
+mod ingest;
+mod kafka;
+mod operations;
+mod style;
+mod telemetry;
