@@ -34,13 +34,10 @@ fn base_url(listen: SocketAddr) -> String {
     crate::dlq::admin_base(listen)
 }
 
-/// A fresh message id for schemes that sign one (`msg_` + time-based hex).
-fn fresh_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("msg_{nanos:x}")
+/// A fresh message id for schemes that sign one (`msg_` + the time in ms and
+/// 32 random bits, in hex).
+fn fresh_id(now_ms: i64) -> String {
+    format!("msg_{now_ms:x}{:08x}", fastrand::u32(..))
 }
 
 /// Runs `sign`, returning the text to print.
@@ -50,8 +47,9 @@ pub fn sign(loaded: &Loaded, a: SignArgs) -> Result<String, String> {
         .iter()
         .find(|s| s.id == a.source)
         .ok_or_else(|| format!("no source `{}` in the config", a.source))?;
-    let now = a.timestamp.unwrap_or_else(|| crate::time::now_ms() / 1000);
-    let id = a.id.unwrap_or_else(fresh_id);
+    let now_ms = crate::time::Clock::System.now_ms();
+    let now = a.timestamp.unwrap_or(now_ms / 1000);
+    let id = a.id.unwrap_or_else(|| fresh_id(now_ms));
     let signed = source.sign(a.body, now, &id).map_err(|e| e.to_string())?;
     let base = a
         .base_url

@@ -17,7 +17,8 @@
 //! - [`sink`]: workers draining the store to Kafka and to HTTP endpoints.
 //! - [`metrics`]: the Prometheus registry behind `/metrics`.
 //! - [`telemetry`]: logs and OTLP trace export.
-//! - [`time`]: clock and timestamp parsing helpers.
+//! - [`time`]: the one clock every component reads, and timestamp parsing.
+//! - [`shutdown`]: one stop signal with one drain deadline for every task.
 //! - [`cli`]: the `config check` and `sign` subcommands' logic.
 //! - [`dlq`]: the `dlq` subcommands, a client of the admin API.
 
@@ -32,6 +33,7 @@ pub mod pipeline;
 pub mod providers;
 pub mod ratelimit;
 pub mod route;
+pub mod shutdown;
 pub mod sink;
 pub mod store;
 pub mod telemetry;

@@ -319,8 +319,8 @@ impl Metrics {
 
     /// The state gauges, read from the store and the workers. Blocking (store
     /// reads): call it on the blocking pool.
-    pub fn refresh(&self, state: &State<'_>) -> Result<(), StoreError> {
-        let now_ms = crate::time::now_ms();
+    pub fn refresh(&self, state: &Observed<'_>) -> Result<(), StoreError> {
+        let now_ms = state.now_ms;
         let age = |b: &Backlog| {
             b.oldest_ms
                 .map_or(0.0, |t| (now_ms - t).max(0) as f64 / 1000.0)
@@ -364,7 +364,9 @@ impl Metrics {
 }
 
 /// What [`Metrics::refresh`] reads.
-pub struct State<'a> {
+pub struct Observed<'a> {
+    /// The clock's reading (ages are measured from it).
+    pub now_ms: i64,
     pub store: &'a Store,
     pub ready: bool,
     /// Whether the Kafka brokers answer, when Kafka is on.

@@ -10,7 +10,7 @@ use tracing::Instrument as _;
 use crate::event::{EventId, SignatureEvent};
 use crate::providers::{Answer, Handshake, Malformed, Source};
 use crate::route::Router;
-use crate::store::{NewEvent, Outcome, Store, StoreError};
+use crate::store::{Claim, NewEvent, Store, StoreError};
 use crate::verify::{Inbound, VerifyError};
 
 /// The result of a webhook that was taken.
@@ -18,7 +18,7 @@ use crate::verify::{Inbound, VerifyError};
 pub enum Accepted {
     /// Events stored (or recognized as duplicates), with the answer to give.
     Events {
-        events: Vec<(EventId, Outcome)>,
+        events: Vec<(EventId, Claim)>,
         answer: Answer,
     },
     /// A handshake answered without storing anything.
@@ -33,7 +33,7 @@ impl Accepted {
                 !events.is_empty()
                     && events
                         .iter()
-                        .all(|(_, o)| matches!(o, Outcome::Duplicate { .. }))
+                        .all(|(_, o)| matches!(o, Claim::Duplicate { .. }))
             }
             Accepted::Handshake(_) => false,
         }

@@ -1,14 +1,107 @@
-//! Wall-clock helpers: unix time, RFC 3339 formatting and lenient parsing of the
+//! Time: the one [`Clock`] every component reads (the system clock, or a
+//! manual one tests move), RFC 3339 formatting, and lenient parsing of the
 //! timestamp shapes providers send.
+//!
+//! Times are unix milliseconds, as the store keeps them. Nothing outside this
+//! file reads the wall clock: ingest stamps `received_at`, the store writer
+//! stamps its records, the sweeper expires keys and the sinks schedule retries,
+//! pauses and rate limits by the `Clock` `app::run` hands them, so a test that
+//! moves a manual clock moves all of them together.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Milliseconds since the unix epoch.
-pub fn now_ms() -> i64 {
+use tokio::sync::watch;
+
+/// The system clock's reading, in milliseconds since the unix epoch.
+fn wall_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[derive(Clone, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    Manual(Arc<Manual>),
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Clock::System => f.write_str("Clock::System"),
+            Clock::Manual(m) => write!(f, "Clock::Manual({})", m.now.load(Ordering::SeqCst)),
+        }
+    }
+}
+
+/// A clock that moves only when told. `sleep_until` wakes when `advance` passes
+/// the target.
+pub struct Manual {
+    now: AtomicI64,
+    /// Bumped on every `advance`, so sleepers re-check the time.
+    moved: watch::Sender<i64>,
+}
+
+impl Manual {
+    pub fn advance(&self, by: Duration) {
+        let now =
+            self.now.fetch_add(by.as_millis() as i64, Ordering::SeqCst) + by.as_millis() as i64;
+        self.moved.send_replace(now);
+    }
+}
+
+impl Clock {
+    /// A manual clock reading `start_ms`.
+    pub fn manual(start_ms: i64) -> (Clock, Arc<Manual>) {
+        let m = Arc::new(Manual {
+            now: AtomicI64::new(start_ms),
+            moved: watch::channel(start_ms).0,
+        });
+        (Clock::Manual(m.clone()), m)
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        match self {
+            Clock::System => wall_ms(),
+            Clock::Manual(m) => m.now.load(Ordering::SeqCst),
+        }
+    }
+
+    /// The reading as a `SystemTime` (for APIs that take one).
+    pub fn system_time(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.now_ms().max(0) as u64)
+    }
+
+    /// Resolves once the clock reads `at_ms` or later.
+    pub async fn sleep_until(&self, at_ms: i64) {
+        match self {
+            Clock::System => {
+                let wait = at_ms.saturating_sub(wall_ms()).max(0) as u64;
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
+            Clock::Manual(m) => {
+                let mut rx = m.moved.subscribe();
+                while m.now.load(Ordering::SeqCst) < at_ms {
+                    if rx.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// governor reads time through this: the same clock as everything else here.
+impl governor::clock::Clock for Clock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        Duration::from_millis(self.now_ms().max(0) as u64)
+    }
 }
 
 /// `2026-11-23T16:55:49.123Z`.
@@ -72,5 +165,19 @@ mod tests {
     fn unix_units() {
         assert_eq!(unix_to_ms(1348177752), 1348177752000);
         assert_eq!(unix_to_ms(1555062604837), 1555062604837);
+    }
+
+    #[tokio::test]
+    async fn manual_sleep_wakes_only_when_advanced_past_the_target() {
+        let (clock, m) = Clock::manual(1_000);
+        let c = clock.clone();
+        let sleeper = tokio::spawn(async move { c.sleep_until(1_500).await });
+        tokio::task::yield_now().await;
+        m.advance(Duration::from_millis(499));
+        tokio::task::yield_now().await;
+        assert!(!sleeper.is_finished());
+        m.advance(Duration::from_millis(1));
+        sleeper.await.unwrap();
+        assert_eq!(clock.now_ms(), 1_500);
     }
 }

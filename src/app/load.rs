@@ -4,7 +4,7 @@
 
 use crate::config::{Config, ConfigError, Report};
 use crate::providers::Source;
-use crate::sink::http::Endpoint;
+use crate::sink::webhook::Endpoint;
 
 /// The configuration with every component's run-time form built from its
 /// section, secrets resolved once.

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use crate::config::ServerConfig;
 mod load;
@@ -26,10 +25,11 @@ use crate::http::{admin, ingest, server};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::route::Router;
-use crate::sink::clock::Clock;
-use crate::sink::http::Worker;
+use crate::shutdown::{Shutdown, Trigger};
 use crate::sink::kafka::KafkaSink;
+use crate::sink::webhook::Worker;
 use crate::store::Store;
+use crate::time::Clock;
 
 /// The two bound listeners (bound by the caller, so tests can use port 0).
 pub struct Listeners {
@@ -65,8 +65,10 @@ pub async fn run(
     run_with_clock(loaded, listeners, shutdown, Clock::System).await
 }
 
-/// [`run`] with the clock the HTTP sink schedules retries, breaker cool-downs and
-/// rate limits by (tests pass a manual one).
+/// [`run`] with the clock every component reads: ingest stamps `received_at`
+/// and checks webhook timestamps by it, the store stamps its records, the
+/// sweeper expires by it, the sinks schedule retries, pauses, breaker
+/// cool-downs and rate limits by it (tests pass a manual one).
 pub async fn run_with_clock(
     loaded: Loaded,
     listeners: Listeners,
@@ -75,7 +77,8 @@ pub async fn run_with_clock(
 ) -> anyhow::Result<()> {
     let cfg = loaded.config;
     let store_cfg = cfg.store.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&store_cfg))
+    let store_clock = clock.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&store_cfg, store_clock))
         .await?
         .with_context(|| {
             format!(
@@ -108,7 +111,11 @@ pub async fn run_with_clock(
     let limits = Ingress::new(&cfg.server);
     let pipeline = Arc::new(Pipeline::new(loaded.sources, store.clone(), router));
     let ready = Arc::new(AtomicBool::new(false));
-    let (stop_tx, stop_rx) = watch::channel(false);
+    // One shutdown for the public listener, the sinks and the housekeeping, by
+    // one deadline; the admin listener has its own, begun once the store is
+    // closed (it answers /readyz 503 until then).
+    let (trigger, stop) = Trigger::new(cfg.server.shutdown_timeout);
+    let (admin_trigger, admin_shutdown) = Trigger::new(cfg.server.shutdown_timeout);
     let conn_limits = server::Limits::from_config(&cfg.server);
 
     let ing = Arc::new(ingest::Ingest {
@@ -116,28 +123,32 @@ pub async fn run_with_clock(
         body_read_timeout: cfg.server.body_read_timeout,
         metrics: metrics.clone(),
         limits,
+        clock: clock.clone(),
     });
     let tidy = tokio::spawn(
         ing.clone()
-            .tidy(std::time::Duration::from_secs(60), stop_rx.clone()),
+            .tidy(std::time::Duration::from_secs(60), stop.clone()),
     );
     let public = tokio::spawn(server::serve(
         listeners.public,
         conn_limits.clone(),
         move |req, peer| ingest::handle(ing.clone(), req, peer),
-        stop_rx.clone(),
+        stop.clone(),
     ));
-    let (sink_stop_tx, sink_stop_rx) = watch::channel(false);
     let mut kafka_status = None;
     let mut sink_tasks = Vec::new();
     if let Some(client) = loaded.kafka {
-        let sink = KafkaSink::new(cfg.kafka.clone(), client, store.clone(), metrics.clone())
-            .context("cannot create the kafka producer (kafka.producer)")?;
+        let sink = KafkaSink::new(
+            cfg.kafka.clone(),
+            client,
+            store.clone(),
+            metrics.clone(),
+            clock.clone(),
+        )
+        .context("cannot create the kafka producer (kafka.producer)")?;
         kafka_status = Some(sink.status());
-        sink_tasks.push(sink.spawn_health(std::time::Duration::from_secs(5), sink_stop_rx.clone()));
-        sink_tasks.push(tokio::spawn(
-            sink.run(sink_stop_rx.clone(), cfg.server.shutdown_timeout),
-        ));
+        sink_tasks.push(sink.spawn_health(std::time::Duration::from_secs(5), stop.clone()));
+        sink_tasks.push(tokio::spawn(sink.run(stop.clone())));
         tracing::info!(
             brokers = cfg.kafka.brokers.as_deref().unwrap_or(""),
             "kafka sink started"
@@ -147,9 +158,7 @@ pub async fn run_with_clock(
     for ep in loaded.endpoints {
         let worker = Worker::new(ep, store.clone(), clock.clone(), &metrics);
         endpoints.push((worker.endpoint(), worker.status()));
-        sink_tasks.push(tokio::spawn(
-            worker.run(sink_stop_rx.clone(), cfg.server.shutdown_timeout),
-        ));
+        sink_tasks.push(tokio::spawn(worker.run(stop.clone())));
     }
     if !endpoints.is_empty() {
         let ids: Vec<&str> = endpoints.iter().map(|(e, _)| e.id.as_str()).collect();
@@ -161,15 +170,20 @@ pub async fn run_with_clock(
         kafka: kafka_status,
         endpoints,
         metrics,
+        clock: clock.clone(),
     });
-    let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
     let admin_task = tokio::spawn(server::serve(
         listeners.admin,
         conn_limits,
         move |req, _| admin::handle(adm.clone(), req),
-        admin_stop_rx,
+        admin_shutdown,
     ));
-    let sweeper = tokio::spawn(sweep_loop(store.clone(), cfg.store.sweep_interval, stop_rx));
+    let sweeper = tokio::spawn(sweep_loop(
+        store.clone(),
+        cfg.store.sweep_interval,
+        clock,
+        stop,
+    ));
     ready.store(true, Ordering::SeqCst);
 
     shutdown.await;
@@ -181,8 +195,7 @@ pub async fn run_with_clock(
     // One deadline for everything: requests in flight finish while the sinks
     // settle what they have in flight and record it; whatever is still
     // unsettled at the deadline stays queued on disk for the next start.
-    let _ = stop_tx.send(true);
-    let _ = sink_stop_tx.send(true);
+    trigger.begin();
     let _ = public.await;
     let _ = sweeper.await;
     let _ = tidy.await;
@@ -190,7 +203,7 @@ pub async fn run_with_clock(
         let _ = t.await;
     }
     store.close().await;
-    let _ = admin_stop_tx.send(true);
+    admin_trigger.begin();
     let _ = admin_task.await;
     tracing::info!("stopped");
     Ok(())
@@ -198,16 +211,21 @@ pub async fn run_with_clock(
 
 /// Sweeps expired dedup keys and old events every `interval`; repeats at once
 /// while a sweep still found a full batch.
-async fn sweep_loop(store: Store, interval: std::time::Duration, mut stop: watch::Receiver<bool>) {
+async fn sweep_loop(
+    store: Store,
+    interval: std::time::Duration,
+    clock: Clock,
+    mut shutdown: Shutdown,
+) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = stop.changed() => return,
+            _ = shutdown.begun() => return,
         }
         loop {
-            match store.sweep(crate::time::now_ms()).await {
+            match store.sweep(clock.now_ms()).await {
                 Ok(n) if n > 0 => tracing::debug!(removed = n, "swept store"),
                 Ok(_) => break,
                 Err(e) => {
@@ -215,7 +233,7 @@ async fn sweep_loop(store: Store, interval: std::time::Duration, mut stop: watch
                     break;
                 }
             }
-            if *stop.borrow() {
+            if shutdown.deadline().is_some() {
                 return;
             }
         }

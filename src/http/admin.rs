@@ -14,9 +14,9 @@ use serde_json::{Value, json};
 use super::deliveries;
 use super::response::{self, HttpError, Resp};
 use crate::metrics::{Metrics, OUTCOMES};
-use crate::sink::http::{Endpoint, EndpointStatus};
 use crate::sink::kafka::KafkaStatus;
-use crate::store::{KafkaDelivery as Delivery, Record, Store};
+use crate::sink::webhook::{Endpoint, EndpointStatus};
+use crate::store::{KafkaDelivery, Record, Store};
 
 /// Most events one list call returns.
 pub const MAX_LIST: usize = 1000;
@@ -31,6 +31,8 @@ pub struct Admin {
     /// The HTTP endpoints and their workers' status.
     pub endpoints: Vec<(Arc<Endpoint>, Arc<EndpointStatus>)>,
     pub metrics: Arc<Metrics>,
+    /// What the state gauges' ages are measured by.
+    pub clock: crate::time::Clock,
 }
 
 pub async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Resp {
@@ -114,7 +116,8 @@ async fn metrics(admin: Arc<Admin>) -> Result<Resp, HttpError> {
                 (e.id.as_str(), snap.breaker, snap.disabled.is_some())
             })
             .collect();
-        let state = crate::metrics::State {
+        let state = crate::metrics::Observed {
+            now_ms: admin.clock.now_ms(),
             store: &admin.store,
             ready: admin.ready.load(Ordering::SeqCst),
             kafka_connected: admin
@@ -194,8 +197,8 @@ fn view(store: &Store, r: &Record) -> Value {
         .unwrap_or_default()
         .into_iter()
         .map(|d| match d {
-            Delivery::Pending { topic } => json!({"topic": topic, "status": "pending"}),
-            Delivery::Published {
+            KafkaDelivery::Pending { topic } => json!({"topic": topic, "status": "pending"}),
+            KafkaDelivery::Published {
                 topic,
                 partition,
                 offset,
@@ -204,7 +207,7 @@ fn view(store: &Store, r: &Record) -> Value {
                 "topic": topic, "status": "published", "partition": partition,
                 "offset": offset, "at": crate::time::format_ms(at_ms),
             }),
-            Delivery::DeadLettered {
+            KafkaDelivery::DeadLettered {
                 topic,
                 reason,
                 at_ms,

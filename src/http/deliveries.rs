@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::admin::{Admin, blocking, limit, param, percent_decode};
 use super::response::{self, HttpError, Resp};
-use crate::store::{Attempt, DeadLetter, HttpDelivery, HttpOp, HttpState, Store};
+use crate::store::{Attempt, DeadLetter, DeliveryState, HttpDelivery, HttpOp, Store};
 use crate::time::format_ms;
 
 /// Most dead letters one list call returns, and one replay transaction takes.
@@ -93,8 +93,8 @@ pub fn delivery(d: &HttpDelivery, history: &[Attempt]) -> Value {
         "history": history.iter().map(attempt).collect::<Vec<_>>(),
     });
     match d.state {
-        HttpState::Scheduled => v["next_attempt_at"] = json!(format_ms(d.due_ms)),
-        HttpState::DeadLettered | HttpState::Discarded => v["reason"] = json!(d.reason),
+        DeliveryState::Scheduled => v["next_attempt_at"] = json!(format_ms(d.due_ms)),
+        DeliveryState::DeadLettered | DeliveryState::Discarded => v["reason"] = json!(d.reason),
         _ => {}
     }
     v

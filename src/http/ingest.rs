@@ -18,6 +18,8 @@ use super::limit::Ingress;
 use super::response::{self, HttpError, Resp};
 use crate::metrics::{Metrics, UNKNOWN_SOURCE};
 use crate::pipeline::{Accepted, IngestError, Pipeline};
+use crate::shutdown::Shutdown;
+use crate::time::Clock;
 use crate::verify::Inbound;
 
 /// What the public listener needs.
@@ -26,12 +28,14 @@ pub struct Ingest {
     pub body_read_timeout: Duration,
     pub metrics: Arc<Metrics>,
     pub limits: Ingress,
+    /// Stamps `received_at`, and the time webhook timestamps are checked against.
+    pub clock: Clock,
 }
 
 impl Ingest {
     /// Tidies the per-client limiter every `every` until `stop`.
-    pub async fn tidy(self: Arc<Self>, every: Duration, stop: tokio::sync::watch::Receiver<bool>) {
-        self.limits.tidy(every, stop).await;
+    pub async fn tidy(self: Arc<Self>, every: Duration, shutdown: Shutdown) {
+        self.limits.tidy(every, shutdown).await;
     }
 }
 
@@ -201,7 +205,7 @@ async fn handle_inner(
         return Err(HttpError::TooLarge(limit));
     }
     let body = read_body(body, limit, ingest.body_read_timeout).await?;
-    let received_ms = crate::time::now_ms();
+    let received_ms = ingest.clock.now_ms();
     let inbound = Inbound {
         headers: &parts.headers,
         query: parts.uri.query(),

@@ -93,12 +93,12 @@ impl Ingress {
     }
 
     /// Forgets clients whose state is back to fresh; run every `every`.
-    pub async fn tidy(&self, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    pub async fn tidy(&self, every: Duration, mut shutdown: crate::shutdown::Shutdown) {
         let Some(c) = &self.clients else { return };
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
-                _ = stop.changed() => return,
+                _ = shutdown.begun() => return,
             }
             if let Ok(l) = c.limiter.lock().map(|l| l.clone()) {
                 l.retain_recent();

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::pipeline::{Accepted, IngestError};
 use crate::providers::{Answer, Handshake};
-use crate::store::{Outcome, StoreError};
+use crate::store::{Claim, StoreError};
 
 pub type Resp = Response<Full<Bytes>>;
 
@@ -176,8 +176,8 @@ pub fn accepted(a: &Accepted) -> Resp {
             let list: Vec<Value> = events
                 .iter()
                 .map(|(id, o)| match o {
-                    Outcome::Stored { .. } => json!({"id": id, "status": "accepted"}),
-                    Outcome::Duplicate { .. } => json!({"id": id, "status": "duplicate"}),
+                    Claim::Stored { .. } => json!({"id": id, "status": "accepted"}),
+                    Claim::Duplicate { .. } => json!({"id": id, "status": "duplicate"}),
                 })
                 .collect();
             let status = if a.all_duplicates() {

@@ -17,9 +17,10 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 
 use crate::config::ServerConfig;
+use crate::shutdown::Shutdown;
 
 /// Connection-level limits of a listener.
 #[derive(Debug, Clone)]
@@ -27,7 +28,6 @@ pub struct Limits {
     pub max_connections: usize,
     pub max_header_bytes: usize,
     pub header_read_timeout: Duration,
-    pub shutdown_timeout: Duration,
 }
 
 impl Limits {
@@ -36,18 +36,14 @@ impl Limits {
             max_connections: c.max_connections,
             max_header_bytes: c.max_header_bytes,
             header_read_timeout: c.header_read_timeout,
-            shutdown_timeout: c.shutdown_timeout,
         }
     }
 }
 
-/// Serves `handler` on `listener` until `shutdown` turns true, then drains.
-pub async fn serve<H, F>(
-    listener: TcpListener,
-    limits: Limits,
-    handler: H,
-    mut shutdown: watch::Receiver<bool>,
-) where
+/// Serves `handler` on `listener` until the shutdown, then lets requests in
+/// flight finish until its deadline.
+pub async fn serve<H, F>(listener: TcpListener, limits: Limits, handler: H, mut shutdown: Shutdown)
+where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
@@ -61,7 +57,7 @@ pub async fn serve<H, F>(
     loop {
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => p.expect("semaphore is never closed"),
-            _ = shutdown.changed() => break,
+            _ = shutdown.begun() => break,
         };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -73,7 +69,7 @@ pub async fn serve<H, F>(
                     continue;
                 }
             },
-            _ = shutdown.changed() => break,
+            _ = shutdown.begun() => break,
         };
         let _ = stream.set_nodelay(true);
         let h = handler.clone();
@@ -90,7 +86,10 @@ pub async fn serve<H, F>(
         });
     }
     drop(listener);
-    if tokio::time::timeout(limits.shutdown_timeout, graceful.shutdown())
+    let deadline = shutdown
+        .deadline()
+        .unwrap_or_else(tokio::time::Instant::now);
+    if tokio::time::timeout_at(deadline, graceful.shutdown())
         .await
         .is_err()
     {

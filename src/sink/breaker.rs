@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
+pub enum Circuit {
     Closed,
     Open { until_ms: i64 },
     HalfOpen { probing: bool },
@@ -33,7 +33,7 @@ pub enum Permit {
 pub struct Breaker {
     threshold: u32,
     cooldown_ms: i64,
-    state: State,
+    state: Circuit,
     consecutive: u32,
     /// Openings in a row without a success in between (doubles the cool-down).
     openings: u32,
@@ -48,14 +48,14 @@ impl Breaker {
         Breaker {
             threshold: threshold.max(1),
             cooldown_ms: cooldown.as_millis() as i64,
-            state: State::Closed,
+            state: Circuit::Closed,
             consecutive: 0,
             openings: 0,
             paused_until_ms: 0,
         }
     }
 
-    pub fn state(&self) -> State {
+    pub fn state(&self) -> Circuit {
         self.state
     }
 
@@ -69,33 +69,33 @@ impl Breaker {
                 until_ms: Some(self.paused_until_ms),
             };
         }
-        if let State::Open { until_ms } = self.state {
+        if let Circuit::Open { until_ms } = self.state {
             if now_ms < until_ms {
                 return Permit::Wait {
                     until_ms: Some(until_ms),
                 };
             }
-            self.state = State::HalfOpen { probing: false };
+            self.state = Circuit::HalfOpen { probing: false };
         }
         match self.state {
-            State::HalfOpen { probing } if probing || in_flight > 0 => {
+            Circuit::HalfOpen { probing } if probing || in_flight > 0 => {
                 Permit::Wait { until_ms: None }
             }
-            State::HalfOpen { .. } => Permit::One,
+            Circuit::HalfOpen { .. } => Permit::One,
             _ => Permit::Any,
         }
     }
 
     /// A delivery was sent under `Permit::One`.
     pub fn probe_sent(&mut self) {
-        if let State::HalfOpen { .. } = self.state {
-            self.state = State::HalfOpen { probing: true };
+        if let Circuit::HalfOpen { .. } = self.state {
+            self.state = Circuit::HalfOpen { probing: true };
         }
     }
 
     /// The receiver answered (2xx, or a permanent 4xx: it is up).
     pub fn on_success(&mut self) {
-        self.state = State::Closed;
+        self.state = Circuit::Closed;
         self.consecutive = 0;
         self.openings = 0;
     }
@@ -104,15 +104,15 @@ impl Breaker {
     pub fn on_failure(&mut self, now_ms: i64) {
         self.consecutive = self.consecutive.saturating_add(1);
         let open = match self.state {
-            State::HalfOpen { .. } => true,
-            State::Closed => self.consecutive >= self.threshold,
-            State::Open { .. } => false,
+            Circuit::HalfOpen { .. } => true,
+            Circuit::Closed => self.consecutive >= self.threshold,
+            Circuit::Open { .. } => false,
         };
         if open {
             let factor = 1i64 << self.openings.min(5);
             let cooldown = self.cooldown_ms * factor.min(MAX_COOLDOWN_FACTOR);
             self.openings = self.openings.saturating_add(1);
-            self.state = State::Open {
+            self.state = Circuit::Open {
                 until_ms: now_ms + cooldown,
             };
         }
@@ -125,9 +125,9 @@ impl Breaker {
 
     pub fn name(&self) -> &'static str {
         match self.state {
-            State::Closed => "closed",
-            State::Open { .. } => "open",
-            State::HalfOpen { .. } => "half_open",
+            Circuit::Closed => "closed",
+            Circuit::Open { .. } => "open",
+            Circuit::HalfOpen { .. } => "half_open",
         }
     }
 }
@@ -176,7 +176,7 @@ mod tests {
         assert_eq!(b.permit(32_000, 0), Permit::One);
         b.probe_sent();
         b.on_success();
-        assert_eq!(b.state(), State::Closed);
+        assert_eq!(b.state(), Circuit::Closed);
         assert_eq!(b.permit(32_000, 0), Permit::Any);
     }
 
@@ -212,7 +212,7 @@ mod tests {
             }
         );
         assert_eq!(b.permit(5_000, 0), Permit::Any);
-        assert_eq!(b.state(), State::Closed);
+        assert_eq!(b.state(), Circuit::Closed);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! What the HTTP sink does after an attempt: the one place that decides what is
-//! retried, and when.
+//! What the webhook sink does after an attempt: the one place that decides
+//! what is retried, and when ([`verdict`] reads the answer, [`next`] decides
+//! what follows; both pure).
 //!
 //! - 2xx: delivered.
 //! - 410 Gone: the endpoint is disabled (its deliveries wait; nothing is lost).
@@ -8,12 +9,15 @@
 //!   (clamped to `[1s, retry_after_max]`).
 //! - Any other status (other 4xx, 1xx, 3xx: redirects are not followed):
 //!   permanent, dead-lettered at once.
+//! - A retry past the endpoint's `max_attempts` dead-letters instead.
 
 use std::time::{Duration, SystemTime};
 
-/// How an attempt ended.
+use crate::store::Next;
+
+/// How an attempt ended: the receiver's answer, or none.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Answer {
     /// The receiver answered with this status.
     Status {
         code: u16,
@@ -37,10 +41,11 @@ pub enum Verdict {
     Permanent,
 }
 
-pub fn classify(o: &Outcome, retry_after_max: Duration) -> Verdict {
+/// What an answer means for the delivery.
+pub fn verdict(o: &Answer, retry_after_max: Duration) -> Verdict {
     let (code, retry_after) = match o {
-        Outcome::Failed(_) => return Verdict::Retry { after: None },
-        Outcome::Status { code, retry_after } => (*code, *retry_after),
+        Answer::Failed(_) => return Verdict::Retry { after: None },
+        Answer::Status { code, retry_after } => (*code, *retry_after),
     };
     match code {
         200..=299 => Verdict::Delivered,
@@ -50,6 +55,55 @@ pub fn classify(o: &Outcome, retry_after_max: Duration) -> Verdict {
         },
         408 | 425 | 500..=599 => Verdict::Retry { after: None },
         _ => Verdict::Permanent,
+    }
+}
+
+/// How an endpoint retries: its attempt limit and delay schedule.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy<'a> {
+    pub max_attempts: u32,
+    pub schedule: &'a [Duration],
+}
+
+/// What follows an attempt that got `verdict`, after `tries` earlier attempts,
+/// at `now_ms`: delivered; retried (at a clamped `Retry-After`, or after the
+/// schedule's delay jittered by `unit` in `[0, 1)`); retried at once without
+/// counting the attempt (410 Gone: the endpoint is disabled, the delivery
+/// waits for it); or dead-lettered with the reason (`error` describes the
+/// last attempt).
+pub fn next(
+    verdict: &Verdict,
+    tries: u32,
+    policy: Policy<'_>,
+    now_ms: i64,
+    error: &str,
+    unit: f64,
+) -> Next {
+    let after = match verdict {
+        Verdict::Delivered => return Next::Delivered,
+        Verdict::Gone => {
+            return Next::Retry {
+                due_ms: now_ms,
+                counts: false,
+            };
+        }
+        Verdict::Permanent => {
+            return Next::DeadLetter {
+                reason: format!("permanent failure: {error}"),
+            };
+        }
+        Verdict::Retry { after } => after,
+    };
+    let attempts = tries + 1;
+    if attempts >= policy.max_attempts {
+        return Next::DeadLetter {
+            reason: format!("gave up after {attempts} attempts; last: {error}"),
+        };
+    }
+    let delay = after.unwrap_or_else(|| delay_with(policy.schedule, tries, unit));
+    Next::Retry {
+        due_ms: now_ms + delay.as_millis() as i64,
+        counts: true,
     }
 }
 
@@ -88,8 +142,8 @@ mod tests {
     const MAX: Duration = Duration::from_secs(3600);
 
     fn status(code: u16) -> Verdict {
-        classify(
-            &Outcome::Status {
+        verdict(
+            &Answer::Status {
                 code,
                 retry_after: None,
             },
@@ -110,7 +164,7 @@ mod tests {
         }
         assert_eq!(status(410), Verdict::Gone);
         assert_eq!(
-            classify(&Outcome::Failed("timeout".into()), MAX),
+            verdict(&Answer::Failed("timeout".into()), MAX),
             Verdict::Retry { after: None }
         );
     }
@@ -118,8 +172,8 @@ mod tests {
     #[test]
     fn retry_after_is_honoured_within_bounds_on_429_and_503_only() {
         let with = |code, secs| {
-            classify(
-                &Outcome::Status {
+            verdict(
+                &Answer::Status {
                     code,
                     retry_after: Some(Duration::from_secs(secs)),
                 },
@@ -133,6 +187,50 @@ mod tests {
         assert_eq!(with(503, 0), after(1));
         assert_eq!(with(429, 86_400 * 365), after(3600));
         assert_eq!(with(500, 30), Verdict::Retry { after: None });
+    }
+
+    #[test]
+    fn next_delivers_retries_gives_up_and_waits_out_gone() {
+        let schedule = [Duration::from_secs(10), Duration::from_secs(60)];
+        let policy = Policy {
+            max_attempts: 3,
+            schedule: &schedule,
+        };
+        let retry = |after| Verdict::Retry { after };
+        let at = |due_ms| Next::Retry {
+            due_ms,
+            counts: true,
+        };
+        let n = |v: &Verdict, tries| next(v, tries, policy, 1_000, "503", 0.5);
+        assert_eq!(n(&Verdict::Delivered, 0), Next::Delivered);
+        // Full jitter: half the schedule's ceiling at unit 0.5.
+        assert_eq!(n(&retry(None), 0), at(6_000));
+        assert_eq!(n(&retry(None), 1), at(31_000));
+        // Retry-After replaces the schedule.
+        assert_eq!(n(&retry(Some(Duration::from_secs(7))), 1), at(8_000));
+        // The third attempt was the last.
+        assert_eq!(
+            n(&retry(Some(Duration::from_secs(7))), 2),
+            Next::DeadLetter {
+                reason: "gave up after 3 attempts; last: 503".into()
+            }
+        );
+        assert_eq!(
+            n(&Verdict::Permanent, 0),
+            Next::DeadLetter {
+                reason: "permanent failure: 503".into()
+            }
+        );
+        // Gone: due again at once, the attempt not counted, even past the limit.
+        for tries in [0, 2, 9] {
+            assert_eq!(
+                n(&Verdict::Gone, tries),
+                Next::Retry {
+                    due_ms: 1_000,
+                    counts: false
+                }
+            );
+        }
     }
 
     #[test]

@@ -27,9 +27,10 @@ pub struct NewEvent {
     pub traceparent: Option<String>,
 }
 
-/// What happened to one event of a commit.
+/// What one event of a commit claimed: a fresh (source, id), stored; or one
+/// already seen within the dedup window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Claim {
     /// Durably stored under this sequence number.
     Stored { seq: u64 },
     /// Its (source, id) was seen within the dedup window; the original's sequence.
@@ -49,7 +50,7 @@ pub struct Record {
 impl Store {
     /// Stores `events` durably (fsync) unless their keys were seen; returns one
     /// outcome per event. Fails fast with `Overloaded` when the queue is full.
-    pub async fn commit(&self, events: Vec<NewEvent>) -> Result<Vec<Outcome>, StoreError> {
+    pub async fn commit(&self, events: Vec<NewEvent>) -> Result<Vec<Claim>, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.inner
             .tx
@@ -124,13 +125,13 @@ impl<'txn> Tables<'txn> {
         e: &NewEvent,
         next_seq: &mut u64,
         dedup_ttl_ms: i64,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<Claim, StoreError> {
         let key = (e.id.as_str(), e.source.as_str());
         let claim = self.ids.get(key)?.map(|g| IdEntry::from(g.value()));
         if let Some(c) = claim
             && c.dedup_expires_ms > e.received_ms
         {
-            return Ok(Outcome::Duplicate { seq: c.seq });
+            return Ok(Claim::Duplicate { seq: c.seq });
         }
         let seq = *next_seq;
         *next_seq += 1;
@@ -151,7 +152,7 @@ impl<'txn> Tables<'txn> {
         {
             self.trace.insert(seq, tp.as_str())?;
         }
-        Ok(Outcome::Stored { seq })
+        Ok(Claim::Stored { seq })
     }
 }
 

@@ -14,10 +14,9 @@ mod tables;
 mod writer;
 
 pub use deliveries::{
-    Attempt, DeadLetter, DeadLetterDetail, Delivery as HttpDelivery, Due, HttpOp, Next,
-    State as HttpState,
+    Attempt, DeadLetter, DeadLetterDetail, DeliveryState, Due, HttpDelivery, HttpOp, Next,
 };
-pub use events::{NewEvent, Outcome, Record};
+pub use events::{Claim, NewEvent, Record};
 pub use outbox::{Ack, KafkaDelivery, Pending};
 
 use std::path::PathBuf;
@@ -30,6 +29,7 @@ use redb::{Database, ReadableDatabase};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::StoreConfig;
+use crate::time::Clock;
 use tokio::sync::Notify;
 
 /// Database file name inside `store.path`.
@@ -119,7 +119,7 @@ impl Default for Stats {
 pub(crate) enum Command {
     Commit {
         events: Vec<NewEvent>,
-        reply: oneshot::Sender<Result<Vec<Outcome>, StoreError>>,
+        reply: oneshot::Sender<Result<Vec<Claim>, StoreError>>,
     },
     Ack {
         acks: Vec<Ack>,
@@ -141,9 +141,11 @@ pub(crate) enum Command {
     Shutdown,
 }
 
-/// Settings the writer needs, copied from config.
+/// Settings the writer needs, copied from config, and the clock it stamps
+/// records by.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
+    pub clock: Clock,
     pub max_batch: usize,
     pub dedup_ttl_ms: i64,
     pub retention_ms: i64,
@@ -174,8 +176,9 @@ fn ms(d: Duration) -> i64 {
 }
 
 impl Store {
-    /// Opens (or creates) the database under `cfg.path` and starts the writer.
-    pub fn open(cfg: &StoreConfig) -> Result<Store, StoreError> {
+    /// Opens (or creates) the database under `cfg.path` and starts the writer,
+    /// which stamps what it records (attempts, acknowledgements) by `clock`.
+    pub fn open(cfg: &StoreConfig, clock: Clock) -> Result<Store, StoreError> {
         let open_err = |e: &dyn std::fmt::Display| StoreError::Open {
             path: cfg.path.clone(),
             reason: e.to_string(),
@@ -190,6 +193,7 @@ impl Store {
         tables::create_all(&db)?;
         let (tx, rx) = mpsc::channel(cfg.queue_capacity);
         let settings = Settings {
+            clock,
             max_batch: cfg.max_batch,
             dedup_ttl_ms: ms(cfg.dedup_ttl),
             retention_ms: ms(cfg.retention),

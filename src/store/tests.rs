@@ -28,7 +28,7 @@ fn ev(source: &str, id: &str, at: i64) -> NewEvent {
 #[tokio::test]
 async fn dedup_is_per_source_and_id() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(&cfg(dir.path())).unwrap();
+    let s = Store::open(&cfg(dir.path()), Clock::System).unwrap();
     let out = s
         .commit(vec![
             ev("a", "1", 1000),
@@ -37,11 +37,11 @@ async fn dedup_is_per_source_and_id() {
         ])
         .await
         .unwrap();
-    assert_eq!(out[0], Outcome::Stored { seq: 1 });
-    assert_eq!(out[1], Outcome::Duplicate { seq: 1 });
-    assert_eq!(out[2], Outcome::Stored { seq: 2 });
+    assert_eq!(out[0], Claim::Stored { seq: 1 });
+    assert_eq!(out[1], Claim::Duplicate { seq: 1 });
+    assert_eq!(out[2], Claim::Stored { seq: 2 });
     let again = s.commit(vec![ev("a", "1", 2000)]).await.unwrap();
-    assert_eq!(again[0], Outcome::Duplicate { seq: 1 });
+    assert_eq!(again[0], Claim::Duplicate { seq: 1 });
     assert_eq!(s.get("1").unwrap().len(), 2);
     s.close().await;
 }
@@ -49,7 +49,7 @@ async fn dedup_is_per_source_and_id() {
 #[tokio::test]
 async fn concurrent_commits_share_transactions() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(&cfg(dir.path())).unwrap();
+    let s = Store::open(&cfg(dir.path()), Clock::System).unwrap();
     let tasks: Vec<_> = (0..200)
         .map(|i| {
             let s = s.clone();
@@ -57,10 +57,7 @@ async fn concurrent_commits_share_transactions() {
         })
         .collect();
     for t in tasks {
-        assert!(matches!(
-            t.await.unwrap().unwrap()[0],
-            Outcome::Stored { .. }
-        ));
+        assert!(matches!(t.await.unwrap().unwrap()[0], Claim::Stored { .. }));
     }
     let commits = s.stats().commits.load(Ordering::Relaxed);
     assert_eq!(s.stats().events_stored.load(Ordering::Relaxed), 200);
@@ -73,7 +70,7 @@ async fn concurrent_commits_share_transactions() {
 #[tokio::test]
 async fn a_failed_commit_keeps_no_claim() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(&cfg(dir.path())).unwrap();
+    let s = Store::open(&cfg(dir.path()), Clock::System).unwrap();
     s.fail_next_commit();
     assert!(matches!(
         s.commit(vec![ev("a", "x", 1)]).await,
@@ -83,7 +80,7 @@ async fn a_failed_commit_keeps_no_claim() {
     // The retry is stored, with the sequence number the failed one would have had.
     assert_eq!(
         s.commit(vec![ev("a", "x", 2)]).await.unwrap()[0],
-        Outcome::Stored { seq: 1 }
+        Claim::Stored { seq: 1 }
     );
     s.close().await;
 }
@@ -95,14 +92,14 @@ async fn claims_expire_and_old_events_are_swept() {
     c.dedup_ttl = Duration::from_secs(10);
     c.retention = Duration::from_secs(140);
     c.sweep_batch = 2;
-    let s = Store::open(&c).unwrap();
+    let s = Store::open(&c, Clock::System).unwrap();
     for i in 0..3 {
         s.commit(vec![ev("a", &i.to_string(), 0)]).await.unwrap();
     }
     // After the ttl a claim no longer blocks: the id now names the new event.
     assert_eq!(
         s.commit(vec![ev("a", "0", 20_000)]).await.unwrap()[0],
-        Outcome::Stored { seq: 4 }
+        Claim::Stored { seq: 4 }
     );
     assert_eq!(
         s.get("0")
@@ -139,7 +136,7 @@ async fn events_waiting_in_the_outbox_are_never_swept() {
     let mut c = cfg(dir.path());
     c.dedup_ttl = Duration::from_secs(1);
     c.retention = Duration::from_secs(1);
-    let s = Store::open(&c).unwrap();
+    let s = Store::open(&c, Clock::System).unwrap();
     let mut queued = ev("a", "q", 0);
     queued.topics = vec!["t".into()];
     s.commit(vec![queued, ev("a", "later", 0)]).await.unwrap();
@@ -185,7 +182,7 @@ async fn http_deliveries_keep_envelope_order_and_block_sweeping_until_finished()
     let mut c = cfg(dir.path());
     c.dedup_ttl = Duration::from_secs(1);
     c.retention = Duration::from_secs(1);
-    let s = Store::open(&c).unwrap();
+    let s = Store::open(&c, Clock::System).unwrap();
     let for_crm = |id: &str, envelope: &str| NewEvent {
         endpoints: vec!["crm".into()],
         envelope: envelope.into(),
@@ -243,7 +240,7 @@ async fn http_deliveries_keep_envelope_order_and_block_sweeping_until_finished()
     let (d, history) = s.http_deliveries(1).unwrap().remove(0);
     assert_eq!(
         (d.state, d.attempts, history.len()),
-        (HttpState::DeadLettered, 2, 2)
+        (DeliveryState::DeadLettered, 2, 2)
     );
     s.http(vec![attempted(2, Next::Delivered)]).await.unwrap();
     // Everything finished: the events go, with their records and dead letters.
@@ -258,20 +255,20 @@ async fn http_deliveries_keep_envelope_order_and_block_sweeping_until_finished()
 async fn reopening_keeps_events_claims_and_sequence() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let s = Store::open(&cfg(dir.path())).unwrap();
+        let s = Store::open(&cfg(dir.path()), Clock::System).unwrap();
         s.commit(vec![ev("a", "1", 1), ev("a", "2", 1)])
             .await
             .unwrap();
         s.close().await;
     }
-    let s = Store::open(&cfg(dir.path())).unwrap();
+    let s = Store::open(&cfg(dir.path()), Clock::System).unwrap();
     assert_eq!(
         s.commit(vec![ev("a", "1", 5)]).await.unwrap()[0],
-        Outcome::Duplicate { seq: 1 }
+        Claim::Duplicate { seq: 1 }
     );
     assert_eq!(
         s.commit(vec![ev("a", "3", 5)]).await.unwrap()[0],
-        Outcome::Stored { seq: 3 }
+        Claim::Stored { seq: 3 }
     );
     let newest: Vec<u64> = s.list(2, None).unwrap().iter().map(|r| r.seq).collect();
     assert_eq!(newest, vec![3, 2]);
@@ -286,7 +283,7 @@ async fn a_full_queue_is_refused_not_buffered() {
     let mut c = cfg(dir.path());
     c.queue_capacity = 1;
     c.max_batch = 1;
-    let s = Store::open(&c).unwrap();
+    let s = Store::open(&c, Clock::System).unwrap();
     let tasks: Vec<_> = (0..64)
         .map(|i| {
             let s = s.clone();
@@ -313,7 +310,7 @@ async fn sequence_numbers_survive_sweeping_every_event() {
     c.dedup_ttl = Duration::from_secs(1);
     c.retention = Duration::from_secs(1);
     {
-        let s = Store::open(&c).unwrap();
+        let s = Store::open(&c, Clock::System).unwrap();
         for i in 0..3 {
             s.commit(vec![ev("a", &i.to_string(), 0)]).await.unwrap();
         }
@@ -322,10 +319,10 @@ async fn sequence_numbers_survive_sweeping_every_event() {
         s.close().await;
     }
     // No event shows the last number any more: the floor does.
-    let s = Store::open(&c).unwrap();
+    let s = Store::open(&c, Clock::System).unwrap();
     assert_eq!(
         s.commit(vec![ev("a", "new", 2_000_000)]).await.unwrap()[0],
-        Outcome::Stored { seq: 4 }
+        Claim::Stored { seq: 4 }
     );
     s.close().await;
 }
@@ -339,7 +336,7 @@ async fn a_replays_order_number_is_not_reused_after_reopening() {
         ..ev("a", id, 0)
     };
     {
-        let s = Store::open(&cfg(dir.path())).unwrap();
+        let s = Store::open(&cfg(dir.path()), Clock::System).unwrap();
         s.commit(vec![for_crm("1")]).await.unwrap();
         let dead = Next::DeadLetter {
             reason: "gone".into(),
@@ -353,10 +350,10 @@ async fn a_replays_order_number_is_not_reused_after_reopening() {
         assert_eq!(s.http(vec![replay]).await.unwrap(), vec![true]);
         s.close().await;
     }
-    let s = Store::open(&cfg(dir.path())).unwrap();
+    let s = Store::open(&cfg(dir.path()), Clock::System).unwrap();
     assert_eq!(
         s.commit(vec![for_crm("2")]).await.unwrap()[0],
-        Outcome::Stored { seq: 3 }
+        Claim::Stored { seq: 3 }
     );
     // Envelope order holds: the replayed delivery first, then the new one.
     let due = |s: &Store| -> Vec<u64> {

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::deliveries::HttpOp;
 use super::tables::{DISABLED, EVENTS, KAFKA_DONE, KAFKA_QUEUE, META, NEXT_SEQ};
-use super::{Ack, Command, NewEvent, Outcome, Settings, Stats, StoreError};
+use super::{Ack, Claim, Command, NewEvent, Settings, Stats, StoreError};
 use super::{deliveries, events, outbox};
 
 /// Which sinks a commit gave new work.
@@ -33,8 +33,8 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 enum Item {
     Commit {
         events: Vec<NewEvent>,
-        reply: Reply<Vec<Outcome>>,
-        outcomes: Vec<Outcome>,
+        reply: Reply<Vec<Claim>>,
+        outcomes: Vec<Claim>,
     },
     Ack {
         acks: Vec<Ack>,
@@ -196,8 +196,8 @@ impl Writer {
                         events += outcomes.len();
                         for o in outcomes {
                             match o {
-                                Outcome::Stored { .. } => stored += 1,
-                                Outcome::Duplicate { .. } => dups += 1,
+                                Claim::Stored { .. } => stored += 1,
+                                Claim::Duplicate { .. } => dups += 1,
                             }
                         }
                     }
@@ -245,7 +245,7 @@ impl Writer {
         let mut queue = txn.open_table(KAFKA_QUEUE)?;
         let mut done = txn.open_table(KAFKA_DONE)?;
         let mut http = deliveries::Tables::open(txn)?;
-        let now = crate::time::now_ms();
+        let now = self.settings.clock.now_ms();
         let mut wake = Wake::default();
         // Replays take numbers no event shows: persist the floor then. Events
         // alone need no META write (one page less per group commit).
@@ -267,7 +267,7 @@ impl Writer {
                     for e in events.iter() {
                         let outcome =
                             t.insert(e, &mut self.next_seq, self.settings.dedup_ttl_ms)?;
-                        if let Outcome::Stored { seq } = outcome {
+                        if let Claim::Stored { seq } = outcome {
                             for topic in &e.topics {
                                 queue.insert((seq, topic.as_str()), ())?;
                                 wake.kafka = true;

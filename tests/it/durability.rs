@@ -39,10 +39,13 @@ async fn kill_9_loses_nothing_that_was_acknowledged() {
         (id, req)
     })
     .await;
-    let store = Store::open(&StoreConfig {
-        path: store_dir,
-        ..StoreConfig::default()
-    })
+    let store = Store::open(
+        &StoreConfig {
+            path: store_dir,
+            ..StoreConfig::default()
+        },
+        countersign::time::Clock::System,
+    )
     .unwrap();
     for id in &acked {
         assert_eq!(

@@ -84,7 +84,7 @@ async fn bad_credentials_are_refused_and_change_nothing() {
 async fn stale_timestamps_are_refused() {
     let gw = gateway("").await;
     let loaded = sources();
-    let old = countersign::time::now_ms() / 1000 - 3600;
+    let old = countersign::time::Clock::System.now_ms() / 1000 - 3600;
     let req = sign_for(&loaded, "sw", fixture("sw").body.as_bytes(), old, "msg_old");
     assert_eq!(send(gw.public, &req).await.status, 401);
     assert_eq!(event_count(gw.admin).await, 0);

@@ -66,7 +66,7 @@ fn sw_event(loaded: &countersign::app::Loaded, id: &str, kind: &str, env: &str, 
         loaded,
         "sw",
         body.as_bytes(),
-        countersign::time::now_ms() / 1000,
+        countersign::time::Clock::System.now_ms() / 1000,
         id,
     )
 }
@@ -372,7 +372,7 @@ async fn a_message_too_large_is_dead_lettered() {
         r#"{{"type":"envelope.sent","data":{{"envelope_id":"env-big","pad":"{}"}}}}"#,
         "x".repeat(2000)
     );
-    let now = countersign::time::now_ms() / 1000;
+    let now = countersign::time::Clock::System.now_ms() / 1000;
     let req = sign_for(&loaded, "sw", body.as_bytes(), now, "msg_big");
     assert_eq!(send(gw.public, &req).await.status, 200);
     drained(gw.admin, Duration::from_secs(60)).await;

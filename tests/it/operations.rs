@@ -10,7 +10,7 @@ use crate::common::receiver::{Receiver, Reply};
 use crate::common::{
     Gateway, Req, SOURCES, config_text, event_count, eventually, get, send, sign_for, sources,
 };
-use countersign::sink::clock::Clock;
+use countersign::time::Clock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -20,7 +20,7 @@ fn sw(envelope: &str, id: &str) -> Req {
         &sources(),
         "sw",
         body.as_bytes(),
-        countersign::time::now_ms() / 1000,
+        countersign::time::Clock::System.now_ms() / 1000,
         id,
     )
 }

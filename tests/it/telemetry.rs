@@ -9,7 +9,7 @@ use crate::common::kafka::{Broker, Storage, consume};
 use crate::common::metrics::Scrape;
 use crate::common::receiver::{Hit, Receiver};
 use crate::common::*;
-use countersign::sink::clock::Clock;
+use countersign::time::Clock;
 use serde_json::Value;
 
 const TOPIC: &str = "signature.events";
@@ -106,7 +106,7 @@ async fn one_trace_follows_a_webhook_into_kafka_and_the_endpoint() {
         &sources(),
         "sw",
         body.as_bytes(),
-        countersign::time::now_ms() / 1000,
+        countersign::time::Clock::System.now_ms() / 1000,
         "msg_trace",
     );
     req.headers.push(("traceparent".into(), caller.into()));

@@ -14,11 +14,14 @@
 //! binary mode.
 
 mod classify;
+mod flow;
 mod message;
 mod producer;
 
 pub use classify::{Class, FATAL, classify};
 pub use producer::check;
+
+use flow::{Flow, Settled};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,14 +33,16 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Header;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::statistics::Statistics;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
 use crate::config::KafkaConfig;
 use crate::event::EventHead;
 use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
 use crate::store::{Ack, Pending, Store};
+use crate::time::Clock;
 
 /// The producer's context: librdkafka's statistics go to the metrics.
 pub struct Context {
@@ -75,8 +80,9 @@ pub struct KafkaStatus {
     pub rewinds: AtomicU64,
 }
 
-/// A message handed to the producer, and what became of it.
-struct Done {
+/// A message handed to the producer, and what became of it (librdkafka's
+/// delivery report: partition and offset, or the error).
+struct DeliveryReport {
     pending: Pending,
     result: Result<(i32, i64), KafkaError>,
 }
@@ -89,6 +95,7 @@ pub struct KafkaSink {
     store: Store,
     status: Arc<KafkaStatus>,
     metrics: Arc<Metrics>,
+    clock: Clock,
 }
 
 /// Why handing a message to the producer failed.
@@ -103,6 +110,7 @@ impl KafkaSink {
         client: ClientConfig,
         store: Store,
         metrics: Arc<Metrics>,
+        clock: Clock,
     ) -> Result<KafkaSink, KafkaError> {
         let producer = client.create_with_context(Context {
             metrics: metrics.clone(),
@@ -114,6 +122,7 @@ impl KafkaSink {
             store,
             status: Arc::new(KafkaStatus::default()),
             metrics,
+            clock,
         })
     }
 
@@ -121,11 +130,11 @@ impl KafkaSink {
         self.status.clone()
     }
 
-    /// Checks broker connectivity every `every` until `stop`.
+    /// Checks broker connectivity every `every` until the shutdown.
     pub fn spawn_health(
         &self,
         every: Duration,
-        mut stop: watch::Receiver<bool>,
+        mut shutdown: Shutdown,
     ) -> tokio::task::JoinHandle<()> {
         let (producer, status) = (self.producer.clone(), self.status.clone());
         tokio::spawn(async move {
@@ -152,111 +161,95 @@ impl KafkaSink {
                 };
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
-                    _ = stop.changed() => return,
+                    _ = shutdown.begun() => return,
                 }
             }
         })
     }
 
-    /// Runs until `stop`; then waits up to `drain` for in-flight deliveries.
-    pub async fn run(mut self, mut stop: watch::Receiver<bool>, drain: Duration) {
+    /// Runs until the shutdown; then waits until its deadline for the
+    /// messages in flight (those still unacknowledged stay in the outbox).
+    /// The decisions are [`Flow`]'s; this loop does the I/O.
+    pub async fn run(mut self, mut shutdown: Shutdown) {
         let notify = self.store.outbox_notify();
         let backoff = Backoff {
             base: self.cfg.retry_backoff,
             max: self.cfg.retry_backoff_max,
         };
-        let max = self.cfg.max_in_flight;
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
-        let mut in_flight = 0usize;
-        let mut cursor: Option<(u64, String)> = None;
-        let mut failures = 0u32;
-        let mut rewind = false;
-        let mut replace_producer = false;
-        let mut paused_until: Option<Instant> = None;
+        let mut flow = Flow::new(self.cfg.max_in_flight, backoff);
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<DeliveryReport>();
         let mut deadline: Option<Instant> = None;
         loop {
-            let paused = paused_until.is_some_and(|t| Instant::now() < t);
-            if !rewind && !paused && deadline.is_none() && in_flight < max {
-                paused_until = None;
-                match self.fetch(cursor.clone(), max - in_flight).await {
+            let room = flow.room(self.clock.now_ms());
+            if room > 0 {
+                let after = flow.cursor().map(|(s, t)| (s, t.to_owned()));
+                match self.fetch(after, room).await {
                     Ok(batch) => {
                         for p in batch {
-                            cursor = Some((p.seq, p.topic.clone()));
-                            match self.handoff(p, &done_tx).await {
-                                Handoff::Handed => in_flight += 1,
-                                Handoff::Failed(p, e) => {
-                                    // Never reached librdkafka: settle it here.
-                                    let done = Done {
-                                        pending: p,
-                                        result: Err(e),
-                                    };
-                                    let ack = self
-                                        .settle_ack(done, &mut rewind, &mut replace_producer)
-                                        .await;
-                                    self.flush_acks(ack.into_iter().collect()).await;
-                                    if rewind {
-                                        break;
-                                    }
-                                }
+                            flow.read(p.seq, &p.topic);
+                            let Handoff::Failed(pending, e) = self.handoff(p, &done_tx).await
+                            else {
+                                flow.handed();
+                                continue;
+                            };
+                            // Never reached librdkafka: settle it here.
+                            let report = DeliveryReport {
+                                pending,
+                                result: Err(e),
+                            };
+                            let (ack, settled) = self.settle(report).await;
+                            flow.settled(settled);
+                            self.flush_acks(ack.into_iter().collect()).await;
+                            if flow.rewinding() {
+                                break;
                             }
                         }
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot read the kafka outbox");
-                        paused_until = Some(Instant::now() + Duration::from_secs(1));
+                        flow.read_failed(self.clock.now_ms());
                     }
                 }
             }
-            if rewind && in_flight == 0 {
-                failures = failures.saturating_add(1);
-                let delay = backoff.delay(failures - 1);
+            if let Some(r) = flow.rewind(self.clock.now_ms(), fastrand::f64()) {
                 tracing::warn!(
-                    ?delay,
-                    failures,
+                    pause = ?r.pause,
+                    failures = r.failures,
                     "kafka delivery failed; re-reading the outbox after a pause"
                 );
                 self.status.rewinds.fetch_add(1, Ordering::Relaxed);
-                if replace_producer {
+                if r.replace_producer {
                     self.replace_producer();
-                    replace_producer = false;
                 }
-                cursor = None;
-                rewind = false;
-                paused_until = Some(Instant::now() + delay);
             }
-            if deadline.is_some() && in_flight == 0 {
+            if flow.finished() {
                 break;
             }
-            let wait_pause = paused_until.filter(|_| !rewind);
+            let pause = flow.paused_until().filter(|_| !flow.stopping());
+            let clock = self.clock.clone();
             tokio::select! {
                 Some(d) = done_rx.recv() => {
                     let mut batch = vec![d];
                     while let Ok(d) = done_rx.try_recv() {
                         batch.push(d);
                     }
-                    in_flight -= batch.len();
                     let mut acks = Vec::with_capacity(batch.len());
                     for d in batch {
-                        let ok = d.result.is_ok();
-                        if let Some(ack) = self.settle_ack(d, &mut rewind, &mut replace_producer).await {
-                            acks.push(ack);
-                        }
-                        if ok {
-                            failures = 0;
-                        }
+                        let (ack, settled) = self.settle(d).await;
+                        flow.returned(settled);
+                        acks.extend(ack);
                     }
                     self.flush_acks(acks).await;
                 }
-                _ = notify.notified(), if !rewind && deadline.is_none() && in_flight < max && wait_pause.is_none() => {}
-                _ = tokio::time::sleep_until(wait_pause.unwrap_or_else(Instant::now)), if wait_pause.is_some() && deadline.is_none() => {}
-                _ = self.status.reconnected.notified(), if wait_pause.is_some() && deadline.is_none() => {
-                    paused_until = None;
-                }
-                _ = stop.changed(), if deadline.is_none() => {
-                    deadline = Some(Instant::now() + drain);
+                _ = notify.notified(), if flow.wants_news() => {}
+                _ = clock.sleep_until(pause.unwrap_or(i64::MAX)), if pause.is_some() => {}
+                _ = self.status.reconnected.notified(), if pause.is_some() => flow.reconnected(),
+                d = shutdown.begun(), if !flow.stopping() => {
+                    flow.stop();
+                    deadline = Some(d);
                 }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                    tracing::warn!(in_flight, "kafka sink stopped with deliveries still in flight; they stay in the outbox");
+                    tracing::warn!(in_flight = flow.in_flight(), "kafka sink stopped with deliveries still in flight; they stay in the outbox");
                     break;
                 }
             }
@@ -276,7 +269,7 @@ impl KafkaSink {
     }
 
     /// Hands one message to librdkafka; waits while its queue is full.
-    async fn handoff(&self, p: Pending, done: &mpsc::UnboundedSender<Done>) -> Handoff {
+    async fn handoff(&self, p: Pending, done: &mpsc::UnboundedSender<DeliveryReport>) -> Handoff {
         let (key, ce_headers) = match EventHead::read(&p.json) {
             Ok(m) => (m.key().to_owned(), message::headers(&m)),
             Err(e) => {
@@ -321,45 +314,45 @@ impl KafkaSink {
         Handoff::Handed
     }
 
-    /// Turns a delivery result into an ack, or marks a rewind.
-    async fn settle_ack(&self, d: Done, rewind: &mut bool, replace: &mut bool) -> Option<Ack> {
-        let Done { pending: p, result } = d;
+    /// What a delivery report means: the ack to record (none for a failure
+    /// that is retried) and what the flow makes of it.
+    async fn settle(&self, d: DeliveryReport) -> (Option<Ack>, Settled) {
+        let DeliveryReport { pending: p, result } = d;
         match result {
             Ok((partition, offset)) => {
                 self.count(&p.topic, "published");
-                let lag_ms = crate::time::now_ms() - p.received_ms;
+                let lag_ms = self.clock.now_ms() - p.received_ms;
                 self.metrics
                     .kafka_publish_lag
                     .observe(lag_ms.max(0) as f64 / 1000.0);
-                Some(Ack::Published {
+                let ack = Ack::Published {
                     seq: p.seq,
                     topic: p.topic,
                     partition,
                     offset,
-                })
+                };
+                (Some(ack), Settled::Published)
             }
             Err(e) => match classify(&e) {
                 Class::Fatal(reason) => {
                     self.count(&p.topic, "dead_lettered");
                     self.dead_letter(&p, reason, &e).await;
-                    Some(Ack::DeadLettered {
+                    let ack = Ack::DeadLettered {
                         seq: p.seq,
                         topic: p.topic,
                         reason: format!("{reason}: {e}"),
-                    })
+                    };
+                    (Some(ack), Settled::DeadLettered)
                 }
                 Class::Retryable => {
                     self.count(&p.topic, "failed");
                     tracing::debug!(seq = p.seq, topic = %p.topic, error = %e, "retryable kafka failure");
-                    *rewind = true;
-                    None
+                    (None, Settled::Retryable)
                 }
                 Class::ProducerFatal => {
                     self.count(&p.topic, "failed");
                     tracing::error!(error = %e, "kafka producer hit a fatal error; replacing it");
-                    *rewind = true;
-                    *replace = true;
-                    None
+                    (None, Settled::ProducerFatal)
                 }
             },
         }
@@ -439,7 +432,7 @@ impl KafkaSink {
 fn spawn_delivery(
     pending: Pending,
     fut: DeliveryFuture,
-    done: mpsc::UnboundedSender<Done>,
+    done: mpsc::UnboundedSender<DeliveryReport>,
     span: tracing::Span,
 ) {
     tokio::spawn(async move {
@@ -459,6 +452,6 @@ fn spawn_delivery(
         }
         // The span ends here: it covers hand-off to acknowledgement.
         drop(span);
-        let _ = done.send(Done { pending, result });
+        let _ = done.send(DeliveryReport { pending, result });
     });
 }

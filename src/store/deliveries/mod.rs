@@ -22,7 +22,7 @@ use super::{Backlog, Command, Store, StoreError};
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
+pub enum DeliveryState {
     /// Behind an earlier delivery of its envelope.
     Waiting = 0,
     /// Due at its `due_ms` (the first try, or a retry).
@@ -33,44 +33,44 @@ pub enum State {
     Discarded = 4,
 }
 
-impl State {
+impl DeliveryState {
     /// The stored code. The codes are on disk: never renumber them.
     pub(super) fn code(self) -> u8 {
         self as u8
     }
 
     /// The state of a stored code; an unknown code is a database error.
-    pub(super) fn from_code(c: u8) -> Result<State, StoreError> {
+    pub(super) fn from_code(c: u8) -> Result<DeliveryState, StoreError> {
         Ok(match c {
-            0 => State::Waiting,
-            1 => State::Scheduled,
-            2 => State::Delivered,
-            3 => State::DeadLettered,
-            4 => State::Discarded,
+            0 => DeliveryState::Waiting,
+            1 => DeliveryState::Scheduled,
+            2 => DeliveryState::Delivered,
+            3 => DeliveryState::DeadLettered,
+            4 => DeliveryState::Discarded,
             c => return Err(StoreError::Db(format!("unknown delivery state code {c}"))),
         })
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            State::Waiting => "waiting",
-            State::Scheduled => "scheduled",
-            State::Delivered => "delivered",
-            State::DeadLettered => "dead_lettered",
-            State::Discarded => "discarded",
+            DeliveryState::Waiting => "waiting",
+            DeliveryState::Scheduled => "scheduled",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::DeadLettered => "dead_lettered",
+            DeliveryState::Discarded => "discarded",
         }
     }
 
     pub fn unfinished(self) -> bool {
-        matches!(self, State::Waiting | State::Scheduled)
+        matches!(self, DeliveryState::Waiting | DeliveryState::Scheduled)
     }
 }
 
 /// One delivery's state, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
+pub struct HttpDelivery {
     pub endpoint: String,
-    pub state: State,
+    pub state: DeliveryState,
     pub envelope: String,
     pub(super) order: u64,
     /// When it is due (scheduled) or was last due.
@@ -84,11 +84,11 @@ pub struct Delivery {
     pub reason: String,
 }
 
-impl Delivery {
-    pub(super) fn from_row(endpoint: &str, r: DeliveryRow) -> Result<Delivery, StoreError> {
-        Ok(Delivery {
+impl HttpDelivery {
+    pub(super) fn from_row(endpoint: &str, r: DeliveryRow) -> Result<HttpDelivery, StoreError> {
+        Ok(HttpDelivery {
             endpoint: endpoint.to_owned(),
-            state: State::from_code(r.0)?,
+            state: DeliveryState::from_code(r.0)?,
             envelope: r.1.to_owned(),
             order: r.2,
             due_ms: r.3,
@@ -184,7 +184,7 @@ pub struct Due {
 #[derive(Debug, Clone)]
 pub struct DeadLetter {
     pub seq: u64,
-    pub delivery: Delivery,
+    pub delivery: HttpDelivery,
     /// The event's id and source (from the stored event).
     pub event_id: String,
     pub source: String,
@@ -226,7 +226,7 @@ impl Store {
             let (Some(d), Some(e)) = (deliveries.get((seq, endpoint))?, events.get(seq)?) else {
                 continue;
             };
-            let d = Delivery::from_row(endpoint, d.value())?;
+            let d = HttpDelivery::from_row(endpoint, d.value())?;
             let e = EventRow::from(e.value());
             out.push(Due {
                 seq,
@@ -325,14 +325,17 @@ impl Store {
     }
 
     /// The HTTP deliveries of event `seq`, each with its attempts.
-    pub fn http_deliveries(&self, seq: u64) -> Result<Vec<(Delivery, Vec<Attempt>)>, StoreError> {
+    pub fn http_deliveries(
+        &self,
+        seq: u64,
+    ) -> Result<Vec<(HttpDelivery, Vec<Attempt>)>, StoreError> {
         let txn = self.inner.db.begin_read()?;
         let deliveries = txn.open_table(HTTP_DELIVERIES)?;
         let attempts = txn.open_table(HTTP_ATTEMPTS)?;
         let mut out = Vec::new();
         for entry in deliveries.range((seq, "")..(seq + 1, ""))? {
             let (k, v) = entry?;
-            let d = Delivery::from_row(k.value().1, v.value())?;
+            let d = HttpDelivery::from_row(k.value().1, v.value())?;
             let history = history(&attempts, seq, &d.endpoint)?;
             out.push((d, history));
         }
@@ -420,7 +423,7 @@ fn dead_letter(
     let e = EventRow::from(e.value());
     Ok(Some(DeadLetter {
         seq,
-        delivery: Delivery::from_row(endpoint, d.value())?,
+        delivery: HttpDelivery::from_row(endpoint, d.value())?,
         event_id: e.id.to_owned(),
         source: e.source.to_owned(),
     }))

@@ -4,7 +4,7 @@
 
 use redb::{ReadableTable, Table, WriteTransaction};
 
-use super::{Attempt, Delivery, HttpOp, Next, State};
+use super::{Attempt, DeliveryState, HttpDelivery, HttpOp, Next};
 use crate::store::StoreError;
 use crate::store::tables::{
     AttemptRow, DeliveryRow, HTTP_ATTEMPTS, HTTP_DEAD, HTTP_DELIVERIES, HTTP_DUE, HTTP_ORDER,
@@ -41,9 +41,9 @@ impl<'txn> Tables<'txn> {
     ) -> Result<bool, StoreError> {
         let first = self.first_of(endpoint, envelope)?.is_none();
         self.order.insert((endpoint, envelope, seq), seq)?;
-        let mut d = Delivery {
+        let mut d = HttpDelivery {
             endpoint: endpoint.to_owned(),
-            state: State::Waiting,
+            state: DeliveryState::Waiting,
             envelope: envelope.to_owned(),
             order: seq,
             due_ms: 0,
@@ -75,17 +75,17 @@ impl<'txn> Tables<'txn> {
             return Ok(false);
         };
         let applies = match op {
-            HttpOp::Attempted { attempt, next, .. } if d.state == State::Scheduled => {
+            HttpOp::Attempted { attempt, next, .. } if d.state == DeliveryState::Scheduled => {
                 self.attempted(seq, &mut d, attempt, next, now_ms)?;
                 true
             }
-            HttpOp::Replay { .. } if d.state == State::DeadLettered => {
+            HttpOp::Replay { .. } if d.state == DeliveryState::DeadLettered => {
                 self.dead.remove((endpoint, seq))?;
                 d.order = *next_order;
                 *next_order += 1;
                 d.tries = 0;
                 d.reason.clear();
-                d.state = State::Waiting;
+                d.state = DeliveryState::Waiting;
                 if self.first_of(endpoint, &d.envelope)?.is_none() {
                     self.schedule(seq, &mut d, now_ms)?;
                 }
@@ -93,9 +93,9 @@ impl<'txn> Tables<'txn> {
                     .insert((endpoint, d.envelope.as_str(), d.order), seq)?;
                 true
             }
-            HttpOp::Discard { .. } if d.state == State::DeadLettered => {
+            HttpOp::Discard { .. } if d.state == DeliveryState::DeadLettered => {
                 self.dead.remove((endpoint, seq))?;
-                d.state = State::Discarded;
+                d.state = DeliveryState::Discarded;
                 true
             }
             _ => false,
@@ -110,7 +110,7 @@ impl<'txn> Tables<'txn> {
     fn attempted(
         &mut self,
         seq: u64,
-        d: &mut Delivery,
+        d: &mut HttpDelivery,
         a: &Attempt,
         next: &Next,
         now_ms: i64,
@@ -134,9 +134,9 @@ impl<'txn> Tables<'txn> {
                 self.due.insert((ep.as_str(), *due_ms, seq), ())?;
                 return Ok(());
             }
-            Next::Delivered => d.state = State::Delivered,
+            Next::Delivered => d.state = DeliveryState::Delivered,
             Next::DeadLetter { reason } => {
-                d.state = State::DeadLettered;
+                d.state = DeliveryState::DeadLettered;
                 d.reason = reason.clone();
                 self.dead.insert((ep.as_str(), seq), ())?;
             }
@@ -152,7 +152,7 @@ impl<'txn> Tables<'txn> {
             return Ok(());
         };
         if let Some(mut d) = self.get(seq, endpoint)?
-            && d.state == State::Waiting
+            && d.state == DeliveryState::Waiting
         {
             self.schedule(seq, &mut d, now_ms)?;
             self.deliveries.insert((seq, endpoint), d.row())?;
@@ -160,8 +160,8 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
-    fn schedule(&mut self, seq: u64, d: &mut Delivery, due_ms: i64) -> Result<(), StoreError> {
-        d.state = State::Scheduled;
+    fn schedule(&mut self, seq: u64, d: &mut HttpDelivery, due_ms: i64) -> Result<(), StoreError> {
+        d.state = DeliveryState::Scheduled;
         d.due_ms = due_ms;
         self.due.insert((d.endpoint.as_str(), due_ms, seq), ())?;
         Ok(())
@@ -176,16 +176,16 @@ impl<'txn> Tables<'txn> {
         Ok(first.map(|(_, v)| v.value()))
     }
 
-    fn get(&self, seq: u64, endpoint: &str) -> Result<Option<Delivery>, StoreError> {
+    fn get(&self, seq: u64, endpoint: &str) -> Result<Option<HttpDelivery>, StoreError> {
         (self.deliveries.get((seq, endpoint))?)
-            .map(|g| Delivery::from_row(endpoint, g.value()))
+            .map(|g| HttpDelivery::from_row(endpoint, g.value()))
             .transpose()
     }
 
     /// Whether event `seq` still has unfinished deliveries (sweeping keeps it).
     pub fn unfinished(&self, seq: u64) -> Result<bool, StoreError> {
         for entry in self.deliveries.range((seq, "")..(seq + 1, ""))? {
-            if State::from_code(entry?.1.value().0)?.unfinished() {
+            if DeliveryState::from_code(entry?.1.value().0)?.unfinished() {
                 return Ok(true);
             }
         }
@@ -197,7 +197,7 @@ impl<'txn> Tables<'txn> {
         let mut dead = Vec::new();
         for entry in self.deliveries.range((seq, "")..(seq + 1, ""))? {
             let (k, v) = entry?;
-            if State::from_code(v.value().0)? == State::DeadLettered {
+            if DeliveryState::from_code(v.value().0)? == DeliveryState::DeadLettered {
                 dead.push(k.value().1.to_owned());
             }
         }

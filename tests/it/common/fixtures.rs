@@ -220,7 +220,7 @@ pub fn sources() -> Loaded {
 
 /// Signs a fixture the way its provider would, with `id` as the message id.
 pub fn signed(loaded: &Loaded, f: &Fixture, id: &str) -> Req {
-    let now = countersign::time::now_ms() / 1000;
+    let now = countersign::time::Clock::System.now_ms() / 1000;
     let mut req = sign_for(loaded, f.source, f.body.as_bytes(), now, id);
     if let Some(q) = f.query {
         let sep = if req.path.contains('?') { '&' } else { '?' };

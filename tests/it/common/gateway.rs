@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use countersign::app;
 use countersign::app::{self as config, Loaded};
-use countersign::sink::clock::Clock;
+use countersign::time::Clock;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 

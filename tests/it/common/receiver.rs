@@ -11,7 +11,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
-use countersign::sink::clock::Clock;
+use countersign::time::Clock;
 use hmac::{Hmac, Mac};
 use http::{HeaderMap, Response};
 use http_body_util::{BodyExt, Full};

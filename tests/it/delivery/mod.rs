@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::common::receiver::{Hit, Receiver, Reply, verify_hit, verify_standard_webhooks};
 use crate::common::{Gateway, config_text, eventually, get, send, sign_for};
 use countersign::app::Loaded;
-use countersign::sink::clock::{Clock, Manual};
+use countersign::time::{Clock, Manual};
 use serde_json::Value;
 
 /// The endpoint's signing secret (the receiver verifies with it).
@@ -52,10 +52,14 @@ endpoints = ["crm"]
     )
 }
 
-/// A manual clock an hour ahead of real time, so deliveries queued at real
-/// time are due at once and retries wait for the test.
+/// 2026-01-01T00:00:00Z.
+const START_MS: i64 = 1_767_225_600_000;
+
+/// A manual clock at a fixed instant. The gateway reads it everywhere (ingest,
+/// store, sinks) and so does the receiver: deliveries are due at once and
+/// retries wait for the test.
 fn clock() -> (Clock, Arc<Manual>) {
-    Clock::manual(countersign::time::now_ms() + 3_600_000)
+    Clock::manual(START_MS)
 }
 
 async fn setup(extra: &str, script: impl Fn(&Hit, &[Hit]) -> Reply + Send + 'static) -> Setup {
@@ -80,7 +84,7 @@ impl Setup {
 
     async fn hook_with(&self, envelope: &str, kind: &str, id: &str, headers: &[(&str, &str)]) {
         let body = format!(r#"{{"type":"envelope.{kind}","data":{{"envelope_id":"{envelope}"}}}}"#);
-        let now = countersign::time::now_ms() / 1000;
+        let now = self.clock.now_ms() / 1000;
         let mut req = sign_for(&self.loaded, "sw", body.as_bytes(), now, id);
         req.headers
             .extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));

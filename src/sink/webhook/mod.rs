@@ -1,10 +1,11 @@
-//! The HTTP sink: one worker per `[[endpoints]]` entry delivers the store's
+//! The webhook sink: one worker per `[[endpoints]]` entry delivers the store's
 //! queued deliveries as signed POSTs.
 //!
 //! A worker takes deliveries that are due from the store (earliest first, at
 //! most `max_in_flight` at a time, paced by the endpoint's rate limit and
 //! gated by its circuit breaker), sends them, and records each attempt through
-//! the store writer. [`retry`](super::retry) decides what an answer means; the
+//! the store writer. [`retry`](super::retry) decides what an answer means and
+//! what follows it; the
 //! store keeps the schedule, so a restart resumes every delivery with its
 //! attempt count and due time. While an endpoint is disabled (410 Gone) or its
 //! breaker is open, nothing is sent and everything waits on disk.
@@ -20,17 +21,18 @@ use governor::RateLimiter;
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use prometheus::IntCounter;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
 pub use endpoint::{Endpoint, is_local_name, is_private};
 
 use super::breaker::{Breaker, Permit};
-use super::clock::Clock;
-use super::retry::{self, Outcome, Verdict};
+use super::retry::{self, Answer, Policy, Verdict};
 use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
 use crate::store::{Attempt, Due, HttpOp, Next, Store, StoreError};
+use crate::time::Clock;
 
 /// One endpoint's histograms, looked up once.
 struct Series {
@@ -111,7 +113,7 @@ struct Finished {
     due: Due,
     at_ms: i64,
     latency: Duration,
-    outcome: Outcome,
+    answer: Answer,
     error: String,
 }
 
@@ -159,9 +161,9 @@ impl Worker {
         self.status.clone()
     }
 
-    /// Runs until `stop`; then waits up to `drain` for attempts in flight (those
-    /// still running after it are sent again after a restart).
-    pub async fn run(mut self, mut stop: watch::Receiver<bool>, drain: Duration) {
+    /// Runs until the shutdown; then waits until its deadline for attempts in
+    /// flight (those still running after it are sent again after a restart).
+    pub async fn run(mut self, mut shutdown: Shutdown) {
         let mut changed = self.store.http_notify();
         self.disabled = self.store.disabled(&self.ep.id).unwrap_or_else(|e| {
             tracing::error!(endpoint = %self.ep.id, error = %e, "cannot read endpoint state");
@@ -189,13 +191,14 @@ impl Worker {
                 }
                 r = changed.changed(), if deadline.is_none() => {
                     if r.is_err() {
-                        deadline = Some(Instant::now() + drain);
+                        // The store is gone: finish what is in flight.
+                        deadline = Some(shutdown.deadline().unwrap_or_else(Instant::now));
                     }
                     self.disabled = self.store.disabled(&self.ep.id).unwrap_or(None);
                 }
                 _ = clock.sleep_until(wake.unwrap_or(i64::MAX)), if wake.is_some() && deadline.is_none() => {}
-                _ = stop.changed(), if deadline.is_none() => {
-                    deadline = Some(Instant::now() + drain);
+                d = shutdown.begun(), if deadline.is_none() => {
+                    deadline = Some(d);
                 }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                     tracing::warn!(endpoint = %self.ep.id, in_flight = self.in_flight.len(), "stopped with deliveries in flight; they are sent again after a restart");
@@ -293,14 +296,14 @@ impl Worker {
             let tp = crate::telemetry::outbound(&span, due.traceparent.as_deref());
             let req = client::request(&ep, &due.event_id, &due.json, at_ms / 1000, tp.as_deref());
             let started = Instant::now();
-            let (outcome, error) = client::send(&client, &ep, req)
+            let (answer, error) = client::send(&client, &ep, req, &clock)
                 .instrument(span.clone())
                 .await;
-            match &outcome {
-                Outcome::Status { code, .. } => {
+            match &answer {
+                Answer::Status { code, .. } => {
                     span.record("http.response.status_code", code);
                 }
-                Outcome::Failed(_) => {
+                Answer::Failed(_) => {
                     span.record("error", error.as_str());
                 }
             }
@@ -309,7 +312,7 @@ impl Worker {
                 due,
                 at_ms,
                 latency: started.elapsed(),
-                outcome,
+                answer,
                 error,
             });
         });
@@ -322,9 +325,22 @@ impl Worker {
         for f in batch {
             self.in_flight.remove(&f.due.seq);
             let now = self.clock.now_ms();
-            let verdict = retry::classify(&f.outcome, self.ep.retry_after_max);
+            let verdict = retry::verdict(&f.answer, self.ep.retry_after_max);
             self.series.request_seconds.observe(f.latency.as_secs_f64());
-            let next = self.next(&f, &verdict, now);
+            self.feel(&verdict, now);
+            let policy = Policy {
+                max_attempts: self.ep.max_attempts,
+                schedule: &self.ep.schedule,
+            };
+            let next = retry::next(
+                &verdict,
+                f.due.tries,
+                policy,
+                now,
+                &f.error,
+                fastrand::f64(),
+            );
+            self.count(&f, &verdict, &next, now);
             if verdict == Verdict::Gone {
                 gone = Some((now, f.error.clone()));
             }
@@ -333,9 +349,9 @@ impl Worker {
                 endpoint: self.ep.id.clone(),
                 attempt: Attempt {
                     at_ms: f.at_ms,
-                    status: match f.outcome {
-                        Outcome::Status { code, .. } => Some(code),
-                        Outcome::Failed(_) => None,
+                    status: match f.answer {
+                        Answer::Status { code, .. } => Some(code),
+                        Answer::Failed(_) => None,
                     },
                     latency_ms: f.latency.as_millis() as u64,
                     error: f.error,
@@ -359,57 +375,49 @@ impl Worker {
         }
     }
 
-    /// What follows one attempt, and its effect on the breaker and counters.
-    fn next(&mut self, f: &Finished, verdict: &Verdict, now: i64) -> Next {
-        let ep = &self.ep;
+    /// The breaker learns from a verdict: a delivery (or a permanent refusal,
+    /// which says the endpoint is up) closes it, a `Retry-After` pauses it, any
+    /// other retryable failure counts against it; 410 Gone disables the
+    /// endpoint instead.
+    fn feel(&mut self, verdict: &Verdict, now: i64) {
         match verdict {
-            Verdict::Delivered => {
-                self.breaker.on_success();
-                self.status.success.inc();
-                self.status.delivered.inc();
-                let s = &self.series;
-                s.attempts.observe(f64::from(f.due.tries + 1));
-                s.lag_seconds
-                    .observe((now - f.due.received_ms).max(0) as f64 / 1000.0);
-                return Next::Delivered;
-            }
-            Verdict::Gone => {
-                self.status.retryable.inc();
-                return Next::Retry {
-                    due_ms: now,
-                    counts: false,
-                };
-            }
-            Verdict::Permanent => self.breaker.on_success(),
+            Verdict::Delivered | Verdict::Permanent => self.breaker.on_success(),
             Verdict::Retry { after: Some(after) } => {
                 self.breaker.pause_until(now + after.as_millis() as i64)
             }
             Verdict::Retry { after: None } => self.breaker.on_failure(now),
+            Verdict::Gone => {}
         }
+    }
+
+    /// The counters, histograms and logs of one attempt and what follows it.
+    fn count(&self, f: &Finished, verdict: &Verdict, next: &Next, now: i64) {
+        let (st, s) = (&self.status, &self.series);
         match verdict {
-            Verdict::Permanent => self.status.permanent.inc(),
-            _ => self.status.retryable.inc(),
+            Verdict::Delivered => st.success.inc(),
+            Verdict::Permanent => st.permanent.inc(),
+            Verdict::Gone | Verdict::Retry { .. } => st.retryable.inc(),
         }
         let tries = f.due.tries + 1;
-        let reason = match verdict {
-            Verdict::Permanent => format!("permanent failure: {}", f.error),
-            _ if tries >= ep.max_attempts => {
-                format!("gave up after {tries} attempts; last: {}", f.error)
+        match next {
+            Next::Delivered => {
+                st.delivered.inc();
+                s.attempts.observe(f64::from(tries));
+                s.lag_seconds
+                    .observe((now - f.due.received_ms).max(0) as f64 / 1000.0);
             }
-            Verdict::Retry { after } => {
-                let delay = after.unwrap_or_else(|| retry::delay(&ep.schedule, f.due.tries));
-                tracing::debug!(endpoint = %ep.id, event = %f.due.event_id, tries, ?delay, error = %f.error, "delivery failed; retrying");
-                return Next::Retry {
-                    due_ms: now + delay.as_millis() as i64,
-                    counts: true,
-                };
+            Next::Retry { due_ms, counts } => {
+                if *counts {
+                    let delay = Duration::from_millis((due_ms - now).max(0) as u64);
+                    tracing::debug!(endpoint = %self.ep.id, event = %f.due.event_id, tries, ?delay, error = %f.error, "delivery failed; retrying");
+                }
             }
-            _ => unreachable!("delivered and gone returned above"),
-        };
-        self.status.dead_lettered.inc();
-        self.series.attempts.observe(f64::from(tries));
-        tracing::warn!(endpoint = %ep.id, event = %f.due.event_id, %reason, "delivery dead-lettered");
-        Next::DeadLetter { reason }
+            Next::DeadLetter { reason } => {
+                st.dead_lettered.inc();
+                s.attempts.observe(f64::from(tries));
+                tracing::warn!(endpoint = %self.ep.id, event = %f.due.event_id, %reason, "delivery dead-lettered");
+            }
+        }
     }
 
     fn publish(&self) {

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
@@ -19,7 +19,8 @@ use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::TokioExecutor;
 
 use super::endpoint::{Endpoint, is_private};
-use crate::sink::retry::{Outcome, parse_retry_after};
+use crate::sink::retry::{Answer, parse_retry_after};
+use crate::time::Clock;
 use crate::verify::Scheme;
 use crate::verify::scheme::sign;
 
@@ -121,8 +122,14 @@ pub fn request(
 }
 
 /// Sends `req` and reads the answer, all within the endpoint's timeout.
-/// Returns the outcome and, for a non-2xx answer, a short description.
-pub async fn send(client: &Client, ep: &Endpoint, req: Request<Full<Bytes>>) -> (Outcome, String) {
+/// Returns the answer and, for a non-2xx answer, a short description. A
+/// `Retry-After` date is read relative to `clock`.
+pub async fn send(
+    client: &Client,
+    ep: &Endpoint,
+    req: Request<Full<Bytes>>,
+    clock: &Clock,
+) -> (Answer, String) {
     let exchange = async {
         let resp = client.request(req).await.map_err(|e| describe(&e))?;
         let code = resp.status().as_u16();
@@ -130,7 +137,7 @@ pub async fn send(client: &Client, ep: &Endpoint, req: Request<Full<Bytes>>) -> 
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            .and_then(|v| parse_retry_after(v, clock.system_time()));
         let body = Limited::new(resp.into_body(), MAX_ANSWER_BYTES)
             .collect()
             .await
@@ -140,13 +147,13 @@ pub async fn send(client: &Client, ep: &Endpoint, req: Request<Full<Bytes>>) -> 
     };
     match tokio::time::timeout(ep.timeout, exchange).await {
         Err(_) => (
-            Outcome::Failed("timeout".into()),
+            Answer::Failed("timeout".into()),
             format!(
                 "no answer within {}",
                 humantime::format_duration(ep.timeout)
             ),
         ),
-        Ok(Err(e)) => (Outcome::Failed(e.clone()), e),
+        Ok(Err(e)) => (Answer::Failed(e.clone()), e),
         Ok(Ok((code, retry_after, body))) => {
             let error = if (200..300).contains(&code) {
                 String::new()
@@ -154,7 +161,7 @@ pub async fn send(client: &Client, ep: &Endpoint, req: Request<Full<Bytes>>) -> 
                 let snippet = String::from_utf8_lossy(&body[..body.len().min(SNIPPET)]);
                 format!("HTTP {code}: {}", snippet.trim())
             };
-            (Outcome::Status { code, retry_after }, error)
+            (Answer::Status { code, retry_after }, error)
         }
     }
 }
