@@ -9,9 +9,9 @@ use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+
+use crate::admin::api::{DeadLetterList, ErrorBody, ReplayedAll};
 
 /// What to do.
 #[derive(Debug, Clone)]
@@ -58,15 +58,16 @@ pub async fn run(base: &str, action: Action) -> anyhow::Result<String> {
             if let Some(a) = after {
                 q.push_str(&format!("&after={}", enc(&a)));
             }
-            let v = call(base, Method::GET, &format!("/v1/dead-letters?{q}")).await?;
+            let list: DeadLetterList =
+                call(base, Method::GET, &format!("/v1/dead-letters?{q}")).await?;
             Ok(if json {
-                serde_json::to_string_pretty(&v)?
+                serde_json::to_string_pretty(&list)?
             } else {
-                table(&v)
+                table(&list)
             })
         }
         Action::Replay { id: Some(id), .. } => {
-            call(
+            call::<serde_json::Value>(
                 base,
                 Method::POST,
                 &format!("/v1/dead-letters/{}/replay", enc(&id)),
@@ -78,19 +79,19 @@ pub async fn run(base: &str, action: Action) -> anyhow::Result<String> {
             id: None,
             endpoint: Some(e),
         } => {
-            let v = call(
+            let done: ReplayedAll = call(
                 base,
                 Method::POST,
                 &format!("/v1/dead-letters/replay?endpoint={}", enc(&e)),
             )
             .await?;
-            Ok(format!("replayed {} dead letter(s) of {e}", v["replayed"]))
+            Ok(format!("replayed {} dead letter(s) of {e}", done.replayed))
         }
         Action::Replay { .. } => {
             bail!("give a dead letter id, or --endpoint ID to replay all of an endpoint's")
         }
         Action::Discard { id } => {
-            call(
+            call::<serde_json::Value>(
                 base,
                 Method::DELETE,
                 &format!("/v1/dead-letters/{}", enc(&id)),
@@ -106,7 +107,7 @@ pub async fn probe(base: &str, path: &str, timeout: std::time::Duration) -> anyh
     let resp = tokio::time::timeout(timeout, send(base, Method::GET, path))
         .await
         .map_err(|_| anyhow::anyhow!("no answer from {base}{path} within {timeout:?}"))??;
-    if resp.status() != http::StatusCode::OK {
+    if resp.status().as_u16() != 200 {
         bail!("{base}{path} answered {}", resp.status());
     }
     Ok(())
@@ -118,7 +119,7 @@ async fn send(
     method: Method,
     path: &str,
 ) -> anyhow::Result<http::Response<hyper::body::Incoming>> {
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let client = crate::outbound::plain::<Empty<Bytes>>();
     let req = Request::builder()
         .method(method)
         .uri(format!("{base}{path}"))
@@ -129,43 +130,39 @@ async fn send(
         .with_context(|| format!("cannot reach the admin API at {base} (is the gateway running? see server.admin_listen, or pass --admin)"))
 }
 
-async fn call(base: &str, method: Method, path: &str) -> anyhow::Result<Value> {
+/// Sends one request and reads the answer as `T` (an [`api`](crate::admin::api)
+/// type); a non-2xx answer is an error carrying the API's message.
+async fn call<T: DeserializeOwned>(base: &str, method: Method, path: &str) -> anyhow::Result<T> {
     let resp = send(base, method, path).await?;
     let status = resp.status();
     let body = resp.into_body().collect().await?.to_bytes();
-    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if status == http::StatusCode::NOT_FOUND {
+    if status.as_u16() == 404 {
         bail!("no such dead letter (or endpoint)");
     }
     if !status.is_success() {
-        bail!(
-            "admin API answered {status}: {}",
-            v["error"].as_str().unwrap_or("")
-        );
+        let error = serde_json::from_slice::<ErrorBody>(&body)
+            .map(|e| e.error)
+            .unwrap_or_default();
+        bail!("admin API answered {status}: {error}");
     }
-    Ok(v)
+    serde_json::from_slice(&body)
+        .with_context(|| format!("unexpected answer from the admin API at {base}{path}"))
 }
 
-fn table(v: &Value) -> String {
-    let empty = Vec::new();
-    let rows = v["dead_letters"].as_array().unwrap_or(&empty);
+fn table(list: &DeadLetterList) -> String {
     let mut out = format!(
         "{:<24} {:<36} {:<24} {:>8}  REASON\n",
         "ID", "EVENT", "DEAD-LETTERED AT", "ATTEMPTS"
     );
-    for d in rows {
-        let reason = d["reason"].as_str().unwrap_or("");
-        let reason: String = reason.chars().take(80).collect();
+    for d in &list.dead_letters {
+        let reason: String = d.reason.chars().take(80).collect();
         out.push_str(&format!(
             "{:<24} {:<36} {:<24} {:>8}  {reason}\n",
-            d["id"].as_str().unwrap_or(""),
-            d["event_id"].as_str().unwrap_or(""),
-            d["dead_lettered_at"].as_str().unwrap_or(""),
-            d["attempts"],
+            d.id, d.event_id, d.dead_lettered_at, d.attempts,
         ));
     }
-    out.push_str(&format!("{} dead letter(s)", rows.len()));
-    if let Some(next) = v["next_after"].as_str() {
+    out.push_str(&format!("{} dead letter(s)", list.dead_letters.len()));
+    if let Some(next) = &list.next_after {
         out.push_str(&format!("; more with --after {next}"));
     }
     out

@@ -5,7 +5,11 @@
 //!
 //! - [`app`]: wiring; `run(config, listeners, shutdown)` for `main` and tests.
 //! - [`config`]: figment layers, secret references, validation naming the key.
-//! - [`http`]: the only module that knows hyper and status codes.
+//! - [`ingress`]: the public listener (`/hooks/...`), on hyper directly.
+//! - [`admin`]: the admin listener (health, metrics, events, dead letters,
+//!   endpoints), on axum; [`admin::api`] is its bodies as types.
+//! - [`listener`]: the accept loop both listeners share.
+//! - [`outbound`]: the one place hyper's HTTP client is built.
 //! - [`pipeline`]: authenticate → normalize → store, independent of HTTP.
 //! - [`providers`]: one file per provider: scheme, normalizer, answers (pure).
 //! - [`verify`]: the signature schemes providers share (pure).
@@ -22,13 +26,16 @@
 //! - [`cli`]: the `config check` and `sign` subcommands' logic.
 //! - [`dlq`]: the `dlq` subcommands, a client of the admin API.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod dlq;
 pub mod event;
-pub mod http;
+pub mod ingress;
+pub mod listener;
 pub mod metrics;
+pub mod outbound;
 pub mod pipeline;
 pub mod providers;
 pub mod ratelimit;

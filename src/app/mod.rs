@@ -20,8 +20,10 @@ mod load;
 
 pub use load::{Loaded, build, load, load_str};
 
-use crate::http::limit::Ingress;
-use crate::http::{admin, ingest, server};
+use crate::admin;
+use crate::ingress::ingest;
+use crate::ingress::limit::Ingress;
+use crate::listener;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::route::Router;
@@ -116,7 +118,7 @@ pub async fn run_with_clock(
     // closed (it answers /readyz 503 until then).
     let (trigger, stop) = Trigger::new(cfg.server.shutdown_timeout);
     let (admin_trigger, admin_shutdown) = Trigger::new(cfg.server.shutdown_timeout);
-    let conn_limits = server::Limits::from_config(&cfg.server);
+    let conn_limits = listener::Limits::from_config(&cfg.server);
 
     let ing = Arc::new(ingest::Ingest {
         pipeline,
@@ -129,7 +131,7 @@ pub async fn run_with_clock(
         ing.clone()
             .tidy(std::time::Duration::from_secs(60), stop.clone()),
     );
-    let public = tokio::spawn(server::serve(
+    let public = tokio::spawn(listener::serve(
         listeners.public,
         conn_limits.clone(),
         move |req, peer| ingest::handle(ing.clone(), req, peer),
@@ -172,10 +174,10 @@ pub async fn run_with_clock(
         metrics,
         clock: clock.clone(),
     });
-    let admin_task = tokio::spawn(server::serve(
+    let admin_task = tokio::spawn(listener::serve(
         listeners.admin,
         conn_limits,
-        move |req, _| admin::handle(adm.clone(), req),
+        admin::handler(admin::router(adm)),
         admin_shutdown,
     ));
     let sweeper = tokio::spawn(sweep_loop(

@@ -199,10 +199,7 @@ fn provider(settings: &Settings, endpoint: &str) -> anyhow::Result<SdkTracerProv
 /// (the batch processor exports from its own thread).
 #[derive(Debug, Clone)]
 struct Exporter {
-    client: hyper_util::client::legacy::Client<
-        hyper_tls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-        Full<Bytes>,
-    >,
+    client: crate::outbound::Https<Full<Bytes>>,
     runtime: tokio::runtime::Handle,
     timeout: Duration,
 }
@@ -210,10 +207,7 @@ struct Exporter {
 impl Exporter {
     fn new(timeout: Duration) -> Exporter {
         Exporter {
-            client: hyper_util::client::legacy::Client::builder(
-                hyper_util::rt::TokioExecutor::new(),
-            )
-            .build(hyper_tls::HttpsConnector::new()),
+            client: crate::outbound::https_default(),
             runtime: tokio::runtime::Handle::current(),
             timeout,
         }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::common::kafka::{Broker, Storage, consume, consume_until};
 use crate::common::*;
+use countersign::admin::api::{EventView, KafkaDeliveryView, Ready};
 
 const TOPIC: &str = "signature.events";
 const TERMINAL: &str = "signature.terminal";
@@ -53,8 +54,8 @@ async fn kafka_gateway(broker: &Broker, extra: &str) -> Gateway {
 /// Waits until the outbox is empty (every message acknowledged or dead-lettered).
 async fn drained(admin: std::net::SocketAddr, timeout: Duration) {
     eventually("the outbox to drain", timeout, async || {
-        let r = get(admin, "/readyz").await.json();
-        (r["checks"]["kafka"]["pending"] == 0).then_some(())
+        let r: Ready = get(admin, "/readyz").await.body();
+        (r.checks.kafka?.pending == Some(0)).then_some(())
     })
     .await
 }
@@ -134,13 +135,14 @@ async fn each_accepted_event_is_published_once_with_cloudevents_headers() {
     assert_eq!(ids.len(), 4);
 
     // The admin API says where each event went.
-    let e = get(gw.admin, "/v1/events/msg_ce_2").await.json();
-    let k = &e["state"]["kafka"][0];
-    assert_eq!(k["topic"], TERMINAL);
-    assert_eq!(k["status"], "published");
-    assert!(k["offset"].as_i64().unwrap() >= 0);
-    let ready = get(gw.admin, "/readyz").await.json();
-    assert_eq!(ready["checks"]["kafka"]["published"], 7);
+    let e: EventView = get(gw.admin, "/v1/events/msg_ce_2").await.body();
+    let KafkaDeliveryView::Published { topic, offset, .. } = &e.state.kafka[0] else {
+        panic!("not published: {e:?}");
+    };
+    assert_eq!(topic, TERMINAL);
+    assert!(*offset >= 0);
+    let ready: Ready = get(gw.admin, "/readyz").await.body();
+    assert_eq!(ready.checks.kafka.unwrap().published, 7);
     gw.stop().await;
 }
 
@@ -229,7 +231,10 @@ async fn a_broker_outage_loses_and_duplicates_nothing() {
     }
     let ready = get(gw.admin, "/readyz").await;
     assert_eq!(ready.status, 200);
-    assert_eq!(ready.json()["checks"]["kafka"]["pending"], 20);
+    assert_eq!(
+        ready.body::<Ready>().checks.kafka.unwrap().pending,
+        Some(20)
+    );
 
     broker.restart();
     drained(gw.admin, Duration::from_secs(120)).await;

@@ -1,7 +1,9 @@
 //! House rules and architecture invariants checked mechanically: every Rust
 //! file opens with a `//!` comment saying what it is for; top-level modules
 //! import each other in one direction only; `config/` is a leaf; `verify/`
-//! and `providers/` do no I/O and read no clock.
+//! and `providers/` do no I/O and read no clock; only `time.rs` reads the
+//! wall clock; siblings in a folder import one way; only the listeners'
+//! response modules choose status codes.
 
 use std::path::Path;
 
@@ -165,6 +167,72 @@ fn only_time_reads_the_wall_clock() {
             assert!(
                 !text.contains(word),
                 "{} reads the wall clock ({word}): take a time::Clock instead",
+                f.display()
+            );
+        }
+    }
+}
+
+/// Siblings inside a folder (`admin/events.rs`, `admin/views.rs`, ...) name
+/// each other through `super::` in one direction only.
+#[test]
+fn sibling_modules_import_each_other_in_one_direction_only() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut graph = std::collections::BTreeMap::<String, std::collections::BTreeSet<String>>::new();
+    for f in &files {
+        let name = f.file_stem().unwrap().to_string_lossy().into_owned();
+        if name == "mod" || name == "tests" || name == "testkit" || f.parent() == Some(&src) {
+            continue;
+        }
+        let dir = f.parent().unwrap().display().to_string();
+        let text = std::fs::read_to_string(f).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        let deps = graph.entry(format!("{dir}/{name}")).or_default();
+        for part in code.split("super::").skip(1) {
+            let m: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if !m.is_empty() && m != name && f.with_file_name(format!("{m}.rs")).exists() {
+                deps.insert(format!("{dir}/{m}"));
+            }
+        }
+    }
+    for start in graph.keys() {
+        let mut stack = vec![(start.clone(), vec![start.clone()])];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some((m, path)) = stack.pop() {
+            for next in graph.get(&m).into_iter().flatten() {
+                let mut p = path.clone();
+                p.push(next.clone());
+                assert!(next != start, "import cycle: {}", p.join(" -> "));
+                if seen.insert(next.clone()) {
+                    stack.push((next.clone(), p));
+                }
+            }
+        }
+    }
+}
+
+/// Only the two listeners' response modules choose HTTP status codes.
+#[test]
+fn only_the_listeners_response_modules_build_http_statuses() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let allowed = [
+        src.join("ingress/response.rs"),
+        src.join("admin/response.rs"),
+    ];
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    for f in files.iter().filter(|f| !allowed.contains(f)) {
+        let text = std::fs::read_to_string(f).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        for word in ["StatusCode::", "StatusCode::from_u16", ".status_mut()"] {
+            assert!(
+                !code.contains(word),
+                "{} builds an HTTP status ({word}): answer through ingress/response.rs or admin/response.rs",
                 f.display()
             );
         }

@@ -12,13 +12,10 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use http::{HeaderValue, Method, Request};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_tls::HttpsConnector;
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
-use hyper_util::rt::TokioExecutor;
 
 use super::endpoint::{Endpoint, is_private};
+use crate::outbound;
 use crate::sink::retry::{Answer, parse_retry_after};
 use crate::time::Clock;
 use crate::verify::Scheme;
@@ -29,7 +26,7 @@ use crate::verify::scheme::sign;
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 const SNIPPET: usize = 200;
 
-pub type Client = HyperClient<HttpsConnector<HttpConnector<Resolver>>, Full<Bytes>>;
+pub type Client = outbound::Https<Full<Bytes>, Resolver>;
 
 /// Resolves host names with the system resolver and drops private addresses
 /// unless the endpoint allows them. Checked at connect time, so a name that
@@ -74,16 +71,17 @@ impl tower_service::Service<Name> for Resolver {
 }
 
 pub fn client(ep: &Endpoint) -> Client {
-    let mut http = HttpConnector::new_with_resolver(Resolver {
+    let resolver = Resolver {
         allow_private: ep.allow_private,
-    });
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(ep.timeout));
-    HyperClient::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(ep.max_in_flight)
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build(HttpsConnector::new_with_connector(http))
+    };
+    outbound::https(
+        resolver,
+        outbound::Options {
+            connect_timeout: Some(ep.timeout),
+            max_idle_per_host: ep.max_in_flight,
+            idle_timeout: Duration::from_secs(60),
+        },
+    )
 }
 
 /// The request for one attempt, signed at `now_secs`.

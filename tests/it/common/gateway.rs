@@ -17,10 +17,8 @@ use super::{Req, eventually, get, send};
 
 /// How many events the admin API lists.
 pub async fn event_count(admin: SocketAddr) -> usize {
-    get(admin, "/v1/events?limit=1000").await.json()["events"]
-        .as_array()
-        .unwrap()
-        .len()
+    let list: countersign::admin::api::EventList = get(admin, "/v1/events?limit=1000").await.body();
+    list.events.len()
 }
 
 /// A gateway running in this process through `app::run` on port 0. It owns

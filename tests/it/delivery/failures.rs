@@ -2,6 +2,7 @@
 //! exhausted attempts, 410 Gone, per-envelope order, the circuit breaker.
 
 use super::*;
+use countersign::admin::api::{DeadLetterDetail, DeadLetterList, ReplayedAll};
 
 #[tokio::test]
 async fn retry_after_on_429_pauses_the_endpoint_for_exactly_that_long() {
@@ -16,18 +17,18 @@ async fn retry_after_on_429_pauses_the_endpoint_for_exactly_that_long() {
     s.hook("env-1", "completed", "msg_t1").await;
     let d = s.recorded("msg_t1", 1).await;
     assert_eq!(
-        ms(&d, "next_attempt_at") - s.clock.now_ms(),
+        ms(&d.next_attempt_at) - s.clock.now_ms(),
         120_000,
         "no jitter on Retry-After"
     );
-    assert_eq!(s.endpoint_state().await["state"], "paused");
+    assert_eq!(s.endpoint_state().await.state, "paused");
     // Another envelope waits too: the receiver asked the endpoint to slow down.
     s.hook("env-2", "completed", "msg_t2").await;
     s.rx.assert_stays_at(1).await;
     s.manual.advance(Duration::from_secs(120));
     s.rx.wait_hits(3).await;
-    assert_eq!(s.recorded("msg_t1", 2).await["status"], "delivered");
-    assert_eq!(s.recorded("msg_t2", 1).await["status"], "delivered");
+    assert_eq!(s.recorded("msg_t1", 2).await.status, "delivered");
+    assert_eq!(s.recorded("msg_t2", 1).await.status, "delivered");
     s.gw.stop().await;
 }
 
@@ -39,32 +40,27 @@ async fn permanent_failures_dead_letter_at_once_and_replay_delivers_again() {
     }
     for id in ["msg_a", "msg_b", "msg_c", "msg_d"] {
         let d = s.recorded(id, 1).await;
-        assert_eq!(d["status"], "dead_lettered");
+        assert_eq!(d.status, "dead_lettered");
         assert!(
-            d["reason"]
-                .as_str()
+            d.reason
+                .as_deref()
                 .unwrap()
                 .starts_with("permanent failure: HTTP 400"),
-            "{d}"
+            "{d:?}"
         );
     }
-    let list = get(s.gw.admin, "/v1/dead-letters?endpoint=crm")
+    let list: DeadLetterList = get(s.gw.admin, "/v1/dead-letters?endpoint=crm")
         .await
-        .json();
-    let ids: Vec<&str> = list["dead_letters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["id"].as_str().unwrap())
-        .collect();
+        .body();
+    let ids: Vec<&str> = list.dead_letters.iter().map(|d| d.id.as_str()).collect();
     assert_eq!(ids.len(), 4);
     let a = ids[0].to_owned();
-    let one = get(s.gw.admin, &format!("/v1/dead-letters/{a}"))
+    let one: DeadLetterDetail = get(s.gw.admin, &format!("/v1/dead-letters/{a}"))
         .await
-        .json();
-    assert_eq!(one["event_id"], "msg_a");
-    assert_eq!(one["event"]["id"], "msg_a");
-    assert_eq!(one["history"][0]["status"], 400);
+        .body();
+    assert_eq!(one.summary.event_id, "msg_a");
+    assert_eq!(one.event["id"], "msg_a");
+    assert_eq!(one.history[0].status, Some(400));
 
     s.rx.set(|_, _| Reply::Status(200));
     assert_eq!(
@@ -72,8 +68,8 @@ async fn permanent_failures_dead_letter_at_once_and_replay_delivers_again() {
         200
     );
     let d = s.recorded("msg_a", 2).await;
-    assert_eq!(d["status"], "delivered");
-    assert_eq!(d["history"][0]["status"], 400, "replay keeps the history");
+    assert_eq!(d.status, "delivered");
+    assert_eq!(d.history[0].status, Some(400), "replay keeps the history");
     assert_eq!(
         s.post(&format!("/v1/dead-letters/{a}/replay")).await.status,
         404,
@@ -88,14 +84,14 @@ async fn permanent_failures_dead_letter_at_once_and_replay_delivers_again() {
             .status,
         200
     );
-    assert_eq!(s.delivery("msg_b").await["status"], "discarded");
-    let r = s.post("/v1/dead-letters/replay?endpoint=crm").await.json();
-    assert_eq!(r["replayed"], 2);
+    assert_eq!(s.delivery("msg_b").await.status, "discarded");
+    let r: ReplayedAll = s.post("/v1/dead-letters/replay?endpoint=crm").await.body();
+    assert_eq!(r.replayed, 2);
     for id in ["msg_c", "msg_d"] {
-        assert_eq!(s.recorded(id, 2).await["status"], "delivered");
+        assert_eq!(s.recorded(id, 2).await.status, "delivered");
     }
-    let left = get(s.gw.admin, "/v1/dead-letters").await.json();
-    assert!(left["dead_letters"].as_array().unwrap().is_empty());
+    let left: DeadLetterList = get(s.gw.admin, "/v1/dead-letters").await.body();
+    assert!(left.dead_letters.is_empty());
     assert_eq!(
         s.rx.hits()
             .iter()
@@ -120,22 +116,15 @@ retry_schedule = ["1s"]"#,
         s.advance_to_next("msg_x").await;
     }
     let d = s.recorded("msg_x", 3).await;
-    assert_eq!(d["status"], "dead_lettered");
+    assert_eq!(d.status, "dead_lettered");
     assert!(
-        d["reason"]
-            .as_str()
+        d.reason
+            .as_deref()
             .unwrap()
             .starts_with("gave up after 3 attempts; last: HTTP 502"),
-        "{d}"
+        "{d:?}"
     );
-    assert_eq!(d["history"].as_array().unwrap().len(), 3);
-    assert!(
-        d["history"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|a| a["latency_ms"].is_u64())
-    );
+    assert_eq!(d.history.len(), 3);
     s.gw.stop().await;
 }
 
@@ -152,19 +141,19 @@ async fn gone_disables_the_endpoint_and_nothing_is_lost() {
     s.hook("env-1", "completed", "msg_g1").await;
     s.recorded("msg_g1", 1).await;
     let ep = s.endpoint_state().await;
-    assert_eq!(ep["state"], "disabled");
-    assert!(ep["disabled"]["reason"].as_str().unwrap().contains("410"));
+    assert_eq!(ep.state, "disabled");
+    assert!(ep.disabled.as_ref().unwrap().reason.contains("410"));
     s.hook("env-2", "completed", "msg_g2").await;
     s.manual.advance(Duration::from_secs(86_400));
     s.rx.assert_stays_at(1).await;
-    assert_eq!(s.endpoint_state().await["pending"], 2);
+    assert_eq!(s.endpoint_state().await.pending, Some(2));
     assert_eq!(s.post("/v1/endpoints/nope/enable").await.status, 404);
     assert_eq!(s.post("/v1/endpoints/crm/enable").await.status, 200);
     s.rx.wait_hits(3).await;
     let d = s.recorded("msg_g1", 2).await;
-    assert_eq!(d["status"], "delivered");
-    assert_eq!(s.recorded("msg_g2", 1).await["status"], "delivered");
-    assert_eq!(s.endpoint_state().await["state"], "closed");
+    assert_eq!(d.status, "delivered");
+    assert_eq!(s.recorded("msg_g2", 1).await.status, "delivered");
+    assert_eq!(s.endpoint_state().await.state, "closed");
     s.gw.stop().await;
 }
 
@@ -211,11 +200,11 @@ async fn an_envelope_waits_for_its_own_failed_delivery_while_others_flow() {
             .collect::<Vec<_>>(),
         ["b1", "b2", "b3"]
     );
-    assert_eq!(s.delivery("a2").await["status"], "waiting");
+    assert_eq!(s.delivery("a2").await.status, "waiting");
     s.advance_to_next("a1").await;
     s.recorded("a1", 2).await;
     s.advance_to_next("a1").await;
-    assert_eq!(s.recorded("a3", 1).await["status"], "delivered");
+    assert_eq!(s.recorded("a3", 1).await.status, "delivered");
     let a: Vec<String> = ids(&s.rx.hits())
         .into_iter()
         .filter(|i| i.starts_with('a'))
@@ -239,7 +228,7 @@ breaker = { failures = 3, cooldown = "30s" }"#,
     }
     s.rx.wait_hits(3).await;
     s.rx.assert_stays_at(3).await;
-    assert_eq!(s.endpoint_state().await["state"], "open");
+    assert_eq!(s.endpoint_state().await.state, "open");
     // Retries fall due, but nothing is sent while open.
     s.manual.advance(Duration::from_secs(29));
     s.rx.assert_stays_at(3).await;
@@ -247,7 +236,7 @@ breaker = { failures = 3, cooldown = "30s" }"#,
     s.manual.advance(Duration::from_secs(1));
     s.rx.wait_hits(4).await;
     s.rx.assert_stays_at(4).await;
-    assert_eq!(s.endpoint_state().await["state"], "open");
+    assert_eq!(s.endpoint_state().await.state, "open");
     s.rx.set(|_, _| Reply::Status(200));
     s.manual.advance(Duration::from_secs(59));
     s.rx.assert_stays_at(4).await;
@@ -258,10 +247,10 @@ breaker = { failures = 3, cooldown = "30s" }"#,
         eventually(
             format!("{id} delivered"),
             Duration::from_secs(5),
-            async || (s.delivery(&id).await["status"] == "delivered").then_some(()),
+            async || (s.delivery(&id).await.status == "delivered").then_some(()),
         )
         .await;
     }
-    assert_eq!(s.endpoint_state().await["state"], "closed");
+    assert_eq!(s.endpoint_state().await.state, "closed");
     s.gw.stop().await;
 }

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use crate::common::receiver::{Hit, Receiver, Reply, verify_hit, verify_standard_webhooks};
 use crate::common::{Gateway, config_text, eventually, get, send, sign_for};
+use countersign::admin::api::{EndpointList, EndpointView, EventView, HttpDeliveryView};
 use countersign::app::Loaded;
 use countersign::time::{Clock, Manual};
-use serde_json::Value;
 
 /// The endpoint's signing secret (the receiver verifies with it).
 const OUT_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
@@ -93,16 +93,16 @@ impl Setup {
     }
 
     /// The delivery record of event `id` to `crm`, from the admin API.
-    async fn delivery(&self, id: &str) -> Value {
-        let v = get(self.gw.admin, &format!("/v1/events/{id}")).await.json();
-        v["state"]["http"][0].clone()
+    async fn delivery(&self, id: &str) -> HttpDeliveryView {
+        let v: EventView = get(self.gw.admin, &format!("/v1/events/{id}")).await.body();
+        v.state.http[0].clone()
     }
 
     /// Waits until event `id`'s delivery has `attempts` recorded.
-    async fn recorded(&self, id: &str, attempts: u64) -> Value {
+    async fn recorded(&self, id: &str, attempts: u32) -> HttpDeliveryView {
         let what = format!("event {id}: {attempts} attempts recorded");
         eventually(what, Duration::from_secs(20), async || {
-            Some(self.delivery(id).await).filter(|d| d["attempts"].as_u64() >= Some(attempts))
+            Some(self.delivery(id).await).filter(|d| d.attempts >= attempts)
         })
         .await
     }
@@ -110,14 +110,14 @@ impl Setup {
     /// Moves the clock to event `id`'s next attempt time (plus 1 ms).
     async fn advance_to_next(&self, id: &str) {
         let d = self.delivery(id).await;
-        let next =
-            countersign::time::parse_rfc3339_ms(d["next_attempt_at"].as_str().unwrap()).unwrap();
+        let next = ms(&d.next_attempt_at);
         let by = (next - self.clock.now_ms()).max(0) + 1;
         self.manual.advance(Duration::from_millis(by as u64));
     }
 
-    async fn endpoint_state(&self) -> Value {
-        get(self.gw.admin, "/v1/endpoints").await.json()["endpoints"][0].clone()
+    async fn endpoint_state(&self) -> EndpointView {
+        let list: EndpointList = get(self.gw.admin, "/v1/endpoints").await.body();
+        list.endpoints[0].clone()
     }
 
     async fn post(&self, path: &str) -> crate::common::Resp {
@@ -142,8 +142,9 @@ async fn admin_call(
     .await
 }
 
-fn ms(d: &Value, key: &str) -> i64 {
-    countersign::time::parse_rfc3339_ms(d[key].as_str().unwrap()).unwrap()
+/// An API time (present) as unix ms.
+fn ms(t: &Option<String>) -> i64 {
+    countersign::time::parse_rfc3339_ms(t.as_deref().expect("a time")).unwrap()
 }
 
 #[test]
@@ -197,9 +198,9 @@ async fn deliveries_are_signed_posts_of_the_stored_event() {
         assert_eq!(hit.json(), stored["event"], "the body is the stored event");
     }
     let d = s.recorded("msg_2", 1).await;
-    assert_eq!(d["status"], "delivered");
-    assert_eq!(d["endpoint"], "crm");
-    assert_eq!(d["history"][0]["status"], 204);
+    assert_eq!(d.status, "delivered");
+    assert_eq!(d.endpoint, "crm");
+    assert_eq!(d.history[0].status, Some(204));
     // A provider's retry of an accepted webhook is not delivered again.
     s.hook("env-1", "completed", "msg_2").await;
     s.rx.assert_stays_at(3).await;
@@ -215,10 +216,10 @@ async fn deliveries_are_signed_posts_of_the_stored_event() {
     // The receiver sees the request before the gateway records its answer.
     s.recorded("msg_tp", 1).await;
     let ep = s.endpoint_state().await;
-    assert_eq!(ep["delivered"], 4);
-    assert_eq!(ep["state"], "closed");
+    assert_eq!(ep.delivered, 4);
+    assert_eq!(ep.state, "closed");
     assert_eq!(
-        ep["url"],
+        ep.url,
         format!("http://{}/hooks/signature", s.rx.addr),
         "no query (tokens) shown"
     );
@@ -238,11 +239,11 @@ async fn retries_follow_the_jittered_schedule_until_delivered() {
     .await;
     s.hook("env-1", "completed", "msg_r").await;
     let mut ceilings = [10_000, 60_000].into_iter();
-    for attempt in 1..=2u64 {
+    for attempt in 1..=2u32 {
         let d = s.recorded("msg_r", attempt).await;
-        assert_eq!(d["status"], "scheduled");
-        let last = ms(&d["history"][attempt as usize - 1], "at");
-        let wait = ms(&d, "next_attempt_at") - last;
+        assert_eq!(d.status, "scheduled");
+        let last = ms(&Some(d.history[attempt as usize - 1].at.clone()));
+        let wait = ms(&d.next_attempt_at) - last;
         assert!(
             (0..=ceilings.next().unwrap()).contains(&wait),
             "retry {attempt} after {wait} ms"
@@ -250,26 +251,22 @@ async fn retries_follow_the_jittered_schedule_until_delivered() {
         if wait > 1 {
             // Just before the due time nothing is sent.
             s.manual.advance(Duration::from_millis(
-                (ms(&d, "next_attempt_at") - s.clock.now_ms() - 1).max(0) as u64,
+                (ms(&d.next_attempt_at) - s.clock.now_ms() - 1).max(0) as u64,
             ));
             s.rx.assert_stays_at(attempt as usize).await;
         }
         s.advance_to_next("msg_r").await;
         let hits = s.rx.wait_hits(attempt as usize + 1).await;
-        assert!(hits[attempt as usize].at_ms >= ms(&d, "next_attempt_at"));
+        assert!(hits[attempt as usize].at_ms >= ms(&d.next_attempt_at));
     }
     let d = s.recorded("msg_r", 3).await;
-    assert_eq!(d["status"], "delivered");
-    let statuses: Vec<&Value> = d["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| &a["status"])
-        .collect();
-    assert_eq!(statuses, [503, 500, 200]);
+    assert_eq!(d.status, "delivered");
+    let statuses: Vec<Option<u16>> = d.history.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [Some(503), Some(500), Some(200)]);
     assert!(
-        d["history"][0]["error"]
-            .as_str()
+        d.history[0]
+            .error
+            .as_deref()
             .unwrap()
             .starts_with("HTTP 503")
     );
@@ -297,9 +294,12 @@ async fn a_receiver_that_hangs_is_cut_off_at_the_timeout_and_retried() {
     .await;
     s.hook("env-1", "completed", "msg_h").await;
     let d = s.recorded("msg_h", 1).await;
-    assert_eq!(d["history"][0]["status"], Value::Null);
-    assert_eq!(d["history"][0]["error"], "no answer within 400ms");
+    assert_eq!(d.history[0].status, None);
+    assert_eq!(
+        d.history[0].error.as_deref(),
+        Some("no answer within 400ms")
+    );
     s.advance_to_next("msg_h").await;
-    assert_eq!(s.recorded("msg_h", 2).await["status"], "delivered");
+    assert_eq!(s.recorded("msg_h", 2).await.status, "delivered");
     s.gw.stop().await;
 }

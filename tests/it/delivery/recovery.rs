@@ -1,6 +1,7 @@
 //! Deliveries across a restart, under a rate limit, and through the `dlq` CLI.
 
 use super::*;
+use countersign::admin::api::DeadLetterList;
 
 #[tokio::test]
 async fn a_restart_resumes_a_retry_sequence_with_its_attempts_and_due_time() {
@@ -16,18 +17,18 @@ async fn a_restart_resumes_a_retry_sequence_with_its_attempts_and_due_time() {
     s.recorded("msg_s", 1).await;
     s.advance_to_next("msg_s").await;
     let before = s.recorded("msg_s", 2).await;
-    let due = ms(&before, "next_attempt_at");
+    let due = ms(&before.next_attempt_at);
     let mut s = s;
     // Same store, same clock: the delivery is still due at the same time.
     s.gw = s.gw.restart().await;
     let after = s.delivery("msg_s").await;
-    assert_eq!(after["attempts"], 2);
-    assert_eq!(ms(&after, "next_attempt_at"), due);
+    assert_eq!(after.attempts, 2);
+    assert_eq!(ms(&after.next_attempt_at), due);
     s.rx.assert_stays_at(2).await;
     s.advance_to_next("msg_s").await;
     let d = s.recorded("msg_s", 3).await;
-    assert_eq!(d["status"], "delivered");
-    assert_eq!(d["history"].as_array().unwrap().len(), 3);
+    assert_eq!(d.status, "delivered");
+    assert_eq!(d.history.len(), 3);
     s.gw.stop().await;
 }
 
@@ -96,24 +97,22 @@ async fn the_dlq_cli_lists_replays_and_discards_through_the_admin_api() {
         "{out}"
     );
     assert!(out.contains("2 dead letter(s)"), "{out}");
-    let list = get(s.gw.admin, "/v1/dead-letters").await.json();
-    let id = |i: usize| list["dead_letters"][i]["id"].as_str().unwrap().to_owned();
+    let list: DeadLetterList = get(s.gw.admin, "/v1/dead-letters").await.body();
+    let id = |i: usize| list.dead_letters[i].id.clone();
     let admin = format!("http://{}", s.gw.admin);
 
     s.rx.set(|_, _| Reply::Status(200));
     let (ok, out) = cli(&["dlq", "replay", "--admin", &admin, &id(0)]).await;
     assert!(ok && out.contains("replayed"), "{out}");
-    assert_eq!(s.recorded("msg_1", 2).await["status"], "delivered");
+    assert_eq!(s.recorded("msg_1", 2).await.status, "delivered");
     let (ok, out) = cli(&["dlq", "discard", "--admin", &admin, &id(1)]).await;
     assert!(ok && out.contains("discarded"), "{out}");
-    assert_eq!(s.delivery("msg_2").await["status"], "discarded");
+    assert_eq!(s.delivery("msg_2").await.status, "discarded");
     let (ok, out) = cli(&["dlq", "discard", "--admin", &admin, &id(1)]).await;
     assert!(!ok && out.contains("no such dead letter"), "{out}");
     let (ok, out) = cli(&["dlq", "list", "--admin", &admin, "--json"]).await;
     assert!(ok, "{out}");
-    assert_eq!(
-        serde_json::from_str::<Value>(&out).unwrap()["dead_letters"],
-        serde_json::json!([])
-    );
+    let listed: DeadLetterList = serde_json::from_str(&out).unwrap();
+    assert!(listed.dead_letters.is_empty());
     s.gw.stop().await;
 }

@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use tracing::Instrument as _;
 
 use super::limit::Ingress;
-use super::response::{self, HttpError, Resp};
+use super::response::{self, IngressError, Resp};
 use crate::metrics::{Metrics, UNKNOWN_SOURCE};
 use crate::pipeline::{Accepted, IngestError, Pipeline};
 use crate::shutdown::Shutdown;
@@ -118,13 +118,13 @@ pub async fn handle(ingest: Arc<Ingest>, req: Request<Incoming>, peer: SocketAdd
     // The trace the events continue: this span's, or the caller's as it came.
     let trace = crate::telemetry::join(&span, incoming).or_else(|| incoming.map(str::to_owned));
     let result = match ingest.limits.admit() {
-        None => Err(HttpError::Shed),
+        None => Err(IngressError::Shed),
         Some(_permit) => {
             // A guard: the connection may drop this future mid-request.
             let _in_flight = InFlight::enter(&ingest.metrics.requests_in_flight);
             let client = ingest.limits.client(peer, req.headers());
             match ingest.limits.check_client(client) {
-                Err(secs) => Err(HttpError::RateLimited(secs)),
+                Err(secs) => Err(IngressError::RateLimited(secs)),
                 Ok(()) => {
                     handle_inner(&ingest, req, routed.as_ref(), trace.as_deref())
                         .instrument(span.clone())
@@ -146,7 +146,7 @@ pub async fn handle(ingest: Arc<Ingest>, req: Request<Incoming>, peer: SocketAdd
 }
 
 /// The outcome label and the answer; logs refusals.
-fn answer(path: &str, result: Result<(Accepted, Resp), HttpError>) -> (&'static str, Resp) {
+fn answer(path: &str, result: Result<(Accepted, Resp), IngressError>) -> (&'static str, Resp) {
     match result {
         Ok((accepted, r)) => {
             let outcome = match &accepted {
@@ -158,17 +158,17 @@ fn answer(path: &str, result: Result<(Accepted, Resp), HttpError>) -> (&'static 
         }
         Err(e) => {
             match &e {
-                HttpError::Ingest(IngestError::Unauthorized(v)) => {
+                IngressError::Ingest(IngestError::Unauthorized(v)) => {
                     tracing::warn!(path, reason = v.reason(), detail = %v, "webhook rejected: authentication failed")
                 }
-                HttpError::Ingest(IngestError::Store(s)) | HttpError::Store(s) => {
+                IngressError::Ingest(IngestError::Store(s)) | IngressError::Store(s) => {
                     tracing::error!(path, error = %s, "webhook not stored")
                 }
                 // Counted in the metrics; one log line each would flood the
                 // log exactly when the gateway is under load.
-                HttpError::RateLimited(_)
-                | HttpError::Shed
-                | HttpError::Ingest(IngestError::RateLimited(_)) => {
+                IngressError::RateLimited(_)
+                | IngressError::Shed
+                | IngressError::Ingest(IngestError::RateLimited(_)) => {
                     tracing::debug!(path, outcome = e.outcome(), "webhook refused")
                 }
                 other => {
@@ -185,14 +185,14 @@ async fn handle_inner(
     req: Request<Incoming>,
     routed: Option<&Routed>,
     trace: Option<&str>,
-) -> Result<(Accepted, Resp), HttpError> {
-    let routed = routed.ok_or(HttpError::NotFound)?;
-    let source = routed.source.clone().ok_or(HttpError::UnknownSource)?;
+) -> Result<(Accepted, Resp), IngressError> {
+    let routed = routed.ok_or(IngressError::NotFound)?;
+    let source = routed.source.clone().ok_or(IngressError::UnknownSource)?;
     let token = routed.token.as_deref();
     let get = match *req.method() {
         Method::POST => false,
         Method::GET => true,
-        _ => return Err(HttpError::MethodNotAllowed("POST")),
+        _ => return Err(IngressError::MethodNotAllowed("POST")),
     };
     let (parts, body) = req.into_parts();
     let limit = source.max_body_bytes;
@@ -202,7 +202,7 @@ async fn handle_inner(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(HttpError::TooLarge(limit));
+        return Err(IngressError::TooLarge(limit));
     }
     let body = read_body(body, limit, ingest.body_read_timeout).await?;
     let received_ms = ingest.clock.now_ms();
@@ -223,14 +223,14 @@ async fn handle_inner(
 }
 
 /// Reads at most `limit` bytes within `timeout`.
-async fn read_body(body: Incoming, limit: usize, timeout: Duration) -> Result<Bytes, HttpError> {
+async fn read_body(body: Incoming, limit: usize, timeout: Duration) -> Result<Bytes, IngressError> {
     match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
-        Err(_) => Err(HttpError::BodyTimeout),
+        Err(_) => Err(IngressError::BodyTimeout),
         Ok(Ok(c)) => Ok(c.to_bytes()),
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(HttpError::TooLarge(limit))
+            Err(IngressError::TooLarge(limit))
         }
-        Ok(Err(e)) => Err(HttpError::BodyRead(e.to_string())),
+        Ok(Err(e)) => Err(IngressError::BodyRead(e.to_string())),
     }
 }
 

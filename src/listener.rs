@@ -8,8 +8,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -42,10 +40,17 @@ impl Limits {
 
 /// Serves `handler` on `listener` until the shutdown, then lets requests in
 /// flight finish until its deadline.
-pub async fn serve<H, F>(listener: TcpListener, limits: Limits, handler: H, mut shutdown: Shutdown)
-where
+pub async fn serve<H, F, B>(
+    listener: TcpListener,
+    limits: Limits,
+    handler: H,
+    mut shutdown: Shutdown,
+) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();

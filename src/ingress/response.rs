@@ -1,5 +1,6 @@
-//! The one place that turns outcomes and errors into HTTP responses. 5xx bodies are
-//! generic; causes go to the log. 401 bodies never say why.
+//! The one place the public listener turns outcomes and errors into HTTP
+//! responses. 5xx bodies are generic; causes go to the log. 401 bodies never
+//! say why.
 
 use bytes::Bytes;
 use http::header::{ALLOW, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
@@ -18,9 +19,9 @@ pub type Resp = Response<Full<Bytes>>;
 pub const DUPLICATE_HEADER: &str = "countersign-duplicate";
 const ADOBE_HEADER: &str = "X-AdobeSign-ClientId";
 
-/// Errors of the HTTP layer, wrapping the pipeline's.
+/// Why a webhook was refused, wrapping the pipeline's reasons.
 #[derive(Debug, thiserror::Error)]
-pub enum HttpError {
+pub enum IngressError {
     #[error("not found")]
     NotFound,
     #[error("unknown source")]
@@ -47,20 +48,20 @@ pub enum HttpError {
     Store(#[from] StoreError),
 }
 
-impl HttpError {
+impl IngressError {
     /// Stable label for logs and metrics.
     pub fn outcome(&self) -> &'static str {
         match self {
-            HttpError::NotFound | HttpError::UnknownSource => "unknown_source",
-            HttpError::MethodNotAllowed(_) => "method_not_allowed",
-            HttpError::TooLarge(_) => "too_large",
-            HttpError::BodyTimeout => "timeout",
-            HttpError::BodyRead(_) | HttpError::BadRequest(_) => "invalid",
-            HttpError::RateLimited(_) => "rate_limited",
-            HttpError::Shed => "overloaded",
-            HttpError::Ingest(e) => e.outcome(),
-            HttpError::Store(StoreError::Overloaded) => "overloaded",
-            HttpError::Store(_) => "error",
+            IngressError::NotFound | IngressError::UnknownSource => "unknown_source",
+            IngressError::MethodNotAllowed(_) => "method_not_allowed",
+            IngressError::TooLarge(_) => "too_large",
+            IngressError::BodyTimeout => "timeout",
+            IngressError::BodyRead(_) | IngressError::BadRequest(_) => "invalid",
+            IngressError::RateLimited(_) => "rate_limited",
+            IngressError::Shed => "overloaded",
+            IngressError::Ingest(e) => e.outcome(),
+            IngressError::Store(StoreError::Overloaded) => "overloaded",
+            IngressError::Store(_) => "error",
         }
     }
 }
@@ -91,18 +92,18 @@ fn store_error(e: &StoreError) -> Resp {
 }
 
 /// Maps an error to its response.
-pub fn error(e: &HttpError) -> Resp {
+pub fn error(e: &IngressError) -> Resp {
     let msg = |s: StatusCode, m: &str| json(s, &json!({"error": m}));
     match e {
-        HttpError::NotFound => msg(StatusCode::NOT_FOUND, "not found"),
-        HttpError::UnknownSource => msg(StatusCode::NOT_FOUND, "unknown source"),
-        HttpError::MethodNotAllowed(allow) => {
+        IngressError::NotFound => msg(StatusCode::NOT_FOUND, "not found"),
+        IngressError::UnknownSource => msg(StatusCode::NOT_FOUND, "unknown source"),
+        IngressError::MethodNotAllowed(allow) => {
             let mut r = msg(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
             r.headers_mut()
                 .insert(ALLOW, HeaderValue::from_static(allow));
             r
         }
-        HttpError::TooLarge(n) => {
+        IngressError::TooLarge(n) => {
             let mut r = msg(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!("body exceeds {n} bytes"),
@@ -111,30 +112,30 @@ pub fn error(e: &HttpError) -> Resp {
                 .insert(CONNECTION, HeaderValue::from_static("close"));
             r
         }
-        HttpError::BodyTimeout => {
+        IngressError::BodyTimeout => {
             let mut r = msg(StatusCode::REQUEST_TIMEOUT, "body not received in time");
             r.headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
             r
         }
-        HttpError::BodyRead(m) | HttpError::BadRequest(m) => msg(StatusCode::BAD_REQUEST, m),
-        HttpError::RateLimited(secs) | HttpError::Ingest(IngestError::RateLimited(secs)) => {
+        IngressError::BodyRead(m) | IngressError::BadRequest(m) => msg(StatusCode::BAD_REQUEST, m),
+        IngressError::RateLimited(secs) | IngressError::Ingest(IngestError::RateLimited(secs)) => {
             let mut r = msg(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
             r.headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(*secs));
             r
         }
-        HttpError::Shed => unavailable("1"),
-        HttpError::Ingest(IngestError::Unauthorized(_)) => {
+        IngressError::Shed => unavailable("1"),
+        IngressError::Ingest(IngestError::Unauthorized(_)) => {
             msg(StatusCode::UNAUTHORIZED, "unauthorized")
         }
-        HttpError::Ingest(IngestError::Malformed(m)) => {
+        IngressError::Ingest(IngestError::Malformed(m)) => {
             msg(StatusCode::BAD_REQUEST, &format!("malformed payload: {m}"))
         }
-        HttpError::Ingest(IngestError::MethodNotAllowed) => {
-            error(&HttpError::MethodNotAllowed("POST"))
+        IngressError::Ingest(IngestError::MethodNotAllowed) => {
+            error(&IngressError::MethodNotAllowed("POST"))
         }
-        HttpError::Ingest(IngestError::Store(s)) | HttpError::Store(s) => store_error(s),
+        IngressError::Ingest(IngestError::Store(s)) | IngressError::Store(s) => store_error(s),
     }
 }
 

@@ -1,0 +1,251 @@
+//! The admin API's bodies as types: what the handlers serialize, and what the
+//! `dlq`/`health` CLI and the tests deserialize. One definition, so a renamed
+//! field breaks the build instead of a dashboard.
+//!
+//! Times are RFC 3339 strings in UTC with milliseconds
+//! (`2026-11-23T16:55:49.123Z`). Optional values are `null` when unknown
+//! (`pending` when the store could not be read) and absent when they do not
+//! apply (`next_attempt_at` of a delivered delivery).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `GET /healthz`: the process is alive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}
+
+/// `GET /readyz`: 200 when taking webhooks (serving, with a working store),
+/// else 503 with the same body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ready {
+    /// `ready` or `not ready`.
+    pub status: String,
+    pub checks: ReadyChecks,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadyChecks {
+    pub serving: bool,
+    pub store: bool,
+    /// Reported when Kafka is configured; never makes the gateway unready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<KafkaCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KafkaCheck {
+    pub connected: bool,
+    /// Outbox entries not yet acknowledged.
+    pub pending: Option<u64>,
+    pub published: u64,
+    pub dead_lettered: u64,
+}
+
+/// `GET /v1/stats`: counters since start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Webhooks by outcome (every outcome of `countersign_webhooks_total`).
+    pub webhooks: BTreeMap<String, u64>,
+    pub store: StoreStats,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<KafkaStats>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreStats {
+    pub commits: u64,
+    pub events_stored: u64,
+    pub duplicates: u64,
+    pub largest_batch: u64,
+    pub events_swept: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KafkaStats {
+    pub published: u64,
+    pub dead_lettered: u64,
+    /// Times the sink went back to the start of the outbox after a failure.
+    pub rewinds: u64,
+}
+
+/// `GET /v1/events/{id}` (and each item of the list): the stored event as it
+/// was normalized, and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventView {
+    /// The `SignatureEvent` JSON as stored.
+    pub event: Value,
+    pub state: EventState,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventState {
+    /// The store's sequence number (the order events were accepted in).
+    pub sequence: u64,
+    pub stored_at: String,
+    /// `stored`.
+    pub status: String,
+    /// One entry per Kafka topic the event was routed to.
+    pub kafka: Vec<KafkaDeliveryView>,
+    /// One entry per HTTP endpoint the event was routed to.
+    pub http: Vec<HttpDeliveryView>,
+}
+
+/// An event's message to one Kafka topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum KafkaDeliveryView {
+    Pending {
+        topic: String,
+    },
+    Published {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        at: String,
+    },
+    DeadLettered {
+        topic: String,
+        reason: String,
+        at: String,
+    },
+}
+
+/// An event's delivery to one HTTP endpoint, with its attempts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpDeliveryView {
+    pub endpoint: String,
+    /// `waiting`, `scheduled`, `delivered`, `dead_lettered` or `discarded`.
+    pub status: String,
+    /// Attempts counted against `max_attempts`.
+    pub attempts: u32,
+    pub history: Vec<AttemptView>,
+    /// When a scheduled delivery is tried next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+    /// Why a dead-lettered (or discarded) delivery gave up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One attempt of a delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptView {
+    pub at: String,
+    /// The receiver's status; `null` when it did not answer.
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    /// What went wrong (a status line and snippet, or the transport error).
+    pub error: Option<String>,
+}
+
+/// `GET /v1/events?limit=N&before=SEQ`: newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventList {
+    pub events: Vec<EventView>,
+    /// Pass as `before` for the next page; `null` on the last page.
+    pub next_before: Option<u64>,
+}
+
+/// A dead letter as listed. Its id is `{endpoint}:{sequence}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetterSummary {
+    pub id: String,
+    pub endpoint: String,
+    pub event_id: String,
+    pub source: String,
+    pub envelope: String,
+    pub sequence: u64,
+    pub dead_lettered_at: String,
+    pub reason: String,
+    pub attempts: u32,
+}
+
+/// `GET /v1/dead-letters?endpoint=ID&limit=N&after=ID`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetterList {
+    pub dead_letters: Vec<DeadLetterSummary>,
+    /// Pass as `after` for the next page; `null` on the last page.
+    pub next_after: Option<String>,
+}
+
+/// `GET /v1/dead-letters/{id}`: the summary, every attempt, and the event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetterDetail {
+    #[serde(flatten)]
+    pub summary: DeadLetterSummary,
+    pub history: Vec<AttemptView>,
+    pub event: Value,
+}
+
+/// `POST /v1/dead-letters/{id}/replay`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Replayed {
+    pub replayed: String,
+}
+
+/// `DELETE /v1/dead-letters/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Discarded {
+    pub discarded: String,
+}
+
+/// `POST /v1/dead-letters/replay?endpoint=ID`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayedAll {
+    pub endpoint: String,
+    pub replayed: u64,
+}
+
+/// `GET /v1/endpoints`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointList {
+    pub endpoints: Vec<EndpointView>,
+}
+
+/// An HTTP endpoint and its worker's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointView {
+    pub id: String,
+    /// The URL without credentials or query.
+    pub url: String,
+    /// `disabled`, `paused`, or the breaker's state.
+    pub state: String,
+    /// `closed`, `open` or `half_open`.
+    pub breaker: String,
+    /// Set after a 410 Gone, until enabled again.
+    pub disabled: Option<Disabled>,
+    /// A `Retry-After` pause.
+    pub paused_until: Option<String>,
+    pub in_flight: usize,
+    pub pending: Option<u64>,
+    pub dead_letters: Option<u64>,
+    pub delivered: u64,
+    pub failed_attempts: u64,
+    pub dead_lettered: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Disabled {
+    pub at: String,
+    pub reason: String,
+}
+
+/// `POST /v1/endpoints/{id}/enable`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enabled {
+    pub enabled: String,
+}
+
+/// Every error answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    /// With 409 on `/v1/events/{id}`: the sources that used the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<String>>,
+}

@@ -1,0 +1,61 @@
+//! HTTP endpoints: their workers' state, and enabling one again after a 410
+//! Gone disabled it.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+
+use super::api::{Disabled, Enabled, EndpointList, EndpointView};
+use super::response::{self, AdminError};
+use super::{Shared, blocking};
+use crate::time::format_ms;
+
+/// `GET /v1/endpoints`.
+pub async fn list(State(admin): Shared) -> Result<Response, AdminError> {
+    blocking(move || {
+        let endpoints = admin
+            .endpoints
+            .iter()
+            .map(|(ep, status)| {
+                let snap = status
+                    .snapshot
+                    .lock()
+                    .map(|s| s.clone())
+                    .unwrap_or_default();
+                let state = match (&snap.disabled, snap.paused_until_ms) {
+                    (Some(_), _) => "disabled",
+                    (None, Some(_)) => "paused",
+                    (None, None) => snap.breaker,
+                };
+                EndpointView {
+                    id: ep.id.clone(),
+                    url: ep.display_url(),
+                    state: state.into(),
+                    breaker: snap.breaker.into(),
+                    disabled: snap.disabled.as_ref().map(|(at, why)| Disabled {
+                        at: format_ms(*at),
+                        reason: why.clone(),
+                    }),
+                    paused_until: snap.paused_until_ms.map(format_ms),
+                    in_flight: snap.in_flight,
+                    pending: admin.store.http_pending_count(&ep.id).ok(),
+                    dead_letters: admin.store.dead_letter_count(&ep.id).ok(),
+                    delivered: status.delivered.get(),
+                    failed_attempts: status.failed_attempts(),
+                    dead_lettered: status.dead_lettered.get(),
+                }
+            })
+            .collect();
+        Ok(response::ok(EndpointList { endpoints }))
+    })
+    .await
+}
+
+/// `POST /v1/endpoints/{id}/enable`.
+pub async fn enable(State(admin): Shared, Path(id): Path<String>) -> Result<Response, AdminError> {
+    if !admin.endpoints.iter().any(|(e, _)| e.id == id) {
+        return Err(AdminError::NotFound("not found"));
+    }
+    admin.store.set_disabled(&id, None).await?;
+    tracing::info!(endpoint = %id, "endpoint enabled through the admin API");
+    Ok(response::ok(Enabled { enabled: id }))
+}

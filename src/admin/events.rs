@@ -1,0 +1,61 @@
+//! `/v1/events` (newest first, paged by sequence) and `/v1/events/{id}`.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+
+use super::api::EventList;
+use super::query::{limit, number, param};
+use super::response::{self, AdminError};
+use super::{Shared, blocking, views};
+use crate::store::Record;
+
+/// Most events one list call returns.
+pub const MAX_LIST: usize = 1000;
+const DEFAULT_LIST: usize = 50;
+
+/// `GET /v1/events/{id}[?source=ID]`: 404 when unknown, 409 (with the
+/// sources) when several sources used the id and none was named.
+pub async fn get(
+    State(admin): Shared,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AdminError> {
+    blocking(move || {
+        let store = &admin.store;
+        let source = param(query.as_deref(), "source");
+        let found: Vec<Record> = store
+            .get(&id)?
+            .into_iter()
+            .filter(|r| source.as_deref().is_none_or(|s| s == r.source))
+            .collect();
+        match found.as_slice() {
+            [] => Err(AdminError::NotFound("no such event")),
+            [one] => Ok(response::ok(views::event(store, one))),
+            many => Err(AdminError::Ambiguous(
+                many.iter().map(|r| r.source.clone()).collect(),
+            )),
+        }
+    })
+    .await
+}
+
+/// `GET /v1/events?limit=N&before=SEQ`.
+pub async fn list(State(admin): Shared, RawQuery(query): RawQuery) -> Result<Response, AdminError> {
+    blocking(move || {
+        let q = query.as_deref();
+        let limit = limit(q, DEFAULT_LIST, MAX_LIST)?;
+        let records = admin.store.list(limit, number(q, "before")?)?;
+        let next_before = (records.len() == limit)
+            .then(|| records.last().map(|r| r.seq))
+            .flatten();
+        let events = records
+            .iter()
+            .map(|r| views::event(&admin.store, r))
+            .collect();
+        Ok(response::ok(EventList {
+            events,
+            next_before,
+        }))
+    })
+    .await
+}

@@ -1,0 +1,204 @@
+//! The admin listener, on axum: `/healthz`, `/readyz`, `/metrics`,
+//! `/v1/stats`, the events API ([`events`]), dead letters ([`deliveries`])
+//! and endpoints ([`endpoints`]). Keep it on a private address: it can replay
+//! and discard deliveries.
+//!
+//! - [`api`]: the bodies as types, shared with the CLI and the tests.
+//! - [`response`]: the one place status codes are chosen.
+//! - [`views`]: store rows → API types.
+//! - [`query`]: query-string parameters with the API's own error messages.
+
+pub mod api;
+mod deliveries;
+mod endpoints;
+mod events;
+mod query;
+pub mod response;
+mod views;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::{get, post};
+use hyper::Request;
+use hyper::body::Incoming;
+
+use crate::metrics::{Metrics, OUTCOMES};
+use crate::sink::kafka::KafkaStatus;
+use crate::sink::webhook::{Endpoint, EndpointStatus};
+use crate::store::Store;
+use crate::time::Clock;
+use api::{Health, KafkaCheck, KafkaStats, Ready, ReadyChecks, Stats, StoreStats};
+use response::AdminError;
+
+/// What the admin handlers read.
+pub struct Admin {
+    pub store: Store,
+    /// False until serving starts and again from the moment shutdown begins.
+    pub ready: Arc<AtomicBool>,
+    /// The Kafka sink's status, when Kafka is on.
+    pub kafka: Option<Arc<KafkaStatus>>,
+    /// The HTTP endpoints and their workers' status.
+    pub endpoints: Vec<(Arc<Endpoint>, Arc<EndpointStatus>)>,
+    pub metrics: Arc<Metrics>,
+    /// What the state gauges' ages are measured by.
+    pub clock: Clock,
+}
+
+type Shared = State<Arc<Admin>>;
+
+/// The admin API's routes.
+pub fn router(admin: Arc<Admin>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/stats", get(stats))
+        .route("/v1/events", get(events::list))
+        .route("/v1/events/{id}", get(events::get))
+        .route("/v1/dead-letters", get(deliveries::list))
+        // No dead letter is named `replay` (ids are `{endpoint}:{sequence}`).
+        .route(
+            "/v1/dead-letters/replay",
+            post(deliveries::replay_all).get(no_such_dead_letter),
+        )
+        .route(
+            "/v1/dead-letters/{id}",
+            get(deliveries::show).delete(deliveries::discard),
+        )
+        .route("/v1/dead-letters/{id}/replay", post(deliveries::replay))
+        .route("/v1/endpoints", get(endpoints::list))
+        .route("/v1/endpoints/{id}/enable", post(endpoints::enable))
+        .fallback(async || AdminError::NotFound("not found"))
+        .method_not_allowed_fallback(async || AdminError::MethodNotAllowed)
+        .with_state(admin)
+}
+
+/// The listener's handler: `router` for one request.
+pub fn handler(
+    router: Router,
+) -> impl Fn(Request<Incoming>, SocketAddr) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>>
++ Clone
++ Send
++ Sync
++ 'static {
+    move |req, _peer| {
+        let mut r = router.clone();
+        Box::pin(async move {
+            match tower_service::Service::call(&mut r, req.map(Body::new)).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            }
+        })
+    }
+}
+
+async fn no_such_dead_letter() -> AdminError {
+    AdminError::NotFound("not found")
+}
+
+/// Store reads are synchronous; keep them off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AdminError> + Send + 'static,
+) -> Result<T, AdminError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(AdminError::Internal(e.to_string())))
+}
+
+async fn healthz() -> Response {
+    response::ok(Health {
+        status: "ok".into(),
+    })
+}
+
+/// Ready while serving with a working store. Kafka connectivity is reported but
+/// does not make the gateway unready: webhooks are still taken (and kept on
+/// disk) while the broker is away, which is what a provider needs.
+async fn readyz(State(admin): Shared) -> Response {
+    let serving = admin.ready.load(Ordering::SeqCst);
+    let store = admin.store.healthy();
+    let ready = serving && store;
+    let kafka = admin.kafka.as_ref().map(|k| KafkaCheck {
+        connected: k.connected.load(Ordering::Relaxed),
+        pending: admin.store.pending_count().ok(),
+        published: kafka_total(&admin, "published"),
+        dead_lettered: kafka_total(&admin, "dead_lettered"),
+    });
+    let body = Ready {
+        status: if ready { "ready" } else { "not ready" }.into(),
+        checks: ReadyChecks {
+            serving,
+            store,
+            kafka,
+        },
+    };
+    response::readiness(body, ready)
+}
+
+/// Prometheus text format; state gauges are read from the store when scraped.
+async fn metrics(State(admin): Shared) -> Result<Response, AdminError> {
+    let text = blocking(move || {
+        let endpoints = admin
+            .endpoints
+            .iter()
+            .map(|(e, s)| {
+                let snap = s.snapshot.lock().map(|s| s.clone()).unwrap_or_default();
+                (e.id.as_str(), snap.breaker, snap.disabled.is_some())
+            })
+            .collect();
+        let observed = crate::metrics::Observed {
+            now_ms: admin.clock.now_ms(),
+            store: &admin.store,
+            ready: admin.ready.load(Ordering::SeqCst),
+            kafka_connected: admin
+                .kafka
+                .as_ref()
+                .map(|k| k.connected.load(Ordering::Relaxed)),
+            endpoints,
+        };
+        admin.metrics.refresh(&observed)?;
+        Ok(admin.metrics.encode())
+    })
+    .await?;
+    Ok(response::text(crate::metrics::CONTENT_TYPE, text))
+}
+
+/// Kafka messages with `outcome` since start, all topics.
+fn kafka_total(admin: &Admin, outcome: &str) -> u64 {
+    Metrics::total(&admin.metrics.kafka_messages, "outcome", outcome)
+}
+
+/// Webhooks by outcome (all sources), store and Kafka counters since start.
+async fn stats(State(admin): Shared) -> Response {
+    let webhooks: BTreeMap<String, u64> = OUTCOMES
+        .iter()
+        .map(|o| {
+            let n = Metrics::total(&admin.metrics.webhooks, "outcome", o);
+            (o.to_string(), n)
+        })
+        .collect();
+    let s = admin.store.stats();
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    response::ok(Stats {
+        webhooks,
+        store: StoreStats {
+            commits: load(&s.commits),
+            events_stored: load(&s.events_stored),
+            duplicates: load(&s.duplicates),
+            largest_batch: load(&s.largest_batch),
+            events_swept: load(&s.events_swept),
+        },
+        kafka: admin.kafka.as_ref().map(|k| KafkaStats {
+            published: kafka_total(&admin, "published"),
+            dead_lettered: kafka_total(&admin, "dead_lettered"),
+            rewinds: load(&k.rewinds),
+        }),
+    })
+}

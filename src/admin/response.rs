@@ -1,0 +1,107 @@
+//! The one place the admin listener chooses status codes: every handler
+//! returns `Result<Json<T>, AdminError>` (or one of the answers here), and
+//! this file maps each to its status. Store failures answer a generic 503 with
+//! `Retry-After`; the cause goes to the log.
+
+use axum::Json;
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::api::{ErrorBody, Ready};
+use crate::store::StoreError;
+
+/// Why an admin request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// No such route, or no such object behind a route.
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// A wrong method on a known route (the `Allow` header lists the right ones).
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    BadRequest(String),
+    /// An event id several sources used: which one is meant.
+    #[error("several sources used this event id; add ?source=")]
+    Ambiguous(Vec<String>),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// A blocking task that did not finish (it panicked).
+    #[error("request failed: {0}")]
+    Internal(String),
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let body = |error: String| ErrorBody {
+            error,
+            sources: None,
+        };
+        match self {
+            AdminError::NotFound(what) => {
+                (StatusCode::NOT_FOUND, Json(body(what.into()))).into_response()
+            }
+            AdminError::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, Json(body(self.to_string()))).into_response()
+            }
+            AdminError::BadRequest(m) => (StatusCode::BAD_REQUEST, Json(body(m))).into_response(),
+            AdminError::Ambiguous(sources) => {
+                let error = AdminError::Ambiguous(vec![]).to_string();
+                let b = ErrorBody {
+                    error,
+                    sources: Some(sources),
+                };
+                (StatusCode::CONFLICT, Json(b)).into_response()
+            }
+            AdminError::Store(e) => {
+                tracing::error!(error = %e, "admin request failed");
+                let retry = if matches!(e, StoreError::Overloaded) {
+                    "1"
+                } else {
+                    "5"
+                };
+                let mut r = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(body("temporarily unavailable".into())),
+                )
+                    .into_response();
+                r.headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static(retry));
+                r
+            }
+            AdminError::Internal(m) => {
+                tracing::error!(error = %m, "admin request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Json(body("internal error".into())),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+/// 200 with `body` as JSON.
+pub fn ok<T: Serialize>(body: T) -> Response {
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+/// `/readyz`: 200 when ready, else 503, with the same body.
+pub fn readiness(body: Ready, ready: bool) -> Response {
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// 200 with a text body of `content_type` (the Prometheus exposition).
+pub fn text(content_type: &'static str, body: Vec<u8>) -> Response {
+    let mut r = (StatusCode::OK, body).into_response();
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
