@@ -7,6 +7,8 @@ use serde_json::Value;
 use super::{Draft, Malformed, event_type_at, require_object, str_at, time_at};
 use crate::event::Kind;
 use crate::verify::Inbound;
+use crate::verify::Scheme;
+use crate::verify::VerifyError;
 use crate::verify::scheme::ADOBE_CLIENT_ID_HEADER;
 
 const KINDS: &[(&str, Kind)] = &[
@@ -34,13 +36,13 @@ const KINDS: &[(&str, Kind)] = &[
 ];
 
 /// The client id header's value (already authenticated when this is called).
-pub(super) fn client_id(req: &Inbound) -> String {
+fn client_id(req: &Inbound) -> String {
     req.header(ADOBE_CLIENT_ID_HEADER)
         .unwrap_or_default()
         .to_owned()
 }
 
-pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
+fn normalize(v: Value) -> Result<Draft, Malformed> {
     require_object(&v)?;
     let event = event_type_at(&v, &["event"])?;
     let id = str_at(&v, &["webhookNotificationId"])
@@ -52,4 +54,39 @@ pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
     d.occurred_ms = time_at(&v, &["eventDate"]);
     d.payload = v;
     Ok(d)
+}
+
+/// Adobe Sign.
+pub(super) struct AdobeSign;
+
+impl super::Behaviour for AdobeSign {
+    fn scheme(&self) -> Option<Scheme> {
+        Some(Scheme::ClientId)
+    }
+
+    fn normalize(&self, ctx: &super::Ctx, _: super::Preparsed) -> Result<Vec<Draft>, Malformed> {
+        Ok(vec![normalize(super::json(ctx)?)?])
+    }
+
+    fn secrets_hint(&self) -> &'static str {
+        "list the Adobe Sign client id(s) in secrets"
+    }
+
+    /// The GET "verification of intent": the client id must match, and is echoed.
+    fn handshake(
+        &self,
+        s: &super::Source,
+        req: &Inbound,
+        get: bool,
+    ) -> Option<Result<super::Handshake, VerifyError>> {
+        get.then(|| {
+            crate::verify::scheme::verify(&Scheme::ClientId, &s.keys, 0, req)
+                .map(|_| super::Handshake::AdobeIntent(client_id(req)))
+        })
+    }
+
+    /// The client id echoed in a header and in the body.
+    fn answer(&self, req: &Inbound) -> super::Answer {
+        super::Answer::AdobeEcho(client_id(req))
+    }
 }

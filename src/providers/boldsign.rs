@@ -6,6 +6,8 @@ use serde_json::Value;
 
 use super::{Draft, Malformed, event_type_at, require_object, str_at, time_at};
 use crate::event::Kind;
+use crate::verify::Scheme;
+use crate::verify::{Inbound, VerifyError};
 
 const KINDS: &[(&str, Kind)] = &[
     ("DraftCreated", Kind::Created),
@@ -27,14 +29,14 @@ const KINDS: &[(&str, Kind)] = &[
 ];
 
 /// Whether an unauthenticated body is BoldSign's URL verification event.
-pub(super) fn is_verification(body: &[u8]) -> bool {
+fn is_verification(body: &[u8]) -> bool {
     serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| str_at(&v, &["event", "eventType"]))
         .is_some_and(|t| t == "Verification")
 }
 
-pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
+fn normalize(v: Value) -> Result<Draft, Malformed> {
     require_object(&v)?;
     let event = event_type_at(&v, &["event", "eventType"])?;
     let id = str_at(&v, &["event", "id"]).ok_or_else(|| Malformed::new("event.id missing"))?;
@@ -53,4 +55,27 @@ pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
     d.sandbox = str_at(&v, &["event", "environment"]).map(|e| e.eq_ignore_ascii_case("test"));
     d.payload = v;
     Ok(d)
+}
+
+/// BoldSign.
+pub(super) struct Boldsign;
+
+impl super::Behaviour for Boldsign {
+    fn scheme(&self) -> Option<Scheme> {
+        Some(Scheme::BoldSign)
+    }
+
+    fn normalize(&self, ctx: &super::Ctx, _: super::Preparsed) -> Result<Vec<Draft>, Malformed> {
+        Ok(vec![normalize(super::json(ctx)?)?])
+    }
+
+    /// The `Verification` event, sent before the webhook's secret exists.
+    fn handshake(
+        &self,
+        _: &super::Source,
+        req: &Inbound,
+        get: bool,
+    ) -> Option<Result<super::Handshake, VerifyError>> {
+        (!get && is_verification(req.body)).then_some(Ok(super::Handshake::BoldSignVerification))
+    }
 }

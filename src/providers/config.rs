@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::{Provider, Source};
+use super::Source;
 use crate::config::{Report, SourceConfig};
 use crate::verify::{HeaderMac, Key, Scheme, Template, TemplatePart};
 
@@ -23,7 +23,7 @@ impl Source {
             r.add(
                 format!("{key}.secrets"),
                 "no secret given",
-                secrets_hint(s.provider),
+                super::behaviour(s.provider).secrets_hint(),
             );
         }
         if let Some(rl) = &s.rate_limit {
@@ -69,25 +69,12 @@ impl Source {
     }
 }
 
-fn secrets_hint(p: Provider) -> &'static str {
-    match p {
-        Provider::AdobeSign => "list the Adobe Sign client id(s) in secrets",
-        Provider::Skribble | Provider::Signius => {
-            "list the URL token(s) in secrets; callbacks go to /hooks/{id}/{token}"
-        }
-        Provider::Documenso => "list the Documenso webhook secret in secrets",
-        Provider::DropboxSign => "list the Dropbox Sign API key in secrets",
-        Provider::StandardWebhooks => "list the whsec_... signing secret(s) in secrets",
-        _ => "list the webhook signing secret(s) in secrets, e.g. [\"env:NAME\"]",
-    }
-}
-
 fn resolve_keys(key: &str, s: &SourceConfig, r: &mut Report) -> Vec<Key> {
     let mut keys = Vec::new();
     for (j, sref) in s.secrets.iter().enumerate() {
         let k = format!("{key}.secrets[{j}]");
         match sref.resolve() {
-            Ok(v) if s.provider.uses_whsec_keys() => match Key::from_whsec(&v) {
+            Ok(v) if super::behaviour(s.provider).whsec_keys() => match Key::from_whsec(&v) {
                 Some(k) => keys.push(k),
                 None => r.add(
                     k,

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::{Draft, Malformed, digest, event_type_at, require_object, str_at, time_at};
 use crate::event::Kind;
+use crate::verify::Scheme;
 
 const KINDS: &[(&str, Kind)] = &[
     ("DOCUMENT_CREATED", Kind::Created),
@@ -22,7 +23,7 @@ const KINDS: &[(&str, Kind)] = &[
     ("DOCUMENT_DELETED", Kind::Deleted),
 ];
 
-pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
+fn normalize(v: Value) -> Result<Draft, Malformed> {
     require_object(&v)?;
     let event = event_type_at(&v, &["event"])?;
     let inner = v.get("payload").cloned().unwrap_or(Value::Null);
@@ -41,4 +42,23 @@ pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
     d.occurred_ms = time_at(&inner, &["updatedAt"]);
     d.payload = v;
     Ok(d)
+}
+
+/// Documenso.
+pub(super) struct Documenso;
+
+impl super::Behaviour for Documenso {
+    fn scheme(&self) -> Option<Scheme> {
+        Some(Scheme::SharedSecretHeader {
+            header: "x-documenso-secret",
+        })
+    }
+
+    fn normalize(&self, ctx: &super::Ctx, _: super::Preparsed) -> Result<Vec<Draft>, Malformed> {
+        Ok(vec![normalize(super::json(ctx)?)?])
+    }
+
+    fn secrets_hint(&self) -> &'static str {
+        "list the Documenso webhook secret in secrets"
+    }
 }

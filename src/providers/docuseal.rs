@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::{Draft, Malformed, event_type_at, require_object, str_at, time_at};
 use crate::event::Kind;
+use crate::verify::Scheme;
 
 const KINDS: &[(&str, Kind)] = &[
     ("submission.created", Kind::Created),
@@ -20,7 +21,7 @@ const KINDS: &[(&str, Kind)] = &[
     ("template.updated", Kind::Other),
 ];
 
-pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
+fn normalize(v: Value) -> Result<Draft, Malformed> {
     require_object(&v)?;
     let event = event_type_at(&v, &["event_type"])?;
     let form_event = event.starts_with("form.");
@@ -45,4 +46,17 @@ pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
     d.occurred_ms = time_at(&v, &["timestamp"]);
     d.payload = v;
     Ok(d)
+}
+
+/// DocuSeal.
+pub(super) struct Docuseal;
+
+impl super::Behaviour for Docuseal {
+    fn scheme(&self) -> Option<Scheme> {
+        Some(Scheme::DocuSeal)
+    }
+
+    fn normalize(&self, ctx: &super::Ctx, _: super::Preparsed) -> Result<Vec<Draft>, Malformed> {
+        Ok(vec![normalize(super::json(ctx)?)?])
+    }
 }

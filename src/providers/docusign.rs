@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::{Draft, Malformed, event_type_at, require_object, str_at, time_at};
 use crate::event::{Kind, Signer};
+use crate::verify::Scheme;
 
 const KINDS: &[(&str, Kind)] = &[
     ("envelope-created", Kind::Created),
@@ -32,7 +33,7 @@ const KINDS: &[(&str, Kind)] = &[
     ("envelope-removed", Kind::Deleted),
 ];
 
-pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
+fn normalize(v: Value) -> Result<Draft, Malformed> {
     require_object(&v)?;
     let event = event_type_at(&v, &["event"])?;
     let envelope = str_at(&v, &["data", "envelopeId"]);
@@ -73,4 +74,17 @@ fn recipient_details(v: &Value, recipient_id: Option<&str>) -> Signer {
         signer.role = str_at(r, &["roleName"]);
     }
     signer
+}
+
+/// DocuSign Connect.
+pub(super) struct Docusign;
+
+impl super::Behaviour for Docusign {
+    fn scheme(&self) -> Option<Scheme> {
+        Some(Scheme::DocuSign)
+    }
+
+    fn normalize(&self, ctx: &super::Ctx, _: super::Preparsed) -> Result<Vec<Draft>, Malformed> {
+        Ok(vec![normalize(super::json(ctx)?)?])
+    }
 }

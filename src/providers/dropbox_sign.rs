@@ -8,10 +8,11 @@ use serde_json::Value;
 use super::multipart::{encode_single, form_field};
 use super::{Draft, Malformed, Preparsed, SignedRequest, require_object, str_at, time_at};
 use crate::event::Kind;
+use crate::verify::Scheme;
 use crate::verify::scheme::{Signature, sign_event_hash, verify_event_hash};
 use crate::verify::{Inbound, Key, Verified, VerifyError};
 
-pub(super) const ANSWER: &str = "Hello API Event Received";
+const ANSWER: &str = "Hello API Event Received";
 
 const KINDS: &[(&str, Kind)] = &[
     ("signature_request_prepared", Kind::Created),
@@ -37,7 +38,7 @@ const KINDS: &[(&str, Kind)] = &[
 
 /// Parses the form field and checks `event_hash`. A body that cannot be read far
 /// enough to find the hash is unauthenticated, not malformed.
-pub(super) fn authenticate(
+fn authenticate(
     keys: &[Key],
     req: &Inbound,
 ) -> Result<(Verified, Preparsed), VerifyError> {
@@ -56,7 +57,7 @@ pub(super) fn authenticate(
     Ok((verified, Preparsed::Json(v)))
 }
 
-pub(super) fn normalize(v: Value) -> Result<Vec<Draft>, Malformed> {
+fn normalize(v: Value) -> Result<Vec<Draft>, Malformed> {
     require_object(&v)?;
     let event = str_at(&v, &["event", "event_type"])
         .ok_or_else(|| Malformed::new("event.event_type missing"))?;
@@ -92,7 +93,7 @@ pub(super) fn normalize(v: Value) -> Result<Vec<Draft>, Malformed> {
 const BOUNDARY: &str = "countersign-dropbox-sign-boundary";
 
 /// Sets `event.event_hash` in a JSON body and wraps it in the multipart form.
-pub(super) fn sign(key: &Key, body: &[u8]) -> Result<SignedRequest, Malformed> {
+fn sign(key: &Key, body: &[u8]) -> Result<SignedRequest, Malformed> {
     let mut v: Value =
         serde_json::from_slice(body).map_err(|e| Malformed::new(format!("invalid JSON: {e}")))?;
     let get = |k: &str| str_at(&v, &["event", k]);
@@ -115,4 +116,49 @@ pub(super) fn sign(key: &Key, body: &[u8]) -> Result<SignedRequest, Malformed> {
         body: encode_single(BOUNDARY, "json", &json),
         form_field: Some(("json", json)),
     })
+}
+
+/// Dropbox Sign.
+pub(super) struct DropboxSign;
+
+impl super::Behaviour for DropboxSign {
+    fn scheme(&self) -> Option<Scheme> {
+        Some(Scheme::EventHash)
+    }
+
+    fn secrets_hint(&self) -> &'static str {
+        "list the Dropbox Sign API key in secrets"
+    }
+
+    /// The MAC is inside the payload: parse it here and hand it on.
+    fn authenticate(
+        &self,
+        s: &super::Source,
+        req: &Inbound,
+    ) -> Result<(Verified, Preparsed), VerifyError> {
+        authenticate(&s.keys, req)
+    }
+
+    fn normalize(&self, _: &super::Ctx, pre: Preparsed) -> Result<Vec<Draft>, Malformed> {
+        match pre {
+            Preparsed::Json(v) => normalize(v),
+            Preparsed::None => Err(Malformed::new("Dropbox Sign payload missing")),
+        }
+    }
+
+    fn answer(&self, _: &Inbound) -> super::Answer {
+        super::Answer::Text(ANSWER)
+    }
+
+    /// The hash goes inside the event, sent as a form field.
+    fn sign(
+        &self,
+        _: &super::Source,
+        key: &Key,
+        body: &[u8],
+        _now: i64,
+        _id: &str,
+    ) -> Result<SignedRequest, Malformed> {
+        sign(key, body)
+    }
 }

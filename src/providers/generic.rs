@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::{Ctx, Draft, IdSource, Malformed, Provider, as_string, digest};
 use crate::event::Kind;
+use crate::verify::{Encoding, HeaderMac, Scheme};
 
 /// The first pointer (configured one, else the defaults) that holds a scalar.
 fn pick(v: &Value, configured: &Option<String>, defaults: &[&str]) -> Option<String> {
@@ -24,7 +25,7 @@ fn id_header(ctx: &Ctx) -> Option<String> {
         Provider::StandardWebhooks => &["webhook-id", "svix-id"],
         Provider::Github => &["x-github-delivery"],
         Provider::GenericHmac => match &ctx.source.scheme {
-            crate::verify::Scheme::HeaderMac(hm) => match &hm.id_header {
+            Scheme::HeaderMac(hm) => match &hm.id_header {
                 Some(h) => return ctx.req.header(h.as_str()).map(str::to_owned),
                 None => &[],
             },
@@ -47,7 +48,7 @@ fn kind_guess(event_type: &str) -> Kind {
     Kind::parse(&last.to_ascii_lowercase()).unwrap_or(Kind::Other)
 }
 
-pub(super) fn normalize(ctx: &Ctx, v: Value) -> Result<Draft, Malformed> {
+fn normalize(ctx: &Ctx, v: Value) -> Result<Draft, Malformed> {
     let f = &ctx.source.fields;
     let event_type = match ctx.source.provider {
         Provider::Github if f.event_type.is_none() => {
@@ -100,6 +101,70 @@ pub(super) fn normalize(ctx: &Ctx, v: Value) -> Result<Draft, Malformed> {
         .and_then(Value::as_bool);
     d.payload = v;
     Ok(d)
+}
+
+/// Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`;
+/// also Svix's `svix-` names), with `whsec_` secrets.
+pub(super) struct StandardWebhooks;
+/// Stripe-style `Stripe-Signature: t=...,v1=...`.
+pub(super) struct Stripe;
+/// GitHub-style `X-Hub-Signature-256: sha256=...`.
+pub(super) struct Github;
+/// A MAC scheme assembled from the source's `header`, `prefix`, `encoding`,
+/// `algorithm`, `template`, `timestamp_header` and `id_header`.
+pub(super) struct GenericHmac;
+
+impl super::Behaviour for StandardWebhooks {
+    fn scheme(&self) -> Option<Scheme> {
+        Some(Scheme::StandardWebhooks)
+    }
+
+    fn secrets_hint(&self) -> &'static str {
+        "list the whsec_... signing secret(s) in secrets"
+    }
+
+    fn whsec_keys(&self) -> bool {
+        true
+    }
+
+    fn normalize(&self, ctx: &Ctx, _: super::Preparsed) -> Result<Vec<Draft>, Malformed> {
+        Ok(vec![normalize(ctx, super::json(ctx)?)?])
+    }
+}
+
+impl super::Behaviour for Stripe {
+    fn scheme(&self) -> Option<Scheme> {
+        Some(Scheme::Stripe)
+    }
+
+    fn normalize(&self, ctx: &Ctx, _: super::Preparsed) -> Result<Vec<Draft>, Malformed> {
+        Ok(vec![normalize(ctx, super::json(ctx)?)?])
+    }
+}
+
+impl super::Behaviour for Github {
+    fn scheme(&self) -> Option<Scheme> {
+        Some(Scheme::HeaderMac(HeaderMac::body(
+            "x-hub-signature-256",
+            "sha256=",
+            Encoding::Hex,
+        )))
+    }
+
+    fn normalize(&self, ctx: &Ctx, _: super::Preparsed) -> Result<Vec<Draft>, Malformed> {
+        Ok(vec![normalize(ctx, super::json(ctx)?)?])
+    }
+}
+
+impl super::Behaviour for GenericHmac {
+    /// None built in: `providers/config.rs` assembles it from the source's keys.
+    fn scheme(&self) -> Option<Scheme> {
+        None
+    }
+
+    fn normalize(&self, ctx: &Ctx, _: super::Preparsed) -> Result<Vec<Draft>, Malformed> {
+        Ok(vec![normalize(ctx, super::json(ctx)?)?])
+    }
 }
 
 #[cfg(test)]

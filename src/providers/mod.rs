@@ -1,5 +1,9 @@
-//! E-signature providers: one file each with its scheme, its normalizer and its
-//! special answers. Pure: no I/O, no clocks (time comes in through [`Ctx`]).
+//! E-signature providers: one file each with its whole [`Behaviour`] (scheme,
+//! normalizer, handshake, answer, config hints); this file keeps the trait,
+//! the one dispatch ([`behaviour`]) and the shared finishing (`finish`,
+//! derived ids). Adding a provider: a new file, its variant in
+//! [`Provider`], and one line in [`behaviour`]. Pure: no I/O, no clocks (time
+//! comes in through [`Ctx`]).
 //!
 //! The path of a request through this module: [`Source::authenticate`] (raw bytes,
 //! before anything is parsed, except Dropbox Sign whose MAC lives inside the
@@ -30,47 +34,105 @@ use sha2::{Digest, Sha256};
 use crate::config::FieldMap;
 pub use crate::event::Provider;
 use crate::event::{Auth, EventId, Kind, SCHEMA_VERSION, SignatureEvent, Signer};
-use crate::verify::{self, HeaderMac, Inbound, Key, Scheme, Verified, VerifyError};
+use crate::verify::{self, Inbound, Key, Scheme, Verified, VerifyError};
+
+/// Everything one provider does, implemented in its own file (scheme,
+/// normalizer, handshake, answer, config hints); [`behaviour`] is the one
+/// place a [`Provider`] is mapped to it (cf. mini-redis `Command`). The
+/// defaults fit a provider that signs the body and wants countersign's own
+/// JSON answer.
+pub(crate) trait Behaviour: Sync {
+    /// The built-in scheme; `None` when the source configures it.
+    fn scheme(&self) -> Option<Scheme>;
+
+    /// What `secrets` must hold, for the config error that finds none.
+    fn secrets_hint(&self) -> &'static str {
+        "list the webhook signing secret(s) in secrets, e.g. [\"env:NAME\"]"
+    }
+
+    /// Whether the secrets are Standard Webhooks `whsec_` secrets (the key is
+    /// the base64 part).
+    fn whsec_keys(&self) -> bool {
+        false
+    }
+
+    /// Authenticates on the raw bytes, before anything is parsed.
+    fn authenticate(
+        &self,
+        s: &Source,
+        req: &Inbound,
+    ) -> Result<(Verified, Preparsed), VerifyError> {
+        let v = verify::scheme::verify(&s.scheme, &s.keys, s.tolerance_secs, req)?;
+        Ok((v, Preparsed::None))
+    }
+
+    /// A handshake to answer (storing nothing) for a request that did not
+    /// authenticate as an event; `get` is true for GET requests.
+    fn handshake(
+        &self,
+        _s: &Source,
+        _req: &Inbound,
+        _get: bool,
+    ) -> Option<Result<Handshake, VerifyError>> {
+        None
+    }
+
+    /// The events of an authenticated request, before the shared finishing.
+    fn normalize(&self, ctx: &Ctx, pre: Preparsed) -> Result<Vec<Draft>, Malformed>;
+
+    /// The success answer the provider expects.
+    fn answer(&self, _req: &Inbound) -> Answer {
+        Answer::Standard
+    }
+
+    /// What makes `body` a validly signed webhook (for `countersign sign`).
+    fn sign(
+        &self,
+        s: &Source,
+        key: &Key,
+        body: &[u8],
+        now: i64,
+        id: &str,
+    ) -> Result<SignedRequest, Malformed> {
+        Ok(SignedRequest {
+            signature: verify::scheme::sign(&s.scheme, key, body, now, id),
+            body: body.to_vec(),
+            form_field: None,
+        })
+    }
+}
+
+/// The one dispatch: each provider's behaviour lives in its file.
+pub(crate) fn behaviour(p: Provider) -> &'static dyn Behaviour {
+    match p {
+        Provider::StandardWebhooks => &generic::StandardWebhooks,
+        Provider::Stripe => &generic::Stripe,
+        Provider::Github => &generic::Github,
+        Provider::GenericHmac => &generic::GenericHmac,
+        Provider::Docusign => &docusign::Docusign,
+        Provider::DropboxSign => &dropbox_sign::DropboxSign,
+        Provider::AdobeSign => &adobe_sign::AdobeSign,
+        Provider::Yousign => &yousign::Yousign,
+        Provider::Boldsign => &boldsign::Boldsign,
+        Provider::Docuseal => &docuseal::Docuseal,
+        Provider::ZohoSign => &zoho_sign::ZohoSign,
+        Provider::Signnow => &signnow::Signnow,
+        Provider::Pandadoc => &pandadoc::Pandadoc,
+        Provider::Opensign => &opensign::Opensign,
+        Provider::Documenso => &documenso::Documenso,
+        Provider::Skribble => &skribble::Skribble,
+        Provider::Signius => &signius::Signius,
+    }
+}
+
+/// The hint of the providers whose secret is a token in the callback URL.
+const URL_TOKEN_HINT: &str =
+    "list the URL token(s) in secrets; callbacks go to /hooks/{id}/{token}";
 
 impl Provider {
     /// The built-in scheme; `generic_hmac` has none (its scheme is configured).
     pub fn scheme(self) -> Option<Scheme> {
-        use verify::Encoding::*;
-        Some(match self {
-            Provider::StandardWebhooks => Scheme::StandardWebhooks,
-            Provider::Stripe => Scheme::Stripe,
-            Provider::Github => {
-                Scheme::HeaderMac(HeaderMac::body("x-hub-signature-256", "sha256=", Hex))
-            }
-            Provider::Docusign => Scheme::DocuSign,
-            Provider::DropboxSign => Scheme::EventHash,
-            Provider::AdobeSign => Scheme::ClientId,
-            Provider::Yousign => {
-                Scheme::HeaderMac(HeaderMac::body("x-yousign-signature-256", "sha256=", Hex))
-            }
-            Provider::Boldsign => Scheme::BoldSign,
-            Provider::Docuseal => Scheme::DocuSeal,
-            Provider::ZohoSign => {
-                Scheme::HeaderMac(HeaderMac::body("x-zs-webhook-signature", "", Base64))
-            }
-            Provider::Signnow => {
-                Scheme::HeaderMac(HeaderMac::body("x-signnow-signature", "", HexOrBase64))
-            }
-            Provider::Pandadoc => Scheme::QueryMac { param: "signature" },
-            Provider::Opensign => {
-                Scheme::HeaderMac(HeaderMac::body("x-webhook-signature", "", Hex))
-            }
-            Provider::Documenso => Scheme::SharedSecretHeader {
-                header: "x-documenso-secret",
-            },
-            Provider::Skribble | Provider::Signius => Scheme::UrlToken,
-            Provider::GenericHmac => return None,
-        })
-    }
-
-    /// Whether the secrets are Standard Webhooks `whsec_` secrets (key = base64 part).
-    pub fn uses_whsec_keys(self) -> bool {
-        self == Provider::StandardWebhooks
+        behaviour(self).scheme()
     }
 }
 
@@ -213,29 +275,20 @@ impl Draft {
 }
 
 impl Source {
+    fn behaviour(&self) -> &'static dyn Behaviour {
+        behaviour(self.provider)
+    }
+
     /// Authenticates on the raw bytes. Dropbox Sign is the one provider whose MAC
-    /// sits inside the payload, so its body is parsed here (and handed on).
+    /// sits inside the payload, so its body is parsed there (and handed on).
     pub fn authenticate(&self, req: &Inbound) -> Result<(Verified, Preparsed), VerifyError> {
-        if let Scheme::EventHash = self.scheme {
-            return dropbox_sign::authenticate(&self.keys, req);
-        }
-        let v = verify::scheme::verify(&self.scheme, &self.keys, self.tolerance_secs, req)?;
-        Ok((v, Preparsed::None))
+        self.behaviour().authenticate(self, req)
     }
 
     /// A handshake to answer for a request that did not authenticate as an event.
     /// `get` is true for GET requests. Handshakes store nothing.
     pub fn handshake(&self, req: &Inbound, get: bool) -> Option<Result<Handshake, VerifyError>> {
-        match self.provider {
-            Provider::AdobeSign if get => Some(
-                verify::scheme::verify(&Scheme::ClientId, &self.keys, 0, req)
-                    .map(|_| Handshake::AdobeIntent(adobe_sign::client_id(req))),
-            ),
-            Provider::Boldsign if !get && boldsign::is_verification(req.body) => {
-                Some(Ok(Handshake::BoldSignVerification))
-            }
-            _ => None,
-        }
+        self.behaviour().handshake(self, req, get)
     }
 
     /// Turns an authenticated request into normalized events (several for
@@ -253,49 +306,13 @@ impl Source {
             verified,
             received_ms,
         };
-        let drafts = match (self.provider, pre) {
-            (Provider::DropboxSign, Preparsed::Json(v)) => dropbox_sign::normalize(v)?,
-            (Provider::DropboxSign, Preparsed::None) => {
-                return Err(Malformed::new("Dropbox Sign payload missing"));
-            }
-            (p, _) => self.normalize_body(p, &ctx)?,
-        };
+        let drafts = self.behaviour().normalize(&ctx, pre)?;
         drafts.into_iter().map(|d| finish(d, &ctx)).collect()
-    }
-
-    fn normalize_body(&self, p: Provider, ctx: &Ctx) -> Result<Vec<Draft>, Malformed> {
-        if p == Provider::Skribble {
-            return skribble::normalize(ctx);
-        }
-        let v = parse_json(ctx.req.body)?;
-        let one = |d: Result<Draft, Malformed>| d.map(|d| vec![d]);
-        match p {
-            Provider::Docusign => one(docusign::normalize(v)),
-            Provider::AdobeSign => one(adobe_sign::normalize(v)),
-            Provider::Yousign => one(yousign::normalize(v)),
-            Provider::Boldsign => one(boldsign::normalize(v)),
-            Provider::Docuseal => one(docuseal::normalize(v)),
-            Provider::ZohoSign => one(zoho_sign::normalize(v)),
-            Provider::Signnow => one(signnow::normalize(v)),
-            Provider::Pandadoc => pandadoc::normalize(ctx, v),
-            Provider::Opensign => one(opensign::normalize(v)),
-            Provider::Documenso => one(documenso::normalize(v)),
-            Provider::Signius => one(signius::normalize(v)),
-            Provider::StandardWebhooks
-            | Provider::Stripe
-            | Provider::Github
-            | Provider::GenericHmac => one(generic::normalize(ctx, v)),
-            Provider::DropboxSign | Provider::Skribble => unreachable!("handled above"),
-        }
     }
 
     /// The success answer this provider expects.
     pub fn answer(&self, req: &Inbound) -> Answer {
-        match self.provider {
-            Provider::DropboxSign => Answer::Text(dropbox_sign::ANSWER),
-            Provider::AdobeSign => Answer::AdobeEcho(adobe_sign::client_id(req)),
-            _ => Answer::Standard,
-        }
+        self.behaviour().answer(req)
     }
 
     /// What makes `body` a validly signed webhook for this source, signed with the
@@ -305,14 +322,7 @@ impl Source {
             .keys
             .first()
             .ok_or_else(|| Malformed::new("source has no secret to sign with"))?;
-        if let Scheme::EventHash = self.scheme {
-            return dropbox_sign::sign(key, body);
-        }
-        Ok(SignedRequest {
-            signature: verify::scheme::sign(&self.scheme, key, body, now, id),
-            body: body.to_vec(),
-            form_field: None,
-        })
+        self.behaviour().sign(self, key, body, now, id)
     }
 }
 
@@ -326,8 +336,9 @@ pub struct SignedRequest {
     pub form_field: Option<(&'static str, Vec<u8>)>,
 }
 
-fn parse_json(body: &[u8]) -> Result<Value, Malformed> {
-    serde_json::from_slice(body).map_err(|e| Malformed::new(format!("invalid JSON: {e}")))
+/// The request body as JSON, for the providers that send JSON.
+fn json(ctx: &Ctx) -> Result<Value, Malformed> {
+    serde_json::from_slice(ctx.req.body).map_err(|e| Malformed::new(format!("invalid JSON: {e}")))
 }
 
 /// Completes a draft: id (derived if needed), kind override, timestamps, auth.

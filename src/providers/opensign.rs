@@ -6,6 +6,8 @@ use serde_json::Value;
 
 use super::{Draft, Malformed, digest, event_type_at, require_object, str_at, time_at};
 use crate::event::Kind;
+use crate::verify::Scheme;
+use crate::verify::{Encoding, HeaderMac};
 
 const KINDS: &[(&str, Kind)] = &[
     ("created", Kind::Created),
@@ -18,7 +20,7 @@ const KINDS: &[(&str, Kind)] = &[
     ("expired", Kind::Expired),
 ];
 
-pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
+fn normalize(v: Value) -> Result<Draft, Malformed> {
     require_object(&v)?;
     let event = event_type_at(&v, &["event"])?;
     let envelope = str_at(&v, &["objectId"]);
@@ -28,4 +30,21 @@ pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
     d.occurred_ms = time_at(&v, &["updatedAt"]).or_else(|| time_at(&v, &["createdAt"]));
     d.payload = v;
     Ok(d)
+}
+
+/// OpenSign.
+pub(super) struct Opensign;
+
+impl super::Behaviour for Opensign {
+    fn scheme(&self) -> Option<Scheme> {
+        Some(Scheme::HeaderMac(HeaderMac::body(
+            "x-webhook-signature",
+            "",
+            Encoding::Hex,
+        )))
+    }
+
+    fn normalize(&self, ctx: &super::Ctx, _: super::Preparsed) -> Result<Vec<Draft>, Malformed> {
+        Ok(vec![normalize(super::json(ctx)?)?])
+    }
 }

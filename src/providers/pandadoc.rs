@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::{Ctx, Draft, IdSource, Malformed, digest, kind_of, str_at, time_at};
 use crate::event::Kind;
+use crate::verify::Scheme;
 
 const EVENT_ID_HEADER: &str = "x-pandadoc-webhook-event-id";
 
@@ -28,7 +29,7 @@ const KINDS: &[(&str, Kind)] = &[
     ("document_completed_pdf_ready", Kind::DocumentReady),
 ];
 
-pub(super) fn normalize(ctx: &Ctx, v: Value) -> Result<Vec<Draft>, Malformed> {
+fn normalize(ctx: &Ctx, v: Value) -> Result<Vec<Draft>, Malformed> {
     let Value::Array(items) = v else {
         return Err(Malformed::new("PandaDoc payload must be a JSON array"));
     };
@@ -84,4 +85,17 @@ fn one(item: Value, header_id: Option<String>) -> Result<Draft, Malformed> {
     d.occurred_ms = time_at(&item, &["data", "date_modified"]);
     d.payload = item;
     Ok(d)
+}
+
+/// PandaDoc.
+pub(super) struct Pandadoc;
+
+impl super::Behaviour for Pandadoc {
+    fn scheme(&self) -> Option<Scheme> {
+        Some(Scheme::QueryMac { param: "signature" })
+    }
+
+    fn normalize(&self, ctx: &Ctx, _: super::Preparsed) -> Result<Vec<Draft>, Malformed> {
+        normalize(ctx, super::json(ctx)?)
+    }
 }

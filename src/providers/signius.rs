@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::{Draft, Malformed, event_type_at, require_object, str_at};
 use crate::event::Kind;
+use crate::verify::Scheme;
 
 const KINDS: &[(&str, Kind)] = &[
     ("SIGNED", Kind::Completed),
@@ -13,7 +14,7 @@ const KINDS: &[(&str, Kind)] = &[
     ("SIGNING_IN_PROGRESS", Kind::SignerCompleted),
 ];
 
-pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
+fn normalize(v: Value) -> Result<Draft, Malformed> {
     require_object(&v)?;
     let status = event_type_at(&v, &["documentStatus"])?;
     let envelope = str_at(&v, &["documentId"]);
@@ -38,4 +39,21 @@ fn signee(v: Option<&Value>) -> Option<String> {
     super::as_string(v)
         .or_else(|| str_at(v, &["email"]))
         .or_else(|| str_at(v, &["id"]))
+}
+
+/// SIGNIUS.
+pub(super) struct Signius;
+
+impl super::Behaviour for Signius {
+    fn scheme(&self) -> Option<Scheme> {
+        Some(Scheme::UrlToken)
+    }
+
+    fn normalize(&self, ctx: &super::Ctx, _: super::Preparsed) -> Result<Vec<Draft>, Malformed> {
+        Ok(vec![normalize(super::json(ctx)?)?])
+    }
+
+    fn secrets_hint(&self) -> &'static str {
+        super::URL_TOKEN_HINT
+    }
 }

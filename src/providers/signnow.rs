@@ -5,6 +5,8 @@ use serde_json::Value;
 
 use super::{Draft, Malformed, event_type_at, require_object, str_at, time_at};
 use crate::event::Kind;
+use crate::verify::Scheme;
+use crate::verify::{Encoding, HeaderMac};
 
 const KINDS: &[(&str, Kind)] = &[
     ("user.document.create", Kind::Created),
@@ -23,7 +25,7 @@ const KINDS: &[(&str, Kind)] = &[
     ("document.delete", Kind::Deleted),
 ];
 
-pub(super) fn normalize(mut v: Value) -> Result<Draft, Malformed> {
+fn normalize(mut v: Value) -> Result<Draft, Malformed> {
     require_object(&v)?;
     if let Some(meta) = v.get_mut("meta").and_then(Value::as_object_mut) {
         meta.remove("access_token");
@@ -42,4 +44,21 @@ pub(super) fn normalize(mut v: Value) -> Result<Draft, Malformed> {
     d.occurred_ms = time_at(&v, &["meta", "timestamp"]);
     d.payload = v;
     Ok(d)
+}
+
+/// signNow.
+pub(super) struct Signnow;
+
+impl super::Behaviour for Signnow {
+    fn scheme(&self) -> Option<Scheme> {
+        Some(Scheme::HeaderMac(HeaderMac::body(
+            "x-signnow-signature",
+            "",
+            Encoding::HexOrBase64,
+        )))
+    }
+
+    fn normalize(&self, ctx: &super::Ctx, _: super::Preparsed) -> Result<Vec<Draft>, Malformed> {
+        Ok(vec![normalize(super::json(ctx)?)?])
+    }
 }

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::{Ctx, Draft, Malformed, str_at};
 use crate::event::Kind;
+use crate::verify::Scheme;
 
 const KINDS: &[(&str, Kind)] = &[
     ("INITIATE", Kind::Sent),
@@ -20,7 +21,7 @@ const KINDS: &[(&str, Kind)] = &[
     ("WITHDRAWN", Kind::Voided),
 ];
 
-pub(super) fn normalize(ctx: &Ctx) -> Result<Vec<Draft>, Malformed> {
+fn normalize(ctx: &Ctx) -> Result<Vec<Draft>, Malformed> {
     let query: Map<String, Value> = ctx
         .req
         .query
@@ -57,4 +58,22 @@ pub(super) fn normalize(ctx: &Ctx) -> Result<Vec<Draft>, Malformed> {
     d.signer.id = signature;
     d.payload = body_json.unwrap_or(query);
     Ok(vec![d])
+}
+
+/// Skribble.
+pub(super) struct Skribble;
+
+impl super::Behaviour for Skribble {
+    fn scheme(&self) -> Option<Scheme> {
+        Some(Scheme::UrlToken)
+    }
+
+    fn secrets_hint(&self) -> &'static str {
+        super::URL_TOKEN_HINT
+    }
+
+    /// The event is in the callback URL; the body is optional.
+    fn normalize(&self, ctx: &Ctx, _: super::Preparsed) -> Result<Vec<Draft>, Malformed> {
+        normalize(ctx)
+    }
 }

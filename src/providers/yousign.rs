@@ -5,6 +5,8 @@ use serde_json::Value;
 
 use super::{Draft, Malformed, event_type_at, require_object, str_at, time_at};
 use crate::event::Kind;
+use crate::verify::Scheme;
+use crate::verify::{Encoding, HeaderMac};
 
 const KINDS: &[(&str, Kind)] = &[
     ("signature_request.created", Kind::Created),
@@ -27,7 +29,7 @@ const KINDS: &[(&str, Kind)] = &[
     ("signer.error", Kind::Error),
 ];
 
-pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
+fn normalize(v: Value) -> Result<Draft, Malformed> {
     require_object(&v)?;
     let event = event_type_at(&v, &["event_name"])?;
     let id = str_at(&v, &["event_id"]).ok_or_else(|| Malformed::new("event_id missing"))?;
@@ -49,4 +51,21 @@ pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
     d.sandbox = v.get("sandbox").and_then(Value::as_bool);
     d.payload = v;
     Ok(d)
+}
+
+/// Yousign.
+pub(super) struct Yousign;
+
+impl super::Behaviour for Yousign {
+    fn scheme(&self) -> Option<Scheme> {
+        Some(Scheme::HeaderMac(HeaderMac::body(
+            "x-yousign-signature-256",
+            "sha256=",
+            Encoding::Hex,
+        )))
+    }
+
+    fn normalize(&self, ctx: &super::Ctx, _: super::Preparsed) -> Result<Vec<Draft>, Malformed> {
+        Ok(vec![normalize(super::json(ctx)?)?])
+    }
 }

@@ -7,6 +7,8 @@ use serde_json::Value;
 
 use super::{Draft, Malformed, event_type_at, require_object, str_at, time_at};
 use crate::event::Kind;
+use crate::verify::Scheme;
+use crate::verify::{Encoding, HeaderMac};
 
 const KINDS: &[(&str, Kind)] = &[
     ("RequestSubmitted", Kind::Sent),
@@ -24,7 +26,7 @@ const KINDS: &[(&str, Kind)] = &[
     ("RequestSigningFailed", Kind::Error),
 ];
 
-pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
+fn normalize(v: Value) -> Result<Draft, Malformed> {
     require_object(&v)?;
     let event = event_type_at(&v, &["notifications", "operation_type"])?;
     let envelope = str_at(&v, &["requests", "request_id"]);
@@ -44,4 +46,21 @@ pub(super) fn normalize(v: Value) -> Result<Draft, Malformed> {
     d.occurred_ms = time_at(&v, &["notifications", "performed_at"]);
     d.payload = v;
     Ok(d)
+}
+
+/// Zoho Sign.
+pub(super) struct ZohoSign;
+
+impl super::Behaviour for ZohoSign {
+    fn scheme(&self) -> Option<Scheme> {
+        Some(Scheme::HeaderMac(HeaderMac::body(
+            "x-zs-webhook-signature",
+            "",
+            Encoding::Base64,
+        )))
+    }
+
+    fn normalize(&self, ctx: &super::Ctx, _: super::Preparsed) -> Result<Vec<Draft>, Malformed> {
+        Ok(vec![normalize(super::json(ctx)?)?])
+    }
 }
