@@ -11,7 +11,7 @@
 //! - [`listener`]: the accept loop both listeners share.
 //! - [`outbound`]: the one place hyper's HTTP client is built.
 //! - [`pipeline`]: authenticate → normalize → store, independent of HTTP.
-//! - [`providers`]: one file per provider: scheme, normalizer, answers (pure).
+//! - [`providers`]: one file per provider with its whole behaviour (pure).
 //! - [`verify`]: the signature schemes providers share (pure).
 //! - [`event`]: the normalized `SignatureEvent` v1 and its id newtypes.
 //! - [`store`]: embedded redb store with group commit, dedup, the Kafka outbox,
@@ -25,23 +25,27 @@
 //! - [`shutdown`]: one stop signal with one drain deadline for every task.
 //! - [`cli`]: the `config check` and `sign` subcommands' logic.
 //! - [`dlq`]: the `dlq` subcommands, a client of the admin API.
+//!
+//! Modules are `pub(crate)` unless the binary, the integration tests or the
+//! load-test tool use them: the boundary of the library is the list of `pub
+//! mod` below, and the compiler reports what inside the crate goes unused.
 
 pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod dlq;
-pub mod event;
-pub mod ingress;
-pub mod listener;
-pub mod metrics;
-pub mod outbound;
-pub mod pipeline;
-pub mod providers;
-pub mod ratelimit;
-pub mod route;
-pub mod shutdown;
-pub mod sink;
+pub(crate) mod event;
+pub(crate) mod ingress;
+pub(crate) mod listener;
+pub(crate) mod metrics;
+pub(crate) mod outbound;
+pub(crate) mod pipeline;
+pub(crate) mod providers;
+pub(crate) mod ratelimit;
+pub(crate) mod route;
+pub(crate) mod shutdown;
+pub(crate) mod sink;
 pub mod store;
 pub mod telemetry;
 pub mod time;

@@ -107,10 +107,6 @@ impl Pipeline {
         self.sources.get(id).cloned()
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     /// Handles one request for `source`. `get` marks a GET (handshakes only);
     /// `traceparent` is the trace the events' messages and deliveries continue.
     pub async fn ingest(

@@ -34,8 +34,6 @@ pub enum IngressError {
     BodyTimeout,
     #[error("body could not be read: {0}")]
     BodyRead(String),
-    #[error("bad request: {0}")]
-    BadRequest(String),
     /// The client address is over `server.client_rate_limit`.
     #[error("client over its rate limit")]
     RateLimited(u64),
@@ -56,7 +54,7 @@ impl IngressError {
             IngressError::MethodNotAllowed(_) => "method_not_allowed",
             IngressError::TooLarge(_) => "too_large",
             IngressError::BodyTimeout => "timeout",
-            IngressError::BodyRead(_) | IngressError::BadRequest(_) => "invalid",
+            IngressError::BodyRead(_) => "invalid",
             IngressError::RateLimited(_) => "rate_limited",
             IngressError::Shed => "overloaded",
             IngressError::Ingest(e) => e.outcome(),
@@ -118,7 +116,7 @@ pub fn error(e: &IngressError) -> Resp {
                 .insert(CONNECTION, HeaderValue::from_static("close"));
             r
         }
-        IngressError::BodyRead(m) | IngressError::BadRequest(m) => msg(StatusCode::BAD_REQUEST, m),
+        IngressError::BodyRead(m) => msg(StatusCode::BAD_REQUEST, m),
         IngressError::RateLimited(secs) | IngressError::Ingest(IngestError::RateLimited(secs)) => {
             let mut r = msg(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
             r.headers_mut()

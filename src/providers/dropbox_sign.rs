@@ -38,10 +38,7 @@ const KINDS: &[(&str, Kind)] = &[
 
 /// Parses the form field and checks `event_hash`. A body that cannot be read far
 /// enough to find the hash is unauthenticated, not malformed.
-fn authenticate(
-    keys: &[Key],
-    req: &Inbound,
-) -> Result<(Verified, Preparsed), VerifyError> {
+fn authenticate(keys: &[Key], req: &Inbound) -> Result<(Verified, Preparsed), VerifyError> {
     let ct = req.header("content-type").unwrap_or("");
     let json =
         form_field(ct, req.body, "json").map_err(|_| VerifyError::Missing("json form field"))?;

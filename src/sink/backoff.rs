@@ -21,11 +21,6 @@ impl Backoff {
     pub fn delay_with(&self, attempt: u32, unit: f64) -> Duration {
         self.ceiling(attempt).mul_f64(unit.clamp(0.0, 1.0))
     }
-
-    /// A random delay for retry number `attempt`.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        self.delay_with(attempt, fastrand::f64())
-    }
 }
 
 #[cfg(test)]
@@ -57,7 +52,6 @@ mod tests {
                     "attempt {attempt} unit {unit}: {d:?}"
                 );
             }
-            assert!(B.delay(attempt) <= B.ceiling(attempt));
         }
         assert_eq!(B.delay_with(3, 0.0), Duration::ZERO);
         assert_eq!(B.delay_with(3, 2.0), B.ceiling(3));

@@ -55,6 +55,7 @@ impl Breaker {
         }
     }
 
+    #[cfg(test)]
     pub fn state(&self) -> Circuit {
         self.state
     }

@@ -121,10 +121,6 @@ pub fn delay_with(schedule: &[Duration], retry: u32, unit: f64) -> Duration {
     ceiling(schedule, retry).mul_f64(unit.clamp(0.0, 1.0))
 }
 
-pub fn delay(schedule: &[Duration], retry: u32) -> Duration {
-    delay_with(schedule, retry, fastrand::f64())
-}
-
 /// `Retry-After` as delta-seconds or an HTTP date, relative to `now`.
 pub fn parse_retry_after(v: &str, now: SystemTime) -> Option<Duration> {
     let v = v.trim();
@@ -245,7 +241,6 @@ mod tests {
                 let d = delay_with(&s, retry, i as f64 / 100.0);
                 assert!(d <= ceiling(&s, retry));
             }
-            assert!(delay(&s, retry) <= ceiling(&s, retry));
         }
         assert_eq!(delay_with(&s, 0, 2.0), Duration::from_secs(5));
     }

@@ -18,7 +18,7 @@ mod flow;
 mod message;
 mod producer;
 
-pub use classify::{Class, FATAL, classify};
+pub use classify::{Class, classify};
 pub use producer::check;
 
 use flow::{Flow, Settled};

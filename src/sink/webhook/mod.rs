@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
-pub use endpoint::{Endpoint, is_local_name, is_private};
+pub use endpoint::Endpoint;
 
 use super::breaker::{Breaker, Permit};
 use super::retry::{self, Answer, Policy, Verdict};
