@@ -281,6 +281,14 @@ fn endpoint_problems_name_the_key() {
         "http://[::1]/",
         "http://10.0.0.7/",
         "http://169.254.169.254/",
+        // IPv4 reached through IPv6 literals: compatible, mapped (hex form),
+        // translated, local-use NAT64, site-local.
+        "http://[::127.0.0.1]/",
+        "http://[::a9fe:a9fe]/",
+        "http://[::ffff:7f00:1]/",
+        "http://[::ffff:0:a00:7]/",
+        "http://[64:ff9b:1::a00:7]/",
+        "http://[fec0::1]/",
     ] {
         let ps = problems(&endpoint(&format!("url = \"{url}\"\nsecret = \"{WHSEC}\"")));
         assert!(

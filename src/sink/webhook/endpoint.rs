@@ -232,9 +232,13 @@ fn endpoint_headers(key: &str, e: &EndpointConfig, r: &mut Report) -> http::Head
 }
 
 /// Addresses a delivery may not reach without `allow_private`: loopback,
-/// private (RFC 1918, unique local), link-local, carrier-grade NAT, unspecified,
-/// multicast, broadcast, documentation and benchmarking ranges, and IPv4
-/// addresses embedded in IPv6 (mapped, NAT64) that are any of these.
+/// private (RFC 1918, unique local, deprecated site-local), link-local,
+/// carrier-grade NAT, unspecified, multicast, broadcast, documentation and
+/// benchmarking ranges; IPv4 addresses embedded in IPv6 (mapped
+/// `::ffff:0:0/96`, translated `::ffff:0:0:0/96`, NAT64 `64:ff9b::/96`) that
+/// are any of these; and the IPv6 ranges that reach IPv4 in ways a resolver
+/// cannot see through (the deprecated IPv4-compatible `::/96`, local-use
+/// NAT64 `64:ff9b:1::/48`).
 pub fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -253,19 +257,28 @@ pub fn is_private(ip: IpAddr) -> bool {
                 || (a == 198 && (18..20).contains(&b))
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_private(IpAddr::V4(v4));
-            }
             let seg = v6.segments();
-            if seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6] == [0, 0, 0, 0] {
-                let o = v6.octets();
-                return is_private(IpAddr::from([o[12], o[13], o[14], o[15]]));
+            let o = v6.octets();
+            let embedded = IpAddr::from([o[12], o[13], o[14], o[15]]);
+            // ::ffff:a.b.c.d (mapped) and ::ffff:0:a.b.c.d (translated).
+            if seg[..4] == [0, 0, 0, 0] && (seg[4..6] == [0, 0xffff] || seg[4..6] == [0xffff, 0]) {
+                return is_private(embedded);
+            }
+            // 64:ff9b::a.b.c.d (well-known NAT64).
+            if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return is_private(embedded);
             }
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
+                // ::a.b.c.d (IPv4-compatible, deprecated), including :: and ::1.
+                || seg[..6] == [0, 0, 0, 0, 0, 0]
+                // 64:ff9b:1::/48 (local-use NAT64).
+                || seg[..3] == [0x64, 0xff9b, 1]
                 || (seg[0] & 0xfe00) == 0xfc00
                 || (seg[0] & 0xffc0) == 0xfe80
+                // fec0::/10 (site-local, deprecated).
+                || (seg[0] & 0xffc0) == 0xfec0
                 || (seg[0] == 0x2001 && seg[1] == 0xdb8)
         }
     }
@@ -299,7 +312,18 @@ mod tests {
             "fe80::1",
             "::ffff:10.0.0.1",
             "::ffff:127.0.0.1",
+            "::ffff:7f00:1",
+            "::ffff:0:0",
+            "::ffff:0:7f00:1",
+            "::ffff:0:10.0.0.1",
             "64:ff9b::a9fe:a9fe",
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::8.8.8.8",
+            "64:ff9b:1::1",
+            "64:ff9b:1:ffff::8.8.8.8",
+            "fec0::1",
+            "feff::1",
         ] {
             assert!(is_private(a.parse().unwrap()), "{a}");
         }
@@ -310,6 +334,9 @@ mod tests {
             "100.128.0.1",
             "2606:4700::1111",
             "::ffff:8.8.8.8",
+            "::ffff:0:8.8.8.8",
+            "64:ff9b::808:808",
+            "64:ff9b:2::1",
         ] {
             assert!(!is_private(a.parse().unwrap()), "{a}");
         }
