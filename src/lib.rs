@@ -23,6 +23,7 @@
 //! - [`telemetry`]: logs and OTLP trace export.
 //! - [`time`]: the one clock every component reads, and timestamp parsing.
 //! - [`shutdown`]: one stop signal with one drain deadline for every task.
+//! - [`supervise`]: long-running tasks restarted (and counted) after a panic.
 //! - [`cli`]: the `config check` and `sign` subcommands' logic.
 //! - [`dlq`]: the `dlq` subcommands, a client of the admin API.
 //!
@@ -47,6 +48,7 @@ pub(crate) mod route;
 pub(crate) mod shutdown;
 pub(crate) mod sink;
 pub mod store;
+pub(crate) mod supervise;
 pub mod telemetry;
 pub mod time;
 pub mod verify;

@@ -5,9 +5,11 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -39,14 +41,18 @@ impl Limits {
 }
 
 /// Serves `handler` on `listener` until the shutdown, then lets requests in
-/// flight finish until its deadline.
-pub async fn serve<H, F, B>(
+/// flight finish until its deadline. A request whose handling panics is
+/// answered with `on_panic()` (which counts it); the connection and the
+/// listener carry on.
+pub async fn serve<H, F, B, P>(
     listener: TcpListener,
     limits: Limits,
     handler: H,
+    on_panic: P,
     mut shutdown: Shutdown,
 ) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    P: Fn() -> Response<B> + Clone + Send + Sync + 'static,
     F: Future<Output = Response<B>> + Send + 'static,
     B: hyper::body::Body + Send + 'static,
     B::Data: Send,
@@ -77,10 +83,21 @@ pub async fn serve<H, F, B>(
             _ = shutdown.begun() => break,
         };
         let _ = stream.set_nodelay(true);
-        let h = handler.clone();
+        let (h, p) = (handler.clone(), on_panic.clone());
         let svc = service_fn(move |req| {
-            let fut = h(req, peer);
-            async move { Ok::<_, Infallible>(fut.await) }
+            let fut = AssertUnwindSafe(h(req, peer)).catch_unwind();
+            let p = p.clone();
+            async move {
+                Ok::<_, Infallible>(fut.await.unwrap_or_else(|panic| {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    tracing::error!(panic = %what, "request handling panicked; answered 500");
+                    p()
+                }))
+            }
         });
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc));
         tokio::spawn(async move {
@@ -99,5 +116,65 @@ pub async fn serve<H, F, B>(
         .is_err()
     {
         tracing::warn!("shutdown deadline passed with connections still open");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http_body_util::Full;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::shutdown::Trigger;
+
+    /// A handler that panics costs its request a 500 (counted), not the
+    /// connection, the listener or the process.
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_and_the_connection_goes_on() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (trigger, shutdown) = Trigger::new(Duration::from_secs(1));
+        let panics = Arc::new(AtomicUsize::new(0));
+        let p = panics.clone();
+        let limits = Limits {
+            max_connections: 4,
+            max_header_bytes: 16 * 1024,
+            header_read_timeout: Duration::from_secs(5),
+        };
+        let server = tokio::spawn(serve(
+            l,
+            limits,
+            |req: Request<Incoming>, _| async move {
+                assert_ne!(req.uri().path(), "/boom", "a bug");
+                Response::new(Full::new(bytes::Bytes::from_static(b"fine")))
+            },
+            move || {
+                p.fetch_add(1, Ordering::SeqCst);
+                let mut r = Response::new(Full::new(bytes::Bytes::from_static(b"oops")));
+                *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                r
+            },
+            shutdown,
+        ));
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let first = exchange(&mut s, "/boom").await;
+        assert!(first.starts_with("HTTP/1.1 500"), "{first}");
+        assert!(first.ends_with("oops"), "{first}");
+        let second = exchange(&mut s, "/ok").await;
+        assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+        assert_eq!(panics.load(Ordering::SeqCst), 1);
+        trigger.begin();
+        server.await.unwrap();
+    }
+
+    /// One GET on an open connection; the answer as text.
+    async fn exchange(s: &mut tokio::net::TcpStream, path: &str) -> String {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 1024];
+        let n = s.read(&mut buf).await.unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
     }
 }

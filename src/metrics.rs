@@ -48,6 +48,11 @@ pub struct Metrics {
     pub ingest_seconds: HistogramVec,
     /// Webhook requests being handled on the public listener.
     pub requests_in_flight: IntGauge,
+    /// `task`: long-running tasks started again after a panic.
+    pub task_restarts: IntCounterVec,
+    /// `listener` (`public`, `admin`): requests whose handling panicked
+    /// (answered 500).
+    pub request_panics: IntCounterVec,
     /// `topic`, `outcome` (`published`, `failed`, `dead_lettered`).
     pub kafka_messages: IntCounterVec,
     /// Received → acknowledged by the broker.
@@ -100,6 +105,11 @@ fn register<M: prometheus::core::Collector + Clone + 'static>(
     metric
 }
 
+/// The `task` label of an endpoint's worker.
+pub fn webhook_task(endpoint: &str) -> String {
+    format!("webhook:{endpoint}")
+}
+
 impl Metrics {
     /// The metrics of a gateway with these sources, endpoints and topics; every
     /// series they name starts at zero, so alerts see it before the first event.
@@ -137,6 +147,16 @@ impl Metrics {
                 &[],
             )
             .with_label_values::<&str>(&[]),
+            task_restarts: counter(
+                "task_restarts_total",
+                "Long-running tasks (sink workers, health checks, sweeper) started again after a panic.",
+                &["task"],
+            ),
+            request_panics: counter(
+                "request_panics_total",
+                "Requests whose handling panicked, by listener (answered 500).",
+                &["listener"],
+            ),
             kafka_messages: counter(
                 "kafka_messages_total",
                 "Kafka messages by topic and outcome: published (acknowledged), failed (a retryable failure; retried), dead_lettered.",
@@ -256,6 +276,17 @@ impl Metrics {
             for o in OUTCOMES {
                 m.webhooks.with_label_values(&[s, o]);
             }
+        }
+        for l in ["public", "admin"] {
+            m.request_panics.with_label_values(&[l]);
+        }
+        let mut tasks = vec!["sweeper".to_owned(), "client_tidy".to_owned()];
+        if kafka {
+            tasks.extend(["kafka_sink".to_owned(), "kafka_health".to_owned()]);
+        }
+        tasks.extend(endpoints.iter().map(|e| webhook_task(e)));
+        for t in &tasks {
+            m.task_restarts.with_label_values(&[t.as_str()]);
         }
         if kafka {
             for t in topics {

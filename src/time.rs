@@ -104,20 +104,32 @@ impl governor::clock::Clock for Clock {
     }
 }
 
-/// `2026-11-23T16:55:49.123Z`.
+/// The latest time shown or accepted: 9999-12-31T23:59:59.999Z. Times
+/// before 1970 or after it (from a provider's payload) are not times
+/// countersign can show: they read as unknown.
+pub const MAX_MS: i64 = 253_402_300_799_999;
+
+/// `ms` if it is within 1970-01-01 .. [`MAX_MS`].
+pub fn in_range(ms: i64) -> Option<i64> {
+    (0..=MAX_MS).contains(&ms).then_some(ms)
+}
+
+/// `2026-11-23T16:55:49.123Z`. Times outside the range are shown at its
+/// nearest end (never a panic: the formatter cannot show year 10000).
 pub fn format_ms(ms: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    let t = UNIX_EPOCH + Duration::from_millis(ms.clamp(0, MAX_MS) as u64);
     humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// Parses RFC 3339 with `Z`, a numeric offset, or no zone (read as UTC), with up to
-/// nine fractional digits. Returns unix milliseconds.
+/// nine fractional digits. Returns unix milliseconds, `None` for anything
+/// unparsable or outside 1970 .. 9999.
 pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     let s = s.trim();
     let (base, offset_secs) = split_offset(s)?;
     let t = humantime::parse_rfc3339_weak(base).ok()?;
-    let ms = t.duration_since(UNIX_EPOCH).ok()?.as_millis() as i64;
-    Some(ms - offset_secs * 1000)
+    let ms = i64::try_from(t.duration_since(UNIX_EPOCH).ok()?.as_millis()).ok()?;
+    in_range(ms.checked_sub(offset_secs.checked_mul(1000)?)?)
 }
 
 /// Splits a trailing `+hh:mm` / `-hh:mm` / `Z` off a timestamp.
@@ -130,7 +142,11 @@ fn split_offset(s: &str) -> Option<(&str, i64)> {
         Some(rel) => {
             let pos = tpos + rel;
             let (h, m) = s[pos + 1..].split_once(':').unwrap_or((&s[pos + 1..], "0"));
-            let secs = h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60;
+            let (h, m) = (h.parse::<i64>().ok()?, m.parse::<i64>().ok()?);
+            if !(0..24).contains(&h) || !(0..60).contains(&m) {
+                return None;
+            }
+            let secs = h * 3600 + m * 60;
             let sign = if &s[pos..pos + 1] == "-" { -1 } else { 1 };
             Some((&s[..pos], sign * secs))
         }
@@ -138,9 +154,14 @@ fn split_offset(s: &str) -> Option<(&str, i64)> {
     }
 }
 
-/// Unix seconds or milliseconds (values above 10^11 are milliseconds) to ms.
-pub fn unix_to_ms(v: i64) -> i64 {
-    if v > 100_000_000_000 { v } else { v * 1000 }
+/// Unix seconds or milliseconds (values above 10^11 are milliseconds) to ms;
+/// `None` outside 1970 .. 9999.
+pub fn unix_to_ms(v: i64) -> Option<i64> {
+    in_range(if v > 100_000_000_000 {
+        v
+    } else {
+        v.checked_mul(1000)?
+    })
 }
 
 #[cfg(test)]
@@ -163,8 +184,32 @@ mod tests {
 
     #[test]
     fn unix_units() {
-        assert_eq!(unix_to_ms(1348177752), 1348177752000);
-        assert_eq!(unix_to_ms(1555062604837), 1555062604837);
+        assert_eq!(unix_to_ms(1348177752), Some(1348177752000));
+        assert_eq!(unix_to_ms(1555062604837), Some(1555062604837));
+    }
+
+    /// Times a provider may send that no formatter can show, or whose
+    /// arithmetic overflows: unknown, never a panic.
+    #[test]
+    fn out_of_range_times_read_as_unknown() {
+        assert_eq!(unix_to_ms(253_402_300_800_000), None);
+        assert_eq!(unix_to_ms(i64::MAX), None);
+        assert_eq!(unix_to_ms(-1), None);
+        assert_eq!(unix_to_ms(99_999_999_999), Some(99_999_999_999_000));
+        assert_eq!(unix_to_ms(MAX_MS), Some(MAX_MS));
+        assert_eq!(parse_rfc3339_ms("9999-12-31T23:59:59-05:00"), None);
+        assert_eq!(
+            parse_rfc3339_ms("9999-12-31T23:59:59+05:00").map(format_ms),
+            Some("9999-12-31T18:59:59.000Z".into())
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2020-01-01T00:00:00+99999999999999:00"),
+            None
+        );
+        assert_eq!(parse_rfc3339_ms("2020-01-01T00:00:00+24:00"), None);
+        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00+01:00"), None);
+        assert_eq!(format_ms(i64::MAX), "9999-12-31T23:59:59.999Z");
+        assert_eq!(format_ms(-5), "1970-01-01T00:00:00.000Z");
     }
 
     #[tokio::test]

@@ -83,6 +83,15 @@ impl IntoResponse for AdminError {
     }
 }
 
+/// The answer to a request whose handling panicked (the cause is logged).
+pub fn internal_error() -> Response {
+    let body = ErrorBody {
+        error: "internal error".into(),
+        sources: None,
+    };
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+}
+
 /// 200 with `body` as JSON.
 pub fn ok<T: Serialize>(body: T) -> Response {
     (StatusCode::OK, Json(body)).into_response()

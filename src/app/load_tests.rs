@@ -399,3 +399,20 @@ rate_limit = { per_second = 1e9 }
         crate::config::OtlpProtocol::HttpJson
     );
 }
+
+/// A maximum below the 1 s minimum made `clamp` panic in the worker.
+#[test]
+fn retry_after_max_below_one_second_is_refused() {
+    let url = "url = \"https://example.com/hook\"";
+    let ps = problems(&endpoint(&format!(
+        "{url}\nsecret = \"{WHSEC}\"\nretry_after_max = \"500ms\""
+    )));
+    assert!(
+        has(&ps, "endpoints[0].retry_after_max", "at least \"1s\""),
+        "{ps:?}"
+    );
+    let ok = load_str(&endpoint(&format!(
+        "{url}\nsecret = \"{WHSEC}\"\nretry_after_max = \"1s\""
+    )));
+    assert!(ok.is_ok(), "{ok:?}");
+}

@@ -25,12 +25,14 @@ use crate::ingress::ingest;
 use crate::ingress::limit::Ingress;
 use crate::listener;
 use crate::metrics::Metrics;
+use crate::metrics::webhook_task;
 use crate::pipeline::Pipeline;
 use crate::route::Router;
 use crate::shutdown::{Shutdown, Trigger};
 use crate::sink::kafka::KafkaSink;
-use crate::sink::webhook::Worker;
+use crate::sink::webhook::{EndpointStatus, Worker};
 use crate::store::Store;
+use crate::supervise::supervise;
 use crate::time::Clock;
 
 /// The two bound listeners (bound by the caller, so tests can use port 0).
@@ -57,6 +59,9 @@ impl Listeners {
         Ok((self.public.local_addr()?, self.admin.local_addr()?))
     }
 }
+
+/// A long-running task, boxed so tasks of different kinds share one supervisor.
+type Task = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Runs the gateway until `shutdown` resolves, then drains and returns.
 pub async fn run(
@@ -127,14 +132,36 @@ pub async fn run_with_clock(
         limits,
         clock: clock.clone(),
     });
-    let tidy = tokio::spawn(
-        ing.clone()
-            .tidy(std::time::Duration::from_secs(60), stop.clone()),
-    );
+    // Every long-running task runs supervised: started again after a panic,
+    // counted in countersign_task_restarts_total{task}.
+    let restarts = metrics.task_restarts.clone();
+    let supervised = |task: String, make: Box<dyn FnMut() -> Task + Send>| {
+        let restarts = restarts.with_label_values(&[task.as_str()]);
+        tokio::spawn(supervise(task, restarts, stop.clone(), make))
+    };
+    let tidy = {
+        let (ing, stop) = (ing.clone(), stop.clone());
+        supervised(
+            "client_tidy".into(),
+            Box::new(move || {
+                Box::pin(
+                    ing.clone()
+                        .tidy(std::time::Duration::from_secs(60), stop.clone()),
+                )
+            }),
+        )
+    };
     let public = tokio::spawn(listener::serve(
         listeners.public,
         conn_limits.clone(),
         move |req, peer| ingest::handle(ing.clone(), req, peer),
+        {
+            let panics = metrics.request_panics.with_label_values(&["public"]);
+            move || {
+                panics.inc();
+                crate::ingress::response::internal_error()
+            }
+        },
         stop.clone(),
     ));
     let mut kafka_status = None;
@@ -149,8 +176,16 @@ pub async fn run_with_clock(
         )
         .context("cannot create the kafka producer (kafka.producer)")?;
         kafka_status = Some(sink.status());
-        sink_tasks.push(sink.spawn_health(std::time::Duration::from_secs(5), stop.clone()));
-        sink_tasks.push(tokio::spawn(sink.run(stop.clone())));
+        let (s, st) = (sink.clone(), stop.clone());
+        sink_tasks.push(supervised(
+            "kafka_health".into(),
+            Box::new(move || Box::pin(s.health(std::time::Duration::from_secs(5), st.clone()))),
+        ));
+        let st = stop.clone();
+        sink_tasks.push(supervised(
+            "kafka_sink".into(),
+            Box::new(move || Box::pin(sink.clone().run(st.clone()))),
+        ));
         tracing::info!(
             brokers = cfg.kafka.brokers.as_deref().unwrap_or(""),
             "kafka sink started"
@@ -158,14 +193,30 @@ pub async fn run_with_clock(
     }
     let mut endpoints = Vec::new();
     for ep in loaded.endpoints {
-        let worker = Worker::new(ep, store.clone(), clock.clone(), &metrics);
-        endpoints.push((worker.endpoint(), worker.status()));
-        sink_tasks.push(tokio::spawn(worker.run(stop.clone())));
+        let ep = Arc::new(ep);
+        let status = Arc::new(EndpointStatus::new(&metrics, &ep.id));
+        endpoints.push((ep.clone(), status.clone()));
+        let (store, clock, metrics, st) =
+            (store.clone(), clock.clone(), metrics.clone(), stop.clone());
+        sink_tasks.push(supervised(
+            webhook_task(&ep.id),
+            Box::new(move || {
+                let w = Worker::new(
+                    ep.clone(),
+                    store.clone(),
+                    clock.clone(),
+                    &metrics,
+                    status.clone(),
+                );
+                Box::pin(w.run(st.clone()))
+            }),
+        ));
     }
     if !endpoints.is_empty() {
         let ids: Vec<&str> = endpoints.iter().map(|(e, _)| e.id.as_str()).collect();
         tracing::info!(endpoints = ?ids, "http sink started");
     }
+    let admin_panics = metrics.request_panics.with_label_values(&["admin"]);
     let adm = Arc::new(admin::Admin {
         store: store.clone(),
         ready: ready.clone(),
@@ -178,14 +229,31 @@ pub async fn run_with_clock(
         listeners.admin,
         conn_limits,
         admin::handler(admin::router(adm)),
+        move || {
+            admin_panics.inc();
+            admin::response::internal_error()
+        },
         admin_shutdown,
     ));
-    let sweeper = tokio::spawn(sweep_loop(
-        store.clone(),
-        cfg.store.sweep_interval,
-        clock,
-        stop,
-    ));
+    let sweeper = {
+        let (store, interval, clock, st) = (
+            store.clone(),
+            cfg.store.sweep_interval,
+            clock.clone(),
+            stop.clone(),
+        );
+        supervised(
+            "sweeper".into(),
+            Box::new(move || {
+                Box::pin(sweep_loop(
+                    store.clone(),
+                    interval,
+                    clock.clone(),
+                    st.clone(),
+                ))
+            }),
+        )
+    };
     ready.store(true, Ordering::SeqCst);
 
     shutdown.await;

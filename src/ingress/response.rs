@@ -89,6 +89,14 @@ fn store_error(e: &StoreError) -> Resp {
     }
 }
 
+/// The answer to a request whose handling panicked (the cause is logged).
+pub fn internal_error() -> Resp {
+    json(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &json!({"error": "internal error"}),
+    )
+}
+
 /// Maps an error to its response.
 pub fn error(e: &IngressError) -> Resp {
     let msg = |s: StatusCode, m: &str| json(s, &json!({"error": m}));

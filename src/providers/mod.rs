@@ -424,16 +424,17 @@ pub fn as_string(v: &Value) -> Option<String> {
     }
 }
 
-/// A timestamp at `path`: unix seconds/millis (number or digits) or RFC 3339.
+/// A timestamp at `path`: unix seconds/millis (number or digits) or RFC 3339;
+/// `None` when absent, unreadable or outside 1970 .. 9999.
 pub fn time_at(v: &Value, path: &[&str]) -> Option<i64> {
     let mut cur = v;
     for key in path {
         cur = cur.get(key)?;
     }
     match cur {
-        Value::Number(n) => n.as_i64().map(crate::time::unix_to_ms),
+        Value::Number(n) => n.as_i64().and_then(crate::time::unix_to_ms),
         Value::String(s) => match s.parse::<i64>() {
-            Ok(n) => Some(crate::time::unix_to_ms(n)),
+            Ok(n) => crate::time::unix_to_ms(n),
             Err(_) => crate::time::parse_rfc3339_ms(s),
         },
         _ => None,

@@ -41,7 +41,12 @@ pub enum Verdict {
     Permanent,
 }
 
-/// What an answer means for the delivery.
+/// The shortest `Retry-After` honoured (a shorter one, or 0, waits this long).
+pub const MIN_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// What an answer means for the delivery. A `Retry-After` is kept within
+/// `[1s, retry_after_max]` (config keeps the maximum at 1s or more; a smaller
+/// one here still cannot panic: the maximum wins).
 pub fn verdict(o: &Answer, retry_after_max: Duration) -> Verdict {
     let (code, retry_after) = match o {
         Answer::Failed(_) => return Verdict::Retry { after: None },
@@ -51,7 +56,7 @@ pub fn verdict(o: &Answer, retry_after_max: Duration) -> Verdict {
         200..=299 => Verdict::Delivered,
         410 => Verdict::Gone,
         429 | 503 => Verdict::Retry {
-            after: retry_after.map(|d| d.clamp(Duration::from_secs(1), retry_after_max)),
+            after: retry_after.map(|d| d.max(MIN_RETRY_AFTER).min(retry_after_max)),
         },
         408 | 425 | 500..=599 => Verdict::Retry { after: None },
         _ => Verdict::Permanent,
@@ -183,6 +188,19 @@ mod tests {
         assert_eq!(with(503, 0), after(1));
         assert_eq!(with(429, 86_400 * 365), after(3600));
         assert_eq!(with(500, 30), Verdict::Retry { after: None });
+        // A maximum below the minimum (config refuses it) wins instead of
+        // panicking in `clamp`.
+        let half = Duration::from_millis(500);
+        assert_eq!(
+            verdict(
+                &Answer::Status {
+                    code: 429,
+                    retry_after: Some(Duration::from_secs(5))
+                },
+                half
+            ),
+            Verdict::Retry { after: Some(half) }
+        );
     }
 
     #[test]

@@ -192,3 +192,24 @@ fn wrong_secret_fails_authentication_for_every_provider() {
         assert!(matches!(r, Err(Failure::Auth(_))), "{}: {r:?}", c.name);
     }
 }
+
+/// Dates no formatter can show (year 10000, offsets that overflow) leave
+/// `occurred_at` unknown; the event is still taken.
+#[test]
+fn out_of_range_dates_become_unknown_not_a_panic() {
+    let adobe = source("provider = \"adobe_sign\"\nsecrets = [\"client-123\"]");
+    for date in [
+        "253402300800000",
+        "\"253402300800000\"",
+        "\"9999-12-31T23:59:59-05:00\"",
+        "\"2019-01-09T12:41:39+99999999999999:00\"",
+        "-1",
+        "9223372036854775807",
+    ] {
+        let body = format!(
+            r#"{{"webhookNotificationId":"n-1","event":"AGREEMENT_WORKFLOW_COMPLETED","eventDate":{date},"agreement":{{"id":"agr-9"}}}}"#
+        );
+        let events = run(&adobe, &body, &[], None).unwrap_or_else(|e| panic!("{date}: {e:?}"));
+        assert_eq!(events[0].occurred_at, None, "{date}");
+    }
+}

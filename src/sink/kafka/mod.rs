@@ -87,6 +87,7 @@ struct DeliveryReport {
     result: Result<(i32, i64), KafkaError>,
 }
 
+#[derive(Clone)]
 pub struct KafkaSink {
     cfg: KafkaConfig,
     /// The producer settings, resolved and checked at start-up ([`check`]).
@@ -131,13 +132,13 @@ impl KafkaSink {
     }
 
     /// Checks broker connectivity every `every` until the shutdown.
-    pub fn spawn_health(
+    pub fn health(
         &self,
         every: Duration,
         mut shutdown: Shutdown,
-    ) -> tokio::task::JoinHandle<()> {
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let (producer, status) = (self.producer.clone(), self.status.clone());
-        tokio::spawn(async move {
+        async move {
             loop {
                 let p = producer.clone();
                 let ok = tokio::task::spawn_blocking(move || {
@@ -164,7 +165,7 @@ impl KafkaSink {
                     _ = shutdown.begun() => return,
                 }
             }
-        })
+        }
     }
 
     /// Runs until the shutdown; then waits until its deadline for the

@@ -8,6 +8,7 @@ use std::time::Duration;
 use http::{HeaderMap, Uri};
 
 use crate::config::{BreakerConfig, EndpointConfig, RateLimit, Report};
+use crate::sink::retry;
 use crate::verify::Key;
 
 /// An endpoint ready to deliver to. Built only by [`Endpoint::from_config`].
@@ -118,7 +119,13 @@ impl Endpoint {
         for (j, d) in e.retry_schedule.iter().enumerate() {
             r.positive(&format!("{key}.retry_schedule[{j}]"), *d);
         }
-        r.positive(&format!("{key}.retry_after_max"), e.retry_after_max);
+        if e.retry_after_max < retry::MIN_RETRY_AFTER {
+            r.add(
+                format!("{key}.retry_after_max"),
+                "is shorter than 1s, the shortest Retry-After honoured",
+                "set it to at least \"1s\"",
+            );
+        }
         if let Some(rl) = &e.rate_limit {
             r.rate_limit(&format!("{key}.rate_limit"), rl);
         }

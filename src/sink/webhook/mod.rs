@@ -67,7 +67,7 @@ pub struct EndpointStatus {
 }
 
 impl EndpointStatus {
-    fn new(m: &Metrics, id: &str) -> EndpointStatus {
+    pub fn new(m: &Metrics, id: &str) -> EndpointStatus {
         EndpointStatus {
             success: m.attempts(id, "success"),
             retryable: m.attempts(id, "retryable"),
@@ -134,16 +134,24 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(ep: Endpoint, store: Store, clock: Clock, metrics: &Metrics) -> Worker {
+    /// A worker for `ep` reporting into `status` (which outlives the worker:
+    /// a restarted worker keeps counting into the same series).
+    pub fn new(
+        ep: Arc<Endpoint>,
+        store: Store,
+        clock: Clock,
+        metrics: &Metrics,
+        status: Arc<EndpointStatus>,
+    ) -> Worker {
         let limiter = ep
             .rate_limit
             .map(|rl| RateLimiter::direct_with_clock(crate::ratelimit::quota(&rl), clock.clone()));
         Worker {
             series: Series::new(metrics, &ep.id),
-            status: Arc::new(EndpointStatus::new(metrics, &ep.id)),
+            status,
             client: client::client(&ep),
             breaker: Breaker::new(ep.breaker.failures, ep.breaker.cooldown),
-            ep: Arc::new(ep),
+            ep,
             store,
             clock,
             limiter,
@@ -151,14 +159,6 @@ impl Worker {
             ready: VecDeque::new(),
             disabled: None,
         }
-    }
-
-    pub fn endpoint(&self) -> Arc<Endpoint> {
-        self.ep.clone()
-    }
-
-    pub fn status(&self) -> Arc<EndpointStatus> {
-        self.status.clone()
     }
 
     /// Runs until the shutdown; then waits until its deadline for attempts in
