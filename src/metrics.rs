@@ -280,7 +280,7 @@ impl Metrics {
         for l in ["public", "admin"] {
             m.request_panics.with_label_values(&[l]);
         }
-        let mut tasks = vec!["sweeper".to_owned(), "client_tidy".to_owned()];
+        let mut tasks = vec!["sweeper".to_owned()];
         if kafka {
             tasks.extend(["kafka_sink".to_owned(), "kafka_health".to_owned()]);
         }

@@ -11,6 +11,7 @@ use crate::event::{EventId, SignatureEvent};
 use crate::providers::{Answer, Handshake, Malformed, Source};
 use crate::route::Router;
 use crate::store::{Claim, NewEvent, Store, StoreError};
+use crate::time::Clock;
 use crate::verify::{Inbound, VerifyError};
 
 /// The result of a webhook that was taken.
@@ -74,21 +75,18 @@ impl IngestError {
 pub struct Pipeline {
     sources: HashMap<String, Arc<Source>>,
     /// Sources with a `rate_limit`.
-    limiters: HashMap<String, governor::DefaultDirectRateLimiter>,
+    limiters: HashMap<String, crate::ratelimit::Direct>,
     store: Store,
     router: Router,
 }
 
 impl Pipeline {
-    pub fn new(sources: Vec<Source>, store: Store, router: Router) -> Pipeline {
+    pub fn new(sources: Vec<Source>, store: Store, router: Router, clock: Clock) -> Pipeline {
         let limiters = sources
             .iter()
             .filter_map(|s| {
                 let rl = s.rate_limit?;
-                Some((
-                    s.id.clone(),
-                    governor::RateLimiter::direct(crate::ratelimit::quota(&rl)),
-                ))
+                Some((s.id.clone(), crate::ratelimit::direct(&rl, clock.clone())))
             })
             .collect();
         let sources = sources
@@ -134,8 +132,9 @@ impl Pipeline {
         };
         // After authentication, so forged requests cannot use up the budget.
         if let Some(l) = self.limiters.get(&source.id) {
-            l.check()
-                .map_err(|n| IngestError::RateLimited(crate::ratelimit::retry_after(&n)))?;
+            l.check().map_err(|n| {
+                IngestError::RateLimited(crate::ratelimit::retry_after(&n, l.clock()))
+            })?;
         }
         let events = source.normalize(req, &verified, pre, received_ms)?;
         let new = events

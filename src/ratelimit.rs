@@ -1,14 +1,25 @@
 //! Rate limits (governor's GCRA) from their config shape, and the
 //! `Retry-After` a refused request is told. One module for the ingress limits
-//! (per client, per source) and the HTTP sink's per-endpoint limit.
+//! (per client, per source) and the HTTP sink's per-endpoint limit, all on
+//! the gateway's [`Clock`].
 
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{NotUntil, Quota};
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{NotUntil, Quota, RateLimiter};
 
 use crate::config::RateLimit;
+use crate::time::Clock;
+
+/// One limit (a source's, an endpoint's) on the gateway's clock.
+pub type Direct = RateLimiter<NotKeyed, InMemoryState, Clock, NoOpMiddleware<Duration>>;
+
+/// A limit of `rl` on `clock`.
+pub fn direct(rl: &RateLimit, clock: Clock) -> Direct {
+    RateLimiter::direct_with_clock(quota(rl), clock)
+}
 
 /// The governor quota: one cell every `1 / per_second`, `burst` at once.
 pub fn quota(rl: &RateLimit) -> Quota {
@@ -18,8 +29,9 @@ pub fn quota(rl: &RateLimit) -> Quota {
         .allow_burst(burst)
 }
 
-/// Whole seconds until `n` allows a request, at least 1 (for `Retry-After`).
-pub fn retry_after(n: &NotUntil<<DefaultClock as Clock>::Instant>) -> u64 {
-    let wait = n.wait_time_from(DefaultClock::default().now());
+/// Whole seconds until `n` allows a request at `clock`'s reading, at least 1
+/// (for `Retry-After`).
+pub fn retry_after(n: &NotUntil<Duration>, clock: &Clock) -> u64 {
+    let wait = n.wait_time_from(governor::clock::Clock::now(clock));
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0 || wait.is_zero())
 }

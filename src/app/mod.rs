@@ -115,8 +115,13 @@ pub async fn run_with_clock(
     let metrics = Arc::new(Metrics::new(&sources, &endpoint_ids, &topics, kafka_on));
     metrics.register(Box::new(store.stats().commit_seconds.clone()));
     metrics.register(Box::new(store.stats().commit_batch.clone()));
-    let limits = Ingress::new(&cfg.server);
-    let pipeline = Arc::new(Pipeline::new(loaded.sources, store.clone(), router));
+    let limits = Ingress::new(&cfg.server, clock.clone());
+    let pipeline = Arc::new(Pipeline::new(
+        loaded.sources,
+        store.clone(),
+        router,
+        clock.clone(),
+    ));
     let ready = Arc::new(AtomicBool::new(false));
     // One shutdown for the public listener, the sinks and the housekeeping, by
     // one deadline; the admin listener has its own, begun once the store is
@@ -138,18 +143,6 @@ pub async fn run_with_clock(
     let supervised = |task: String, make: Box<dyn FnMut() -> Task + Send>| {
         let restarts = restarts.with_label_values(&[task.as_str()]);
         tokio::spawn(supervise(task, restarts, stop.clone(), make))
-    };
-    let tidy = {
-        let (ing, stop) = (ing.clone(), stop.clone());
-        supervised(
-            "client_tidy".into(),
-            Box::new(move || {
-                Box::pin(
-                    ing.clone()
-                        .tidy(std::time::Duration::from_secs(60), stop.clone()),
-                )
-            }),
-        )
     };
     let public = tokio::spawn(listener::serve(
         listeners.public,
@@ -268,7 +261,6 @@ pub async fn run_with_clock(
     trigger.begin();
     let _ = public.await;
     let _ = sweeper.await;
-    let _ = tidy.await;
     for t in sink_tasks {
         let _ = t.await;
     }

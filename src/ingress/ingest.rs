@@ -18,7 +18,6 @@ use super::limit::Ingress;
 use super::response::{self, IngressError, Resp};
 use crate::metrics::{Metrics, UNKNOWN_SOURCE};
 use crate::pipeline::{Accepted, IngestError, Pipeline};
-use crate::shutdown::Shutdown;
 use crate::time::Clock;
 use crate::verify::Inbound;
 
@@ -30,13 +29,6 @@ pub struct Ingest {
     pub limits: Ingress,
     /// Stamps `received_at`, and the time webhook timestamps are checked against.
     pub clock: Clock,
-}
-
-impl Ingest {
-    /// Tidies the per-client limiter every `every` until `stop`.
-    pub async fn tidy(self: Arc<Self>, every: Duration, shutdown: Shutdown) {
-        self.limits.tidy(every, shutdown).await;
-    }
 }
 
 /// Counts a request in `countersign_requests_in_flight` while it lives.

@@ -1,42 +1,80 @@
 //! Ingress limits of the public listener: a cap on requests handled at once
 //! (load shedding: 503 at once beyond it) and a rate limit per client address
 //! (checked before anything is read). Over it the answer is 429 with
-//! `Retry-After`; nothing is stored. The per-source limit lives in the
+//! `Retry-After`; nothing is stored. The per-client states are bounded by
+//! `server.max_tracked_clients`, the least recently seen evicted first. The per-source limit lives in the
 //! [`Pipeline`](crate::pipeline::Pipeline): it is checked after authentication,
 //! so forged requests cannot use up a provider's budget.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::RateLimiter;
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::{InMemoryState, NotKeyed, StateStore};
+use hashlink::LruCache;
 use http::{HeaderMap, HeaderName};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::config::{RateLimit, ServerConfig};
+use crate::config::ServerConfig;
+use crate::time::Clock;
 
 /// The limits, shared by all connections of the public listener.
 pub struct Ingress {
     in_flight: Arc<Semaphore>,
-    clients: Option<Clients>,
+    clients: Option<ClientLimiter>,
     client_ip_header: Option<HeaderName>,
 }
 
-/// The per-client limiter; replaced by a fresh one when it tracks too many.
-struct Clients {
-    quota: Quota,
-    max: usize,
-    limiter: Mutex<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+type ClientLimiter = RateLimiter<IpAddr, Recent, Clock, NoOpMiddleware<std::time::Duration>>;
+
+/// The per-client rate states of the `server.max_tracked_clients` most
+/// recently seen clients. A new client beyond that evicts the one seen least
+/// recently (whose state is the most likely to be back to fresh), so a
+/// stream of new addresses cannot reset everyone's limit.
+pub struct Recent {
+    states: Mutex<LruCache<IpAddr, InMemoryState>>,
+}
+
+impl Recent {
+    fn new(max: usize) -> Recent {
+        Recent {
+            states: Mutex::new(LruCache::new(max.max(1))),
+        }
+    }
+}
+
+impl StateStore for Recent {
+    type Key = IpAddr;
+
+    fn measure_and_replace<T, F, E>(&self, key: &IpAddr, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        let mut states = self
+            .states
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if states.get(key).is_none() {
+            // Inserting beyond the capacity evicts the least recently used.
+            states.insert(*key, InMemoryState::default());
+        }
+        let state = states.get(key).expect("inserted above");
+        state.measure_and_replace(&NotKeyed::NonKey, f)
+    }
 }
 
 impl Ingress {
-    pub fn new(cfg: &ServerConfig) -> Ingress {
+    pub fn new(cfg: &ServerConfig, clock: Clock) -> Ingress {
         Ingress {
             in_flight: Arc::new(Semaphore::new(cfg.max_requests_in_flight)),
-            clients: cfg.client_rate_limit.map(|rl: RateLimit| Clients {
-                quota: crate::ratelimit::quota(&rl),
-                max: cfg.max_tracked_clients,
-                limiter: Mutex::new(Arc::new(RateLimiter::keyed(crate::ratelimit::quota(&rl)))),
+            clients: cfg.client_rate_limit.map(|rl| {
+                RateLimiter::new(
+                    crate::ratelimit::quota(&rl),
+                    Recent::new(cfg.max_tracked_clients),
+                    clock,
+                )
             }),
             client_ip_header: cfg
                 .client_ip_header
@@ -52,60 +90,39 @@ impl Ingress {
     }
 
     /// The client's address: the last entry of the configured header when it
-    /// holds one, else the peer's.
+    /// holds one (`ip`, `ip:port`, `[v6]` or `[v6]:port`), else the peer's.
     pub fn client(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
         self.client_ip_header
             .as_ref()
             .and_then(|h| headers.get_all(h).iter().next_back())
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit(',').next())
-            .and_then(|v| v.trim().parse::<IpAddr>().ok())
+            .and_then(|v| parse_client(v.trim()))
             .unwrap_or_else(|| peer.ip())
     }
 
     /// `Err(seconds to wait)` when `client` is over its rate.
     pub fn check_client(&self, client: IpAddr) -> Result<(), u64> {
-        let Some(c) = &self.clients else {
+        let Some(limiter) = &self.clients else {
             return Ok(());
         };
-        let key = limit_key(client);
-        let limiter = c.limiter.lock().map(|l| l.clone());
-        let Ok(limiter) = limiter else {
-            return Ok(());
-        };
-        let r = limiter
-            .check_key(&key)
-            .map_err(|n| crate::ratelimit::retry_after(&n));
-        if limiter.len() > c.max {
-            limiter.retain_recent();
-            if limiter.len() > c.max {
-                tracing::warn!(
-                    tracked = limiter.len(),
-                    max = c.max,
-                    "server.max_tracked_clients reached; the per-client rate limiter starts afresh"
-                );
-                if let Ok(mut l) = c.limiter.lock() {
-                    *l = Arc::new(RateLimiter::keyed(c.quota));
-                }
-            }
-        }
-        r
+        limiter
+            .check_key(&limit_key(client))
+            .map_err(|n| crate::ratelimit::retry_after(&n, limiter.clock()))
     }
+}
 
-    /// Forgets clients whose state is back to fresh; run every `every`.
-    pub async fn tidy(&self, every: Duration, mut shutdown: crate::shutdown::Shutdown) {
-        let Some(c) = &self.clients else { return };
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = shutdown.begun() => return,
-            }
-            if let Ok(l) = c.limiter.lock().map(|l| l.clone()) {
-                l.retain_recent();
-                l.shrink_to_fit();
-            }
-        }
-    }
+/// An address as proxies write it: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1`,
+/// `[2001:db8::1]` or `[2001:db8::1]:5678`.
+fn parse_client(v: &str) -> Option<IpAddr> {
+    v.parse::<IpAddr>()
+        .ok()
+        .or_else(|| v.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| {
+            v.strip_prefix('[')
+                .and_then(|r| r.strip_suffix(']'))
+                .and_then(|r| r.parse().ok())
+        })
 }
 
 /// IPv4 addresses as they are; IPv6 by /64 (one client usually holds a whole
@@ -129,7 +146,7 @@ mod tests {
 
     fn ingress(toml: &str) -> Ingress {
         let loaded = crate::app::load_str(toml).unwrap();
-        Ingress::new(&loaded.config.server)
+        Ingress::new(&loaded.config.server, Clock::System)
     }
 
     #[test]
@@ -156,11 +173,57 @@ mod tests {
         let i = ingress(
             "[server]\nclient_rate_limit = { per_second = 0.01, burst = 1 }\nmax_tracked_clients = 10\n",
         );
-        for n in 0..100u8 {
-            let _ = i.check_client(IpAddr::from([10, 0, 1, n]));
-            let len = i.clients.as_ref().unwrap().limiter.lock().unwrap().len();
-            assert!(len <= 10, "{len}");
+        let first = IpAddr::from([10, 0, 1, 0]);
+        assert!(i.check_client(first).is_ok());
+        assert!(i.check_client(first).is_err());
+        // Ten newer clients push the first out: its state is forgotten.
+        for n in 1..=10u8 {
+            assert!(i.check_client(IpAddr::from([10, 0, 1, n])).is_ok());
         }
+        assert!(i.check_client(first).is_ok(), "forgotten, so fresh");
+    }
+
+    /// A stream of new addresses (an attacker cycling IPv6 /64s) evicts only
+    /// the least recently seen clients: a client seen recently keeps its
+    /// state, so it stays limited.
+    #[test]
+    fn new_clients_beyond_the_bound_evict_the_least_recent_not_everyone() {
+        let i = ingress(
+            "[server]\nclient_rate_limit = { per_second = 0.01, burst = 1 }\nmax_tracked_clients = 10\n",
+        );
+        let busy: IpAddr = "203.0.113.5".parse().unwrap();
+        assert!(i.check_client(busy).is_ok());
+        assert!(i.check_client(busy).is_err());
+        for n in 0..1000u16 {
+            let attacker = IpAddr::from([0x2001, 0xdb8, n, 0, 0, 0, 0, 1]);
+            let _ = i.check_client(attacker);
+            // The busy client keeps sending, so it stays among the recent.
+            assert!(i.check_client(busy).is_err(), "reset after {n} new clients");
+        }
+    }
+
+    #[test]
+    fn client_addresses_with_ports_are_read() {
+        let v4: IpAddr = "198.51.100.7".parse().unwrap();
+        let v6: IpAddr = "2001:db8::7".parse().unwrap();
+        for (text, ip) in [
+            ("198.51.100.7", v4),
+            ("198.51.100.7:5678", v4),
+            ("2001:db8::7", v6),
+            ("[2001:db8::7]", v6),
+            ("[2001:db8::7]:5678", v6),
+        ] {
+            assert_eq!(parse_client(text), Some(ip), "{text}");
+        }
+        assert_eq!(parse_client("unknown"), None);
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.7:5678".parse().unwrap(),
+        );
+        let i = ingress("[server]\nclient_ip_header = \"x-forwarded-for\"\n");
+        assert_eq!(i.client(peer, &h), v4);
     }
 
     #[test]

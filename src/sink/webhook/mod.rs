@@ -17,9 +17,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use governor::RateLimiter;
-use governor::middleware::NoOpMiddleware;
-use governor::state::{InMemoryState, NotKeyed};
 use prometheus::IntCounter;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -106,8 +103,6 @@ impl Default for Snapshot {
     }
 }
 
-type Limiter = RateLimiter<NotKeyed, InMemoryState, Clock, NoOpMiddleware<Duration>>;
-
 /// An attempt that finished.
 struct Finished {
     due: Due,
@@ -122,7 +117,7 @@ pub struct Worker {
     store: Store,
     clock: Clock,
     client: client::Client,
-    limiter: Option<Limiter>,
+    limiter: Option<crate::ratelimit::Direct>,
     breaker: Breaker,
     status: Arc<EndpointStatus>,
     /// seq → envelope of each delivery in flight.
@@ -145,7 +140,7 @@ impl Worker {
     ) -> Worker {
         let limiter = ep
             .rate_limit
-            .map(|rl| RateLimiter::direct_with_clock(crate::ratelimit::quota(&rl), clock.clone()));
+            .map(|rl| crate::ratelimit::direct(&rl, clock.clone()));
         Worker {
             series: Series::new(metrics, &ep.id),
             status,
