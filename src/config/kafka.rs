@@ -32,8 +32,8 @@ pub struct KafkaConfig {
     #[serde(with = "dur")]
     pub retry_backoff_max: Duration,
     /// Any librdkafka producer property, passed through (TLS, SASL, tuning).
-    /// String values may be `env:NAME` or `file:/path` references; values of
-    /// sensitive keys (passwords, secrets, keys) print as redacted.
+    /// String values may be `env:NAME` or `file:/path` references; values
+    /// print as redacted unless the key is in [`SHOWN_PROPERTIES`].
     #[serde(serialize_with = "redact_props")]
     pub producer: BTreeMap<String, PropValue>,
 }
@@ -62,12 +62,52 @@ pub enum PropValue {
     Text(String),
 }
 
-/// Whether a librdkafka property holds a credential.
-pub fn sensitive_property(key: &str) -> bool {
-    ["password", "secret", "key", "token", "jaas"]
-        .iter()
-        .any(|w| key.contains(w))
-        && !key.ends_with(".location")
+/// librdkafka properties whose values are shown by `config check`: tuning
+/// and protocol choices, never credentials. Every other property's value
+/// prints as `[redacted]` (or as its `env:`/`file:` reference), since a
+/// credential can hide in a free-form one (`sasl.oauthbearer.config`).
+pub const SHOWN_PROPERTIES: &[&str] = &[
+    "acks",
+    "batch.num.messages",
+    "batch.size",
+    "bootstrap.servers",
+    "broker.address.family",
+    "client.id",
+    "compression.codec",
+    "compression.level",
+    "compression.type",
+    "debug",
+    "delivery.timeout.ms",
+    "enable.idempotence",
+    "linger.ms",
+    "max.in.flight.requests.per.connection",
+    "message.max.bytes",
+    "message.send.max.retries",
+    "message.timeout.ms",
+    "metadata.max.age.ms",
+    "queue.buffering.max.kbytes",
+    "queue.buffering.max.messages",
+    "queue.buffering.max.ms",
+    "request.timeout.ms",
+    "retries",
+    "retry.backoff.max.ms",
+    "retry.backoff.ms",
+    "sasl.mechanism",
+    "sasl.mechanisms",
+    "security.protocol",
+    "socket.keepalive.enable",
+    "socket.timeout.ms",
+    "ssl.ca.location",
+    "ssl.certificate.location",
+    "ssl.endpoint.identification.algorithm",
+    "ssl.key.location",
+    "statistics.interval.ms",
+    "topic.metadata.refresh.interval.ms",
+];
+
+/// Whether a librdkafka property's value may be shown.
+pub fn shown_property(key: &str) -> bool {
+    SHOWN_PROPERTIES.contains(&key)
 }
 
 fn redact_props<S: serde::Serializer>(
@@ -78,10 +118,11 @@ fn redact_props<S: serde::Serializer>(
     let mut m = s.serialize_map(Some(props.len()))?;
     for (k, v) in props {
         match v {
-            PropValue::Text(t) if sensitive_property(k) => {
+            _ if shown_property(k) => m.serialize_entry(k, v)?,
+            PropValue::Text(t) if t.starts_with("env:") || t.starts_with("file:") => {
                 m.serialize_entry(k, &SecretRef::parse(t).to_string())?
             }
-            other => m.serialize_entry(k, other)?,
+            _ => m.serialize_entry(k, "[redacted]")?,
         }
     }
     m.end()

@@ -26,7 +26,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use endpoints::{BreakerConfig, DEFAULT_SCHEDULE, EndpointConfig, RateLimit};
-pub use kafka::{KafkaConfig, PropValue, sensitive_property};
+pub use kafka::{KafkaConfig, PropValue};
 pub use report::{ConfigError, Problem, Report};
 pub use routes::{Match, RouteConfig};
 pub use secret::SecretRef;
@@ -125,22 +125,94 @@ fn from_figment(err: figment::Error) -> ConfigError {
                     "required key is missing".to_owned(),
                     "add it".to_owned(),
                 ),
-                K::UnknownVariant(v, expected) => (
+                // No value is ever printed: a secret typed into the wrong
+                // shape (`secrets = "whsec_..."`) must not reach the log.
+                K::UnknownVariant(_, expected) => (
                     base,
-                    format!("unknown value `{v}`"),
+                    "unknown value".to_owned(),
                     format!("use one of: {}", expected.join(", ")),
                 ),
                 K::InvalidType(actual, expected) => (
                     base,
-                    format!("expected {expected}, found {actual}"),
+                    format!("expected {expected}, found {}", shape(actual)),
                     String::new(),
                 ),
+                K::InvalidValue(actual, expected) => (
+                    base,
+                    format!("invalid {}: expected {expected}", shape(actual)),
+                    String::new(),
+                ),
+                K::UnsupportedKey(actual, _) | K::Unsupported(actual) => (
+                    base,
+                    format!("unsupported {}", shape(actual)),
+                    String::new(),
+                ),
+                K::Message(m) => (base, without_source(m), String::new()),
                 other => (base, other.to_string(), String::new()),
             };
             Problem { key, problem, fix }
         })
         .collect();
     ConfigError(problems)
+}
+
+/// What kind of value was found, never the value.
+fn shape(a: &figment::error::Actual) -> &'static str {
+    use figment::error::Actual as A;
+    match a {
+        A::Bool(_) => "a boolean",
+        A::Unsigned(_) | A::Signed(_) | A::Float(_) => "a number",
+        A::Char(_) | A::Str(_) => "a string",
+        A::Bytes(_) => "bytes",
+        A::Unit => "an empty value",
+        A::Option => "an optional value",
+        A::Seq => "a list",
+        A::Map => "a table",
+        _ => "a value of another type",
+    }
+}
+
+/// A parser's message without the source line it quotes (TOML syntax errors
+/// show the offending line, which may hold a secret) and without quoted
+/// values (`invalid duration "..."`).
+fn without_source(m: &str) -> String {
+    let kept: Vec<&str> = m
+        .lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            let numbered = t
+                .split_once('|')
+                .is_some_and(|(n, _)| n.trim().chars().all(|c| c.is_ascii_digit()));
+            !t.is_empty() && !t.starts_with('|') && !t.starts_with('^') && !numbered
+        })
+        .collect();
+    unquoted(&kept.join(": "))
+}
+
+/// `text` with every quoted part (`"..."`, `'...'`, `` `...` ``) replaced by `…`.
+pub(crate) fn unquoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut open: Option<char> = None;
+    for c in text.chars() {
+        match open {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                open = None;
+            }
+            Some(_) => {}
+            None => {
+                out.push(c);
+                if matches!(c, '"' | '\'' | '`') {
+                    open = Some(c);
+                }
+            }
+        }
+    }
+    if open.is_some() {
+        out.push('…');
+    }
+    out
 }
 
 impl Config {

@@ -23,15 +23,39 @@ pub fn check(k: &KafkaConfig, r: &mut Report) -> Option<ClientConfig> {
         return None;
     }
     if let Err(e) = c.create_native_config() {
-        // librdkafka names the property; its message never holds a value.
+        // librdkafka names the property; the value it quotes is cut out.
         r.add(
             "kafka.producer",
-            format!("librdkafka refuses the settings: {e}"),
+            format!("librdkafka refuses the settings: {}", describe(&e)),
             "fix or remove the named property",
         );
         return None;
     }
     Some(c)
+}
+
+/// librdkafka's message without the value it quotes: `Invalid value "…" for
+/// configuration property "sasl.kerberos.min.time.before.relogin"` keeps the
+/// property's name (the last quoted part) and drops the value.
+fn scrub(msg: &str) -> String {
+    match msg.split_once("Invalid value \"") {
+        Some((before, rest)) => match rest.split_once("\" for ") {
+            Some((_, after)) => format!("{before}invalid value for {after}"),
+            None => format!("{before}invalid value"),
+        },
+        None => msg.to_owned(),
+    }
+}
+
+/// What librdkafka refused, without the value: rdkafka's own `Display` of a
+/// config error appends the property's value.
+fn describe(e: &rdkafka::error::KafkaError) -> String {
+    match e {
+        rdkafka::error::KafkaError::ClientConfig(_, desc, key, _) => {
+            format!("{} (property \"{key}\")", scrub(desc))
+        }
+        other => scrub(&other.to_string()),
+    }
 }
 
 /// countersign's producer defaults.
