@@ -153,6 +153,9 @@ fn main() -> ExitCode {
             command: ConfigCommand::Check { config },
         } => load(config.as_ref()).map(|l| {
             print!("{}", l.config.to_toml());
+            for w in &l.warnings {
+                eprintln!("warning: `{}`: {}\n      fix: {}", w.key, w.problem, w.fix);
+            }
             eprintln!("config ok: {} source(s)", l.sources.len());
         }),
         Command::Sign {

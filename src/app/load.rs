@@ -16,6 +16,9 @@ pub struct Loaded {
     /// The Kafka producer's settings, when Kafka is on.
     pub kafka: Option<rdkafka::ClientConfig>,
     pub telemetry: crate::telemetry::Settings,
+    /// Settings that work but are weaker than they should be (shown by
+    /// `config check` and logged at start-up).
+    pub warnings: Vec<crate::config::Problem>,
 }
 
 /// Loads defaults → `path` (if given) → environment, then checks everything
@@ -43,12 +46,14 @@ pub fn build(config: Config) -> Result<Loaded, ConfigError> {
         .collect();
     let kafka = crate::sink::kafka::check(&config.kafka, &mut r);
     let telemetry = crate::telemetry::Settings::from_config(&config.telemetry, &mut r);
+    let warnings = r.warnings().to_vec();
     r.finish(Loaded {
         config,
         sources,
         endpoints,
         kafka,
         telemetry,
+        warnings,
     })
 }
 

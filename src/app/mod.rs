@@ -93,6 +93,9 @@ pub async fn run_with_clock(
                 cfg.store.path.display()
             )
         })?;
+    for w in &loaded.warnings {
+        tracing::warn!(key = %w.key, problem = %w.problem, fix = %w.fix, "configuration warning");
+    }
     let (public_addr, admin_addr) = listeners.addrs()?;
     let sources: Vec<&str> = loaded.sources.iter().map(|s| s.id.as_str()).collect();
     tracing::info!(public = %public_addr, admin = %admin_addr, ?sources, "listening");

@@ -50,11 +50,31 @@ impl ConfigError {
 /// Problems collected while checking a configuration; each component that
 /// builds its run-time form from a config section adds to the same report.
 #[derive(Debug, Default)]
-pub struct Report(Vec<Problem>);
+pub struct Report(Vec<Problem>, Vec<Problem>);
 
 impl Report {
     pub fn new() -> Report {
         Report::default()
+    }
+
+    /// A setting that works but is weaker than it should be: `config check`
+    /// and the start-up log show it; it does not stop the gateway.
+    pub fn warn(
+        &mut self,
+        key: impl Into<String>,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
+        self.1.push(Problem {
+            key: key.into(),
+            problem: problem.into(),
+            fix: fix.into(),
+        });
+    }
+
+    /// The warnings so far.
+    pub fn warnings(&self) -> &[Problem] {
+        &self.1
     }
 
     pub fn add(

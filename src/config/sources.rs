@@ -19,6 +19,13 @@ pub struct SourceConfig {
     /// matching authenticates (rotation).
     #[serde(default)]
     pub secrets: Vec<SecretRef>,
+    /// A secret URL path segment required on top of the provider's scheme:
+    /// when set, only `/hooks/{id}/{token}` is accepted (anything else is
+    /// 401). For providers whose own scheme is weak (Dropbox Sign's
+    /// `event_hash` does not cover the body; Adobe Sign's client id is
+    /// public). A reference like the secrets (`env:`, `file:`, literal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_token: Option<SecretRef>,
     /// Allowed clock difference for schemes with a timestamp.
     #[serde(with = "dur", default = "default_tolerance")]
     pub tolerance: Duration,

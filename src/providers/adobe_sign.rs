@@ -72,6 +72,12 @@ impl super::Behaviour for AdobeSign {
         "list the Adobe Sign client id(s) in secrets"
     }
 
+    fn weak_scheme(&self) -> Option<&'static str> {
+        Some(
+            "Adobe Sign authenticates only by its client id, which is public (it is in every authorization URL)",
+        )
+    }
+
     /// The GET "verification of intent": the client id must match, and is echoed.
     fn handshake(
         &self,

@@ -47,6 +47,7 @@ impl Source {
             }
         }
         let keys = resolve_keys(key, s, r);
+        let url_token = url_token(key, s, r);
         let scheme = scheme(key, s, r);
         if r.len() > before {
             return None;
@@ -56,6 +57,7 @@ impl Source {
             provider: s.provider,
             scheme: scheme?,
             keys,
+            url_token,
             tolerance_secs: s.tolerance.as_secs() as i64,
             max_body_bytes: s.max_body_bytes.unwrap_or(default_body),
             rate_limit: s.rate_limit,
@@ -66,6 +68,46 @@ impl Source {
                 .collect::<HashMap<_, _>>(),
             fields: s.fields.clone(),
         })
+    }
+}
+
+/// The source's `url_token`, resolved; a warning where a provider's own
+/// scheme is weak and none is set.
+fn url_token(key: &str, s: &SourceConfig, r: &mut Report) -> Option<Key> {
+    let behaviour = super::behaviour(s.provider);
+    let k = format!("{key}.url_token");
+    let Some(sref) = &s.url_token else {
+        if let Some(why) = behaviour.weak_scheme() {
+            r.warn(
+                k,
+                format!("not set, and {why}"),
+                "set url_token (e.g. \"env:NAME\") and register the callback as /hooks/{id}/{token}",
+            );
+        }
+        return None;
+    };
+    if matches!(behaviour.scheme(), Some(Scheme::UrlToken)) {
+        r.add(
+            k,
+            "this provider is authenticated by a URL token already",
+            "list the token in secrets instead",
+        );
+        return None;
+    }
+    match sref.resolve() {
+        Ok(v) if v.len() >= 16 => Some(Key::new(v.into_bytes())),
+        Ok(_) => {
+            r.add(
+                k,
+                "is shorter than 16 characters",
+                "use a random token of at least 16 characters",
+            );
+            None
+        }
+        Err((problem, fix)) => {
+            r.add(k, problem, fix);
+            None
+        }
     }
 }
 
@@ -153,6 +195,30 @@ fn scheme(key: &str, s: &SourceConfig, r: &mut Report) -> Option<Scheme> {
             "set id_header",
         );
         return None;
+    }
+    // A header the MAC does not cover is the sender's word, not the
+    // provider's: an unsigned timestamp makes the freshness window
+    // meaningless, an unsigned id lets one signed body be stored again under
+    // any id (defeating dedup).
+    for (name, set, part, placeholder) in [
+        (
+            "timestamp_header",
+            timestamp_header.is_some(),
+            TemplatePart::Timestamp,
+            "{timestamp}",
+        ),
+        ("id_header", id_header.is_some(), TemplatePart::Id, "{id}"),
+    ] {
+        if set && !needs(part) {
+            r.add(
+                format!("{key}.{name}"),
+                format!("is not signed: the template does not use {placeholder}"),
+                format!(
+                    "add {placeholder} to the template as the provider signs it, or remove {name}"
+                ),
+            );
+            return None;
+        }
     }
     Some(Scheme::HeaderMac(HeaderMac {
         header,

@@ -9,7 +9,7 @@ use super::multipart::{encode_single, form_field};
 use super::{Draft, Malformed, Preparsed, SignedRequest, require_object, str_at, time_at};
 use crate::event::Kind;
 use crate::verify::Scheme;
-use crate::verify::scheme::{Signature, sign_event_hash, verify_event_hash};
+use crate::verify::scheme::{Signature, sign_event_hash, verify_event_hash, verify_fresh};
 use crate::verify::{Inbound, Key, Verified, VerifyError};
 
 const ANSWER: &str = "Hello API Event Received";
@@ -38,7 +38,13 @@ const KINDS: &[(&str, Kind)] = &[
 
 /// Parses the form field and checks `event_hash`. A body that cannot be read far
 /// enough to find the hash is unauthenticated, not malformed.
-fn authenticate(keys: &[Key], req: &Inbound) -> Result<(Verified, Preparsed), VerifyError> {
+fn authenticate(
+    keys: &[Key],
+    tolerance_secs: i64,
+    req: &Inbound,
+) -> Result<(Verified, Preparsed), VerifyError> {
+    // Dropbox Sign posts multipart/form-data; nothing else is read (a plain
+    // JSON body would let anyone holding one seen hash post any payload).
     let ct = req.header("content-type").unwrap_or("");
     let json =
         form_field(ct, req.body, "json").map_err(|_| VerifyError::Missing("json form field"))?;
@@ -51,10 +57,14 @@ fn authenticate(keys: &[Key], req: &Inbound) -> Result<(Verified, Preparsed), Ve
         return Err(VerifyError::Missing("event_hash"));
     };
     let verified = verify_event_hash(keys, &time, &ty, &hash)?;
+    // The hash covers only time and type, so a seen hash is replayable with
+    // any body: the time must be fresh (`tolerance`), like a signature
+    // header's timestamp.
+    verify_fresh(&time, req.now, tolerance_secs)?;
     Ok((verified, Preparsed::Json(v)))
 }
 
-fn normalize(v: Value) -> Result<Vec<Draft>, Malformed> {
+fn normalize(mut v: Value) -> Result<Vec<Draft>, Malformed> {
     require_object(&v)?;
     let event = str_at(&v, &["event", "event_type"])
         .ok_or_else(|| Malformed::new("event.event_type missing"))?;
@@ -83,22 +93,27 @@ fn normalize(v: Value) -> Result<Vec<Draft>, Malformed> {
     d.sandbox = v
         .pointer("/signature_request/test_mode")
         .and_then(Value::as_bool);
+    // The hash is a credential for its time and type: not stored, not
+    // forwarded.
+    if let Some(e) = v.get_mut("event").and_then(Value::as_object_mut) {
+        e.remove("event_hash");
+    }
     d.payload = v;
     Ok(vec![d])
 }
 
 const BOUNDARY: &str = "countersign-dropbox-sign-boundary";
 
-/// Sets `event.event_hash` in a JSON body and wraps it in the multipart form.
-fn sign(key: &Key, body: &[u8]) -> Result<SignedRequest, Malformed> {
+/// Sets `event.event_time` to `now` (as Dropbox Sign stamps its events) and
+/// `event.event_hash` in a JSON body, and wraps it in the multipart form.
+fn sign(key: &Key, body: &[u8], now: i64) -> Result<SignedRequest, Malformed> {
     let mut v: Value =
         serde_json::from_slice(body).map_err(|e| Malformed::new(format!("invalid JSON: {e}")))?;
-    let get = |k: &str| str_at(&v, &["event", k]);
-    let (Some(time), Some(ty)) = (get("event_time"), get("event_type")) else {
-        return Err(Malformed::new(
-            "event.event_time and event.event_type are required",
-        ));
+    let Some(ty) = str_at(&v, &["event", "event_type"]) else {
+        return Err(Malformed::new("event.event_type is required"));
     };
+    let time = now.to_string();
+    v["event"]["event_time"] = Value::String(time.clone());
     v["event"]["event_hash"] = Value::String(sign_event_hash(key, &time, &ty));
     let sig = Signature {
         headers: vec![(
@@ -127,13 +142,17 @@ impl super::Behaviour for DropboxSign {
         "list the Dropbox Sign API key in secrets"
     }
 
+    fn weak_scheme(&self) -> Option<&'static str> {
+        Some("Dropbox Sign's event_hash covers only the event's time and type, not the body")
+    }
+
     /// The MAC is inside the payload: parse it here and hand it on.
     fn authenticate(
         &self,
         s: &super::Source,
         req: &Inbound,
     ) -> Result<(Verified, Preparsed), VerifyError> {
-        authenticate(&s.keys, req)
+        authenticate(&s.keys, s.tolerance_secs, req)
     }
 
     fn normalize(&self, _: &super::Ctx, pre: Preparsed) -> Result<Vec<Draft>, Malformed> {
@@ -153,9 +172,9 @@ impl super::Behaviour for DropboxSign {
         _: &super::Source,
         key: &Key,
         body: &[u8],
-        _now: i64,
+        now: i64,
         _id: &str,
     ) -> Result<SignedRequest, Malformed> {
-        sign(key, body)
+        sign(key, body, now)
     }
 }

@@ -20,10 +20,14 @@ fn pick(v: &Value, configured: &Option<String>, defaults: &[&str]) -> Option<Str
     }
 }
 
+/// The event id from a header, only where the MAC covers it (Standard
+/// Webhooks signs `webhook-id`; `generic_hmac` requires `{id}` in its
+/// template). GitHub's `X-GitHub-Delivery` is not signed: a GitHub event's id
+/// is derived from the signed body instead, so one body replayed under other
+/// delivery ids is still one event.
 fn id_header(ctx: &Ctx) -> Option<String> {
     let names: &[&str] = match ctx.source.provider {
         Provider::StandardWebhooks => &["webhook-id", "svix-id"],
-        Provider::Github => &["x-github-delivery"],
         Provider::GenericHmac => match &ctx.source.scheme {
             Scheme::HeaderMac(hm) => match &hm.id_header {
                 Some(h) => return ctx.req.header(h.as_str()).map(str::to_owned),

@@ -50,6 +50,12 @@ pub(crate) trait Behaviour: Sync {
         "list the webhook signing secret(s) in secrets, e.g. [\"env:NAME\"]"
     }
 
+    /// Why this provider's own scheme alone is weak, when it is: `config
+    /// check` then warns about a source without a `url_token`.
+    fn weak_scheme(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Whether the secrets are Standard Webhooks `whsec_` secrets (the key is
     /// the base64 part).
     fn whsec_keys(&self) -> bool {
@@ -143,6 +149,8 @@ pub struct Source {
     pub provider: Provider,
     pub scheme: Scheme,
     pub keys: Vec<Key>,
+    /// `url_token`: required as the `{token}` path segment when set.
+    pub url_token: Option<Key>,
     pub tolerance_secs: i64,
     pub max_body_bytes: usize,
     /// Stored webhooks per second, at most.
@@ -279,16 +287,34 @@ impl Source {
         behaviour(self.provider)
     }
 
-    /// Authenticates on the raw bytes. Dropbox Sign is the one provider whose MAC
-    /// sits inside the payload, so its body is parsed there (and handed on).
+    /// Authenticates on the raw bytes: the URL token first (when the source
+    /// has one), then the provider's scheme. Dropbox Sign is the one provider
+    /// whose MAC sits inside the payload, so its body is parsed there (and
+    /// handed on).
     pub fn authenticate(&self, req: &Inbound) -> Result<(Verified, Preparsed), VerifyError> {
+        self.check_url_token(req)?;
         self.behaviour().authenticate(self, req)
     }
 
     /// A handshake to answer for a request that did not authenticate as an event.
-    /// `get` is true for GET requests. Handshakes store nothing.
+    /// `get` is true for GET requests. Handshakes store nothing; they need the
+    /// URL token too.
     pub fn handshake(&self, req: &Inbound, get: bool) -> Option<Result<Handshake, VerifyError>> {
-        self.behaviour().handshake(self, req, get)
+        let h = self.behaviour().handshake(self, req, get)?;
+        Some(self.check_url_token(req).and(h))
+    }
+
+    /// The source's `url_token`, when set, must be the `{token}` segment. A
+    /// token where the source has none is refused rather than ignored (the
+    /// sender believes it protects something).
+    fn check_url_token(&self, req: &Inbound) -> Result<(), VerifyError> {
+        match (&self.url_token, req.token) {
+            (Some(k), t) => verify::scheme::verify_url_token(std::slice::from_ref(k), t),
+            (None, Some(_)) if !matches!(self.scheme, Scheme::UrlToken) => {
+                Err(VerifyError::Unexpected("URL token"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Turns an authenticated request into normalized events (several for
@@ -322,7 +348,11 @@ impl Source {
             .keys
             .first()
             .ok_or_else(|| Malformed::new("source has no secret to sign with"))?;
-        self.behaviour().sign(self, key, body, now, id)
+        let mut signed = self.behaviour().sign(self, key, body, now, id)?;
+        if let Some(t) = &self.url_token {
+            signed.signature.token = Some(String::from_utf8_lossy(t.bytes()).into_owned());
+        }
+        Ok(signed)
     }
 }
 

@@ -6,8 +6,8 @@ use std::borrow::Cow;
 
 use memchr::memmem;
 
-/// Reads field `name` from a form body of the given content type. A JSON body is
-/// returned whole (for senders configured to post JSON directly).
+/// Reads field `name` from a form body (`multipart/form-data` or
+/// `application/x-www-form-urlencoded`); any other content type is refused.
 pub fn form_field<'a>(
     content_type: &str,
     body: &'a [u8],
@@ -28,7 +28,6 @@ pub fn form_field<'a>(
             .find(|(k, _)| k == name)
             .map(|(_, v)| Cow::Owned(v.into_owned().into_bytes()))
             .ok_or("form field missing"),
-        "application/json" => Ok(Cow::Borrowed(body)),
         _ => Err("unsupported content type"),
     }
 }
@@ -146,8 +145,9 @@ mod tests {
         let got = form_field("application/x-www-form-urlencoded", body, "json").unwrap();
         assert_eq!(&*got, b"{\"a\":1}");
         assert_eq!(
-            &*form_field("application/json", b"{}", "json").unwrap(),
-            b"{}"
+            form_field("application/json", b"{}", "json"),
+            Err("unsupported content type"),
+            "a plain JSON body is not a form"
         );
     }
 }

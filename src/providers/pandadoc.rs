@@ -1,15 +1,14 @@
 //! PandaDoc. Auth: `?signature=<hex>` HMAC-SHA256 of the body. The body is a JSON
-//! array of `{event, data}`; each element becomes one event. Event id: the
-//! `X-PandaDoc-Webhook-Event-Id` header (suffixed `-N` when the array holds more
-//! than one event), else derived. State changes are typed `event:status`.
+//! array of `{event, data}`; each element becomes one event. Event id:
+//! derived from the signed element (the `X-PandaDoc-Webhook-Event-Id` header is
+//! not signed, so it cannot name an event). State changes are typed
+//! `event:status`.
 
 use serde_json::Value;
 
 use super::{Ctx, Draft, IdSource, Malformed, digest, kind_of, str_at, time_at};
 use crate::event::Kind;
 use crate::verify::Scheme;
-
-const EVENT_ID_HEADER: &str = "x-pandadoc-webhook-event-id";
 
 const KINDS: &[(&str, Kind)] = &[
     ("document_state_changed:document.draft", Kind::Created),
@@ -29,29 +28,20 @@ const KINDS: &[(&str, Kind)] = &[
     ("document_completed_pdf_ready", Kind::DocumentReady),
 ];
 
-fn normalize(ctx: &Ctx, v: Value) -> Result<Vec<Draft>, Malformed> {
+fn normalize(v: Value) -> Result<Vec<Draft>, Malformed> {
     let Value::Array(items) = v else {
         return Err(Malformed::new("PandaDoc payload must be a JSON array"));
     };
     if items.is_empty() {
         return Err(Malformed::new("PandaDoc payload holds no event"));
     }
-    let header_id = ctx.req.header(EVENT_ID_HEADER).map(str::to_owned);
-    let many = items.len() > 1;
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let id = header_id.as_ref().map(|h| match many {
-                true => format!("{h}-{i}"),
-                false => h.clone(),
-            });
-            one(item, id)
-        })
-        .collect()
+    // `X-PandaDoc-Webhook-Event-Id` is not covered by the signature (which
+    // signs the body only): ids are derived from the signed body, so one body
+    // replayed under other header ids is still the same events.
+    items.into_iter().map(one).collect()
 }
 
-fn one(item: Value, header_id: Option<String>) -> Result<Draft, Malformed> {
+fn one(item: Value) -> Result<Draft, Malformed> {
     let event = str_at(&item, &["event"]).ok_or_else(|| Malformed::new("event missing"))?;
     let status = str_at(&item, &["data", "status"]);
     let event_type = match (&*event, &status) {
@@ -59,14 +49,11 @@ fn one(item: Value, header_id: Option<String>) -> Result<Draft, Malformed> {
         _ => event,
     };
     let envelope = str_at(&item, &["data", "id"]);
-    let id = match header_id {
-        Some(h) => IdSource::Provided(h),
-        None => IdSource::Derived(vec![
-            envelope.clone().unwrap_or_default(),
-            event_type.clone(),
-            item.get("data").map(digest).unwrap_or_default(),
-        ]),
-    };
+    let id = IdSource::Derived(vec![
+        envelope.clone().unwrap_or_default(),
+        event_type.clone(),
+        item.get("data").map(digest).unwrap_or_default(),
+    ]);
     let mut d = Draft::new(
         id,
         event_type.clone(),
@@ -96,6 +83,6 @@ impl super::Behaviour for Pandadoc {
     }
 
     fn normalize(&self, ctx: &Ctx, _: super::Preparsed) -> Result<Vec<Draft>, Malformed> {
-        normalize(ctx, super::json(ctx)?)
+        normalize(super::json(ctx)?)
     }
 }

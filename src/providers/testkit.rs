@@ -83,6 +83,36 @@ pub fn run_signed_by(
     Ok(events)
 }
 
+/// Authenticates `signed` (as `src.sign` made it) at unix time `now`, with
+/// `token` as the `{token}` path segment instead of the signed one, and the
+/// signed headers with `content_type` replacing theirs when given.
+pub fn authenticate_at(
+    src: &Source,
+    signed: &super::SignedRequest,
+    now: i64,
+    token: Option<Option<&str>>,
+    content_type: Option<&str>,
+) -> Result<(crate::verify::Verified, super::Preparsed), VerifyError> {
+    let mut headers = HeaderMap::new();
+    for (k, v) in &signed.signature.headers {
+        headers.append(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    if let Some(ct) = content_type {
+        headers.insert("content-type", HeaderValue::from_str(ct).unwrap());
+    }
+    let req = Inbound {
+        headers: &headers,
+        query: signed.signature.query.as_deref(),
+        token: token.unwrap_or(signed.signature.token.as_deref()),
+        body: &signed.body,
+        now,
+    };
+    src.authenticate(&req)
+}
+
 fn schema() -> &'static jsonschema::Validator {
     static V: OnceLock<jsonschema::Validator> = OnceLock::new();
     V.get_or_init(|| {

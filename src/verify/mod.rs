@@ -111,6 +111,9 @@ pub enum VerifyError {
     Stale,
     #[error("no configured secret matches")]
     NoMatch,
+    /// Credentials the source does not take (a URL token where none is set).
+    #[error("unexpected {0}")]
+    Unexpected(&'static str),
 }
 
 impl VerifyError {
@@ -121,6 +124,7 @@ impl VerifyError {
             VerifyError::Malformed(_) => "malformed_credentials",
             VerifyError::Stale => "stale_timestamp",
             VerifyError::NoMatch => "signature_mismatch",
+            VerifyError::Unexpected(_) => "unexpected_credentials",
         }
     }
 }

@@ -252,6 +252,19 @@ pub fn verify(
     }
 }
 
+/// A timestamp (unix seconds, as text) within `tolerance_secs` of `now`, for
+/// schemes whose MAC covers a time but where nothing else checks it.
+pub fn verify_fresh(ts: &str, now: i64, tolerance_secs: i64) -> Result<(), VerifyError> {
+    check_ts(ts, now, tolerance_secs, false)
+}
+
+/// A source's `url_token`: the `{token}` path segment must match one of
+/// `keys` (compared in constant time, after hashing, like every secret).
+pub fn verify_url_token(keys: &[Key], token: Option<&str>) -> Result<(), VerifyError> {
+    let t = token.ok_or(VerifyError::Missing("URL token"))?;
+    secret_match("url_token", keys, t).map(|_| ())
+}
+
 /// Dropbox Sign: `event_hash` = hex HMAC-SHA256(api key, event_time + event_type).
 /// The body is not covered, which the resulting [`Verified`] records.
 pub fn verify_event_hash(

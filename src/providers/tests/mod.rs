@@ -2,6 +2,7 @@
 //! quirks worth a test), each signed, verified, normalized and schema-checked.
 
 mod cases;
+mod weak;
 
 use super::testkit::{Failure, run, run_signed_by, source};
 use crate::event::{Kind, SignatureEvent};
@@ -57,13 +58,14 @@ fn pandadoc_array_becomes_several_events() {
     )
     .unwrap();
     assert_eq!(events.len(), 2);
-    assert_eq!(events[0].id.as_str(), "hook-1-0");
+    // The header id is not signed: ids are derived from the signed body.
+    assert!(events[0].id.as_str().starts_with("cs_"));
     assert_eq!(events[0].kind, Kind::Completed);
     assert_eq!(
         events[0].provider_event_type,
         "document_state_changed:document.completed"
     );
-    assert_eq!(events[1].id.as_str(), "hook-1-1");
+    assert_ne!(events[0].id, events[1].id);
     assert_eq!(events[1].kind, Kind::SignerCompleted);
     assert_eq!(
         events[1].signer.as_ref().unwrap().email.as_deref(),
@@ -212,4 +214,55 @@ fn out_of_range_dates_become_unknown_not_a_panic() {
         let events = run(&adobe, &body, &[], None).unwrap_or_else(|e| panic!("{date}: {e:?}"));
         assert_eq!(events[0].occurred_at, None, "{date}");
     }
+}
+
+/// One signed body replayed with different unsigned id headers is one event
+/// (GitHub's `X-GitHub-Delivery`, PandaDoc's `X-PandaDoc-Webhook-Event-Id`).
+#[test]
+fn unsigned_id_headers_do_not_name_events() {
+    let cases = [
+        (
+            "provider = \"github\"\nsecrets = [\"ghkey\"]",
+            r#"{"action":"completed","envelope_id":"e-1"}"#,
+            "x-github-delivery",
+            vec![("x-github-event", "envelope")],
+        ),
+        (
+            "provider = \"pandadoc\"\nsecrets = [\"pdkey\"]",
+            r#"[{"event":"recipient_completed","data":{"id":"pd-1"}}]"#,
+            "x-pandadoc-webhook-event-id",
+            vec![],
+        ),
+    ];
+    for (src, body, header, extra) in cases {
+        let src = source(src);
+        let ids: std::collections::HashSet<String> = ["d-1", "d-2", "d-3", "d-4"]
+            .iter()
+            .map(|id| {
+                let mut h = extra.clone();
+                h.push((header, id));
+                run(&src, body, &h, None).unwrap()[0].id.as_str().to_owned()
+            })
+            .collect();
+        assert_eq!(ids.len(), 1, "{header}: {ids:?}");
+    }
+}
+
+/// `generic_hmac` headers the template does not sign are config errors.
+#[test]
+fn generic_hmac_refuses_unsigned_id_and_timestamp_headers() {
+    let base = "provider = \"generic_hmac\"\nsecrets = [\"k\"]\nheader = \"x-sig\"";
+    for (extra, key) in [
+        ("id_header = \"x-id\"", "sources[0].id_header"),
+        ("timestamp_header = \"x-ts\"", "sources[0].timestamp_header"),
+    ] {
+        let e = crate::app::load_str(&format!("[[sources]]\nid = \"s\"\n{base}\n{extra}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(key) && e.contains("not signed"), "{e}");
+    }
+    let ok = crate::app::load_str(&format!(
+        "[[sources]]\nid = \"s\"\n{base}\nid_header = \"x-id\"\ntimestamp_header = \"x-ts\"\ntemplate = \"{{id}}.{{timestamp}}.{{body}}\"\n"
+    ));
+    assert!(ok.is_ok(), "{ok:?}");
 }

@@ -282,9 +282,11 @@ pub fn tamper(req: &mut Req) {
             }
         }
     } else if req.path.starts_with("/hooks/dropbox") {
-        // The hash covers event_time + event_type: change the time.
+        // The hash covers event_time + event_type: change the type.
         let text = String::from_utf8(req.body.clone()).unwrap();
-        req.body = text.replacen("1348177752", "1348177753", 1).into_bytes();
+        req.body = text
+            .replacen("signature_request_all_signed", "signature_request_sent", 1)
+            .into_bytes();
     } else {
         // Every MAC scheme covers the body: change one byte of it.
         let pos = req
