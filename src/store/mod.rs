@@ -20,7 +20,7 @@ pub use events::{Claim, NewEvent, Record};
 pub use outbox::{Ack, KafkaDelivery, Pending};
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -156,7 +156,7 @@ struct Inner {
     db: Arc<Database>,
     tx: mpsc::Sender<Command>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    fail_next_commit: Arc<AtomicBool>,
+    fail_next_commit: Arc<AtomicU32>,
     stats: Arc<Stats>,
     /// Signalled after a commit that added outbox entries (wakes the Kafka sink).
     outbox: Arc<Notify>,
@@ -199,7 +199,7 @@ impl Store {
             retention_ms: ms(cfg.retention),
             sweep_batch: cfg.sweep_batch,
         };
-        let fail_next_commit = Arc::new(AtomicBool::new(false));
+        let fail_next_commit = Arc::new(AtomicU32::new(0));
         let stats = Arc::new(Stats::default());
         let outbox = Arc::new(Notify::new());
         let http = tokio::sync::watch::channel(0u64).0;
@@ -278,7 +278,13 @@ impl Store {
     /// fsync would. For tests of the "a failed store releases its claim" rule.
     #[doc(hidden)]
     pub fn fail_next_commit(&self) {
-        self.inner.fail_next_commit.store(true, Ordering::SeqCst);
+        self.fail_commits(1);
+    }
+
+    /// Makes the next `n` commits fail (a store that keeps failing). For tests.
+    #[doc(hidden)]
+    pub fn fail_commits(&self, n: u32) {
+        self.inner.fail_next_commit.store(n, Ordering::SeqCst);
     }
 
     /// Finishes what is queued, stops the writer and waits for it.

@@ -8,7 +8,7 @@
 //! callers answered, duplicates included, so no 2xx ever precedes the sync.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
@@ -97,7 +97,7 @@ impl Item {
 pub(super) struct Writer {
     db: Arc<Database>,
     settings: Settings,
-    fail_next: Arc<AtomicBool>,
+    fail_next: Arc<AtomicU32>,
     stats: Arc<Stats>,
     outbox: Arc<tokio::sync::Notify>,
     /// Bumped after a commit that scheduled HTTP deliveries (wakes their workers).
@@ -109,7 +109,7 @@ impl Writer {
     pub fn new(
         db: Arc<Database>,
         settings: Settings,
-        fail_next: Arc<AtomicBool>,
+        fail_next: Arc<AtomicU32>,
         stats: Arc<Stats>,
         outbox: Arc<tokio::sync::Notify>,
         http: tokio::sync::watch::Sender<u64>,
@@ -228,7 +228,11 @@ impl Writer {
     fn write(&mut self, batch: &mut [Item]) -> Result<Wake, StoreError> {
         let txn = self.db.begin_write()?;
         let wake = self.insert_all(&txn, batch)?;
-        if self.fail_next.swap(false, Ordering::SeqCst) {
+        let failing = self
+            .fail_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
             txn.abort()?;
             return Err(StoreError::Injected);
         }
