@@ -41,8 +41,9 @@ pub fn admin_base(addr: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
-/// Runs `action` against the admin API at `base`; returns what to print.
-pub async fn run(base: &str, action: Action) -> anyhow::Result<String> {
+/// Runs `action` against the admin API at `base` (with `token` as the bearer
+/// token, when the API requires one); returns what to print.
+pub async fn run(base: &str, token: Option<&str>, action: Action) -> anyhow::Result<String> {
     let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     match action {
         Action::List {
@@ -59,7 +60,7 @@ pub async fn run(base: &str, action: Action) -> anyhow::Result<String> {
                 q.push_str(&format!("&after={}", enc(&a)));
             }
             let list: DeadLetterList =
-                call(base, Method::GET, &format!("/v1/dead-letters?{q}")).await?;
+                call(base, token, Method::GET, &format!("/v1/dead-letters?{q}")).await?;
             Ok(if json {
                 serde_json::to_string_pretty(&list)?
             } else {
@@ -69,6 +70,7 @@ pub async fn run(base: &str, action: Action) -> anyhow::Result<String> {
         Action::Replay { id: Some(id), .. } => {
             call::<serde_json::Value>(
                 base,
+                token,
                 Method::POST,
                 &format!("/v1/dead-letters/{}/replay", enc(&id)),
             )
@@ -81,6 +83,7 @@ pub async fn run(base: &str, action: Action) -> anyhow::Result<String> {
         } => {
             let done: ReplayedAll = call(
                 base,
+                token,
                 Method::POST,
                 &format!("/v1/dead-letters/replay?endpoint={}", enc(&e)),
             )
@@ -93,6 +96,7 @@ pub async fn run(base: &str, action: Action) -> anyhow::Result<String> {
         Action::Discard { id } => {
             call::<serde_json::Value>(
                 base,
+                token,
                 Method::DELETE,
                 &format!("/v1/dead-letters/{}", enc(&id)),
             )
@@ -104,7 +108,7 @@ pub async fn run(base: &str, action: Action) -> anyhow::Result<String> {
 
 /// GETs `path` on the admin API at `base`: Ok when it answers 200 within `timeout`.
 pub async fn probe(base: &str, path: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
-    let resp = tokio::time::timeout(timeout, send(base, Method::GET, path))
+    let resp = tokio::time::timeout(timeout, send(base, None, Method::GET, path))
         .await
         .map_err(|_| anyhow::anyhow!("no answer from {base}{path} within {timeout:?}"))??;
     if resp.status().as_u16() != 200 {
@@ -116,14 +120,21 @@ pub async fn probe(base: &str, path: &str, timeout: std::time::Duration) -> anyh
 /// Sends one bodiless request to the admin API.
 async fn send(
     base: &str,
+    token: Option<&str>,
     method: Method,
     path: &str,
 ) -> anyhow::Result<http::Response<hyper::body::Incoming>> {
     let client = crate::outbound::plain::<Empty<Bytes>>();
-    let req = Request::builder()
+    let mut req = Request::builder()
         .method(method)
-        .uri(format!("{base}{path}"))
-        .body(Empty::new())?;
+        .uri(format!("{base}{path}"));
+    if let Some(t) = token {
+        let mut v = http::HeaderValue::from_str(&format!("Bearer {t}"))
+            .context("the admin token is not a valid header value")?;
+        v.set_sensitive(true);
+        req = req.header(http::header::AUTHORIZATION, v);
+    }
+    let req = req.body(Empty::new())?;
     client
         .request(req)
         .await
@@ -132,12 +143,22 @@ async fn send(
 
 /// Sends one request and reads the answer as `T` (an [`api`](crate::admin::api)
 /// type); a non-2xx answer is an error carrying the API's message.
-async fn call<T: DeserializeOwned>(base: &str, method: Method, path: &str) -> anyhow::Result<T> {
-    let resp = send(base, method, path).await?;
+async fn call<T: DeserializeOwned>(
+    base: &str,
+    token: Option<&str>,
+    method: Method,
+    path: &str,
+) -> anyhow::Result<T> {
+    let resp = send(base, token, method, path).await?;
     let status = resp.status();
     let body = resp.into_body().collect().await?.to_bytes();
     if status.as_u16() == 404 {
         bail!("no such dead letter (or endpoint)");
+    }
+    if status.as_u16() == 401 {
+        bail!(
+            "the admin API wants a token: give --config with server.admin_token, or set COUNTERSIGN_ADMIN_TOKEN"
+        );
     }
     if !status.is_success() {
         let error = serde_json::from_slice::<ErrorBody>(&body)

@@ -85,7 +85,9 @@ enum Command {
 
 #[derive(clap::Args)]
 struct AdminArgs {
-    /// Config file; its server.admin_listen says where the admin API is.
+    /// Config file; its server.admin_listen says where the admin API is and
+    /// its server.admin_token how to authenticate (else the environment
+    /// variable COUNTERSIGN_ADMIN_TOKEN).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Admin API base URL, e.g. http://127.0.0.1:9090 (overrides --config).
@@ -271,12 +273,13 @@ fn dlq(command: DlqCommand) -> Result<(), ExitCode> {
         } => (admin, countersign::dlq::Action::Replay { id, endpoint }),
         DlqCommand::Discard { admin, id } => (admin, countersign::dlq::Action::Discard { id }),
     };
+    let token = admin_token(&admin)?;
     let base = admin_url(admin)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|_| ExitCode::FAILURE)?;
-    match rt.block_on(countersign::dlq::run(&base, action)) {
+    match rt.block_on(countersign::dlq::run(&base, token.as_deref(), action)) {
         Ok(out) => {
             println!("{out}");
             Ok(())
@@ -286,6 +289,26 @@ fn dlq(command: DlqCommand) -> Result<(), ExitCode> {
             Err(ExitCode::FAILURE)
         }
     }
+}
+
+/// The admin API token: the config's `server.admin_token` (with `--config`),
+/// else `COUNTERSIGN_ADMIN_TOKEN`, else none.
+fn admin_token(admin: &AdminArgs) -> Result<Option<String>, ExitCode> {
+    if let Some(path) = &admin.config {
+        let cfg = config::layers(Some(path)).map_err(|e| {
+            eprint!("{e}");
+            ExitCode::from(2)
+        })?;
+        if let Some(t) = cfg.server.admin_token {
+            return t.resolve().map(Some).map_err(|(problem, fix)| {
+                eprintln!("error: `server.admin_token`: {problem}\n      fix: {fix}");
+                ExitCode::from(2)
+            });
+        }
+    }
+    Ok(std::env::var("COUNTERSIGN_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty()))
 }
 
 /// The admin API's base URL: `--admin`, else the config's `server.admin_listen`.

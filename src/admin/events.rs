@@ -45,13 +45,25 @@ pub async fn list(State(admin): Shared, RawQuery(query): RawQuery) -> Result<Res
         let q = query.as_deref();
         let limit = limit(q, DEFAULT_LIST, MAX_LIST)?;
         let records = admin.store.list(limit, number(q, "before")?)?;
-        let next_before = (records.len() == limit)
+        let mut next_before = (records.len() == limit)
             .then(|| records.last().map(|r| r.seq))
             .flatten();
-        let events = records
-            .iter()
-            .map(|r| views::event(&admin.store, r))
-            .collect();
+        // A page stops before its body would pass
+        // server.admin_max_response_bytes (one event at least), and says
+        // where to go on.
+        let mut events = Vec::with_capacity(records.len());
+        let mut bytes = 0usize;
+        for r in &records {
+            let view = views::event(&admin.store, r);
+            bytes += serde_json::to_vec(&view).map_or(0, |v| v.len());
+            if !events.is_empty() && bytes > admin.max_response_bytes {
+                next_before = events
+                    .last()
+                    .map(|e: &super::api::EventView| e.state.sequence);
+                break;
+            }
+            events.push(view);
+        }
         Ok(response::ok(EventList {
             events,
             next_before,

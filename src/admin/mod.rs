@@ -9,6 +9,7 @@
 //! - [`query`]: query-string parameters with the API's own error messages.
 
 pub mod api;
+mod auth;
 mod deliveries;
 mod endpoints;
 mod events;
@@ -49,12 +50,19 @@ pub struct Admin {
     pub metrics: Arc<Metrics>,
     /// What the state gauges' ages are measured by.
     pub clock: Clock,
+    /// The token and host rules.
+    pub guard: Guard,
+    /// `server.admin_max_response_bytes`.
+    pub max_response_bytes: usize,
 }
+
+pub use auth::Guard;
 
 type Shared = State<Arc<Admin>>;
 
-/// The admin API's routes.
+/// The admin API's routes, behind the [`Guard`].
 pub fn router(admin: Arc<Admin>) -> Router {
+    let guard = Arc::new(admin.guard.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -78,6 +86,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .fallback(async || AdminError::NotFound("not found"))
         .method_not_allowed_fallback(async || AdminError::MethodNotAllowed)
         .with_state(admin)
+        .layer(axum::middleware::from_fn_with_state(guard, auth::guard))
 }
 
 /// The listener's handler: `router` for one request.

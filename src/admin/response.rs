@@ -4,7 +4,7 @@
 //! `Retry-After`; the cause goes to the log.
 
 use axum::Json;
-use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -21,6 +21,12 @@ pub enum AdminError {
     /// A wrong method on a known route (the `Allow` header lists the right ones).
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// No (or a wrong) `Authorization: Bearer` token.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// A `Host` this listener does not serve.
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("{0}")]
     BadRequest(String),
     /// An event id several sources used: which one is meant.
@@ -47,6 +53,16 @@ impl IntoResponse for AdminError {
                 (StatusCode::METHOD_NOT_ALLOWED, Json(body(self.to_string()))).into_response()
             }
             AdminError::BadRequest(m) => (StatusCode::BAD_REQUEST, Json(body(m))).into_response(),
+            AdminError::Unauthorized => {
+                let mut r =
+                    (StatusCode::UNAUTHORIZED, Json(body(self.to_string()))).into_response();
+                r.headers_mut()
+                    .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                r
+            }
+            AdminError::Forbidden(why) => {
+                (StatusCode::FORBIDDEN, Json(body(why.into()))).into_response()
+            }
             AdminError::Ambiguous(sources) => {
                 let error = AdminError::Ambiguous(vec![]).to_string();
                 let b = ErrorBody {

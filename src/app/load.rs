@@ -16,6 +16,8 @@ pub struct Loaded {
     /// The Kafka producer's settings, when Kafka is on.
     pub kafka: Option<rdkafka::ClientConfig>,
     pub telemetry: crate::telemetry::Settings,
+    /// The admin listener's token and host rules.
+    pub admin: crate::admin::Guard,
     /// Settings that work but are weaker than they should be (shown by
     /// `config check` and logged at start-up).
     pub warnings: Vec<crate::config::Problem>,
@@ -46,6 +48,7 @@ pub fn build(config: Config) -> Result<Loaded, ConfigError> {
         .collect();
     let kafka = crate::sink::kafka::check(&config.kafka, &mut r);
     let telemetry = crate::telemetry::Settings::from_config(&config.telemetry, &mut r);
+    let admin = crate::admin::Guard::from_config(&config.server, &mut r);
     let warnings = r.warnings().to_vec();
     r.finish(Loaded {
         config,
@@ -53,6 +56,7 @@ pub fn build(config: Config) -> Result<Loaded, ConfigError> {
         endpoints,
         kafka,
         telemetry,
+        admin,
         warnings,
     })
 }

@@ -479,3 +479,21 @@ fn kafka_properties_are_redacted_unless_known_harmless() {
     assert!(text.contains("linger.ms"), "{text}");
     assert!(!text.contains("s3cr3t-4e"), "{text}");
 }
+
+/// An admin listener other machines can reach needs a token (or an explicit
+/// `admin_insecure`).
+#[test]
+fn a_reachable_admin_listener_needs_a_token() {
+    let ps = problems("[server]\nadmin_listen = \"0.0.0.0:9090\"\n");
+    assert!(has(&ps, "server.admin_token", "reachable"), "{ps:?}");
+    for ok in [
+        "[server]\nadmin_listen = \"0.0.0.0:9090\"\nadmin_token = \"adm-0123456789abcdef\"\n",
+        "[server]\nadmin_listen = \"0.0.0.0:9090\"\nadmin_insecure = true\n",
+        "[server]\nadmin_listen = \"127.0.0.1:9090\"\n",
+        "[server]\nadmin_listen = \"[::1]:9090\"\n",
+    ] {
+        assert!(load_str(ok).is_ok(), "{ok}");
+    }
+    let ps = problems("[server]\nadmin_token = \"short\"\n");
+    assert!(has(&ps, "server.admin_token", "16"), "{ps:?}");
+}

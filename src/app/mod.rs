@@ -220,6 +220,8 @@ pub async fn run_with_clock(
         endpoints,
         metrics,
         clock: clock.clone(),
+        guard: loaded.admin,
+        max_response_bytes: cfg.server.admin_max_response_bytes,
     });
     let admin_task = tokio::spawn(listener::serve(
         listeners.admin,

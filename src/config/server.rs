@@ -18,6 +18,23 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Admin listener: health, readiness, the events API. Keep it private.
     pub admin_listen: SocketAddr,
+    /// Bearer token the admin API requires (every route but `/healthz`,
+    /// `/readyz` and `/metrics`): `Authorization: Bearer <token>`. A secret
+    /// reference like the others. Required when `admin_listen` is not a
+    /// loopback address, unless `admin_insecure = true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<SecretRef>,
+    /// Serve the admin API without a token on a non-loopback address (only
+    /// behind a network policy that admits nobody else).
+    pub admin_insecure: bool,
+    /// Host names the admin listener answers to besides IP addresses and
+    /// `localhost` (e.g. a Service name); other `Host` headers get 403, so a
+    /// web page cannot reach the API through DNS rebinding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub admin_hosts: Vec<String>,
+    /// Largest body one admin answer (an events page) is built to; a page
+    /// stops early (and says where to continue) rather than exceed it.
+    pub admin_max_response_bytes: usize,
     /// Largest accepted webhook body; sources may raise or lower it.
     pub max_body_bytes: usize,
     /// Largest request head (request line and headers).
@@ -48,7 +65,7 @@ pub struct ServerConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ip_header: Option<String>,
     /// Client addresses the per-client limiter tracks at most; past it the
-    /// limiter starts afresh (and says so in the log).
+    /// least recently seen client is forgotten.
     pub max_tracked_clients: usize,
 }
 
@@ -57,6 +74,10 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: ([0, 0, 0, 0], 8080).into(),
             admin_listen: ([127, 0, 0, 1], 9090).into(),
+            admin_token: None,
+            admin_insecure: false,
+            admin_hosts: Vec::new(),
+            admin_max_response_bytes: 16 * 1024 * 1024,
             max_body_bytes: 1024 * 1024,
             max_header_bytes: 16 * 1024,
             max_connections: 4096,

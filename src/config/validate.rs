@@ -132,6 +132,22 @@ fn server(c: &Config, r: &mut Report) {
             "give the admin listener its own port",
         );
     }
+    if !s.admin_listen.ip().is_loopback() && s.admin_token.is_none() && !s.admin_insecure {
+        r.add(
+            "server.admin_token",
+            format!(
+                "not set, and server.admin_listen ({}) is reachable from other machines: anyone there could read every event and replay or discard deliveries",
+                s.admin_listen
+            ),
+            "set admin_token = \"env:COUNTERSIGN_ADMIN_TOKEN\" (clients send Authorization: Bearer <token>), or admin_listen = \"127.0.0.1:9090\", or admin_insecure = true behind a network policy",
+        );
+    }
+    r.range(
+        "server.admin_max_response_bytes",
+        s.admin_max_response_bytes,
+        4 * 1024,
+        1 << 30,
+    );
     r.range("server.max_body_bytes", s.max_body_bytes, 1, MAX_BODY_LIMIT);
     r.range(
         "server.max_header_bytes",

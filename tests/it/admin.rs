@@ -116,3 +116,156 @@ async fn bad_requests_get_clear_json_errors() {
     assert_eq!(event_count(gw.admin).await, 0);
     gw.stop().await;
 }
+
+const TOKEN: &str = "adm-0123456789abcdef";
+
+fn call(method: &'static str, path: &str, headers: &[(&str, &str)]) -> Req {
+    Req {
+        method,
+        path: path.into(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        body: vec![],
+    }
+}
+
+#[tokio::test]
+async fn with_a_token_every_route_but_the_probes_and_metrics_needs_it() {
+    let gw = Gateway::start_with(
+        |dir| {
+            config_text(dir, SOURCES).replacen(
+                "[server]\n",
+                &format!("[server]\nadmin_token = \"{TOKEN}\"\n"),
+                1,
+            )
+        },
+        countersign::time::Clock::System,
+    )
+    .await;
+    let bearer = format!("Bearer {TOKEN}");
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(get(gw.admin, path).await.status, 200, "{path}");
+    }
+    for (method, path) in [
+        ("GET", "/v1/events"),
+        ("GET", "/v1/events/x"),
+        ("GET", "/v1/stats"),
+        ("GET", "/v1/dead-letters"),
+        ("POST", "/v1/dead-letters/replay?endpoint=e"),
+        ("DELETE", "/v1/dead-letters/e:1"),
+        ("GET", "/v1/endpoints"),
+        ("POST", "/v1/endpoints/e/enable"),
+        ("GET", "/nope"),
+    ] {
+        let r = send(gw.admin, &call(method, path, &[])).await;
+        assert_eq!(r.status, 401, "{method} {path}");
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+        let wrong = send(
+            gw.admin,
+            &call(
+                method,
+                path,
+                &[("authorization", "Bearer nope-nope-nope-nope")],
+            ),
+        )
+        .await;
+        assert_eq!(wrong.status, 401, "{method} {path}");
+    }
+    let ok = send(
+        gw.admin,
+        &call("GET", "/v1/events", &[("authorization", &bearer)]),
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+    // The dlq CLI takes the token from the environment (or --config).
+    let admin = format!("http://{}", gw.admin);
+    let out = tokio::task::spawn_blocking(move || {
+        let run = |token: Option<&str>| {
+            let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_countersign"));
+            c.args(["dlq", "list", "--admin", &admin]);
+            c.env_remove("COUNTERSIGN_ADMIN_TOKEN");
+            if let Some(t) = token {
+                c.env("COUNTERSIGN_ADMIN_TOKEN", t);
+            }
+            c.output().unwrap()
+        };
+        (run(None), run(Some(TOKEN)))
+    })
+    .await
+    .unwrap();
+    assert!(!out.0.status.success());
+    assert!(String::from_utf8_lossy(&out.0.stderr).contains("COUNTERSIGN_ADMIN_TOKEN"));
+    assert!(
+        out.1.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.1.stderr)
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn host_names_other_than_ips_localhost_and_configured_ones_are_refused() {
+    let gw = Gateway::start_with(
+        |dir| {
+            config_text(dir, SOURCES).replacen(
+                "[server]\n",
+                "[server]\nadmin_hosts = [\"countersign-admin.ops.svc\"]\n",
+                1,
+            )
+        },
+        countersign::time::Clock::System,
+    )
+    .await;
+    for host in ["evil.example:9090", "127.0.0.1.nip.io"] {
+        let r = send(gw.admin, &call("GET", "/v1/events", &[("host", host)])).await;
+        assert_eq!(r.status, 403, "{host}");
+    }
+    for host in [
+        "localhost:9090",
+        "countersign-admin.ops.svc:9090",
+        "10.0.0.1",
+    ] {
+        let r = send(gw.admin, &call("GET", "/v1/events", &[("host", host)])).await;
+        assert_eq!(r.status, 200, "{host}");
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_events_page_stops_before_the_response_size_cap() {
+    let gw = Gateway::start_with(
+        |dir| {
+            config_text(dir, SOURCES).replacen(
+                "[server]\n",
+                "[server]\nadmin_max_response_bytes = 4096\n",
+                1,
+            )
+        },
+        countersign::time::Clock::System,
+    )
+    .await;
+    let loaded = sources();
+    for i in 0..30 {
+        let mut req = signed(&loaded, fixture("sw"), &format!("msg_big_{i}"));
+        req.path = "/hooks/sw".into();
+        assert_eq!(send(gw.public, &req).await.status, 200);
+    }
+    let page = get(gw.admin, "/v1/events?limit=1000").await;
+    assert!(page.body.len() <= 4096 + 2048, "{}", page.body.len());
+    let page: EventList = page.body();
+    assert!(!page.events.is_empty() && page.events.len() < 30);
+    // Paging on collects every event.
+    let mut seen = page.events.len();
+    let mut next = page.next_before;
+    while let Some(before) = next {
+        let p: EventList = get(gw.admin, &format!("/v1/events?limit=1000&before={before}"))
+            .await
+            .body();
+        seen += p.events.len();
+        next = p.next_before;
+    }
+    assert_eq!(seen, 30);
+    gw.stop().await;
+}

@@ -64,7 +64,7 @@ Refuses what the chart owns and secrets written into values.
 */}}
 {{- define "countersign.validate" -}}
 {{- $server := default dict .Values.config.server }}
-{{- range $key, $from := dict "listen" "ports.http" "admin_listen" "ports.admin" "shutdown_timeout" "terminationGracePeriodSeconds" }}
+{{- range $key, $from := dict "listen" "ports.http" "admin_listen" "ports.admin" "shutdown_timeout" "terminationGracePeriodSeconds" "admin_token" "admin.tokenSecret" "admin_insecure" "admin.insecure" }}
 {{- if hasKey $server $key }}
 {{- fail (printf "config.server.%s is set by the chart (from %s); remove it from config and set %s instead" $key $from $from) }}
 {{- end }}
@@ -114,6 +114,11 @@ maps as [tables], lists of maps as [[arrays of tables]], nulls left out.
       "listen" (printf "0.0.0.0:%d" (int .Values.ports.http))
       "admin_listen" (printf "0.0.0.0:%d" (int .Values.ports.admin))
       "shutdown_timeout" (printf "%ss" (include "countersign.shutdownSeconds" .))) }}
+{{- if .Values.admin.insecure }}
+{{- $_ := set $server "admin_insecure" true }}
+{{- else }}
+{{- $_ := set $server "admin_token" "env:COUNTERSIGN_ADMIN_TOKEN" }}
+{{- end }}
 {{- $store := mergeOverwrite (default dict $cfg.store) (dict "path" "/var/lib/countersign") }}
 {{- $_ := set $cfg "server" $server }}
 {{- $_ := set $cfg "store" $store }}
@@ -164,8 +169,18 @@ mode the including chart passes the subchart's context, .Subcharts.countersign.
     - name: admin
       containerPort: {{ .Values.ports.admin }}
       protocol: TCP
-  {{- if or .Values.secretEnv .Values.env }}
+  {{- if or .Values.secretEnv .Values.env (not .Values.admin.insecure) }}
   env:
+    {{- if not .Values.admin.insecure }}
+    {{- if not .Values.admin.tokenSecret.name }}
+    {{- fail "admin.tokenSecret.name is empty: name the Secret holding the admin API token, or set admin.insecure = true" }}
+    {{- end }}
+    - name: COUNTERSIGN_ADMIN_TOKEN
+      valueFrom:
+        secretKeyRef:
+          name: {{ .Values.admin.tokenSecret.name }}
+          key: {{ .Values.admin.tokenSecret.key }}
+    {{- end }}
     {{- range .Values.secretEnv }}
     - name: {{ .name }}
       valueFrom:

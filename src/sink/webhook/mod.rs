@@ -450,7 +450,7 @@ impl Worker {
 }
 
 #[cfg(test)]
-mod store_trouble;
+mod store_tests;
 
 #[cfg(test)]
 mod tests {

@@ -53,10 +53,14 @@ pub async fn send(addr: SocketAddr, req: &Req) -> Resp {
         .await
         .expect("handshake");
     tokio::spawn(conn);
-    let mut b = Request::builder()
-        .method(req.method)
-        .uri(&req.path)
-        .header("host", addr.to_string());
+    let mut b = Request::builder().method(req.method).uri(&req.path);
+    if !req
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("host"))
+    {
+        b = b.header("host", addr.to_string());
+    }
     for (k, v) in &req.headers {
         b = b.header(k.as_str(), v.as_str());
     }

@@ -134,7 +134,50 @@ fn standalone_pods_are_locked_down_and_drain_before_the_kill() {
         .find(|r| r["ports"][0]["port"].as_str() == Some("admin"))
         .unwrap();
     assert!(!admin["from"].as_vec().unwrap().is_empty());
-    assert!(of_kind(&render(&helm, &chart(), &[]), "NetworkPolicy").is_empty());
+    // By default: the NetworkPolicy is on and admits nobody to the admin
+    // port, and the admin API wants the token from the Secret.
+    let defaults = render(&helm, &chart(), &[]);
+    let np = of_kind(&defaults, "NetworkPolicy")[0];
+    let rules = np["spec"]["ingress"].as_vec().unwrap();
+    assert!(
+        rules
+            .iter()
+            .all(|r| r["ports"][0]["port"].as_str() != Some("admin")),
+        "{rules:?}"
+    );
+    let config = rendered_config(&defaults);
+    assert!(
+        config.contains("\"admin_token\" = \"env:COUNTERSIGN_ADMIN_TOKEN\""),
+        "{config}"
+    );
+    let sts = of_kind(&defaults, "StatefulSet")[0];
+    let env = sts["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_vec()
+        .unwrap();
+    let token = env
+        .iter()
+        .find(|e| e["name"].as_str() == Some("COUNTERSIGN_ADMIN_TOKEN"))
+        .expect("the token comes from the Secret");
+    assert_eq!(
+        token["valueFrom"]["secretKeyRef"]["name"].as_str(),
+        Some("countersign-admin")
+    );
+    // admin.insecure instead: no token, admin_insecure in the config.
+    let insecure = run_helm(
+        &helm,
+        &[
+            "template",
+            "t",
+            &chart().display().to_string(),
+            "--set",
+            "admin.insecure=true",
+        ],
+        &root(),
+    )
+    .unwrap();
+    let config = rendered_config(&documents(&insecure));
+    assert!(config.contains("\"admin_insecure\" = true"), "{config}");
+    assert!(!config.contains("admin_token"), "{config}");
 }
 
 #[test]
@@ -151,6 +194,11 @@ fn the_chart_refuses_literal_secrets_and_keys_it_owns() {
             "config.endpoints[0].secret is a literal secret",
         ),
         ("config.server.listen=0.0.0.0:1", "set ports.http instead"),
+        (
+            "config.server.admin_token=env:X",
+            "Additional property admin_token is not allowed",
+        ),
+        ("admin.tokenSecret.name=", "admin.tokenSecret.name is empty"),
         (
             "config.store.path=/tmp",
             "config.store.path is set by the chart",
