@@ -11,7 +11,7 @@ use http::{Method, Request};
 use http_body_util::{BodyExt, Empty};
 use serde::de::DeserializeOwned;
 
-use crate::admin::api::{DeadLetterList, ErrorBody, ReplayedAll};
+use crate::admin::api::{DeadLetterList, ErrorBody, Purged, ReplayedAll};
 
 /// What to do.
 #[derive(Debug, Clone)]
@@ -28,6 +28,10 @@ pub enum Action {
     },
     Discard {
         id: String,
+    },
+    /// Every delivery of an endpoint no longer configured.
+    Purge {
+        endpoint: String,
     },
 }
 
@@ -92,6 +96,19 @@ pub async fn run(base: &str, token: Option<&str>, action: Action) -> anyhow::Res
         }
         Action::Replay { .. } => {
             bail!("give a dead letter id, or --endpoint ID to replay all of an endpoint's")
+        }
+        Action::Purge { endpoint } => {
+            let done: Purged = call(
+                base,
+                token,
+                Method::DELETE,
+                &format!("/v1/endpoints/{}/deliveries", enc(&endpoint)),
+            )
+            .await?;
+            Ok(format!(
+                "purged {} delivery(ies) of {}",
+                done.purged, done.endpoint
+            ))
         }
         Action::Discard { id } => {
             call::<serde_json::Value>(

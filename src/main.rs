@@ -129,6 +129,15 @@ enum DlqCommand {
         admin: AdminArgs,
         id: String,
     },
+    /// Drop every waiting delivery and dead letter of an endpoint that is no
+    /// longer in the config (the gateway reports them at start-up).
+    Purge {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The endpoint id.
+        #[arg(long)]
+        endpoint: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -272,6 +281,9 @@ fn dlq(command: DlqCommand) -> Result<(), ExitCode> {
             endpoint,
         } => (admin, countersign::dlq::Action::Replay { id, endpoint }),
         DlqCommand::Discard { admin, id } => (admin, countersign::dlq::Action::Discard { id }),
+        DlqCommand::Purge { admin, endpoint } => {
+            (admin, countersign::dlq::Action::Purge { endpoint })
+        }
     };
     let token = admin_token(&admin)?;
     let base = admin_url(admin)?;

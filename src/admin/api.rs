@@ -35,6 +35,10 @@ pub struct ReadyChecks {
     /// Reported when Kafka is configured; never makes the gateway unready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kafka: Option<KafkaCheck>,
+    /// With Kafka off: outbox entries left from when it was on (they are
+    /// kept, and keep their events from being swept, until Kafka is back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox_without_kafka: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -233,6 +237,14 @@ pub struct EndpointView {
 pub struct Disabled {
     pub at: String,
     pub reason: String,
+}
+
+/// `DELETE /v1/endpoints/{id}/deliveries`: an endpoint no longer in the
+/// config loses its waiting deliveries and dead letters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Purged {
+    pub endpoint: String,
+    pub purged: u64,
 }
 
 /// `POST /v1/endpoints/{id}/enable`.

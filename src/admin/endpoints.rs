@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 
-use super::api::{Disabled, Enabled, EndpointList, EndpointView};
+use super::api::{Disabled, Enabled, EndpointList, EndpointView, Purged};
 use super::response::{self, AdminError};
 use super::{Shared, blocking};
 use crate::time::format_ms;
@@ -58,4 +58,21 @@ pub async fn enable(State(admin): Shared, Path(id): Path<String>) -> Result<Resp
     admin.store.set_disabled(&id, None).await?;
     tracing::info!(endpoint = %id, "endpoint enabled through the admin API");
     Ok(response::ok(Enabled { enabled: id }))
+}
+
+/// `DELETE /v1/endpoints/{id}/deliveries`: drops the waiting deliveries and
+/// dead letters of an endpoint that is no longer configured (409 for one that
+/// is: remove it from the config first).
+pub async fn purge(State(admin): Shared, Path(id): Path<String>) -> Result<Response, AdminError> {
+    if admin.endpoints.iter().any(|(e, _)| e.id == id) {
+        return Err(AdminError::Conflict(
+            "the endpoint is configured: remove it from the config first (dead letters of a configured endpoint: DELETE /v1/dead-letters/{id})",
+        ));
+    }
+    let purged = admin.store.purge_endpoint(&id).await?;
+    tracing::warn!(endpoint = %id, purged, "deliveries of an unconfigured endpoint purged through the admin API");
+    Ok(response::ok(Purged {
+        endpoint: id,
+        purged,
+    }))
 }

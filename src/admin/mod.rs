@@ -83,6 +83,10 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/v1/dead-letters/{id}/replay", post(deliveries::replay))
         .route("/v1/endpoints", get(endpoints::list))
         .route("/v1/endpoints/{id}/enable", post(endpoints::enable))
+        .route(
+            "/v1/endpoints/{id}/deliveries",
+            axum::routing::delete(endpoints::purge),
+        )
         .fallback(async || AdminError::NotFound("not found"))
         .method_not_allowed_fallback(async || AdminError::MethodNotAllowed)
         .with_state(admin)
@@ -145,6 +149,10 @@ async fn readyz(State(admin): Shared) -> Response {
         checks: ReadyChecks {
             serving,
             store,
+            outbox_without_kafka: match kafka {
+                None => admin.store.pending_count().ok().filter(|n| *n > 0),
+                Some(_) => None,
+            },
             kafka,
         },
     };

@@ -27,6 +27,9 @@ pub enum AdminError {
     /// A `Host` this listener does not serve.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The request conflicts with the configuration.
+    #[error("{0}")]
+    Conflict(&'static str),
     #[error("{0}")]
     BadRequest(String),
     /// An event id several sources used: which one is meant.
@@ -62,6 +65,9 @@ impl IntoResponse for AdminError {
             }
             AdminError::Forbidden(why) => {
                 (StatusCode::FORBIDDEN, Json(body(why.into()))).into_response()
+            }
+            AdminError::Conflict(why) => {
+                (StatusCode::CONFLICT, Json(body(why.into()))).into_response()
             }
             AdminError::Ambiguous(sources) => {
                 let error = AdminError::Ambiguous(vec![]).to_string();

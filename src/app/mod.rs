@@ -115,6 +115,7 @@ pub async fn run_with_clock(
     topics.sort_unstable();
     topics.dedup();
     let endpoint_ids: Vec<&str> = loaded.endpoints.iter().map(|e| e.id.as_str()).collect();
+    let configured: Vec<String> = endpoint_ids.iter().map(|s| s.to_string()).collect();
     let metrics = Arc::new(Metrics::new(&sources, &endpoint_ids, &topics, kafka_on));
     metrics.register(Box::new(store.stats().commit_seconds.clone()));
     metrics.register(Box::new(store.stats().commit_batch.clone()));
@@ -252,6 +253,7 @@ pub async fn run_with_clock(
             }),
         )
     };
+    report_leftovers(&store, &configured, kafka_on).await;
     ready.store(true, Ordering::SeqCst);
 
     shutdown.await;
@@ -274,6 +276,38 @@ pub async fn run_with_clock(
     let _ = admin_task.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Says what the store holds for destinations the config no longer has:
+/// deliveries of removed endpoints (purge them with `DELETE
+/// /v1/endpoints/{id}/deliveries` or `countersign dlq purge`), and outbox
+/// entries while Kafka is off (also in `/readyz`).
+async fn report_leftovers(store: &Store, endpoints: &[String], kafka_on: bool) {
+    let (s, eps) = (store.clone(), endpoints.to_vec());
+    let found = tokio::task::spawn_blocking(move || {
+        let ids: Vec<&str> = eps.iter().map(String::as_str).collect();
+        let unknown = s.unknown_endpoints(&ids);
+        let outbox = if kafka_on { Ok(0) } else { s.pending_count() };
+        (unknown, outbox)
+    })
+    .await;
+    let Ok((unknown, outbox)) = found else { return };
+    for (endpoint, waiting, dead) in unknown.unwrap_or_default() {
+        tracing::warn!(
+            endpoint,
+            waiting,
+            dead_letters = dead,
+            "the store holds deliveries of an endpoint that is no longer configured; they are kept (and keep their events) until purged: countersign dlq purge --endpoint ID"
+        );
+    }
+    if let Ok(n) = outbox
+        && n > 0
+    {
+        tracing::warn!(
+            pending = n,
+            "Kafka is off but the outbox holds messages from when it was on; they are kept (and keep their events) until Kafka is configured again"
+        );
+    }
 }
 
 /// Sweeps expired dedup keys and old events every `interval`; repeats at once

@@ -156,32 +156,51 @@ impl<'txn> Tables<'txn> {
     }
 }
 
-/// Deletes up to `batch` events received before `cutoff_ms`, oldest first,
-/// with their id entries and delivery records. Stops at the first event still
-/// in the outbox or with an unfinished delivery.
+/// One sweep's result: how many events went, and where the next one goes on
+/// (`None`: the scan reached the retention cut-off; start from the oldest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Swept {
+    pub gone: usize,
+    pub resume: Option<u64>,
+}
+
+/// Deletes up to `batch` events received before `cutoff_ms`, oldest first
+/// from sequence `from`, with their id entries and delivery records. Events
+/// still in the outbox or with an unfinished delivery are skipped, not
+/// waited for: one endpoint down for days must not stop retention for
+/// everything newer. At most `8 × batch` events are looked at per call (a
+/// long run of blocked events is crossed over several calls).
 pub(super) fn sweep(
     txn: &WriteTransaction,
     cutoff_ms: i64,
     batch: usize,
-) -> Result<usize, StoreError> {
+    from: u64,
+) -> Result<Swept, StoreError> {
     let mut t = Tables::open(txn)?;
     let mut done = txn.open_table(KAFKA_DONE)?;
     let mut http = deliveries::Tables::open(txn)?;
-    let oldest_queued = (txn.open_table(KAFKA_QUEUE)?.first()?)
-        .map(|(k, _)| k.value().0)
-        .unwrap_or(u64::MAX);
-    let mut gone = 0;
-    while gone < batch {
-        let Some((seq, source, id)) = t.events.first()?.and_then(|(k, v)| {
-            let e = EventRow::from(v.value());
-            (e.received_ms < cutoff_ms && k.value() < oldest_queued)
-                .then(|| (k.value(), e.source.to_owned(), e.id.to_owned()))
-        }) else {
-            break;
-        };
-        if http.unfinished(seq)? {
+    let queue = txn.open_table(KAFKA_QUEUE)?;
+    let budget = batch.saturating_mul(8).max(1);
+    let mut victims = Vec::new();
+    let mut resume = None;
+    for (scanned, entry) in t.events.range(from..)?.enumerate() {
+        let (k, v) = entry?;
+        let seq = k.value();
+        let e = EventRow::from(v.value());
+        if e.received_ms >= cutoff_ms {
             break;
         }
+        if victims.len() >= batch || scanned >= budget {
+            resume = Some(seq);
+            break;
+        }
+        let queued = queue.range((seq, "")..(seq + 1, ""))?.next().is_some();
+        if !queued && !http.unfinished(seq)? {
+            victims.push((seq, e.source.to_owned(), e.id.to_owned()));
+        }
+    }
+    for (seq, source, id) in &victims {
+        let seq = *seq;
         http.remove_event(seq)?;
         t.trace.remove(seq)?;
         done.retain_in((seq, "")..(seq + 1, ""), |_, _| false)?;
@@ -191,7 +210,9 @@ pub(super) fn sweep(
         if (t.ids.get(key)?).is_some_and(|g| IdEntry::from(g.value()).seq == seq) {
             t.ids.remove(key)?;
         }
-        gone += 1;
     }
-    Ok(gone)
+    Ok(Swept {
+        gone: victims.len(),
+        resume,
+    })
 }

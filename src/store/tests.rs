@@ -140,7 +140,10 @@ async fn events_waiting_in_the_outbox_are_never_swept() {
     let mut queued = ev("a", "q", 0);
     queued.topics = vec!["t".into()];
     s.commit(vec![queued, ev("a", "later", 0)]).await.unwrap();
-    assert_eq!(s.sweep(1_000_000).await.unwrap(), 0);
+    // The queued event stays; the one after it is not held up by it.
+    assert_eq!(s.sweep(1_000_000).await.unwrap(), 1);
+    let left: Vec<u64> = s.list(10, None).unwrap().iter().map(|r| r.seq).collect();
+    assert_eq!(left, vec![1]);
     s.ack(vec![Ack::Published {
         seq: 1,
         topic: "t".into(),
@@ -157,8 +160,9 @@ async fn events_waiting_in_the_outbox_are_never_swept() {
             ..
         }]
     ));
-    assert_eq!(s.sweep(1_000_000).await.unwrap(), 2);
+    assert_eq!(s.sweep(1_000_000).await.unwrap(), 1);
     assert!(s.kafka_deliveries(1).unwrap().is_empty());
+    assert!(s.list(10, None).unwrap().is_empty());
     s.close().await;
 }
 
@@ -363,5 +367,38 @@ async fn a_replays_order_number_is_not_reused_after_reopening() {
     assert_eq!(due(&s), vec![1]);
     s.http(vec![attempted(1, Next::Delivered)]).await.unwrap();
     assert_eq!(due(&s), vec![3]);
+    s.close().await;
+}
+
+/// One stuck delivery (an endpoint down for days) must not stop retention for
+/// everything newer: blocked events are skipped, the rest swept, across
+/// several bounded steps.
+#[tokio::test]
+async fn a_stuck_delivery_does_not_stop_sweeping_what_comes_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cfg(dir.path());
+    c.dedup_ttl = Duration::from_secs(1);
+    c.retention = Duration::from_secs(1);
+    c.sweep_batch = 3;
+    let s = Store::open(&c, Clock::System).unwrap();
+    let mut stuck = ev("a", "stuck", 0);
+    stuck.endpoints = vec!["down".into()];
+    stuck.envelope = "env".into();
+    let mut batch = vec![stuck];
+    batch.extend((0..40).map(|i| ev("a", &format!("e{i}"), 0)));
+    s.commit(batch).await.unwrap();
+    // Sweep steps until done, as the sweeper does.
+    let mut steps = 0;
+    while s.sweep(1_000_000).await.unwrap() > 0 {
+        steps += 1;
+        assert!(steps < 100, "the sweep never finishes");
+    }
+    let left: Vec<u64> = s.list(100, None).unwrap().iter().map(|r| r.seq).collect();
+    assert_eq!(
+        left,
+        vec![1],
+        "only the event with the stuck delivery stays"
+    );
+    assert_eq!(s.stats().events_swept.load(Ordering::Relaxed), 40);
     s.close().await;
 }

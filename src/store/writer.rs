@@ -103,6 +103,8 @@ pub(super) struct Writer {
     /// Bumped after a commit that scheduled HTTP deliveries (wakes their workers).
     http: tokio::sync::watch::Sender<u64>,
     next_seq: u64,
+    /// Where the next sweep step goes on (0: from the oldest event).
+    sweep_from: u64,
 }
 
 impl Writer {
@@ -139,6 +141,7 @@ impl Writer {
             outbox,
             http,
             next_seq,
+            sweep_from: 0,
         })
     }
 
@@ -317,16 +320,26 @@ impl Writer {
 
     /// Deletes up to `sweep_batch` events past retention (see
     /// [`events::sweep`]) in one transaction.
+    /// One sweep step; `Ok(n)` with `n > 0` (or a scan that has not reached
+    /// the cut-off yet, counted as 1 so the caller goes on) asks for another.
     fn sweep(&mut self, now_ms: i64) -> Result<usize, StoreError> {
         let txn = self.db.begin_write()?;
         let cutoff = now_ms.saturating_sub(self.settings.retention_ms);
-        let gone = events::sweep(&txn, cutoff, self.settings.sweep_batch)?;
+        let swept = events::sweep(&txn, cutoff, self.settings.sweep_batch, self.sweep_from)?;
+        let gone = swept.gone;
         if gone > 0 {
             // The newest events may be among those gone: keep the floor.
             txn.open_table(META)?.insert(NEXT_SEQ, self.next_seq)?;
         }
         txn.commit()?;
         (self.stats.events_swept).fetch_add(gone as u64, Ordering::Relaxed);
-        Ok(gone)
+        self.sweep_from = swept.resume.unwrap_or(0);
+        // More to look at: say so even when this step removed nothing (it
+        // crossed blocked events), so the sweep loop goes on.
+        Ok(if swept.resume.is_some() {
+            gone.max(1)
+        } else {
+            gone
+        })
     }
 }

@@ -269,3 +269,55 @@ async fn an_events_page_stops_before_the_response_size_cap() {
     assert_eq!(seen, 30);
     gw.stop().await;
 }
+
+/// Deliveries of an endpoint removed from the config are kept (and reported),
+/// and can be purged; a configured endpoint's cannot.
+#[tokio::test]
+async fn deliveries_of_a_removed_endpoint_can_be_purged() {
+    use crate::common::receiver::{Receiver, Reply};
+    let rx = Receiver::start(countersign::time::Clock::System, |_, _| Reply::Status(503)).await;
+    let endpoint = format!(
+        "[[endpoints]]\nid = \"old\"\nurl = \"http://{}/h\"\nsecret = \"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD\"\nallow_private = true\nretry_schedule = [\"1h\"]\n\n[[routes]]\nendpoints = [\"old\"]\n",
+        rx.addr
+    );
+    let gw = Gateway::start(&format!("{SOURCES}\n{endpoint}")).await;
+    let loaded = sources();
+    let mut req = signed(&loaded, fixture("sw"), "msg_old_1");
+    req.path = "/hooks/sw".into();
+    assert_eq!(send(gw.public, &req).await.status, 200);
+    rx.wait_hits(1).await;
+    let conflict = send(
+        gw.admin,
+        &call("DELETE", "/v1/endpoints/old/deliveries", &[]),
+    )
+    .await;
+    assert_eq!(conflict.status, 409, "a configured endpoint is not purged");
+    let stopped = gw.stop().await;
+    let gw = stopped
+        .start_changed(|toml| toml.replace(&endpoint, ""))
+        .await;
+    let view: countersign::admin::api::EventView =
+        get(gw.admin, "/v1/events/msg_old_1").await.body();
+    assert_eq!(
+        view.state.http[0].status, "scheduled",
+        "kept after the removal"
+    );
+    let purged: countersign::admin::api::Purged = send(
+        gw.admin,
+        &call("DELETE", "/v1/endpoints/old/deliveries", &[]),
+    )
+    .await
+    .body();
+    assert_eq!(purged.purged, 1);
+    let view: countersign::admin::api::EventView =
+        get(gw.admin, "/v1/events/msg_old_1").await.body();
+    assert_eq!(view.state.http[0].status, "discarded");
+    assert!(
+        view.state.http[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("purged")
+    );
+    gw.stop().await;
+}

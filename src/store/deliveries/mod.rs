@@ -164,6 +164,9 @@ pub enum HttpOp {
     Replay { seq: u64, endpoint: String },
     /// A dead letter is dropped (its history stays with the event).
     Discard { seq: u64, endpoint: String },
+    /// A delivery to an endpoint no longer in the config is dropped, whether
+    /// waiting, scheduled or dead-lettered (its history stays).
+    Purge { seq: u64, endpoint: String },
 }
 
 /// A delivery that is due, with what to send.
@@ -285,6 +288,78 @@ impl Store {
     }
 
     /// Unfinished deliveries of `endpoint` (waiting and scheduled).
+    /// Endpoints with deliveries that are not in `configured`: (endpoint,
+    /// unfinished deliveries, dead letters). A scan of the queues, for the
+    /// start-up report.
+    pub fn unknown_endpoints(
+        &self,
+        configured: &[&str],
+    ) -> Result<Vec<(String, u64, u64)>, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let mut found = std::collections::BTreeMap::<String, (u64, u64)>::new();
+        for entry in txn.open_table(HTTP_ORDER)?.iter()? {
+            let (k, _) = entry?;
+            let ep = k.value().0;
+            if !configured.contains(&ep) {
+                found.entry(ep.to_owned()).or_default().0 += 1;
+            }
+        }
+        for entry in txn.open_table(HTTP_DEAD)?.iter()? {
+            let (k, _) = entry?;
+            let ep = k.value().0;
+            if !configured.contains(&ep) {
+                found.entry(ep.to_owned()).or_default().1 += 1;
+            }
+        }
+        Ok(found.into_iter().map(|(e, (u, d))| (e, u, d)).collect())
+    }
+
+    /// Drops every unfinished delivery and dead letter of `endpoint` (one no
+    /// longer in the config), a page at a time; returns how many.
+    pub async fn purge_endpoint(&self, endpoint: &str) -> Result<u64, StoreError> {
+        let mut purged = 0u64;
+        loop {
+            let ep = endpoint.to_owned();
+            let seqs = self
+                .read(move |s| {
+                    let txn = s.inner.db.begin_read()?;
+                    let mut seqs = Vec::new();
+                    for entry in txn.open_table(HTTP_ORDER)?.range((ep.as_str(), "", 0)..)? {
+                        let (k, v) = entry?;
+                        if k.value().0 != ep || seqs.len() >= 1000 {
+                            break;
+                        }
+                        seqs.push(v.value());
+                    }
+                    for entry in txn.open_table(HTTP_DEAD)?.range((ep.as_str(), 0)..)? {
+                        let (k, _) = entry?;
+                        if k.value().0 != ep || seqs.len() >= 2000 {
+                            break;
+                        }
+                        seqs.push(k.value().1);
+                    }
+                    Ok(seqs)
+                })
+                .await?;
+            if seqs.is_empty() {
+                return Ok(purged);
+            }
+            let ops = seqs
+                .into_iter()
+                .map(|seq| HttpOp::Purge {
+                    seq,
+                    endpoint: endpoint.to_owned(),
+                })
+                .collect();
+            let done = self.http(ops).await?;
+            let n = done.iter().filter(|ok| **ok).count() as u64;
+            if n == 0 {
+                return Ok(purged);
+            }
+            purged += n;
+        }
+    }
+
     pub fn http_pending_count(&self, endpoint: &str) -> Result<u64, StoreError> {
         Ok(self.http_backlog(endpoint)?.count)
     }

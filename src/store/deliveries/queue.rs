@@ -69,7 +69,8 @@ impl<'txn> Tables<'txn> {
         let (seq, endpoint) = match op {
             HttpOp::Attempted { seq, endpoint, .. }
             | HttpOp::Replay { seq, endpoint }
-            | HttpOp::Discard { seq, endpoint } => (*seq, endpoint.as_str()),
+            | HttpOp::Discard { seq, endpoint }
+            | HttpOp::Purge { seq, endpoint } => (*seq, endpoint.as_str()),
         };
         let Some(mut d) = self.get(seq, endpoint)? else {
             return Ok(false);
@@ -96,6 +97,19 @@ impl<'txn> Tables<'txn> {
             HttpOp::Discard { .. } if d.state == DeliveryState::DeadLettered => {
                 self.dead.remove((endpoint, seq))?;
                 d.state = DeliveryState::Discarded;
+                true
+            }
+            HttpOp::Purge { .. }
+                if d.state.unfinished() || d.state == DeliveryState::DeadLettered =>
+            {
+                self.dead.remove((endpoint, seq))?;
+                self.order
+                    .remove((endpoint, d.envelope.as_str(), d.order))?;
+                if d.state == DeliveryState::Scheduled {
+                    self.due.remove((endpoint, d.due_ms, seq))?;
+                }
+                d.state = DeliveryState::Discarded;
+                d.reason = "purged: the endpoint is no longer configured".into();
                 true
             }
             _ => false,

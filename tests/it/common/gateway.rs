@@ -145,6 +145,13 @@ impl Stopped {
     pub async fn start(self) -> Gateway {
         Gateway::launch(self.toml, self.clock, self.dir).await
     }
+
+    /// Starts it again on the same store with the config `change` makes of
+    /// the old one.
+    pub async fn start_changed(self, change: impl FnOnce(&str) -> String) -> Gateway {
+        let toml = change(&self.toml);
+        Gateway::launch(toml, self.clock, self.dir).await
+    }
 }
 
 /// Runs the binary with `args` to completion (offline subcommands).
