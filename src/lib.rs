@@ -37,6 +37,8 @@ pub mod cli;
 pub mod config;
 pub mod dlq;
 pub(crate) mod event;
+#[doc(hidden)]
+pub mod fuzz;
 pub(crate) mod ingress;
 pub(crate) mod listener;
 pub(crate) mod metrics;

@@ -54,7 +54,7 @@ impl Guard {
     }
 
     /// Whether `host` (a `Host` header value) names this listener.
-    fn host_allowed(&self, host: &str) -> bool {
+    pub(crate) fn host_allowed(&self, host: &str) -> bool {
         let name = match host.strip_prefix('[') {
             // `[v6]` or `[v6]:port`: an IP literal.
             Some(rest) => return rest.contains(']'),

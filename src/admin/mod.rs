@@ -9,13 +9,13 @@
 //! - [`query`]: query-string parameters with the API's own error messages.
 
 pub mod api;
-mod auth;
+pub(crate) mod auth;
 mod deliveries;
 mod endpoints;
 mod events;
-mod query;
+pub(crate) mod query;
 pub mod response;
-mod views;
+pub(crate) mod views;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

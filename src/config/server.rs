@@ -51,9 +51,14 @@ pub struct ServerConfig {
     /// what they have in flight and the store closes, all within it.
     #[serde(with = "dur")]
     pub shutdown_timeout: Duration,
-    /// Webhook requests handled at once at most; beyond it requests get 503 with
-    /// `Retry-After` at once (load shedding), so a flood cannot exhaust memory.
+    /// Webhook requests processed at once at most (counted once their body
+    /// is in); beyond it requests get 503 with `Retry-After` at once (load
+    /// shedding), so a flood cannot exhaust memory.
     pub max_requests_in_flight: usize,
+    /// Open webhook requests per client address (IPv6: per /64), bodies
+    /// being read included; beyond it 429 with `Retry-After`. Clients that
+    /// trickle their bodies use up their own share, not everyone's.
+    pub max_requests_per_client: usize,
     /// Webhook requests per client address. Unset: no per-client limit. Over
     /// it: 429 with `Retry-After`, nothing read or stored. IPv6 clients are
     /// limited per /64.
@@ -85,6 +90,7 @@ impl Default for ServerConfig {
             body_read_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(25),
             max_requests_in_flight: 1024,
+            max_requests_per_client: 64,
             client_rate_limit: None,
             client_ip_header: None,
             max_tracked_clients: 100_000,

@@ -160,6 +160,12 @@ fn server(c: &Config, r: &mut Report) {
     r.positive("server.body_read_timeout", s.body_read_timeout);
     r.positive("server.shutdown_timeout", s.shutdown_timeout);
     r.range(
+        "server.max_requests_per_client",
+        s.max_requests_per_client,
+        1,
+        1_000_000,
+    );
+    r.range(
         "server.max_requests_in_flight",
         s.max_requests_in_flight,
         1,

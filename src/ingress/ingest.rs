@@ -109,21 +109,22 @@ pub async fn handle(ingest: Arc<Ingest>, req: Request<Incoming>, peer: SocketAdd
         .and_then(crate::telemetry::traceparent::parse);
     // The trace the events continue: this span's, or the caller's as it came.
     let trace = crate::telemetry::join(&span, incoming).or_else(|| incoming.map(str::to_owned));
-    let result = match ingest.limits.admit() {
-        None => Err(IngressError::Shed),
-        Some(_permit) => {
-            // A guard: the connection may drop this future mid-request.
-            let _in_flight = InFlight::enter(&ingest.metrics.requests_in_flight);
-            let client = ingest.limits.client(peer, req.headers());
-            match ingest.limits.check_client(client) {
-                Err(secs) => Err(IngressError::RateLimited(secs)),
-                Ok(()) => {
-                    handle_inner(&ingest, req, routed.as_ref(), trace.as_deref())
-                        .instrument(span.clone())
-                        .await
-                }
+    // A guard: the connection may drop this future mid-request.
+    let _in_flight = InFlight::enter(&ingest.metrics.requests_in_flight);
+    let client = ingest.limits.client(peer, req.headers());
+    // One client's requests at once are capped while bodies are read; the
+    // global in-flight slot is taken only once the body is in (in
+    // `handle_inner`), so clients trickling bodies cannot starve the rest.
+    let result = match ingest.limits.client_slot(client) {
+        None => Err(IngressError::ClientBusy),
+        Some(_slot) => match ingest.limits.check_client(client) {
+            Err(secs) => Err(IngressError::RateLimited(secs)),
+            Ok(()) => {
+                handle_inner(&ingest, req, routed.as_ref(), trace.as_deref())
+                    .instrument(span.clone())
+                    .await
             }
-        }
+        },
     };
     let (outcome, resp) = answer(&path, result);
     span.record("outcome", outcome);
@@ -159,6 +160,7 @@ fn answer(path: &str, result: Result<(Accepted, Resp), IngressError>) -> (&'stat
                 // Counted in the metrics; one log line each would flood the
                 // log exactly when the gateway is under load.
                 IngressError::RateLimited(_)
+                | IngressError::ClientBusy
                 | IngressError::Shed
                 | IngressError::Ingest(IngestError::RateLimited(_)) => {
                     tracing::debug!(path, outcome = e.outcome(), "webhook refused")
@@ -197,6 +199,8 @@ async fn handle_inner(
         return Err(IngressError::TooLarge(limit));
     }
     let body = read_body(body, limit, ingest.body_read_timeout).await?;
+    // The body is in: now take a slot among the requests being processed.
+    let _permit = ingest.limits.admit().ok_or(IngressError::Shed)?;
     let received_ms = ingest.clock.now_ms();
     let inbound = Inbound {
         headers: &parts.headers,

@@ -23,6 +23,9 @@ use crate::time::Clock;
 /// The limits, shared by all connections of the public listener.
 pub struct Ingress {
     in_flight: Arc<Semaphore>,
+    /// Open requests per client (limit key), bodies being read included.
+    busy: Arc<Mutex<std::collections::HashMap<IpAddr, usize>>>,
+    max_per_client: usize,
     clients: Option<ClientLimiter>,
     client_ip_header: Option<HeaderName>,
 }
@@ -69,6 +72,8 @@ impl Ingress {
     pub fn new(cfg: &ServerConfig, clock: Clock) -> Ingress {
         Ingress {
             in_flight: Arc::new(Semaphore::new(cfg.max_requests_in_flight)),
+            busy: Arc::default(),
+            max_per_client: cfg.max_requests_per_client,
             clients: cfg.client_rate_limit.map(|rl| {
                 RateLimiter::new(
                     crate::ratelimit::quota(&rl),
@@ -101,6 +106,25 @@ impl Ingress {
             .unwrap_or_else(|| peer.ip())
     }
 
+    /// A place for one more open request of `client` (IPv6: its /64), or
+    /// `None` when it has `server.max_requests_per_client` open already.
+    pub fn client_slot(&self, client: IpAddr) -> Option<ClientSlot> {
+        let key = limit_key(client);
+        let mut busy = self
+            .busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = busy.entry(key).or_insert(0);
+        if *n >= self.max_per_client {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            busy: self.busy.clone(),
+            key,
+        })
+    }
+
     /// `Err(seconds to wait)` when `client` is over its rate.
     pub fn check_client(&self, client: IpAddr) -> Result<(), u64> {
         let Some(limiter) = &self.clients else {
@@ -109,6 +133,27 @@ impl Ingress {
         limiter
             .check_key(&limit_key(client))
             .map_err(|n| crate::ratelimit::retry_after(&n, limiter.clock()))
+    }
+}
+
+/// One open request of a client; freed when dropped.
+pub struct ClientSlot {
+    busy: Arc<Mutex<std::collections::HashMap<IpAddr, usize>>>,
+    key: IpAddr,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut busy = self
+            .busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = busy.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                busy.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -242,6 +287,23 @@ mod tests {
         );
         h.insert("x-forwarded-for", "garbage".parse().unwrap());
         assert_eq!(i.client(peer, &h), peer.ip());
+    }
+
+    #[test]
+    fn one_client_has_at_most_its_share_of_open_requests() {
+        let i = ingress("[server]\nmax_requests_per_client = 2\n");
+        let a: IpAddr = "203.0.113.5".parse().unwrap();
+        let b: IpAddr = "203.0.113.6".parse().unwrap();
+        let s1 = i.client_slot(a).unwrap();
+        let _s2 = i.client_slot(a).unwrap();
+        assert!(i.client_slot(a).is_none());
+        assert!(i.client_slot(b).is_some(), "others are not held up");
+        drop(s1);
+        assert!(i.client_slot(a).is_some());
+        // IPv6 clients share their /64.
+        let _v1 = i.client_slot("2001:db8::1".parse().unwrap()).unwrap();
+        let _v2 = i.client_slot("2001:db8::2".parse().unwrap()).unwrap();
+        assert!(i.client_slot("2001:db8::3".parse().unwrap()).is_none());
     }
 
     #[test]

@@ -37,9 +37,12 @@ pub enum IngressError {
     /// The client address is over `server.client_rate_limit`.
     #[error("client over its rate limit")]
     RateLimited(u64),
-    /// `server.max_requests_in_flight` requests are being handled.
+    /// `server.max_requests_in_flight` requests are being processed.
     #[error("too many requests in flight")]
     Shed,
+    /// The client has `server.max_requests_per_client` requests open already.
+    #[error("too many requests at once from this client")]
+    ClientBusy,
     #[error("{0}")]
     Ingest(#[from] IngestError),
     #[error("store: {0}")]
@@ -55,7 +58,7 @@ impl IngressError {
             IngressError::TooLarge(_) => "too_large",
             IngressError::BodyTimeout => "timeout",
             IngressError::BodyRead(_) => "invalid",
-            IngressError::RateLimited(_) => "rate_limited",
+            IngressError::RateLimited(_) | IngressError::ClientBusy => "rate_limited",
             IngressError::Shed => "overloaded",
             IngressError::Ingest(e) => e.outcome(),
             IngressError::Store(StoreError::Overloaded) => "overloaded",
@@ -132,6 +135,15 @@ pub fn error(e: &IngressError) -> Resp {
             r
         }
         IngressError::Shed => unavailable("1"),
+        IngressError::ClientBusy => {
+            let mut r = msg(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many requests at once from this client",
+            );
+            r.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
         IngressError::Ingest(IngestError::Unauthorized(_)) => {
             msg(StatusCode::UNAUTHORIZED, "unauthorized")
         }

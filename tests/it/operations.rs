@@ -284,25 +284,51 @@ async fn read_to_close(s: &mut TcpStream) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Clients trickling their bodies use up their own share of open requests
+/// (`max_requests_per_client`), not the processing slots
+/// (`max_requests_in_flight`, taken once a body is in): honest traffic is
+/// served meanwhile.
 #[tokio::test]
-async fn past_the_in_flight_cap_requests_are_shed_with_503() {
-    let toml =
-        |dir: &std::path::Path| with_server_keys(dir, SOURCES, "max_requests_in_flight = 1\n");
+async fn slow_bodies_take_their_clients_share_not_everyones_slots() {
+    let toml = |dir: &std::path::Path| {
+        with_server_keys(
+            dir,
+            SOURCES,
+            "max_requests_in_flight = 1\nmax_requests_per_client = 2\nclient_ip_header = \"x-forwarded-for\"\n",
+        )
+    };
     let gw = Gateway::start_with(toml, Clock::System).await;
-    let held = sw("env", "held");
-    let mut slow = start_request(gw.public, &held, 10).await;
-    // Wait until the first request holds the only slot.
-    wait_in_flight(gw.admin, 1).await;
-    let r = send(gw.public, &sw("env", "shed")).await;
-    assert_eq!(r.status, 503);
+    let from = |ip: &str, id: &str| {
+        let mut r = sw("env", id);
+        r.headers.push(("X-Forwarded-For".into(), ip.into()));
+        r
+    };
+    let slow = "198.51.100.1";
+    let held_1 = from(slow, "held-1");
+    let held_2 = from(slow, "held-2");
+    let mut s1 = start_request(gw.public, &held_1, 10).await;
+    let mut s2 = start_request(gw.public, &held_2, 10).await;
+    wait_in_flight(gw.admin, 2).await;
+    // The only processing slot is free: another client is served at once.
+    assert_eq!(
+        send(gw.public, &from("198.51.100.2", "honest"))
+            .await
+            .status,
+        200
+    );
+    // The slow client has used up its share.
+    let r = send(gw.public, &from(slow, "third")).await;
+    assert_eq!(r.status, 429);
     assert_eq!(r.header("retry-after"), Some("1"));
-    slow.write_all(&held.body[10..]).await.unwrap();
-    let answer = read_answer(&mut slow).await;
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert_eq!(send(gw.public, &sw("env", "after")).await.status, 200);
+    for (s, req) in [(&mut s1, &held_1), (&mut s2, &held_2)] {
+        s.write_all(&req.body[10..]).await.unwrap();
+        let answer = read_answer(s).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    assert_eq!(send(gw.public, &from(slow, "after")).await.status, 200);
     let m = Scrape::take(gw.admin).await;
-    assert_eq!(m.webhooks("sw", "overloaded"), 1.0);
-    assert_eq!(event_count(gw.admin).await, 2);
+    assert_eq!(m.webhooks("sw", "rate_limited"), 1.0);
+    assert_eq!(event_count(gw.admin).await, 4);
     gw.stop().await;
 }
 
