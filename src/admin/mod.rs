@@ -173,7 +173,7 @@ async fn metrics(State(admin): Shared) -> Result<Response, AdminError> {
         let observed = crate::metrics::Observed {
             now_ms: admin.clock.now_ms(),
             store: &admin.store,
-            ready: admin.ready.load(Ordering::SeqCst),
+            ready: admin.ready.load(Ordering::SeqCst) && admin.store.healthy(),
             kafka_connected: admin
                 .kafka
                 .as_ref()

@@ -119,6 +119,7 @@ pub async fn run_with_clock(
     let metrics = Arc::new(Metrics::new(&sources, &endpoint_ids, &topics, kafka_on));
     metrics.register(Box::new(store.stats().commit_seconds.clone()));
     metrics.register(Box::new(store.stats().commit_batch.clone()));
+    metrics.register(Box::new(store.stats().errors.clone()));
     let limits = Ingress::new(&cfg.server, clock.clone());
     let pipeline = Arc::new(Pipeline::new(
         loaded.sources,
@@ -256,7 +257,18 @@ pub async fn run_with_clock(
     report_leftovers(&store, &configured, kafka_on).await;
     ready.store(true, Ordering::SeqCst);
 
-    shutdown.await;
+    // A store whose writes fail (a full disk, a failed fsync) cannot recover
+    // in this process (redb refuses every later transaction): answer 503
+    // (readiness is off at once), drain, and exit non-zero so the
+    // orchestrator starts the gateway again on the same files. Nothing
+    // acknowledged is lost; nothing unacknowledged was claimed.
+    let store_failed = tokio::select! {
+        _ = shutdown => None,
+        cause = store.failed() => {
+            tracing::error!(cause, "the store failed; shutting down to start again");
+            Some(cause)
+        }
+    };
     tracing::info!(
         deadline = ?cfg.server.shutdown_timeout,
         "shutting down: unready, refusing new connections, draining in-flight requests and deliveries"
@@ -274,6 +286,11 @@ pub async fn run_with_clock(
     store.close().await;
     admin_trigger.begin();
     let _ = admin_task.await;
+    if let Some(cause) = store_failed {
+        anyhow::bail!(
+            "the store failed ({cause}); exiting so the gateway is started again (free disk space if it is full)"
+        );
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -87,6 +87,12 @@ pub struct Stats {
     pub commit_seconds: prometheus::Histogram,
     /// Requests (events, acks, delivery records) one group commit takes.
     pub commit_batch: prometheus::Histogram,
+    /// Writes the database refused (I/O errors: a full disk, a failed fsync).
+    pub errors: prometheus::IntCounter,
+    /// Set by the first such error: redb refuses every later transaction
+    /// after one, so the store is failed until the process starts again
+    /// (`/readyz` says so, and `app::run` exits non-zero for a restart).
+    pub failed: tokio::sync::watch::Sender<Option<String>>,
 }
 
 impl Default for Stats {
@@ -112,6 +118,12 @@ impl Default for Stats {
                 "Requests one group commit of the store takes.",
                 exponential_buckets(1.0, 2.0, 14).expect("valid buckets"),
             ),
+            errors: prometheus::IntCounter::new(
+                "store_errors_total",
+                "Writes the store's database refused (I/O errors such as a full disk); the first one fails the store and the gateway restarts.",
+            )
+            .expect("valid counter"),
+            failed: tokio::sync::watch::channel(None).0,
         }
     }
 }
@@ -265,9 +277,25 @@ impl Store {
         self.inner.outbox.clone()
     }
 
-    /// Whether the database answers a read (for `/readyz`).
+    /// Whether the database answers a read and no write has failed (for
+    /// `/readyz`).
     pub fn healthy(&self) -> bool {
-        !self.inner.tx.is_closed() && self.inner.db.begin_read().is_ok()
+        self.inner.stats.failed.borrow().is_none()
+            && !self.inner.tx.is_closed()
+            && self.inner.db.begin_read().is_ok()
+    }
+
+    /// Resolves with the cause once a write has failed the store.
+    pub async fn failed(&self) -> String {
+        let mut rx = self.inner.stats.failed.subscribe();
+        let cause = rx
+            .wait_for(Option::is_some)
+            .await
+            .map(|c| c.clone().unwrap_or_default());
+        match cause {
+            Ok(cause) => cause,
+            Err(_) => std::future::pending().await,
+        }
     }
 
     pub fn stats(&self) -> &Stats {

@@ -221,6 +221,14 @@ impl Writer {
             Err(e) => {
                 self.next_seq = start_seq;
                 tracing::error!(error = %e, requests = batch.len(), "store commit failed; nothing of this batch was kept");
+                if !matches!(e, StoreError::Injected) {
+                    // redb refuses every later transaction after an I/O
+                    // error: the store is failed until the process restarts.
+                    self.stats.errors.inc();
+                    self.stats
+                        .failed
+                        .send_if_modified(|f| f.replace(e.to_string()).is_none());
+                }
                 batch.into_iter().for_each(|i| i.fail(e.clone()));
             }
         }

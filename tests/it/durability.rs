@@ -69,3 +69,89 @@ async fn sigterm_stops_cleanly() {
     let status = bin.sigterm();
     assert!(status.success(), "{status:?}");
 }
+
+/// Unmounts a tmpfs when dropped.
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A full disk fails the store: webhooks get 503 (nothing acknowledged that
+/// is not stored), readiness goes, the error is counted, and the gateway
+/// exits non-zero so it is started again; once space is freed, it starts on
+/// the same files with every acknowledged event.
+#[tokio::test]
+async fn a_full_disk_fails_the_store_visibly_and_a_restart_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("fs");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let _mount = Mount(mnt.clone());
+    let store = mnt.join("store");
+    let gw = Gateway::start_with(
+        |_| config_text(&store, SOURCES),
+        countersign::time::Clock::System,
+    )
+    .await;
+    let loaded = sources();
+    let hook = |i: usize| {
+        let mut r = signed(&loaded, fixture("sw"), &format!("msg_disk_{i}"));
+        r.path = "/hooks/sw".into();
+        r
+    };
+    let mut acked = Vec::new();
+    for i in 0..5 {
+        assert_eq!(send(gw.public, &hook(i)).await.status, 200);
+        acked.push(i);
+    }
+    // Fill the file system.
+    let filler = mnt.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let mut refused = false;
+    for i in 5..2000 {
+        let r = send(gw.public, &hook(i)).await;
+        match r.status {
+            200 => acked.push(i),
+            503 => {
+                refused = true;
+                break;
+            }
+            other => panic!("unexpected {other}: {}", r.text()),
+        }
+    }
+    assert!(refused, "a full disk must refuse webhooks");
+    let (result, stopped) = gw.exited().await;
+    let err = result
+        .expect_err("the gateway exits with an error")
+        .to_string();
+    assert!(err.contains("the store failed"), "{err}");
+    // Space again: the same files, every acknowledged event, new ones taken.
+    std::fs::remove_file(&filler).unwrap();
+    let gw = stopped.start().await;
+    for i in &acked {
+        let e = get(gw.admin, &format!("/v1/events/msg_disk_{i}")).await;
+        assert_eq!(e.status, 200, "acknowledged event {i} lost");
+    }
+    assert_eq!(send(gw.public, &hook(9_999)).await.status, 200);
+    gw.stop().await;
+}

@@ -116,6 +116,22 @@ impl Gateway {
         .await
     }
 
+    /// Waits until the gateway stops by itself; its result, and what can
+    /// start it again on the same store.
+    pub async fn exited(mut self) -> (anyhow::Result<()>, Stopped) {
+        let result = match self.task.take() {
+            Some(t) => t.await.unwrap(),
+            None => Ok(()),
+        };
+        self.stop.take();
+        let stopped = Stopped {
+            toml: self.toml,
+            clock: self.clock,
+            dir: self.dir,
+        };
+        (result, stopped)
+    }
+
     /// Stops the gateway and waits until the store is closed; what is left can
     /// start it again on the same store.
     pub async fn stop(mut self) -> Stopped {
