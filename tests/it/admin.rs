@@ -321,3 +321,40 @@ async fn deliveries_of_a_removed_endpoint_can_be_purged() {
     );
     gw.stop().await;
 }
+
+/// Outbox entries left from when Kafka was on show in /readyz once it is off
+/// (they keep their events from being swept until Kafka is back).
+#[tokio::test]
+async fn outbox_entries_without_kafka_show_in_readyz() {
+    let kafka = "[kafka]\nbrokers = \"127.0.0.1:1\"\ndefault_topic = \"t\"\n";
+    // A short drain: the messages in flight to the absent broker are given up.
+    let gw = Gateway::start_with(
+        |dir| {
+            config_text(dir, &format!("{SOURCES}\n{kafka}")).replacen(
+                "[server]\n",
+                "[server]\nshutdown_timeout = \"1s\"\n",
+                1,
+            )
+        },
+        countersign::time::Clock::System,
+    )
+    .await;
+    let loaded = sources();
+    for i in 0..3 {
+        let mut req = signed(&loaded, fixture("sw"), &format!("msg_ob_{i}"));
+        req.path = "/hooks/sw".into();
+        assert_eq!(send(gw.public, &req).await.status, 200);
+    }
+    let before: Ready = get(gw.admin, "/readyz").await.body();
+    assert_eq!(before.checks.outbox_without_kafka, None, "Kafka is on");
+    let gw = gw
+        .stop()
+        .await
+        .start_changed(|toml| toml.replace(kafka, ""))
+        .await;
+    let r = get(gw.admin, "/readyz").await;
+    assert_eq!(r.status, 200, "reported, not unready");
+    let ready: Ready = r.body();
+    assert_eq!(ready.checks.outbox_without_kafka, Some(3));
+    gw.stop().await;
+}
