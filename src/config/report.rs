@@ -16,6 +16,20 @@ pub struct Problem {
     pub fix: String,
 }
 
+impl Problem {
+    pub fn new(
+        key: impl Into<String>,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Problem {
+        Problem {
+            key: key.into(),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
 /// All problems found while loading, reported together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError(pub Vec<Problem>);
@@ -39,11 +53,7 @@ impl ConfigError {
         problem: impl Into<String>,
         fix: impl Into<String>,
     ) -> ConfigError {
-        ConfigError(vec![Problem {
-            key: key.into(),
-            problem: problem.into(),
-            fix: fix.into(),
-        }])
+        ConfigError(vec![Problem::new(key, problem, fix)])
     }
 }
 
@@ -65,11 +75,7 @@ impl Report {
         problem: impl Into<String>,
         fix: impl Into<String>,
     ) {
-        self.1.push(Problem {
-            key: key.into(),
-            problem: problem.into(),
-            fix: fix.into(),
-        });
+        self.1.push(Problem::new(key, problem, fix));
     }
 
     /// The warnings so far.
@@ -83,11 +89,7 @@ impl Report {
         problem: impl Into<String>,
         fix: impl Into<String>,
     ) {
-        self.0.push(Problem {
-            key: key.into(),
-            problem: problem.into(),
-            fix: fix.into(),
-        });
+        self.0.push(Problem::new(key, problem, fix));
     }
 
     /// How many problems so far (a builder compares before and after).

@@ -133,15 +133,12 @@ fn call(method: &'static str, path: &str, headers: &[(&str, &str)]) -> Req {
 
 #[tokio::test]
 async fn with_a_token_every_route_but_the_probes_and_metrics_needs_it() {
-    let gw = Gateway::start_with(
-        |dir| {
-            config_text(dir, SOURCES).replacen(
-                "[server]\n",
-                &format!("[server]\nadmin_token = \"{TOKEN}\"\n"),
-                1,
-            )
-        },
-        countersign::time::Clock::System,
+    let gw = Gateway::start_with_server_keys(
+        SOURCES,
+        &format!(
+            "admin_token = \"{TOKEN}\"
+"
+        ),
     )
     .await;
     let bearer = format!("Bearer {TOKEN}");
@@ -207,17 +204,9 @@ async fn with_a_token_every_route_but_the_probes_and_metrics_needs_it() {
 
 #[tokio::test]
 async fn host_names_other_than_ips_localhost_and_configured_ones_are_refused() {
-    let gw = Gateway::start_with(
-        |dir| {
-            config_text(dir, SOURCES).replacen(
-                "[server]\n",
-                "[server]\nadmin_hosts = [\"countersign-admin.ops.svc\"]\n",
-                1,
-            )
-        },
-        countersign::time::Clock::System,
-    )
-    .await;
+    let gw =
+        Gateway::start_with_server_keys(SOURCES, "admin_hosts = [\"countersign-admin.ops.svc\"]\n")
+            .await;
     for host in ["evil.example:9090", "127.0.0.1.nip.io"] {
         let r = send(gw.admin, &call("GET", "/v1/events", &[("host", host)])).await;
         assert_eq!(r.status, 403, "{host}");
@@ -235,17 +224,7 @@ async fn host_names_other_than_ips_localhost_and_configured_ones_are_refused() {
 
 #[tokio::test]
 async fn an_events_page_stops_before_the_response_size_cap() {
-    let gw = Gateway::start_with(
-        |dir| {
-            config_text(dir, SOURCES).replacen(
-                "[server]\n",
-                "[server]\nadmin_max_response_bytes = 4096\n",
-                1,
-            )
-        },
-        countersign::time::Clock::System,
-    )
-    .await;
+    let gw = Gateway::start_with_server_keys(SOURCES, "admin_max_response_bytes = 4096\n").await;
     let loaded = sources();
     for i in 0..30 {
         let mut req = signed(&loaded, fixture("sw"), &format!("msg_big_{i}"));
@@ -328,15 +307,9 @@ async fn deliveries_of_a_removed_endpoint_can_be_purged() {
 async fn outbox_entries_without_kafka_show_in_readyz() {
     let kafka = "[kafka]\nbrokers = \"127.0.0.1:1\"\ndefault_topic = \"t\"\n";
     // A short drain: the messages in flight to the absent broker are given up.
-    let gw = Gateway::start_with(
-        |dir| {
-            config_text(dir, &format!("{SOURCES}\n{kafka}")).replacen(
-                "[server]\n",
-                "[server]\nshutdown_timeout = \"1s\"\n",
-                1,
-            )
-        },
-        countersign::time::Clock::System,
+    let gw = Gateway::start_with_server_keys(
+        &format!("{SOURCES}\n{kafka}"),
+        "shutdown_timeout = \"1s\"\n",
     )
     .await;
     let loaded = sources();

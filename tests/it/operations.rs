@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::common::metrics::{Scrape, promtool_check};
 use crate::common::receiver::{Receiver, Reply};
 use crate::common::{
-    Gateway, Req, SOURCES, config_text, event_count, eventually, get, send, sign_for, sources,
+    Gateway, Req, SOURCES, event_count, eventually, get, send, sign_for, sources, with_server_keys,
 };
 use countersign::time::Clock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -42,9 +42,6 @@ async fn wait_in_flight(admin: SocketAddr, n: u8) {
 }
 
 /// [`config_text`] with `keys` (TOML lines) added under `[server]`.
-fn with_server_keys(dir: &std::path::Path, extra: &str, keys: &str) -> String {
-    config_text(dir, extra).replacen("[server]\n", &format!("[server]\n{keys}"), 1)
-}
 
 #[tokio::test]
 async fn metrics_move_for_their_causes_and_pass_promtool() {

@@ -43,7 +43,18 @@ pub fn config_text(dir: &Path, extra: &str) -> String {
     )
 }
 
+/// [`config_text`] with `keys` (TOML lines) added under `[server]`.
+pub fn with_server_keys(dir: &Path, extra: &str, keys: &str) -> String {
+    config_text(dir, extra).replacen("[server]\n", &format!("[server]\n{keys}"), 1)
+}
+
 impl Gateway {
+    /// Starts a gateway on [`config_text`] with `extra` appended and `keys`
+    /// added under `[server]`.
+    pub async fn start_with_server_keys(extra: &str, keys: &str) -> Gateway {
+        Gateway::start_with(|dir| with_server_keys(dir, extra, keys), Clock::System).await
+    }
+
     /// Starts a gateway on [`config_text`] with `extra` appended.
     pub async fn start(extra: &str) -> Gateway {
         Gateway::start_with(|dir| config_text(dir, extra), Clock::System).await

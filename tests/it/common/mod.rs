@@ -13,7 +13,9 @@ use std::time::Duration;
 
 pub use client::{Req, Resp, get, send};
 pub use fixtures::{FIXTURES, SOURCES, fixture, sign_for, signed, sources, tamper};
-pub use gateway::{Binary, Gateway, config_text, countersign, event_count, stream_then_kill9};
+pub use gateway::{
+    Binary, Gateway, config_text, countersign, event_count, stream_then_kill9, with_server_keys,
+};
 
 /// Polls `check` every 10 ms until it yields a value; panics naming `what` if
 /// none came `within` (real time). The one wait helper of the tests: they
