@@ -6,7 +6,9 @@
 //! [`Pipeline`](crate::pipeline::Pipeline): it is checked after authentication,
 //! so forged requests cannot use up a provider's budget.
 
+use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use governor::RateLimiter;
@@ -24,7 +26,7 @@ use crate::time::Clock;
 pub struct Ingress {
     in_flight: Arc<Semaphore>,
     /// Open requests per client (limit key), bodies being read included.
-    busy: Arc<Mutex<std::collections::HashMap<IpAddr, usize>>>,
+    busy: Arc<Busy>,
     max_per_client: usize,
     clients: Option<ClientLimiter>,
     client_ip_header: Option<HeaderName>,
@@ -72,7 +74,7 @@ impl Ingress {
     pub fn new(cfg: &ServerConfig, clock: Clock) -> Ingress {
         Ingress {
             in_flight: Arc::new(Semaphore::new(cfg.max_requests_in_flight)),
-            busy: Arc::default(),
+            busy: Arc::new(Busy::new()),
             max_per_client: cfg.max_requests_per_client,
             clients: cfg.client_rate_limit.map(|rl| {
                 RateLimiter::new(
@@ -109,20 +111,17 @@ impl Ingress {
     /// A place for one more open request of `client` (IPv6: its /64), or
     /// `None` when it has `server.max_requests_per_client` open already.
     pub fn client_slot(&self, client: IpAddr) -> Option<ClientSlot> {
-        let key = limit_key(client);
-        let mut busy = self
-            .busy
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let n = busy.entry(key).or_insert(0);
-        if *n >= self.max_per_client {
-            return None;
-        }
-        *n += 1;
-        Some(ClientSlot {
+        let idx = self.busy.slots(limit_key(client));
+        let counts = &self.busy.counts;
+        let a = counts[idx[0]].fetch_add(1, Ordering::AcqRel);
+        let b = counts[idx[1]].fetch_add(1, Ordering::AcqRel);
+        let slot = ClientSlot {
             busy: self.busy.clone(),
-            key,
-        })
+            idx,
+        };
+        // Both counters count this client (and whoever shares a bucket):
+        // the smaller is the closer count.
+        (a.min(b) < self.max_per_client as u32).then_some(slot)
     }
 
     /// `Err(seconds to wait)` when `client` is over its rate.
@@ -136,23 +135,46 @@ impl Ingress {
     }
 }
 
+/// Open requests per client, counted lock-free in a count-min sketch: two
+/// rows of atomic counters, each indexed by its own hash of the client. A
+/// client's count is the smaller of its two counters; sharing a counter with
+/// another client can only make it look busier, and only when both of its
+/// counters are shared. Fixed memory, however many clients.
+pub struct Busy {
+    counts: Box<[AtomicU32]>,
+    hashers: [RandomState; 2],
+}
+
+/// Counters per row.
+const BUCKETS: usize = 4096;
+
+impl Busy {
+    fn new() -> Busy {
+        Busy {
+            counts: (0..2 * BUCKETS).map(|_| AtomicU32::new(0)).collect(),
+            hashers: [RandomState::new(), RandomState::new()],
+        }
+    }
+
+    fn slots(&self, key: IpAddr) -> [usize; 2] {
+        let [a, b] = &self.hashers;
+        [
+            (a.hash_one(key) as usize) % BUCKETS,
+            BUCKETS + (b.hash_one(key) as usize) % BUCKETS,
+        ]
+    }
+}
+
 /// One open request of a client; freed when dropped.
 pub struct ClientSlot {
-    busy: Arc<Mutex<std::collections::HashMap<IpAddr, usize>>>,
-    key: IpAddr,
+    busy: Arc<Busy>,
+    idx: [usize; 2],
 }
 
 impl Drop for ClientSlot {
     fn drop(&mut self) {
-        let mut busy = self
-            .busy
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = busy.get_mut(&self.key) {
-            *n -= 1;
-            if *n == 0 {
-                busy.remove(&self.key);
-            }
+        for i in self.idx {
+            self.busy.counts[i].fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
