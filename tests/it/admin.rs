@@ -11,8 +11,7 @@ async fn events_are_listed_newest_first_and_paged() {
     let gw = Gateway::start(SOURCES).await;
     let loaded = sources();
     for i in 0..5 {
-        let mut req = signed(&loaded, fixture("sw"), &format!("msg_page_{i}"));
-        req.path = "/hooks/sw".into();
+        let req = sw_hook(&loaded, &format!("msg_page_{i}"));
         assert_eq!(send(gw.public, &req).await.status, 200);
     }
     let page: EventList = get(gw.admin, "/v1/events?limit=2").await.body();
@@ -227,8 +226,7 @@ async fn an_events_page_stops_before_the_response_size_cap() {
     let gw = Gateway::start_with_server_keys(SOURCES, "admin_max_response_bytes = 4096\n").await;
     let loaded = sources();
     for i in 0..30 {
-        let mut req = signed(&loaded, fixture("sw"), &format!("msg_big_{i}"));
-        req.path = "/hooks/sw".into();
+        let req = sw_hook(&loaded, &format!("msg_big_{i}"));
         assert_eq!(send(gw.public, &req).await.status, 200);
     }
     let page = get(gw.admin, "/v1/events?limit=1000").await;
@@ -261,8 +259,7 @@ async fn deliveries_of_a_removed_endpoint_can_be_purged() {
     );
     let gw = Gateway::start(&format!("{SOURCES}\n{endpoint}")).await;
     let loaded = sources();
-    let mut req = signed(&loaded, fixture("sw"), "msg_old_1");
-    req.path = "/hooks/sw".into();
+    let req = sw_hook(&loaded, "msg_old_1");
     assert_eq!(send(gw.public, &req).await.status, 200);
     rx.wait_hits(1).await;
     let conflict = send(
@@ -314,8 +311,7 @@ async fn outbox_entries_without_kafka_show_in_readyz() {
     .await;
     let loaded = sources();
     for i in 0..3 {
-        let mut req = signed(&loaded, fixture("sw"), &format!("msg_ob_{i}"));
-        req.path = "/hooks/sw".into();
+        let req = sw_hook(&loaded, &format!("msg_ob_{i}"));
         assert_eq!(send(gw.public, &req).await.status, 200);
     }
     let before: Ready = get(gw.admin, "/readyz").await.body();

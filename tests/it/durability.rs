@@ -34,8 +34,7 @@ async fn kill_9_loses_nothing_that_was_acknowledged() {
     // process is killed while the others are still in flight.
     let acked = stream_then_kill9(&mut bin, 8, 40, move |w, n| {
         let id = format!("msg_kill_{w}_{n}");
-        let mut req = signed(&loaded, fixture("sw"), &id);
-        req.path = "/hooks/sw".into();
+        let req = sw_hook(&loaded, &id);
         (id, req)
     })
     .await;
@@ -63,8 +62,7 @@ async fn sigterm_stops_cleanly() {
     let cfg_path = dir.path().join("countersign.toml");
     std::fs::write(&cfg_path, config_text(&dir.path().join("store"), SOURCES)).unwrap();
     let mut bin = Binary::start(&cfg_path);
-    let mut req = signed(&sources(), fixture("sw"), "msg_term");
-    req.path = "/hooks/sw".into();
+    let req = sw_hook(&sources(), "msg_term");
     assert_eq!(send(bin.public, &req).await.status, 200);
     let status = bin.sigterm();
     assert!(status.success(), "{status:?}");
@@ -108,11 +106,7 @@ async fn a_full_disk_fails_the_store_visibly_and_a_restart_recovers() {
     )
     .await;
     let loaded = sources();
-    let hook = |i: usize| {
-        let mut r = signed(&loaded, fixture("sw"), &format!("msg_disk_{i}"));
-        r.path = "/hooks/sw".into();
-        r
-    };
+    let hook = |i: usize| sw_hook(&loaded, &format!("msg_disk_{i}"));
     let mut acked = Vec::new();
     for i in 0..5 {
         assert_eq!(send(gw.public, &hook(i)).await.status, 200);

@@ -234,6 +234,14 @@ pub fn signed(loaded: &Loaded, f: &Fixture, id: &str) -> Req {
     req
 }
 
+/// The Standard Webhooks fixture signed now with event id `id`, posted to
+/// `/hooks/sw` (without the fixture's extra query).
+pub fn sw_hook(loaded: &Loaded, id: &str) -> Req {
+    let mut req = signed(loaded, fixture("sw"), id);
+    req.path = "/hooks/sw".into();
+    req
+}
+
 /// Signs `body` for `source` at unix time `at`, as its provider would: headers,
 /// a URL token or a query signature (in the path), and the body to send.
 pub fn sign_for(loaded: &Loaded, source: &str, body: &[u8], at: i64, id: &str) -> Req {
