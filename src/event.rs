@@ -11,7 +11,7 @@ use std::fmt;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// What happened to the envelope, in one vocabulary for all providers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Created,
@@ -32,10 +32,31 @@ pub enum Kind {
     Error,
     Test,
     Other,
+    /// Derived by countersign (`origin: "countersign"`): the first sign that
+    /// the envelope went out for signing.
+    #[serde(rename = "envelope.in_signing")]
+    EnvelopeInSigning,
+    /// Derived: every signer signed (the provider said so, or every expected
+    /// signer of the registration signed). At most once per envelope.
+    #[serde(rename = "envelope.all_signed")]
+    EnvelopeAllSigned,
+    /// Derived: declined, voided, expired or deleted (the reason is in the payload).
+    #[serde(rename = "envelope.cancelled")]
+    EnvelopeCancelled,
+    /// Derived: the archive confirmed the signed document.
+    #[serde(rename = "envelope.archived")]
+    EnvelopeArchived,
+    /// Derived: the archived document's hash differs from the registered one.
+    #[serde(rename = "envelope.document_mismatch")]
+    EnvelopeDocumentMismatch,
+    /// Derived: an event contradicted the envelope's state (e.g. `completed`
+    /// after `cancelled`); recorded, never applied.
+    #[serde(rename = "envelope.anomaly")]
+    EnvelopeAnomaly,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 24] = [
         Kind::Created,
         Kind::Sent,
         Kind::Viewed,
@@ -54,6 +75,12 @@ impl Kind {
         Kind::Error,
         Kind::Test,
         Kind::Other,
+        Kind::EnvelopeInSigning,
+        Kind::EnvelopeAllSigned,
+        Kind::EnvelopeCancelled,
+        Kind::EnvelopeArchived,
+        Kind::EnvelopeDocumentMismatch,
+        Kind::EnvelopeAnomaly,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +103,28 @@ impl Kind {
             Kind::Error => "error",
             Kind::Test => "test",
             Kind::Other => "other",
+            Kind::EnvelopeInSigning => "envelope.in_signing",
+            Kind::EnvelopeAllSigned => "envelope.all_signed",
+            Kind::EnvelopeCancelled => "envelope.cancelled",
+            Kind::EnvelopeArchived => "envelope.archived",
+            Kind::EnvelopeDocumentMismatch => "envelope.document_mismatch",
+            Kind::EnvelopeAnomaly => "envelope.anomaly",
+        }
+    }
+
+    /// Whether countersign derives this kind itself (from an envelope's
+    /// state); providers' events never have it.
+    pub fn is_derived(self) -> bool {
+        self.as_str().starts_with("envelope.")
+    }
+
+    /// The CloudEvents `type`: `countersign.signature.<kind>` for provider
+    /// events, `countersign.envelope.<name>` for derived ones.
+    pub fn cloudevents_type(self) -> String {
+        if self.is_derived() {
+            format!("countersign.{}", self.as_str())
+        } else {
+            format!("countersign.signature.{}", self.as_str())
         }
     }
 
@@ -187,6 +236,110 @@ pub struct SignatureEvent {
     pub sandbox: Option<bool>,
     pub auth: Auth,
     pub payload: Value,
+    /// `"countersign"` on derived events (`envelope.*` kinds); absent on
+    /// provider events.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub origin: Option<String>,
+    /// A derived event's cause: the id of the event that changed the envelope
+    /// (absent when an admin action did: registration, archive).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cause: Option<String>,
+    /// The envelope's state after this event, with its registration: on every
+    /// event of a registered envelope and on every derived event.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub envelope: Option<EnvelopeBlock>,
+}
+
+/// Where an envelope is: `open → in_signing → completed → archived`, or
+/// `cancelled`. Only moves forward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvelopeState {
+    Open,
+    InSigning,
+    Completed,
+    Archived,
+    Cancelled,
+}
+
+impl EnvelopeState {
+    pub const ALL: [EnvelopeState; 5] = [
+        EnvelopeState::Open,
+        EnvelopeState::InSigning,
+        EnvelopeState::Completed,
+        EnvelopeState::Archived,
+        EnvelopeState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnvelopeState::Open => "open",
+            EnvelopeState::InSigning => "in_signing",
+            EnvelopeState::Completed => "completed",
+            EnvelopeState::Archived => "archived",
+            EnvelopeState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EnvelopeState> {
+        EnvelopeState::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Where one signer is: `pending → viewed → signed`, or `declined`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SignerState {
+    #[default]
+    Pending,
+    Viewed,
+    Signed,
+    Declined,
+}
+
+/// One signer of an envelope as events and the registration know them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SignerStatus {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub order: Option<u32>,
+    /// Named by the registration (their signatures complete the envelope).
+    #[serde(default)]
+    pub expected: bool,
+    pub state: SignerState,
+}
+
+/// Counts of an envelope's signers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Signers the registration expects (0 when unregistered).
+    pub expected: u32,
+    /// Signers known (expected or seen in events) who signed.
+    pub signed: u32,
+    pub viewed: u32,
+    pub declined: u32,
+}
+
+/// The `envelope` block of an event: state, signers' progress and the
+/// registration's mapping to the customer's process.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EnvelopeBlock {
+    pub state: EnvelopeState,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reference: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub metadata: Option<Value>,
+    pub progress: Progress,
+    pub signers: Vec<SignerStatus>,
 }
 
 /// The head of a stored event: what sinks put into message metadata, read
@@ -206,6 +359,16 @@ pub struct EventHead<'a> {
     pub occurred_at: Option<std::borrow::Cow<'a, str>>,
     #[serde(borrow)]
     pub received_at: std::borrow::Cow<'a, str>,
+    /// The envelope block's `reference`, when the envelope is registered.
+    #[serde(borrow, default)]
+    pub envelope: Option<HeadEnvelope<'a>>,
+}
+
+/// The part of the `envelope` block sinks put into metadata.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct HeadEnvelope<'a> {
+    #[serde(borrow, default)]
+    pub reference: Option<std::borrow::Cow<'a, str>>,
 }
 
 impl EventHead<'_> {
@@ -217,6 +380,11 @@ impl EventHead<'_> {
     /// The partition key of the event's messages: its envelope, else its id.
     pub fn key(&self) -> &str {
         self.envelope_id.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The registered envelope's reference, if any.
+    pub fn reference(&self) -> Option<&str> {
+        self.envelope.as_ref()?.reference.as_deref()
     }
 }
 
@@ -303,6 +471,15 @@ mod tests {
                 covers_body: true,
             },
             payload: serde_json::json!({"nested": {"id": "not this one"}}),
+            origin: None,
+            cause: None,
+            envelope: Some(EnvelopeBlock {
+                state: EnvelopeState::Completed,
+                reference: Some("CRM-\"7\"".into()),
+                metadata: None,
+                progress: Progress::default(),
+                signers: Vec::new(),
+            }),
         };
         let json = serde_json::to_vec(&e).unwrap();
         let h = EventHead::read(&json).unwrap();
@@ -312,15 +489,18 @@ mod tests {
         assert_eq!(h.key(), "env-\"q\"");
         assert_eq!(h.occurred_at.as_deref(), e.occurred_at.as_deref());
         assert_eq!(h.received_at, e.received_at);
+        assert_eq!(h.reference(), Some("CRM-\"7\""));
         let no_envelope = SignatureEvent {
             envelope_id: None,
             occurred_at: None,
+            envelope: None,
             ..e
         };
         let json = serde_json::to_vec(&no_envelope).unwrap();
         let h = EventHead::read(&json).unwrap();
         assert_eq!(h.key(), no_envelope.id.as_str());
         assert_eq!(h.occurred_at, None);
+        assert_eq!(h.reference(), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! - [`pipeline`]: authenticate → normalize → store, independent of HTTP.
 //! - [`providers`]: one file per provider with its whole behaviour (pure).
 //! - [`verify`]: the signature schemes providers share (pure).
+//! - [`envelope`]: envelope state, registration and derived events (pure).
 //! - [`event`]: the normalized `SignatureEvent` v1 and its id newtypes.
 //! - [`store`]: embedded redb store with group commit, dedup, the Kafka outbox,
 //!   the HTTP delivery queue and dead letters, and sweeping.
@@ -36,6 +37,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod dlq;
+pub(crate) mod envelope;
 pub(crate) mod event;
 #[doc(hidden)]
 pub mod fuzz;

@@ -15,7 +15,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -59,7 +58,6 @@ pub async fn serve<H, F, B, P>(
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -99,9 +97,23 @@ pub async fn serve<H, F, B, P>(
                 }))
             }
         });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc));
+        // With upgrades (the admin stream's WebSocket); an upgraded
+        // connection leaves hyper and is its handler's to end.
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), svc)
+            .with_upgrades();
+        let mut sd = shutdown.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let mut conn = std::pin::pin!(conn);
+            let ended = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = sd.begun() => {
+                    // Finish the request in flight, take no further one.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
             drop(permit);
@@ -111,7 +123,10 @@ pub async fn serve<H, F, B, P>(
     let deadline = shutdown
         .deadline()
         .unwrap_or_else(tokio::time::Instant::now);
-    if tokio::time::timeout_at(deadline, graceful.shutdown())
+    // Every connection holds a permit until it ends: all permits back means
+    // every connection is done.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout_at(deadline, permits.acquire_many(all))
         .await
         .is_err()
     {

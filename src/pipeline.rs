@@ -10,7 +10,7 @@ use tracing::Instrument as _;
 use crate::event::{EventId, SignatureEvent};
 use crate::providers::{Answer, Handshake, Malformed, Source};
 use crate::route::Router;
-use crate::store::{Claim, NewEvent, Store, StoreError};
+use crate::store::{Claim, Facts, NewEvent, Store, StoreError};
 use crate::time::Clock;
 use crate::verify::{Inbound, VerifyError};
 
@@ -168,6 +168,14 @@ fn to_new(
             .envelope_id
             .clone()
             .unwrap_or_else(|| e.id.as_str().to_owned()),
+        facts: e.envelope_id.as_ref().map(|envelope_id| Facts {
+            envelope_id: envelope_id.clone(),
+            provider: e.provider.clone(),
+            kind: e.kind,
+            signer: e.signer.clone(),
+            occurred_at: e.occurred_at.clone(),
+            received_at: e.received_at.clone(),
+        }),
         source: e.source.clone(),
         id: e.id.as_str().to_owned(),
         received_ms,

@@ -103,6 +103,9 @@ mod tests {
                 covers_body: true,
             },
             payload: serde_json::Value::Null,
+            origin: None,
+            cause: None,
+            envelope: None,
         }
     }
 

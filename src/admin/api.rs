@@ -261,3 +261,131 @@ pub struct ErrorBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sources: Option<Vec<String>>,
 }
+
+/// `PUT /v1/envelopes/{source}/{envelope_id}` and `GET` (with `history`),
+/// and the answer to `POST …/archived`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvelopeView {
+    pub source: String,
+    pub envelope_id: String,
+    pub provider: String,
+    /// `open`, `in_signing`, `completed`, `archived` or `cancelled`.
+    pub state: String,
+    /// `declined`, `voided`, `expired` or `deleted`, once cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<String>,
+    /// `provider` or `signers` (every expected signer signed), once completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_by: Option<String>,
+    /// The registration; absent while the envelope is not registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archived_sha256: Option<String>,
+    pub progress: ProgressView,
+    pub signers: Vec<SignerView>,
+    /// The once-only derived events emitted so far (`envelope.in_signing`,
+    /// `envelope.all_signed`, `envelope.cancelled`, `envelope.archived`).
+    pub emitted: Vec<String>,
+    pub anomalies: u32,
+    /// Events of this envelope accepted.
+    pub events: u64,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The listing's cursor: pass as `before` to list older envelopes.
+    pub sequence: u64,
+    /// Derived events this request emitted (PUT, POST …/archived).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived: Vec<DerivedRef>,
+    /// The history, oldest first (`GET` of one envelope only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryEntry>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgressView {
+    pub expected: u32,
+    pub signed: u32,
+    pub viewed: u32,
+    pub declined: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignerView {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<u32>,
+    pub expected: bool,
+    /// `pending`, `viewed`, `signed` or `declined`.
+    pub state: String,
+}
+
+/// A derived event: its kind and id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DerivedRef {
+    pub kind: String,
+    pub id: String,
+}
+
+/// One history entry of an envelope, and one message of `/v1/stream` and
+/// `/v1/stream/ws`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// The store sequence (SSE `id`): resume after it with `Last-Event-ID`
+    /// or `since=`.
+    pub seq: u64,
+    pub source: String,
+    pub envelope_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// The event's kind, or `registered` / `archive` for admin actions.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// `provider`, `countersign` (a derived event) or `admin`.
+    pub origin: String,
+    pub at: String,
+    pub from: String,
+    pub to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<Value>,
+    pub changed: bool,
+    pub progress: ProgressView,
+}
+
+/// `GET /v1/envelopes?state=&source=&limit=&before=`: newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvelopeList {
+    pub envelopes: Vec<EnvelopeView>,
+    /// Pass as `before` for the next page; absent at the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<u64>,
+}
+
+/// `POST /v1/envelopes/{source}/{envelope_id}/archived`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveRequest {
+    /// SHA-256 (64 hex digits) of the archived document.
+    pub document_sha256: String,
+}
+
+/// 409 of `POST …/archived` when the hash differs from the registered one:
+/// `envelope.document_mismatch` was emitted and the state stays `completed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentMismatch {
+    /// `document_mismatch`.
+    pub error: String,
+    pub expected_sha256: String,
+    pub got_sha256: String,
+    /// The `envelope.document_mismatch` event.
+    pub event_id: String,
+    pub envelope: EnvelopeView,
+}

@@ -1,6 +1,7 @@
 //! The admin listener, on axum: `/healthz`, `/readyz`, `/metrics`,
-//! `/v1/stats`, the events API ([`events`]), dead letters ([`deliveries`])
-//! and endpoints ([`endpoints`]). Keep it on a private address: it can replay
+//! `/v1/stats`, the events API ([`events`]), dead letters ([`deliveries`]),
+//! endpoints ([`endpoints`]), envelopes ([`envelopes`]) and their live
+//! stream ([`stream`]: SSE and WebSocket). Keep it on a private address: it can replay
 //! and discard deliveries.
 //!
 //! - [`api`]: the bodies as types, shared with the CLI and the tests.
@@ -12,9 +13,11 @@ pub mod api;
 pub(crate) mod auth;
 mod deliveries;
 mod endpoints;
+pub(crate) mod envelopes;
 mod events;
 pub(crate) mod query;
 pub mod response;
+pub(crate) mod stream;
 pub(crate) mod views;
 
 use std::collections::BTreeMap;
@@ -54,6 +57,12 @@ pub struct Admin {
     pub guard: Guard,
     /// `server.admin_max_response_bytes`.
     pub max_response_bytes: usize,
+    /// Source id → provider id (registration needs the provider).
+    pub sources: std::collections::HashMap<String, String>,
+    /// `[envelopes]`.
+    pub envelopes: crate::config::EnvelopesConfig,
+    /// The live stream's limits and subscribers.
+    pub streams: stream::Streams,
 }
 
 pub use auth::Guard;
@@ -81,6 +90,17 @@ pub fn router(admin: Arc<Admin>) -> Router {
             get(deliveries::show).delete(deliveries::discard),
         )
         .route("/v1/dead-letters/{id}/replay", post(deliveries::replay))
+        .route("/v1/envelopes", get(envelopes::list))
+        .route(
+            "/v1/envelopes/{source}/{envelope_id}",
+            get(envelopes::get).put(envelopes::register),
+        )
+        .route(
+            "/v1/envelopes/{source}/{envelope_id}/archived",
+            post(envelopes::archived),
+        )
+        .route("/v1/stream", get(stream::sse))
+        .route("/v1/stream/ws", get(stream::ws))
         .route("/v1/endpoints", get(endpoints::list))
         .route("/v1/endpoints/{id}/enable", post(endpoints::enable))
         .route(

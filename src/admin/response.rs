@@ -32,6 +32,15 @@ pub enum AdminError {
     Conflict(&'static str),
     #[error("{0}")]
     BadRequest(String),
+    /// The request conflicts with the object's state (the message says how).
+    #[error("{0}")]
+    State(String),
+    /// At a limit for now (503 with `Retry-After`).
+    #[error("{0}")]
+    Busy(&'static str),
+    /// A body over its limit (bytes).
+    #[error("body over {0} bytes")]
+    TooLarge(usize),
     /// An event id several sources used: which one is meant.
     #[error("several sources used this event id; add ?source=")]
     Ambiguous(Vec<String>),
@@ -56,6 +65,17 @@ impl IntoResponse for AdminError {
                 (StatusCode::METHOD_NOT_ALLOWED, Json(body(self.to_string()))).into_response()
             }
             AdminError::BadRequest(m) => (StatusCode::BAD_REQUEST, Json(body(m))).into_response(),
+            AdminError::State(m) => (StatusCode::CONFLICT, Json(body(m))).into_response(),
+            AdminError::Busy(why) => {
+                let mut r =
+                    (StatusCode::SERVICE_UNAVAILABLE, Json(body(why.into()))).into_response();
+                r.headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("5"));
+                r
+            }
+            AdminError::TooLarge(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, Json(body(self.to_string()))).into_response()
+            }
             AdminError::Unauthorized => {
                 let mut r =
                     (StatusCode::UNAUTHORIZED, Json(body(self.to_string()))).into_response();
@@ -117,6 +137,11 @@ pub fn internal_error() -> Response {
 /// 200 with `body` as JSON.
 pub fn ok<T: Serialize>(body: T) -> Response {
     (StatusCode::OK, Json(body)).into_response()
+}
+
+/// 409 with `body` as JSON (a conflict that carries data).
+pub fn conflict<T: Serialize>(body: T) -> Response {
+    (StatusCode::CONFLICT, Json(body)).into_response()
 }
 
 /// `/readyz`: 200 when ready, else 503, with the same body.

@@ -31,7 +31,7 @@ use crate::route::Router;
 use crate::shutdown::{Shutdown, Trigger};
 use crate::sink::kafka::KafkaSink;
 use crate::sink::webhook::{EndpointStatus, Worker};
-use crate::store::Store;
+use crate::store::{Store, Tracking};
 use crate::supervise::supervise;
 use crate::time::Clock;
 
@@ -83,16 +83,33 @@ pub async fn run_with_clock(
     clock: Clock,
 ) -> anyhow::Result<()> {
     let cfg = loaded.config;
+    let kafka_on = loaded.kafka.is_some();
+    let router = Router::new(
+        cfg.routes.clone(),
+        kafka_on.then(|| cfg.kafka.default_topic.clone()),
+    );
+    let tracking = cfg.envelopes.enabled.then(|| {
+        let r = router.clone();
+        let route: crate::store::RouteFn = Arc::new(move |e| (r.topics(e), r.endpoints(e)));
+        Tracking {
+            max_signers: cfg.envelopes.max_signers,
+            max_history: cfg.envelopes.max_history,
+            retention_ms: cfg.envelopes.retention.as_millis().min(i64::MAX as u128) as i64,
+            stream_buffer: cfg.envelopes.stream_buffer,
+            route,
+        }
+    });
     let store_cfg = cfg.store.clone();
     let store_clock = clock.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&store_cfg, store_clock))
-        .await?
-        .with_context(|| {
-            format!(
-                "cannot open the store at store.path = {}",
-                cfg.store.path.display()
-            )
-        })?;
+    let store =
+        tokio::task::spawn_blocking(move || Store::open_with(&store_cfg, store_clock, tracking))
+            .await?
+            .with_context(|| {
+                format!(
+                    "cannot open the store at store.path = {}",
+                    cfg.store.path.display()
+                )
+            })?;
     for w in &loaded.warnings {
         tracing::warn!(key = %w.key, problem = %w.problem, fix = %w.fix, "configuration warning");
     }
@@ -100,11 +117,6 @@ pub async fn run_with_clock(
     let sources: Vec<&str> = loaded.sources.iter().map(|s| s.id.as_str()).collect();
     tracing::info!(public = %public_addr, admin = %admin_addr, ?sources, "listening");
 
-    let kafka_on = loaded.kafka.is_some();
-    let router = Router::new(
-        cfg.routes.clone(),
-        kafka_on.then(|| cfg.kafka.default_topic.clone()),
-    );
     let mut topics: Vec<&str> = cfg
         .routes
         .iter()
@@ -120,6 +132,13 @@ pub async fn run_with_clock(
     metrics.register(Box::new(store.stats().commit_seconds.clone()));
     metrics.register(Box::new(store.stats().commit_batch.clone()));
     metrics.register(Box::new(store.stats().errors.clone()));
+    metrics.register(Box::new(store.stats().derived_events.clone()));
+    metrics.register(Box::new(store.stats().anomalies.clone()));
+    let source_providers = loaded
+        .sources
+        .iter()
+        .map(|s| (s.id.clone(), s.provider.as_str().to_owned()))
+        .collect();
     let limits = Ingress::new(&cfg.server, clock.clone());
     let pipeline = Arc::new(Pipeline::new(
         loaded.sources,
@@ -215,6 +234,9 @@ pub async fn run_with_clock(
         tracing::info!(endpoints = ?ids, "http sink started");
     }
     let admin_panics = metrics.request_panics.with_label_values(&["admin"]);
+    let streams = admin::stream::Streams::new(&cfg.envelopes, stop.clone());
+    metrics.register(Box::new(streams.subscribers.clone()));
+    metrics.register(Box::new(streams.disconnects.clone()));
     let adm = Arc::new(admin::Admin {
         store: store.clone(),
         ready: ready.clone(),
@@ -224,6 +246,9 @@ pub async fn run_with_clock(
         clock: clock.clone(),
         guard: loaded.admin,
         max_response_bytes: cfg.server.admin_max_response_bytes,
+        sources: source_providers,
+        envelopes: cfg.envelopes.clone(),
+        streams,
     });
     let admin_task = tokio::spawn(listener::serve(
         listeners.admin,

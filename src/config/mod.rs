@@ -11,6 +11,7 @@
 
 mod dur;
 mod endpoints;
+mod envelopes;
 mod kafka;
 mod report;
 mod routes;
@@ -26,6 +27,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use endpoints::{BreakerConfig, DEFAULT_SCHEDULE, EndpointConfig, RateLimit};
+pub use envelopes::EnvelopesConfig;
 pub use kafka::{KafkaConfig, PropValue};
 pub use report::{ConfigError, Problem, Report};
 pub use routes::{Match, RouteConfig};
@@ -44,6 +46,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub telemetry: TelemetryConfig,
     pub kafka: KafkaConfig,
+    pub envelopes: EnvelopesConfig,
     pub sources: Vec<SourceConfig>,
     pub endpoints: Vec<EndpointConfig>,
     pub routes: Vec<RouteConfig>,

@@ -14,10 +14,18 @@ pub const MAX_BODY_LIMIT: usize = 256 * 1024 * 1024;
 pub fn check(c: &Config, r: &mut Report) {
     server(c, r);
     store(c, r);
+    envelopes(c, r);
     kafka(c, r);
     let mut seen = HashSet::new();
     for (i, s) in c.sources.iter().enumerate() {
         r.unique(&mut seen, &format!("sources[{i}]"), "source", &s.id);
+        for (ty, kind) in s.kinds.iter().filter(|(_, k)| k.is_derived()) {
+            r.add(
+                format!("sources[{i}].kinds.{ty}"),
+                format!("`{kind}` is derived by countersign from envelope state; no provider event may have it"),
+                "map the event type to a provider kind (e.g. \"completed\"); countersign emits envelope.* itself",
+            );
+        }
     }
     let mut seen = HashSet::new();
     for (i, e) in c.endpoints.iter().enumerate() {
@@ -213,4 +221,37 @@ fn store(c: &Config, r: &mut Report) {
     );
     r.range("store.queue_capacity", s.queue_capacity, 1, 10_000_000);
     r.range("store.sweep_batch", s.sweep_batch, 1, 10_000_000);
+}
+
+fn envelopes(c: &Config, r: &mut Report) {
+    let e = &c.envelopes;
+    r.not_shorter(
+        "envelopes.retention",
+        e.retention,
+        "store.retention",
+        c.store.retention,
+        " (an envelope outlives its events)",
+    );
+    r.range("envelopes.max_signers", e.max_signers, 1, 1_000);
+    r.range("envelopes.max_history", e.max_history, 16, 1_000_000);
+    r.range(
+        "envelopes.max_registration_bytes",
+        e.max_registration_bytes,
+        1024,
+        16 * 1024 * 1024,
+    );
+    r.range(
+        "envelopes.stream_max_subscribers",
+        e.stream_max_subscribers,
+        0,
+        1_000_000,
+    );
+    r.range("envelopes.stream_buffer", e.stream_buffer, 16, 1_000_000);
+    r.range(
+        "envelopes.stream_max_replay",
+        e.stream_max_replay,
+        0,
+        100_000_000,
+    );
+    r.positive("envelopes.stream_keepalive", e.stream_keepalive);
 }

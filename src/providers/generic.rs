@@ -49,7 +49,9 @@ fn kind_guess(event_type: &str) -> Kind {
         .rsplit(['.', ':', '/'])
         .next()
         .unwrap_or(event_type);
-    Kind::parse(&last.to_ascii_lowercase()).unwrap_or(Kind::Other)
+    Kind::parse(&last.to_ascii_lowercase())
+        .filter(|k| !k.is_derived())
+        .unwrap_or(Kind::Other)
 }
 
 fn normalize(ctx: &Ctx, v: Value) -> Result<Draft, Malformed> {

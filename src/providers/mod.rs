@@ -408,6 +408,9 @@ fn finish(d: Draft, ctx: &Ctx) -> Result<SignatureEvent, Malformed> {
             covers_body: ctx.verified.covers_body(),
         },
         payload: d.payload,
+        origin: None,
+        cause: None,
+        envelope: None,
     })
 }
 

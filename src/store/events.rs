@@ -25,6 +25,8 @@ pub struct NewEvent {
     pub envelope: String,
     /// The webhook's W3C `traceparent`, continued by its deliveries.
     pub traceparent: Option<String>,
+    /// What envelope tracking needs, for events with an envelope id.
+    pub facts: Option<super::envelopes::Facts>,
 }
 
 /// What one event of a commit claimed: a fresh (source, id), stored; or one
@@ -118,9 +120,10 @@ impl<'txn> Tables<'txn> {
     }
 
     /// The dedup claim: a duplicate when its (id, source) was claimed within
-    /// the window; otherwise the event is stored under the next sequence number
-    /// and the id names it from now on (with a fresh claim).
-    pub fn insert(
+    /// the window; otherwise the event takes the next sequence number and the
+    /// id names it from now on (with a fresh claim). The caller then writes
+    /// the event with [`Tables::put`] in the same transaction.
+    pub fn claim(
         &mut self,
         e: &NewEvent,
         next_seq: &mut u64,
@@ -135,31 +138,36 @@ impl<'txn> Tables<'txn> {
         }
         let seq = *next_seq;
         *next_seq += 1;
-        let row = EventRow {
-            received_ms: e.received_ms,
-            source: &e.source,
-            id: &e.id,
-            json: &e.json,
-        };
-        self.events.insert(seq, row.tuple())?;
         let entry = IdEntry {
             seq,
             dedup_expires_ms: e.received_ms.saturating_add(dedup_ttl_ms),
         };
         self.ids.insert(key, entry.tuple())?;
+        Ok(Claim::Stored { seq })
+    }
+
+    /// Writes a claimed event under its sequence number, as `json`.
+    pub fn put(&mut self, seq: u64, e: &NewEvent, json: &[u8]) -> Result<(), StoreError> {
+        let row = EventRow {
+            received_ms: e.received_ms,
+            source: &e.source,
+            id: &e.id,
+            json,
+        };
+        self.events.insert(seq, row.tuple())?;
         if let Some(tp) = &e.traceparent
             && (!e.topics.is_empty() || !e.endpoints.is_empty())
         {
             self.trace.insert(seq, tp.as_str())?;
         }
-        Ok(Claim::Stored { seq })
+        Ok(())
     }
 }
 
 /// One sweep's result: how many events went, and where the next one goes on
 /// (`None`: the scan reached the retention cut-off; start from the oldest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Swept {
+pub(in crate::store) struct Swept {
     pub gone: usize,
     pub resume: Option<u64>,
 }

@@ -8,6 +8,7 @@
 //! commit leaves no claim behind. Reads use their own MVCC read transactions.
 
 mod deliveries;
+mod envelopes;
 mod events;
 mod outbox;
 mod tables;
@@ -15,6 +16,10 @@ mod writer;
 
 pub use deliveries::{
     Attempt, DeadLetter, DeadLetterDetail, DeliveryState, Due, HttpDelivery, HttpOp, Next,
+};
+pub use envelopes::{
+    EnvelopeOp, EnvelopeOutcome, EnvelopePage, Facts, LogEntry, RouteFn, SignerEntry, StreamMsg,
+    Tracking,
 };
 pub use events::{Claim, NewEvent, Record};
 pub use outbox::{Ack, KafkaDelivery, Pending};
@@ -89,6 +94,10 @@ pub struct Stats {
     pub commit_batch: prometheus::Histogram,
     /// Writes the database refused (I/O errors: a full disk, a failed fsync).
     pub errors: prometheus::IntCounter,
+    /// Derived events (`envelope.*`) stored, by kind.
+    pub derived_events: prometheus::IntCounterVec,
+    /// Events that contradicted their envelope's state (recorded, not applied).
+    pub anomalies: prometheus::IntCounter,
     /// Set by the first such error: redb refuses every later transaction
     /// after one, so the store is failed until the process starts again
     /// (`/readyz` says so, and `app::run` exits non-zero for a restart).
@@ -123,6 +132,19 @@ impl Default for Stats {
                 "Writes the store's database refused (I/O errors such as a full disk); the first one fails the store and the gateway restarts.",
             )
             .expect("valid counter"),
+            derived_events: prometheus::IntCounterVec::new(
+                prometheus::Opts::new(
+                    "envelope_derived_events_total",
+                    "Derived envelope events (envelope.in_signing, envelope.all_signed, …) stored, by kind.",
+                ),
+                &["kind"],
+            )
+            .expect("valid counter"),
+            anomalies: prometheus::IntCounter::new(
+                "envelope_anomalies_total",
+                "Events that contradicted their envelope's state (e.g. completed after cancelled): recorded and emitted as envelope.anomaly, never applied.",
+            )
+            .expect("valid counter"),
             failed: tokio::sync::watch::channel(None).0,
         }
     }
@@ -146,6 +168,10 @@ pub(crate) enum Command {
         disabled: Option<(i64, String)>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    Envelope {
+        op: Box<EnvelopeOp>,
+        reply: oneshot::Sender<Result<EnvelopeOutcome, StoreError>>,
+    },
     Sweep {
         now_ms: i64,
         reply: oneshot::Sender<Result<usize, StoreError>>,
@@ -162,6 +188,8 @@ pub(crate) struct Settings {
     pub dedup_ttl_ms: i64,
     pub retention_ms: i64,
     pub sweep_batch: usize,
+    /// Envelope tracking; `None` when `envelopes.enabled = false`.
+    pub tracking: Option<Tracking>,
 }
 
 struct Inner {
@@ -175,6 +203,9 @@ struct Inner {
     /// Bumped after a commit that scheduled HTTP deliveries: a watch, so every
     /// endpoint worker sees it, whether or not it was waiting at that moment.
     http: tokio::sync::watch::Sender<u64>,
+    /// Envelope changes as they commit (the stream's live part).
+    stream: tokio::sync::broadcast::Sender<Arc<StreamMsg>>,
+    tracking: bool,
 }
 
 /// Handle to the store; cheap to clone.
@@ -191,6 +222,15 @@ impl Store {
     /// Opens (or creates) the database under `cfg.path` and starts the writer,
     /// which stamps what it records (attempts, acknowledgements) by `clock`.
     pub fn open(cfg: &StoreConfig, clock: Clock) -> Result<Store, StoreError> {
+        Store::open_with(cfg, clock, None)
+    }
+
+    /// Opens the store with envelope tracking (`None`: off).
+    pub fn open_with(
+        cfg: &StoreConfig,
+        clock: Clock,
+        tracking: Option<Tracking>,
+    ) -> Result<Store, StoreError> {
         let open_err = |e: &dyn std::fmt::Display| StoreError::Open {
             path: cfg.path.clone(),
             reason: e.to_string(),
@@ -210,7 +250,10 @@ impl Store {
             dedup_ttl_ms: ms(cfg.dedup_ttl),
             retention_ms: ms(cfg.retention),
             sweep_batch: cfg.sweep_batch,
+            tracking: tracking.clone(),
         };
+        let buffer = tracking.as_ref().map_or(16, |t| t.stream_buffer.max(1));
+        let stream = tokio::sync::broadcast::channel(buffer).0;
         let fail_next_commit = Arc::new(AtomicU32::new(0));
         let stats = Arc::new(Stats::default());
         let outbox = Arc::new(Notify::new());
@@ -222,6 +265,7 @@ impl Store {
             stats.clone(),
             outbox.clone(),
             http.clone(),
+            stream.clone(),
         )?;
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
@@ -236,6 +280,8 @@ impl Store {
                 stats,
                 outbox,
                 http,
+                stream,
+                tracking: tracking.is_some(),
             }),
         })
     }

@@ -14,9 +14,18 @@ use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::deliveries::HttpOp;
+use super::envelopes::{EnvelopeOp, EnvelopeOutcome, StreamMsg, apply as envelopes};
 use super::tables::{DISABLED, EVENTS, KAFKA_DONE, KAFKA_QUEUE, META, NEXT_SEQ};
 use super::{Ack, Claim, Command, NewEvent, Settings, Stats, StoreError};
 use super::{deliveries, events, outbox};
+
+/// The tables one batch writes, open in its transaction.
+struct Open<'txn> {
+    events: events::Tables<'txn>,
+    queue: redb::Table<'txn, (u64, &'static str), ()>,
+    http: deliveries::Tables<'txn>,
+    envelopes: Option<envelopes::Tables<'txn>>,
+}
 
 /// Which sinks a commit gave new work.
 #[derive(Default)]
@@ -45,6 +54,11 @@ enum Item {
         reply: Reply<Vec<bool>>,
         applied: Vec<bool>,
     },
+    Envelope {
+        op: Box<EnvelopeOp>,
+        reply: Reply<EnvelopeOutcome>,
+        outcome: Option<EnvelopeOutcome>,
+    },
 }
 
 impl Item {
@@ -61,6 +75,11 @@ impl Item {
                 ops,
                 reply,
             }),
+            Command::Envelope { op, reply } => Ok(Item::Envelope {
+                op,
+                reply,
+                outcome: None,
+            }),
             other => Err(other),
         }
     }
@@ -70,6 +89,7 @@ impl Item {
             Item::Commit { events, .. } => events.len(),
             Item::Ack { acks, .. } => acks.len(),
             Item::Http { ops, .. } => ops.len(),
+            Item::Envelope { .. } => 1,
         }
     }
 
@@ -81,6 +101,9 @@ impl Item {
             } => drop(reply.send(Ok(outcomes))),
             Item::Ack { reply, .. } => drop(reply.send(Ok(()))),
             Item::Http { reply, applied, .. } => drop(reply.send(Ok(applied))),
+            Item::Envelope { reply, outcome, .. } => drop(
+                reply.send(outcome.ok_or_else(|| StoreError::Db("envelope op not applied".into()))),
+            ),
         }
     }
 
@@ -90,6 +113,7 @@ impl Item {
             Item::Commit { reply, .. } => drop(reply.send(Err(e))),
             Item::Ack { reply, .. } => drop(reply.send(Err(e))),
             Item::Http { reply, .. } => drop(reply.send(Err(e))),
+            Item::Envelope { reply, .. } => drop(reply.send(Err(e))),
         }
     }
 }
@@ -102,9 +126,15 @@ pub(super) struct Writer {
     outbox: Arc<tokio::sync::Notify>,
     /// Bumped after a commit that scheduled HTTP deliveries (wakes their workers).
     http: tokio::sync::watch::Sender<u64>,
+    /// Envelope changes, broadcast once their commit synced.
+    stream: tokio::sync::broadcast::Sender<Arc<StreamMsg>>,
+    /// What the batch being written will broadcast.
+    changes: Vec<Arc<StreamMsg>>,
     next_seq: u64,
     /// Where the next sweep step goes on (0: from the oldest event).
     sweep_from: u64,
+    /// Where the next envelope sweep step goes on.
+    envelope_sweep_from: u64,
 }
 
 impl Writer {
@@ -115,6 +145,7 @@ impl Writer {
         stats: Arc<Stats>,
         outbox: Arc<tokio::sync::Notify>,
         http: tokio::sync::watch::Sender<u64>,
+        stream: tokio::sync::broadcast::Sender<Arc<StreamMsg>>,
     ) -> Result<Writer, StoreError> {
         // Events carry their sequence number, so the newest one names the next;
         // META keeps the floor for what events do not show (numbers taken by
@@ -140,8 +171,11 @@ impl Writer {
             stats,
             outbox,
             http,
+            stream,
+            changes: Vec::new(),
             next_seq,
             sweep_from: 0,
+            envelope_sweep_from: 0,
         })
     }
 
@@ -217,9 +251,14 @@ impl Writer {
                 if wake.http {
                     self.http.send_modify(|v| *v = v.wrapping_add(1));
                 }
+                for m in self.changes.drain(..) {
+                    // No subscriber is not an error.
+                    let _ = self.stream.send(m);
+                }
             }
             Err(e) => {
                 self.next_seq = start_seq;
+                self.changes.clear();
                 tracing::error!(error = %e, requests = batch.len(), "store commit failed; nothing of this batch was kept");
                 if !matches!(e, StoreError::Injected) {
                     // redb refuses every later transaction after an I/O
@@ -256,22 +295,29 @@ impl Writer {
         txn: &WriteTransaction,
         batch: &mut [Item],
     ) -> Result<Wake, StoreError> {
-        let mut t = events::Tables::open(txn)?;
-        let mut queue = txn.open_table(KAFKA_QUEUE)?;
+        let mut t = Open {
+            events: events::Tables::open(txn)?,
+            queue: txn.open_table(KAFKA_QUEUE)?,
+            http: deliveries::Tables::open(txn)?,
+            envelopes: match self.settings.tracking {
+                Some(_) => Some(envelopes::Tables::open(txn)?),
+                None => None,
+            },
+        };
         let mut done = txn.open_table(KAFKA_DONE)?;
-        let mut http = deliveries::Tables::open(txn)?;
         let now = self.settings.clock.now_ms();
         let mut wake = Wake::default();
-        // Replays take numbers no event shows: persist the floor then. Events
-        // alone need no META write (one page less per group commit).
+        // Replays and admin actions take numbers no event shows: persist the
+        // floor then. Events alone need no META write (one page less per
+        // group commit).
         let mut took_order = false;
         for item in batch.iter_mut() {
             match item {
-                Item::Ack { acks, .. } => outbox::apply_acks(&mut queue, &mut done, acks, now)?,
+                Item::Ack { acks, .. } => outbox::apply_acks(&mut t.queue, &mut done, acks, now)?,
                 Item::Http { ops, applied, .. } => {
                     for op in ops.iter() {
                         took_order |= matches!(op, HttpOp::Replay { .. });
-                        let ok = http.apply(op, now, &mut self.next_seq)?;
+                        let ok = t.http.apply(op, now, &mut self.next_seq)?;
                         wake.http |= ok && !matches!(op, HttpOp::Discard { .. });
                         applied.push(ok);
                     }
@@ -280,20 +326,20 @@ impl Writer {
                     events, outcomes, ..
                 } => {
                     for e in events.iter() {
-                        let outcome =
-                            t.insert(e, &mut self.next_seq, self.settings.dedup_ttl_ms)?;
-                        if let Claim::Stored { seq } = outcome {
-                            for topic in &e.topics {
-                                queue.insert((seq, topic.as_str()), ())?;
-                                wake.kafka = true;
-                            }
-                            for endpoint in &e.endpoints {
-                                wake.http |=
-                                    http.enqueue(seq, endpoint, &e.envelope, e.received_ms)?;
-                            }
-                        }
-                        outcomes.push(outcome);
+                        outcomes.push(self.store_event(&mut t, e, now, &mut wake)?);
                     }
+                }
+                Item::Envelope { op, outcome, .. } => {
+                    took_order = true;
+                    let (Some(envs), Some(tracking)) =
+                        (t.envelopes.as_mut(), self.settings.tracking.as_ref())
+                    else {
+                        return Err(StoreError::Db("envelope tracking is off".into()));
+                    };
+                    let (out, derived) =
+                        envs.on_op(op, &mut self.next_seq, now, tracking, &mut self.changes)?;
+                    self.store_derived(&mut t, derived, &mut wake)?;
+                    *outcome = Some(out);
                 }
             }
         }
@@ -301,6 +347,74 @@ impl Writer {
             txn.open_table(META)?.insert(NEXT_SEQ, self.next_seq)?;
         }
         Ok(wake)
+    }
+
+    /// Claims and stores one event with its outbox entries and deliveries;
+    /// with envelope tracking, updates its envelope and stores the derived
+    /// events after it.
+    fn store_event(
+        &mut self,
+        t: &mut Open,
+        e: &NewEvent,
+        now: i64,
+        wake: &mut Wake,
+    ) -> Result<Claim, StoreError> {
+        let claim = t
+            .events
+            .claim(e, &mut self.next_seq, self.settings.dedup_ttl_ms)?;
+        let Claim::Stored { seq } = claim else {
+            return Ok(claim);
+        };
+        let tracked = match (t.envelopes.as_mut(), &self.settings.tracking, &e.facts) {
+            (Some(envs), Some(tracking), Some(f)) => {
+                Some(envs.on_event(seq, e, f, tracking, now, &mut self.changes)?)
+            }
+            _ => None,
+        };
+        let (json, derived) = tracked.unwrap_or_default();
+        t.events.put(seq, e, json.as_deref().unwrap_or(&e.json))?;
+        fan_out(t, seq, e, wake)?;
+        self.store_derived(t, derived, wake)?;
+        Ok(claim)
+    }
+
+    /// Stores derived events (each under its deterministic id: one already
+    /// claimed is not stored again) and records them on their envelope.
+    fn store_derived(
+        &mut self,
+        t: &mut Open,
+        derived: Vec<envelopes::Pending>,
+        wake: &mut Wake,
+    ) -> Result<(), StoreError> {
+        let (Some(envs), Some(tracking)) = (t.envelopes.as_mut(), &self.settings.tracking) else {
+            return Ok(());
+        };
+        for p in derived {
+            let claim = t
+                .events
+                .claim(&p.event, &mut self.next_seq, self.settings.dedup_ttl_ms)?;
+            let Claim::Stored { seq } = claim else {
+                continue;
+            };
+            t.events.put(seq, &p.event, &p.event.json)?;
+            let at = crate::time::format_ms(p.event.received_ms);
+            envs.on_derived(seq, &p, &at, tracking, &mut self.changes)?;
+            self.stats
+                .derived_events
+                .with_label_values(&[p.kind.as_str()])
+                .inc();
+            if p.kind == crate::event::Kind::EnvelopeAnomaly {
+                self.stats.anomalies.inc();
+            }
+            let Open {
+                events: _,
+                queue,
+                http,
+                envelopes: _,
+            } = t;
+            fan_out_to(queue, http, seq, &p.event, wake)?;
+        }
+        Ok(())
     }
 
     /// Marks an endpoint disabled (or enabled again).
@@ -334,6 +448,15 @@ impl Writer {
         let txn = self.db.begin_write()?;
         let cutoff = now_ms.saturating_sub(self.settings.retention_ms);
         let swept = events::sweep(&txn, cutoff, self.settings.sweep_batch, self.sweep_from)?;
+        let envs = match &self.settings.tracking {
+            Some(t) => Some(envelopes::sweep(
+                &txn,
+                now_ms.saturating_sub(t.retention_ms),
+                self.settings.sweep_batch,
+                self.envelope_sweep_from,
+            )?),
+            None => None,
+        };
         let gone = swept.gone;
         if gone > 0 {
             // The newest events may be among those gone: keep the floor.
@@ -342,12 +465,38 @@ impl Writer {
         txn.commit()?;
         (self.stats.events_swept).fetch_add(gone as u64, Ordering::Relaxed);
         self.sweep_from = swept.resume.unwrap_or(0);
+        let envs_more = envs.is_some_and(|e| e.resume.is_some() || e.gone > 0);
+        if let Some(e) = envs {
+            self.envelope_sweep_from = e.resume.unwrap_or(0);
+        }
         // More to look at: say so even when this step removed nothing (it
         // crossed blocked events), so the sweep loop goes on.
-        Ok(if swept.resume.is_some() {
+        Ok(if swept.resume.is_some() || envs_more {
             gone.max(1)
         } else {
             gone
         })
     }
+}
+
+/// Writes an event's Kafka outbox entries and HTTP deliveries.
+fn fan_out(t: &mut Open, seq: u64, e: &NewEvent, wake: &mut Wake) -> Result<(), StoreError> {
+    fan_out_to(&mut t.queue, &mut t.http, seq, e, wake)
+}
+
+fn fan_out_to(
+    queue: &mut redb::Table<(u64, &'static str), ()>,
+    http: &mut deliveries::Tables,
+    seq: u64,
+    e: &NewEvent,
+    wake: &mut Wake,
+) -> Result<(), StoreError> {
+    for topic in &e.topics {
+        queue.insert((seq, topic.as_str()), ())?;
+        wake.kafka = true;
+    }
+    for endpoint in &e.endpoints {
+        wake.http |= http.enqueue(seq, endpoint, &e.envelope, e.received_ms)?;
+    }
+    Ok(())
 }

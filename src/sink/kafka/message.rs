@@ -8,7 +8,7 @@ use crate::event::EventHead;
 
 /// CloudEvents 1.0, Kafka protocol binding, binary content mode.
 pub fn headers(m: &EventHead) -> OwnedHeaders {
-    let ce_type = format!("countersign.signature.{}", m.kind);
+    let ce_type = m.kind.cloudevents_type();
     let ce_source = format!("/countersign/sources/{}", m.source);
     let time: &str = m.occurred_at.as_deref().unwrap_or(&m.received_at);
     let mut h = OwnedHeaders::new_with_capacity(8);
@@ -31,8 +31,17 @@ pub fn headers(m: &EventHead) -> OwnedHeaders {
             value: Some(&**subject),
         });
     }
+    if let Some(reference) = m.reference() {
+        h = h.insert(Header {
+            key: REFERENCE_HEADER,
+            value: Some(reference),
+        });
+    }
     h
 }
+
+/// The header naming a registered envelope's internal process id.
+pub const REFERENCE_HEADER: &str = "countersign_reference";
 
 #[cfg(test)]
 mod tests {
@@ -49,6 +58,7 @@ mod tests {
             envelope_id: Some("env-1".into()),
             occurred_at: None,
             received_at: "2026-01-01T00:00:00.000Z".into(),
+            envelope: None,
         };
         let h = headers(&m);
         let get = |k: &str| {
@@ -67,5 +77,26 @@ mod tests {
         assert_eq!(get("ce_subject").as_deref(), Some("env-1"));
         assert_eq!(get("ce_time").as_deref(), Some("2026-01-01T00:00:00.000Z"));
         assert_eq!(get("content-type").as_deref(), Some("application/json"));
+        assert_eq!(get(REFERENCE_HEADER), None);
+
+        let derived = EventHead {
+            kind: Kind::EnvelopeAllSigned,
+            envelope: Some(crate::event::HeadEnvelope {
+                reference: Some("CRM-7".into()),
+            }),
+            ..m
+        };
+        let h = headers(&derived);
+        let get = |k: &str| {
+            h.iter()
+                .find(|x| x.key == k)
+                .and_then(|x| x.value)
+                .map(|v| String::from_utf8(v.to_vec()).unwrap())
+        };
+        assert_eq!(
+            get("ce_type").as_deref(),
+            Some("countersign.envelope.all_signed")
+        );
+        assert_eq!(get(REFERENCE_HEADER).as_deref(), Some("CRM-7"));
     }
 }

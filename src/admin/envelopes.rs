@@ -1,0 +1,313 @@
+//! `/v1/envelopes`: registration (`PUT`), one envelope with its history
+//! (`GET`), the listing, and the archive confirmation (`POST …/archived`).
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+use http_body_util::{BodyExt, Limited};
+
+use super::api::{ArchiveRequest, DerivedRef, DocumentMismatch, EnvelopeList, EnvelopeView};
+use super::query::{limit, number, param};
+use super::response::{self, AdminError};
+use super::{Shared, blocking};
+use crate::envelope::{Envelope, Registration};
+use crate::event::{EnvelopeState, Kind};
+use crate::store::{EnvelopeOp, EnvelopeOutcome, LogEntry};
+use crate::time::{format_ms, parse_rfc3339_ms};
+
+/// Most envelopes one list call returns.
+pub const MAX_LIST: usize = 500;
+const DEFAULT_LIST: usize = 50;
+/// Longest `reference`.
+pub const MAX_REFERENCE: usize = 200;
+
+fn tracking(admin: &super::Admin) -> Result<(), AdminError> {
+    if admin.store.tracking() {
+        Ok(())
+    } else {
+        Err(AdminError::Conflict(
+            "envelope tracking is off; set envelopes.enabled = true",
+        ))
+    }
+}
+
+/// Reads a JSON body of at most `max` bytes.
+async fn json_body<T: serde::de::DeserializeOwned>(
+    body: Body,
+    max: usize,
+) -> Result<T, AdminError> {
+    let bytes = Limited::new(body, max)
+        .collect()
+        .await
+        .map_err(|_| AdminError::TooLarge(max))?
+        .to_bytes();
+    serde_json::from_slice(&bytes).map_err(|e| AdminError::BadRequest(format!("invalid body: {e}")))
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The checks a registration passes before anything is written.
+fn check(reg: &Registration, max_signers: usize) -> Result<(), AdminError> {
+    let bad = |m: String| Err(AdminError::BadRequest(m));
+    if reg.reference.trim().is_empty() || reg.reference.len() > MAX_REFERENCE {
+        return bad(format!("reference must be 1 to {MAX_REFERENCE} bytes"));
+    }
+    if reg.signers.len() > max_signers {
+        return bad(format!(
+            "{} signers; at most {max_signers} (envelopes.max_signers)",
+            reg.signers.len()
+        ));
+    }
+    for (i, s) in reg.signers.iter().enumerate() {
+        if s.id.is_none() && s.email.is_none() {
+            return bad(format!("signers[{i}] needs an id or an email"));
+        }
+    }
+    if let Some(h) = reg.document_sha256.as_deref().filter(|h| !is_sha256(h)) {
+        return bad(format!(
+            "document_sha256 `{h}` is not a SHA-256 (64 hex digits)"
+        ));
+    }
+    if let Some(d) = reg
+        .deadline
+        .as_deref()
+        .filter(|d| parse_rfc3339_ms(d).is_none())
+    {
+        return bad(format!(
+            "deadline `{d}` is not an RFC 3339 time (e.g. 2026-12-31T17:00:00Z)"
+        ));
+    }
+    Ok(())
+}
+
+/// `PUT /v1/envelopes/{source}/{envelope_id}`: idempotent; 200 with the
+/// envelope (and the derived events the registration emitted).
+pub async fn register(
+    State(admin): Shared,
+    Path((source, envelope_id)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, AdminError> {
+    tracking(&admin)?;
+    let provider = admin
+        .sources
+        .get(&source)
+        .cloned()
+        .ok_or(AdminError::NotFound("no such source"))?;
+    check_id(&envelope_id)?;
+    let registration: Registration =
+        json_body(body, admin.envelopes.max_registration_bytes).await?;
+    check(&registration, admin.envelopes.max_signers)?;
+    let op = EnvelopeOp::Register {
+        source,
+        provider,
+        envelope_id,
+        registration,
+    };
+    match admin.store.envelope_op(op).await? {
+        EnvelopeOutcome::Done { envelope, derived } => {
+            Ok(response::ok(view(&envelope, &derived, Vec::new())))
+        }
+        EnvelopeOutcome::NotFound => Err(AdminError::NotFound("no such envelope")),
+        EnvelopeOutcome::Refused(e) => Err(AdminError::State(e.to_string())),
+    }
+}
+
+fn check_id(id: &str) -> Result<(), AdminError> {
+    if id.is_empty() || id.len() > crate::event::MAX_EVENT_ID_LEN {
+        return Err(AdminError::BadRequest(
+            "envelope id must be 1 to 200 bytes".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /v1/envelopes/{source}/{envelope_id}`: the envelope with its history.
+pub async fn get(
+    State(admin): Shared,
+    Path((source, envelope_id)): Path<(String, String)>,
+) -> Result<Response, AdminError> {
+    tracking(&admin)?;
+    blocking(move || match admin.store.envelope(&source, &envelope_id)? {
+        Some((env, history)) => Ok(response::ok(view(&env, &[], history))),
+        None => Err(AdminError::NotFound("no such envelope")),
+    })
+    .await
+}
+
+/// `GET /v1/envelopes?state=&source=&limit=&before=`: newest first.
+pub async fn list(State(admin): Shared, RawQuery(query): RawQuery) -> Result<Response, AdminError> {
+    tracking(&admin)?;
+    blocking(move || {
+        let q = query.as_deref();
+        let limit = limit(q, DEFAULT_LIST, MAX_LIST)?;
+        let state = match param(q, "state") {
+            None => None,
+            Some(s) => Some(EnvelopeState::parse(&s).ok_or_else(|| {
+                AdminError::BadRequest(format!(
+                    "state `{s}` is not one of open, in_signing, completed, archived, cancelled"
+                ))
+            })?),
+        };
+        let source = param(q, "source");
+        let page = admin
+            .store
+            .envelopes(state, source.as_deref(), limit, number(q, "before")?)?;
+        Ok(response::ok(EnvelopeList {
+            envelopes: page
+                .envelopes
+                .iter()
+                .map(|e| view(e, &[], Vec::new()))
+                .collect(),
+            next_before: page.next_before,
+        }))
+    })
+    .await
+}
+
+/// `POST /v1/envelopes/{source}/{envelope_id}/archived` with
+/// `{"document_sha256": "…"}`: `completed → archived`; a hash other than the
+/// registered one emits `envelope.document_mismatch` and answers 409.
+pub async fn archived(
+    State(admin): Shared,
+    Path((source, envelope_id)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, AdminError> {
+    tracking(&admin)?;
+    let req: ArchiveRequest = json_body(body, 4096).await?;
+    let got = req.document_sha256.to_ascii_lowercase();
+    if !is_sha256(&req.document_sha256) {
+        return Err(AdminError::BadRequest(format!(
+            "document_sha256 `{}` is not a SHA-256 (64 hex digits)",
+            req.document_sha256
+        )));
+    }
+    let op = EnvelopeOp::Archive {
+        source,
+        envelope_id,
+        sha256: req.document_sha256,
+    };
+    match admin.store.envelope_op(op).await? {
+        EnvelopeOutcome::Done { envelope, derived } => {
+            let mismatch = derived
+                .iter()
+                .find(|(k, _)| *k == Kind::EnvelopeDocumentMismatch);
+            match mismatch {
+                Some((_, id)) => {
+                    let expected = envelope
+                        .registration
+                        .as_ref()
+                        .and_then(|r| r.document_sha256.clone())
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
+                    let v = view(&envelope, &derived, Vec::new());
+                    Ok(response::conflict(DocumentMismatch {
+                        error: "document_mismatch".into(),
+                        expected_sha256: expected,
+                        got_sha256: got,
+                        event_id: id.clone(),
+                        envelope: v,
+                    }))
+                }
+                None => Ok(response::ok(view(&envelope, &derived, Vec::new()))),
+            }
+        }
+        EnvelopeOutcome::NotFound => Err(AdminError::NotFound("no such envelope")),
+        EnvelopeOutcome::Refused(e) => Err(AdminError::State(e.to_string())),
+    }
+}
+
+/// `v` as its API mirror type: the same JSON shape, with names for enums
+/// (a unit test checks every mirror).
+fn mirror<T: serde::Serialize, U: serde::de::DeserializeOwned>(v: &T) -> U {
+    serde_json::to_value(v)
+        .and_then(serde_json::from_value)
+        .expect("the API type mirrors the stored one")
+}
+
+/// An enum's serde name.
+fn name<T: serde::Serialize>(v: &T) -> String {
+    mirror(v)
+}
+
+/// An envelope as the API shows it.
+pub fn view(e: &Envelope, derived: &[(Kind, String)], history: Vec<LogEntry>) -> EnvelopeView {
+    let emitted = [
+        (e.emitted.in_signing, Kind::EnvelopeInSigning),
+        (e.emitted.all_signed, Kind::EnvelopeAllSigned),
+        (e.emitted.cancelled, Kind::EnvelopeCancelled),
+        (e.emitted.archived, Kind::EnvelopeArchived),
+    ];
+    EnvelopeView {
+        source: e.source.clone(),
+        envelope_id: e.envelope_id.clone(),
+        provider: e.provider.clone(),
+        state: e.state.as_str().into(),
+        cancel_reason: e.cancel_reason.as_ref().map(name),
+        completed_by: e.completed_by.as_ref().map(name),
+        registration: e.registration.as_ref().map(mirror),
+        archived_sha256: e.archived_sha256.clone(),
+        progress: mirror(&e.progress()),
+        signers: e.signers.iter().map(mirror).collect(),
+        emitted: emitted
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, k)| k.as_str().to_owned())
+            .collect(),
+        anomalies: e.anomalies,
+        events: e.events,
+        created_at: format_ms(e.created_ms),
+        updated_at: format_ms(e.updated_ms),
+        sequence: e.created_seq,
+        derived: derived
+            .iter()
+            .map(|(k, id)| DerivedRef {
+                kind: k.as_str().into(),
+                id: id.clone(),
+            })
+            .collect(),
+        history: history.iter().map(mirror).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::{ExpectedSigner, Registration};
+    use crate::event::{Kind, Signer};
+
+    /// Every mirror converts: an envelope with every field set, and its history.
+    #[test]
+    fn views_mirror_the_stored_types() {
+        let mut e = Envelope::new("ds", "env-1", "docusign", 7, 0);
+        e.register(
+            Registration {
+                reference: "CRM-1".into(),
+                metadata: Some(serde_json::json!({"value": 1200})),
+                signers: vec![ExpectedSigner {
+                    email: Some("a@example.com".into()),
+                    order: Some(1),
+                    ..ExpectedSigner::default()
+                }],
+                document_sha256: Some("ab".repeat(32)),
+                deadline: Some("2026-12-31T17:00:00Z".into()),
+            },
+            10,
+        );
+        let signer = Signer {
+            email: Some("a@example.com".into()),
+            ..Signer::default()
+        };
+        e.apply(Kind::SignerCompleted, Some(&signer), 10);
+        e.apply(Kind::Voided, None, 10);
+        let v = view(&e, &[(Kind::EnvelopeAllSigned, "cs_x".into())], Vec::new());
+        assert_eq!(v.state, "completed");
+        assert_eq!(v.completed_by.as_deref(), Some("signers"));
+        assert_eq!(v.signers[0].state, "signed");
+        assert_eq!(v.progress.signed, 1);
+        assert_eq!(v.anomalies, 1);
+        assert_eq!(v.emitted, ["envelope.in_signing", "envelope.all_signed"]);
+        assert_eq!(v.registration.unwrap()["reference"], "CRM-1");
+    }
+}

@@ -1,0 +1,390 @@
+//! `/v1/stream` (Server-Sent Events) and `/v1/stream/ws` (WebSocket, the
+//! same messages as JSON text frames): every envelope change and derived
+//! event as it commits, filterable by `source`, `state` and `reference`.
+//!
+//! Resumable: each message carries its store sequence (the SSE `id`); a
+//! subscriber that reconnects with `Last-Event-ID` (or `since=`) is first
+//! replayed what it missed from the store's envelope log, then follows the
+//! live feed, without gaps or duplicates (it subscribes to the live feed
+//! before reading the store, and skips what it has already sent).
+//!
+//! Bounded: the live feed is a broadcast ring of `envelopes.stream_buffer`
+//! messages; a subscriber that falls further behind is disconnected with the
+//! reason (`lagged`) and its last sequence, and resumes from there. Ingest
+//! never waits for a subscriber. At most `envelopes.stream_max_subscribers`
+//! at once (beyond it 503).
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use super::query::{number, param};
+use super::response::AdminError;
+use super::{Admin, Shared};
+use crate::event::EnvelopeState;
+use crate::shutdown::Shutdown;
+use crate::store::{Store, StreamMsg};
+
+/// Messages read from the store per step of a replay.
+const REPLAY_PAGE: usize = 512;
+
+/// The stream's limits and its subscriber count.
+pub struct Streams {
+    pub max_subscribers: usize,
+    pub max_replay: usize,
+    pub keepalive: Duration,
+    pub active: AtomicUsize,
+    /// Ends every stream when shutdown begins.
+    pub shutdown: Shutdown,
+    /// Subscribers now.
+    pub subscribers: prometheus::IntGauge,
+    /// Subscribers disconnected by the gateway, by reason.
+    pub disconnects: prometheus::IntCounterVec,
+}
+
+impl Streams {
+    pub fn new(cfg: &crate::config::EnvelopesConfig, shutdown: Shutdown) -> Streams {
+        Streams {
+            max_subscribers: cfg.stream_max_subscribers,
+            max_replay: cfg.stream_max_replay,
+            keepalive: cfg.stream_keepalive,
+            active: AtomicUsize::new(0),
+            shutdown,
+            subscribers: prometheus::IntGauge::new(
+                "stream_subscribers",
+                "Subscribers of /v1/stream and /v1/stream/ws now.",
+            )
+            .expect("valid gauge"),
+            disconnects: prometheus::IntCounterVec::new(
+                prometheus::Opts::new(
+                    "stream_disconnects_total",
+                    "Stream subscribers the gateway disconnected, by reason (lagged, replay_too_long, shutdown).",
+                ),
+                &["reason"],
+            )
+            .expect("valid counter"),
+        }
+    }
+}
+
+/// Holds a subscriber slot; frees it when dropped.
+struct Slot(Arc<Admin>);
+
+impl Slot {
+    fn take(admin: &Arc<Admin>) -> Result<Slot, AdminError> {
+        let s = &admin.streams;
+        let taken = s
+            .active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < s.max_subscribers).then_some(n + 1)
+            })
+            .is_ok();
+        if !taken {
+            return Err(AdminError::Busy(
+                "too many stream subscribers (envelopes.stream_max_subscribers)",
+            ));
+        }
+        s.subscribers.inc();
+        Ok(Slot(admin.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.streams.active.fetch_sub(1, Ordering::AcqRel);
+        self.0.streams.subscribers.dec();
+    }
+}
+
+/// What a subscriber asked to see.
+#[derive(Debug, Clone, Default)]
+struct Filter {
+    source: Option<String>,
+    state: Option<EnvelopeState>,
+    reference: Option<String>,
+}
+
+impl Filter {
+    fn parse(q: Option<&str>) -> Result<Filter, AdminError> {
+        let state = match param(q, "state") {
+            None => None,
+            Some(s) => Some(EnvelopeState::parse(&s).ok_or_else(|| {
+                AdminError::BadRequest(format!(
+                    "state `{s}` is not one of open, in_signing, completed, archived, cancelled"
+                ))
+            })?),
+        };
+        Ok(Filter {
+            source: param(q, "source"),
+            state,
+            reference: param(q, "reference"),
+        })
+    }
+
+    fn matches(&self, m: &StreamMsg) -> bool {
+        self.source.as_deref().is_none_or(|s| s == m.source)
+            && self.state.is_none_or(|s| s == m.state)
+            && self
+                .reference
+                .as_deref()
+                .is_none_or(|r| m.reference.as_deref() == Some(r))
+    }
+}
+
+/// Why a stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Fell more than `stream_buffer` messages behind.
+    Lagged,
+    /// Asked to resume from further back than `stream_max_replay` messages.
+    ReplayTooLong,
+    Shutdown,
+    /// The store is gone (closing).
+    Closed,
+}
+
+impl End {
+    fn reason(self) -> &'static str {
+        match self {
+            End::Lagged => "lagged",
+            End::ReplayTooLong => "replay_too_long",
+            End::Shutdown | End::Closed => "shutdown",
+        }
+    }
+
+    fn hint(self) -> &'static str {
+        match self {
+            End::Lagged => {
+                "fell behind the stream buffer; reconnect with Last-Event-ID (or since=) to resume"
+            }
+            End::ReplayTooLong => {
+                "the resume point is too far back; read GET /v1/envelopes, then subscribe without a resume point"
+            }
+            End::Shutdown | End::Closed => "the gateway is shutting down; reconnect to resume",
+        }
+    }
+}
+
+/// One subscriber's feed: a store replay after `last`, then the live feed.
+struct Feed {
+    store: Store,
+    rx: broadcast::Receiver<Arc<StreamMsg>>,
+    filter: Filter,
+    /// The newest sequence sent (or the resume point).
+    last: u64,
+    /// Where the store replay goes on; `None` once caught up.
+    replay: Option<u64>,
+    replayed: usize,
+    max_replay: usize,
+    backlog: VecDeque<StreamMsg>,
+    shutdown: Shutdown,
+    _slot: Slot,
+}
+
+impl Feed {
+    fn new(admin: &Arc<Admin>, filter: Filter, since: Option<u64>) -> Result<Feed, AdminError> {
+        let slot = Slot::take(admin)?;
+        // Subscribe first: whatever commits from now on is in `rx`, whatever
+        // committed before is in the store.
+        let rx = admin.store.subscribe();
+        Ok(Feed {
+            store: admin.store.clone(),
+            rx,
+            filter,
+            last: since.unwrap_or(0),
+            replay: since,
+            replayed: 0,
+            max_replay: admin.streams.max_replay,
+            backlog: VecDeque::new(),
+            shutdown: admin.streams.shutdown.clone(),
+            _slot: slot,
+        })
+    }
+
+    /// The next message to send, or why the stream ends.
+    async fn next(&mut self) -> Result<StreamMsg, End> {
+        loop {
+            if let Some(m) = self.backlog.pop_front() {
+                self.last = m.seq;
+                if self.filter.matches(&m) {
+                    return Ok(m);
+                }
+                continue;
+            }
+            if let Some(cursor) = self.replay {
+                let (msgs, reached) = self
+                    .store
+                    .read(move |s| s.envelope_log(cursor, REPLAY_PAGE))
+                    .await
+                    .map_err(|_| End::Closed)?;
+                if reached == cursor {
+                    self.replay = None;
+                    continue;
+                }
+                self.replayed += msgs.len();
+                if self.replayed > self.max_replay {
+                    return Err(End::ReplayTooLong);
+                }
+                self.replay = Some(reached);
+                self.backlog.extend(msgs);
+                continue;
+            }
+            let m = tokio::select! {
+                r = self.rx.recv() => match r {
+                    Ok(m) => m,
+                    Err(RecvError::Lagged(_)) => return Err(End::Lagged),
+                    Err(RecvError::Closed) => return Err(End::Closed),
+                },
+                _ = self.shutdown.begun() => return Err(End::Shutdown),
+            };
+            if m.seq <= self.last {
+                continue;
+            }
+            self.last = m.seq;
+            if self.filter.matches(&m) {
+                return Ok((*m).clone());
+            }
+        }
+    }
+}
+
+/// The resume point: `Last-Event-ID`, else `since=`.
+fn since(headers: &HeaderMap, q: Option<&str>) -> Result<Option<u64>, AdminError> {
+    match headers.get("last-event-id") {
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .map(Some)
+            .ok_or_else(|| {
+                AdminError::BadRequest("Last-Event-ID must be a sequence number".into())
+            }),
+        None => number(q, "since"),
+    }
+}
+
+fn subscribe(admin: &Arc<Admin>, headers: &HeaderMap, q: Option<&str>) -> Result<Feed, AdminError> {
+    if !admin.store.tracking() {
+        return Err(AdminError::Conflict(
+            "envelope tracking is off; set envelopes.enabled = true",
+        ));
+    }
+    let filter = Filter::parse(q)?;
+    Feed::new(admin, filter, since(headers, q)?)
+}
+
+/// `GET /v1/stream`: Server-Sent Events. Each message: `id: <seq>` and
+/// `data: <history entry JSON>`. The last one, when the gateway ends the
+/// stream, is `event: close` with `{"reason", "last_seq", "hint"}`.
+pub async fn sse(
+    State(admin): Shared,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AdminError> {
+    let feed = subscribe(&admin, &headers, query.as_deref())?;
+    let keepalive = admin.streams.keepalive;
+    let stream = futures_util::stream::unfold(Some((feed, admin)), |state| async move {
+        let (mut feed, admin) = state?;
+        match feed.next().await {
+            Ok(m) => {
+                let ev = Event::default()
+                    .id(m.seq.to_string())
+                    .data(String::from_utf8_lossy(&m.json));
+                Some((Ok::<_, Infallible>(ev), Some((feed, admin))))
+            }
+            Err(end) => {
+                admin
+                    .streams
+                    .disconnects
+                    .with_label_values(&[end.reason()])
+                    .inc();
+                let body = serde_json::json!({
+                    "reason": end.reason(),
+                    "last_seq": feed.last,
+                    "hint": end.hint(),
+                });
+                let ev = Event::default().event("close").data(body.to_string());
+                Some((Ok(ev), None))
+            }
+        }
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(keepalive))
+        .into_response())
+}
+
+/// `GET /v1/stream/ws`: the same messages as JSON text frames. When the
+/// gateway ends the stream it closes with code 1013 (lagged, replay too long)
+/// or 1001 (shutdown) and the reason and last sequence in the close reason
+/// (`lagged; last_seq=123`).
+pub async fn ws(
+    State(admin): Shared,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, AdminError> {
+    let feed = subscribe(&admin, &headers, query.as_deref())?;
+    Ok(upgrade.on_upgrade(move |socket| serve_ws(socket, feed, admin)))
+}
+
+async fn serve_ws(mut socket: WebSocket, mut feed: Feed, admin: Arc<Admin>) {
+    let keepalive = admin.streams.keepalive;
+    let mut ping = tokio::time::interval(keepalive);
+    ping.tick().await;
+    // The newest sequence the peer was sent: the resume point it is told.
+    let mut sent = feed.last;
+    let end = loop {
+        tokio::select! {
+            next = feed.next() => match next {
+                Ok(m) => {
+                    let text = String::from_utf8_lossy(&m.json).into_owned();
+                    // A peer that stops reading entirely holds the send; give
+                    // it the keep-alive interval twice, then cut it off.
+                    let sent_now = tokio::time::timeout(keepalive * 2, socket.send(Message::Text(text.into()))).await;
+                    match sent_now {
+                        Ok(Ok(())) => sent = m.seq,
+                        Ok(Err(_)) => return,
+                        Err(_) => break End::Lagged,
+                    }
+                }
+                Err(end) => break end,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    admin
+        .streams
+        .disconnects
+        .with_label_values(&[end.reason()])
+        .inc();
+    let code = match end {
+        End::Shutdown | End::Closed => 1001,
+        End::Lagged | End::ReplayTooLong => 1013,
+    };
+    let frame = CloseFrame {
+        code,
+        reason: format!("{}; last_seq={sent}", end.reason()).into(),
+    };
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        socket.send(Message::Close(Some(frame))),
+    )
+    .await;
+}

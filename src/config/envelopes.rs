@@ -1,0 +1,56 @@
+//! `[envelopes]`: envelope tracking (state, derived events, registration) and
+//! the live stream of its changes.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::dur;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnvelopesConfig {
+    /// Track envelopes: state per (source, envelope id), `envelope.*` derived
+    /// events, registration and the stream. Off: events are only forwarded.
+    pub enabled: bool,
+    /// An envelope (with its history) is kept this long after its last
+    /// change. At least `store.retention`, so an envelope outlives its events.
+    #[serde(with = "dur")]
+    pub retention: Duration,
+    /// Signers one envelope tracks at most (registered and seen in events);
+    /// further signers seen in events are recorded in the history only.
+    pub max_signers: usize,
+    /// History entries one envelope keeps at most; past it, events that change
+    /// nothing are no longer added (changes always are).
+    pub max_history: usize,
+    /// Largest registration body (`PUT /v1/envelopes/{source}/{id}`).
+    pub max_registration_bytes: usize,
+    /// Stream subscribers (`/v1/stream`, `/v1/stream/ws`) at once at most;
+    /// beyond it 503.
+    pub stream_max_subscribers: usize,
+    /// Messages a stream subscriber may fall behind; past it the subscriber
+    /// is disconnected (it resumes from its last message id).
+    pub stream_buffer: usize,
+    /// Messages replayed on resume at most; a subscriber further behind is
+    /// told to page the history through the API instead.
+    pub stream_max_replay: usize,
+    /// A keep-alive comment (SSE) or ping (WebSocket) this often.
+    #[serde(with = "dur")]
+    pub stream_keepalive: Duration,
+}
+
+impl Default for EnvelopesConfig {
+    fn default() -> Self {
+        EnvelopesConfig {
+            enabled: true,
+            retention: Duration::from_secs(400 * 86_400),
+            max_signers: 50,
+            max_history: 1_000,
+            max_registration_bytes: 64 * 1024,
+            stream_max_subscribers: 2_048,
+            stream_buffer: 4_096,
+            stream_max_replay: 100_000,
+            stream_keepalive: Duration::from_secs(15),
+        }
+    }
+}

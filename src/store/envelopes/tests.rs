@@ -1,0 +1,311 @@
+//! Envelopes in the store, on a real database in a temp dir: the state change
+//! and the derived events commit with their cause, exactly once across a
+//! restart and retries past the dedup window; the block and the derived events
+//! validate against the schema; the log resumes; sweeping.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::config::StoreConfig;
+use crate::envelope::{ExpectedSigner, Registration};
+use crate::event::{Kind, SignatureEvent, Signer};
+use crate::store::{Claim, NewEvent, Store};
+use crate::time::Clock;
+
+fn cfg(dir: &Path) -> StoreConfig {
+    StoreConfig {
+        path: dir.to_path_buf(),
+        dedup_ttl: Duration::from_millis(10),
+        retention: Duration::from_millis(10),
+        ..StoreConfig::default()
+    }
+}
+
+fn tracking() -> Tracking {
+    Tracking {
+        max_signers: 10,
+        max_history: 100,
+        retention_ms: 1_000,
+        stream_buffer: 64,
+        route: Arc::new(|e: &SignatureEvent| {
+            let topics = vec!["signatures".to_owned()];
+            let endpoints = if e.kind == Kind::EnvelopeAllSigned {
+                vec!["billing".to_owned()]
+            } else {
+                Vec::new()
+            };
+            (topics, endpoints)
+        }),
+    }
+}
+
+fn open(dir: &Path) -> Store {
+    Store::open_with(&cfg(dir), Clock::System, Some(tracking())).unwrap()
+}
+
+/// A provider event as the pipeline would hand it over.
+fn event(id: &str, kind: Kind, signer: Option<usize>, at: i64) -> NewEvent {
+    let e = SignatureEvent {
+        schema_version: 1,
+        id: crate::event::EventId::parse(id).unwrap(),
+        source: "ds".into(),
+        provider: "docusign".into(),
+        provider_event_type: kind.as_str().into(),
+        kind,
+        envelope_id: Some("env-1".into()),
+        document_id: None,
+        signer: signer.map(|i| Signer {
+            id: Some(format!("r{i}")),
+            email: Some(format!("s{i}@example.com")),
+            ..Signer::default()
+        }),
+        occurred_at: None,
+        received_at: crate::time::format_ms(at),
+        sandbox: None,
+        auth: crate::event::Auth {
+            method: "hmac_sha256".into(),
+            key_index: Some(0),
+            covers_body: true,
+        },
+        payload: serde_json::json!({"x": 1}),
+        origin: None,
+        cause: None,
+        envelope: None,
+    };
+    NewEvent {
+        source: "ds".into(),
+        id: id.into(),
+        received_ms: at,
+        json: serde_json::to_vec(&e).unwrap(),
+        topics: vec!["signatures".into()],
+        endpoints: Vec::new(),
+        envelope: "env-1".into(),
+        traceparent: None,
+        facts: Some(Facts {
+            envelope_id: "env-1".into(),
+            provider: "docusign".into(),
+            kind,
+            signer: e.signer.clone(),
+            occurred_at: None,
+            received_at: e.received_at.clone(),
+        }),
+    }
+}
+
+fn register(n: usize) -> EnvelopeOp {
+    EnvelopeOp::Register {
+        source: "ds".into(),
+        provider: "docusign".into(),
+        envelope_id: "env-1".into(),
+        registration: Registration {
+            reference: "CRM-7".into(),
+            metadata: Some(serde_json::json!({"value": 1200})),
+            signers: (0..n)
+                .map(|i| ExpectedSigner {
+                    email: Some(format!("S{i}@example.com")),
+                    ..ExpectedSigner::default()
+                })
+                .collect(),
+            document_sha256: Some("ab".repeat(32)),
+            deadline: None,
+        },
+    }
+}
+
+/// Stored events of a kind.
+fn stored(s: &Store, kind: &str) -> Vec<serde_json::Value> {
+    s.list(1000, None)
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice::<serde_json::Value>(&r.json).unwrap())
+        .filter(|v| v["kind"] == kind)
+        .collect()
+}
+
+#[tokio::test]
+async fn all_signed_commits_with_its_cause_once_across_restarts_and_late_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    s.envelope_op(register(2)).await.unwrap();
+    let history = [
+        event("sent", Kind::Sent, None, 1),
+        event("signed-0", Kind::SignerCompleted, Some(0), 2),
+        event("signed-1", Kind::SignerCompleted, Some(1), 3),
+    ];
+    let claims = s.commit(history.to_vec()).await.unwrap();
+    assert!(claims.iter().all(|c| matches!(c, Claim::Stored { .. })));
+    let all = stored(&s, "envelope.all_signed");
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["cause"], "signed-1");
+    assert_eq!(all[0]["origin"], "countersign");
+    assert_eq!(all[0]["envelope"]["reference"], "CRM-7");
+    assert_eq!(all[0]["envelope"]["state"], "completed");
+    // Routed like any event: the outbox and the endpoint have it.
+    let seq = s
+        .list(1000, None)
+        .unwrap()
+        .iter()
+        .find(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r.json).unwrap()["kind"]
+                == "envelope.all_signed"
+        })
+        .unwrap()
+        .seq;
+    assert_eq!(s.kafka_deliveries(seq).unwrap().len(), 1);
+    assert_eq!(s.http_deliveries(seq).unwrap().len(), 1);
+    // The provider event carries the block too.
+    let signed = s.get("signed-1").unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&signed[0].json).unwrap();
+    assert_eq!(v["envelope"]["progress"]["signed"], 2);
+    assert_eq!(
+        s.stats()
+            .derived_events
+            .with_label_values(&["envelope.all_signed"])
+            .get(),
+        1
+    );
+    s.close().await;
+    drop(s);
+
+    // Reopened, the same events again long after the dedup window, and the
+    // provider's own completion: nothing more is derived.
+    let s = open(dir.path());
+    let mut late: Vec<NewEvent> = history
+        .iter()
+        .map(|e| NewEvent {
+            received_ms: 10_000,
+            ..e.clone()
+        })
+        .collect();
+    late.push(event("completed", Kind::Completed, None, 10_001));
+    let claims = s.commit(late).await.unwrap();
+    assert!(
+        claims.iter().all(|c| matches!(c, Claim::Stored { .. })),
+        "past the dedup window"
+    );
+    assert_eq!(stored(&s, "envelope.all_signed").len(), 1);
+    assert_eq!(stored(&s, "envelope.in_signing").len(), 1);
+    let (env, history) = s.envelope("ds", "env-1").unwrap().unwrap();
+    assert_eq!(env.state, crate::event::EnvelopeState::Completed);
+    assert_eq!(env.events, 7);
+    assert!(history.iter().any(|h| h.kind == "registered"));
+    s.close().await;
+}
+
+#[tokio::test]
+async fn a_failed_commit_keeps_neither_state_nor_derived_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    s.fail_next_commit();
+    assert!(
+        s.commit(vec![event("done", Kind::Completed, None, 1)])
+            .await
+            .is_err()
+    );
+    assert!(s.envelope("ds", "env-1").unwrap().is_none());
+    assert!(stored(&s, "envelope.all_signed").is_empty());
+    s.commit(vec![event("done", Kind::Completed, None, 1)])
+        .await
+        .unwrap();
+    assert_eq!(stored(&s, "envelope.all_signed").len(), 1);
+    s.close().await;
+}
+
+#[tokio::test]
+async fn the_block_and_every_derived_event_validate_against_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    s.envelope_op(register(1)).await.unwrap();
+    s.commit(vec![
+        event("sent", Kind::Sent, Some(0), 1),
+        event("done", Kind::Completed, None, 2),
+        event("void", Kind::Voided, None, 3),
+    ])
+    .await
+    .unwrap();
+    let archive = |sha: &str| EnvelopeOp::Archive {
+        source: "ds".into(),
+        envelope_id: "env-1".into(),
+        sha256: sha.into(),
+    };
+    s.envelope_op(archive(&"cd".repeat(32))).await.unwrap();
+    s.envelope_op(archive(&"ab".repeat(32))).await.unwrap();
+    s.commit(vec![event("declined", Kind::Declined, Some(0), 4)])
+        .await
+        .unwrap();
+    let mut kinds = Vec::new();
+    for r in s.list(1000, None).unwrap() {
+        let e: SignatureEvent = serde_json::from_slice(&r.json).unwrap();
+        crate::providers::testkit::assert_valid(&e);
+        kinds.push(e.kind);
+    }
+    for k in [
+        Kind::EnvelopeInSigning,
+        Kind::EnvelopeAllSigned,
+        Kind::EnvelopeArchived,
+        Kind::EnvelopeDocumentMismatch,
+        Kind::EnvelopeAnomaly,
+    ] {
+        assert!(kinds.contains(&k), "{k} in {kinds:?}");
+    }
+    assert_eq!(
+        s.stats().anomalies.get(),
+        2,
+        "void and decline after completion"
+    );
+    s.close().await;
+}
+
+#[tokio::test]
+async fn the_log_resumes_after_a_sequence_and_the_live_feed_follows_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let mut rx = s.subscribe();
+    s.commit(vec![
+        event("sent", Kind::Sent, None, 1),
+        event("viewed", Kind::Viewed, Some(0), 2),
+        event("viewed-again", Kind::Viewed, Some(0), 3),
+    ])
+    .await
+    .unwrap();
+    let mut live = Vec::new();
+    while let Ok(m) = rx.try_recv() {
+        live.push(m.seq);
+    }
+    let (replayed, _) = s.envelope_log(0, 100).unwrap();
+    let replayed: Vec<u64> = replayed.iter().map(|m| m.seq).collect();
+    assert_eq!(live, replayed, "the same messages, live or replayed");
+    // sent (in_signing), in_signing derived, viewed: the repeat changes nothing.
+    assert_eq!(live.len(), 3, "{live:?}");
+    let (after_first, _) = s.envelope_log(live[0], 100).unwrap();
+    assert_eq!(after_first.len(), 2);
+    assert_eq!(
+        s.envelope_log_head().unwrap(),
+        4,
+        "the repeat is in the history"
+    );
+    s.close().await;
+}
+
+#[tokio::test]
+async fn envelopes_are_swept_after_their_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    s.commit(vec![event("sent", Kind::Sent, None, 1)])
+        .await
+        .unwrap();
+    assert!(s.envelope("ds", "env-1").unwrap().is_some());
+    let now = Clock::System.now_ms();
+    while s.sweep(now + 2_000).await.unwrap() > 0 {}
+    assert!(s.envelope("ds", "env-1").unwrap().is_none());
+    assert_eq!(s.envelope_log_head().unwrap(), 0, "history gone with it");
+    assert!(
+        s.envelopes(None, None, 10, None)
+            .unwrap()
+            .envelopes
+            .is_empty()
+    );
+    s.close().await;
+}
