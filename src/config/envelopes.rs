@@ -11,7 +11,9 @@ use super::dur;
 #[serde(deny_unknown_fields, default)]
 pub struct EnvelopesConfig {
     /// Track envelopes: state per (source, envelope id), `envelope.*` derived
-    /// events, registration and the stream. Off: events are only forwarded.
+    /// events, registration and the stream. Off by default, so upgrading
+    /// publishes nothing new to anyone's topics; off, events are only
+    /// forwarded and the envelope API answers 409.
     pub enabled: bool,
     /// An envelope (with its history) is kept this long after its last
     /// change. At least `store.retention`, so an envelope outlives its events.
@@ -42,7 +44,7 @@ pub struct EnvelopesConfig {
 impl Default for EnvelopesConfig {
     fn default() -> Self {
         EnvelopesConfig {
-            enabled: true,
+            enabled: false,
             retention: Duration::from_secs(400 * 86_400),
             max_signers: 50,
             max_history: 1_000,

@@ -5,7 +5,7 @@
 //! the expected signers) and which derived events it has emitted.
 //!
 //! Pure: no I/O, no clock. The store applies events to envelopes in the
-//! transaction that accepts them ([`crate::store`]); [`derive`] turns a
+//! transaction that accepts them (see the store's `envelopes`); [`derive`] turns a
 //! [`Derived`] into the `envelope.*` event countersign emits.
 //!
 //! The rules make the result independent of arrival order: every state only

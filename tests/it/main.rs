@@ -8,6 +8,7 @@ mod cli;
 mod delivery;
 mod deploy;
 mod durability;
+mod envelopes;
 mod ingest;
 mod kafka;
 mod operations;
