@@ -8,6 +8,7 @@ mod gateway;
 pub mod kafka;
 pub mod metrics;
 pub mod receiver;
+pub mod sse;
 
 use std::time::Duration;
 
