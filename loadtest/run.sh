@@ -12,6 +12,15 @@
 #   durable-before      `durable` with the binary BEFORE_BIN (e.g. a release build
 #                       of an earlier commit), for before/after comparisons in
 #                       one interleaved run; not in the default set
+#   durable-envelopes   `durable` with envelope tracking on ([envelopes]
+#                       enabled): every event updates its envelope, derived
+#                       events are stored; not in the default set (use
+#                       LT_ARGS="--signers 2 --signers-max 5")
+#   stream              envelope tracking on and SUBSCRIBERS (1000) clients of
+#                       /v1/stream: the closed-loop maximum with them attached,
+#                       then open loop at 50% of it while a fresh set of
+#                       subscribers measures each message's delivery latency
+#                       (arrival minus the webhook's receipt); stream.json
 # Each scenario: closed loop (max throughput) with peak RSS and CPU of the
 # server, and for the sinks the seconds until the sink's queue is empty; then
 # open loop at 50% of that maximum (latency); then a sweep of open-loop runs at
@@ -26,7 +35,8 @@
 #      CONNS (32), SWEEP ("0.1 0.25 0.5 0.75 0.9 1.0"; empty: no sweep),
 #      SWEEP_DURATION seconds per sweep point (6), OUTAGE=1 also runs the 60 s Kafka outage drain measurement;
 #      BACKLOG_RATE (5000) x BACKLOG_SECONDS (20) webhooks for http-backlog,
-#      BACKLOG_IN_FLIGHT (64) the endpoint's max_in_flight.
+#      BACKLOG_IN_FLIGHT (64) the endpoint's max_in_flight;
+#      LT_ARGS extra arguments of every `loadtest run` (e.g. "--signers 2 --signers-max 5").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -38,6 +48,8 @@ SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(baseline baseline-hmac durable kafka http)
 SWEEP=${SWEEP-0.1 0.25 0.5 0.75 0.9 1.0}
 SWEEP_DURATION=${SWEEP_DURATION:-6}
+read -r -a LT_EXTRA <<<"${LT_ARGS:-}"
+SUBSCRIBERS=${SUBSCRIBERS:-1000}
 STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
 OUT="$ROOT/loadtest/results/$STAMP"
 mkdir -p "$OUT"
@@ -103,7 +115,7 @@ start_server() {
     case "$1" in
         baseline) "$LT" baseline --listen "127.0.0.1:$PORT" >/dev/null & SERVER_PID=$! ;;
         baseline-hmac) "$LT" baseline --listen "127.0.0.1:$PORT" --verify-whsec whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw >/dev/null & SERVER_PID=$! ;;
-        durable|kafka|http|durable-otel|durable-before)
+        durable|kafka|http|durable-otel|durable-before|durable-envelopes|stream)
             local bin="$CS"
             if [ "$1" = durable-before ]; then
                 bin="${BEFORE_BIN:?durable-before needs BEFORE_BIN=/path/to/countersign}"
@@ -115,6 +127,9 @@ start_server() {
                     OTLP_PORT=$(free_port)
                     "$LT" baseline --listen "127.0.0.1:$OTLP_PORT" >/dev/null & PIDS+=($!); OTLP_PID=$!
                     printf 'otlp_endpoint = "http://127.0.0.1:%s"\n' "$OTLP_PORT"
+                fi
+                if [ "$1" = durable-envelopes ] || [ "$1" = stream ]; then
+                    printf '[envelopes]\nenabled = true\nstream_max_subscribers = %s\n' "$((SUBSCRIBERS * 2 + 16))"
                 fi
                 if [ "$1" = kafka ]; then
                     start_broker
@@ -165,8 +180,8 @@ run_scenario() {
     start_server "$name"
     local t0 c0; t0=$(date +%s.%N); c0=$(cpu_ticks "$SERVER_PID")
     # The HMAC baseline verifies Standard Webhooks only, so it gets only those.
-    local mix=()
-    [ "$name" = baseline-hmac ] && mix=(--providers standard_webhooks)
+    local mix=("${LT_EXTRA[@]}")
+    [ "$name" = baseline-hmac ] && mix+=(--providers standard_webhooks)
     "$LT" run --target "127.0.0.1:$PORT" "${mix[@]}" --connections "$CONNS" --duration "$DURATION" --out "$base.closed.json" >/dev/null 2>"$base.closed.progress"
     local drained=""
     case "$name" in
@@ -280,6 +295,53 @@ EOF2
     stop_server
 }
 
+metric() { curl -s "http://127.0.0.1:$ADMIN/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+
+stream_bench() {
+    # Envelope tracking with SUBSCRIBERS clients of /v1/stream. The closed-loop
+    # maximum with them attached (they are part of the load), then open loop at
+    # 50% of it while a fresh set of subscribers measures delivery latency
+    # (arrival minus the webhook's receipt) and counts what each one got.
+    start_server stream
+    "$LT" subscribe --admin "127.0.0.1:$ADMIN" --subscribers "$SUBSCRIBERS" --duration "$((DURATION + 6))" \
+        --out "$OUT/stream.max-subscribers.json" >/dev/null 2>&1 & local sub=$!
+    sleep 3
+    "$LT" run --target "127.0.0.1:$PORT" "${LT_EXTRA[@]}" --connections "$CONNS" --duration "$DURATION" \
+        --out "$OUT/stream.closed.json" >/dev/null 2>"$OUT/stream.closed.progress"
+    wait "$sub"
+    local max; max=$(json "$OUT/stream.closed.json" "d['throughput_rps']")
+    local rate; rate=$(python3 -c "print(round($max * 0.5, 1))")
+    local ch0; ch0=$(metric countersign_envelope_changes_total)
+    "$LT" subscribe --admin "127.0.0.1:$ADMIN" --subscribers "$SUBSCRIBERS" --duration "$((OPEN_DURATION + 8))" \
+        --out "$OUT/stream.subscribers.json" >/dev/null 2>&1 & sub=$!
+    sleep 3
+    local t0 c0; t0=$(date +%s.%N); c0=$(cpu_ticks "$SERVER_PID")
+    "$LT" run --target "127.0.0.1:$PORT" "${LT_EXTRA[@]}" --connections "$CONNS" --rate "$rate" --duration "$OPEN_DURATION" \
+        --out "$OUT/stream.open.json" >/dev/null 2>"$OUT/stream.open.progress"
+    local t1 c1; t1=$(date +%s.%N); c1=$(cpu_ticks "$SERVER_PID")
+    wait "$sub"
+    local ch1; ch1=$(metric countersign_envelope_changes_total)
+    python3 - "$OUT" "$max" "$rate" "$ch0" "$ch1" "$c0" "$c1" "$t0" "$t1" "$(getconf CLK_TCK)" <<'EOF2'
+import json, sys
+out, mx, rate, ch0, ch1, c0, c1, t0, t1, tck = sys.argv[1:]
+o = json.load(open(f"{out}/stream.open.json")); s = json.load(open(f"{out}/stream.subscribers.json"))
+m = json.load(open(f"{out}/stream.max-subscribers.json"))
+changes = int(float(ch1)) - int(float(ch0)); el = float(t1) - float(t0)
+cpu = (int(c1) - int(c0)) / int(tck)
+r = {"subscribers": s["subscribers"], "max_rps_with_subscribers": float(mx),
+     "max_run_subscribers": {k: m[k] for k in ("connected", "closed_by_gateway", "messages_per_subscriber_min", "messages_per_subscriber_max")},
+     "open_rate": float(rate), "open_rps": o["throughput_rps"], "open_status": o["status"], "webhook_latency_ms": o["latency_ms"],
+     "changes": changes, "connected_to_the_end": s["connected"], "closed_by_gateway": s["closed_by_gateway"],
+     "messages_per_subscriber_min": s["messages_per_subscriber_min"], "messages_per_subscriber_max": s["messages_per_subscriber_max"],
+     "every_subscriber_got_every_change": s["messages_per_subscriber_min"] == s["messages_per_subscriber_max"] == changes,
+     "delivery_latency_ms": s["latency_ms"], "messages_delivered_per_s": round(s["messages_total"] / el, 1),
+     "server_cpu_percent_open": round(cpu / el * 100, 1),
+     "server_cpu_ms_per_webhook_open": round(cpu * 1000 / max(1, sum(o["status"].values())), 3)}
+json.dump(r, open(f"{out}/stream.json", "w"), indent=1); print(json.dumps(r, indent=1))
+EOF2
+    stop_server
+}
+
 {
     echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
     echo "date: $STAMP"
@@ -288,7 +350,7 @@ EOF2
 
 for round in $(seq 1 "$ROUNDS"); do
     for s in "${SCENARIOS[@]}"; do
-        [ "$s" = outage ] || [ "$s" = http-backlog ] && continue
+        [ "$s" = outage ] || [ "$s" = http-backlog ] || [ "$s" = stream ] && continue
         echo "== round $round: $s"
         run_scenario "$s" "$round"
     done
@@ -296,6 +358,8 @@ done
 if [ "${OUTAGE:-0}" = 1 ] || [[ " ${SCENARIOS[*]} " == *" outage "* ]]; then echo "== kafka outage"; outage; fi
 
 if [[ " ${SCENARIOS[*]} " == *" http-backlog "* ]]; then echo "== http backlog"; http_backlog; fi
+
+if [[ " ${SCENARIOS[*]} " == *" stream "* ]]; then echo "== stream subscribers"; stream_bench; fi
 
 python3 "$ROOT/loadtest/summarize.py" "$OUT" | tee "$OUT/summary.md"
 if [ -f "$OUT/sweep.json" ]; then "$LT" chart --input "$OUT/sweep.json" --out "$OUT/latency.png"; fi

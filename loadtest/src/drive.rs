@@ -118,7 +118,7 @@ async fn send(
     None
 }
 
-fn percentiles(h: &Option<Histogram<u64>>) -> Percentiles {
+pub fn percentiles(h: &Option<Histogram<u64>>) -> Percentiles {
     let ms = |us: u64| us as f64 / 1000.0;
     match h {
         Some(h) => Percentiles {

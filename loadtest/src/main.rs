@@ -5,6 +5,7 @@
 mod baseline;
 mod chart;
 mod drive;
+mod subscribe;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -52,6 +53,25 @@ enum Command {
         /// Signers per envelope.
         #[arg(long, default_value_t = 2)]
         signers: usize,
+        /// With it, each envelope has between --signers and this many signers.
+        #[arg(long)]
+        signers_max: Option<usize>,
+        /// Write the JSON result here (also printed to stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Subscribe to the admin stream (`/v1/stream`, SSE) N times and measure
+    /// each message's delivery latency: arrival minus the webhook's receipt
+    /// (`at`). Needs `[envelopes] enabled = true` on the gateway.
+    Subscribe {
+        /// The gateway's admin address (loopback only).
+        #[arg(long)]
+        admin: SocketAddr,
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        /// Seconds to listen.
+        #[arg(long, default_value_t = 20.0)]
+        duration: f64,
         /// Write the JSON result here (also printed to stdout).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -87,6 +107,24 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Sources => print!("{}", webhooks::countersign_sources()),
+        Command::Subscribe {
+            admin,
+            subscribers,
+            duration,
+            out,
+        } => {
+            anyhow::ensure!(
+                admin.ip().is_loopback(),
+                "benchmarks only target loopback addresses"
+            );
+            let result =
+                subscribe::run(admin, subscribers, Duration::from_secs_f64(duration)).await?;
+            let json = serde_json::to_string_pretty(&result)?;
+            println!("{json}");
+            if let Some(p) = out {
+                std::fs::write(p, json)?;
+            }
+        }
         Command::Chart { input, out, font } => {
             let text = std::fs::read_to_string(&input)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", input.display()))?;
@@ -117,6 +155,7 @@ async fn main() -> anyhow::Result<()> {
             duplicates,
             payload_bytes,
             signers,
+            signers_max,
             out,
         } => {
             anyhow::ensure!(
@@ -134,6 +173,7 @@ async fn main() -> anyhow::Result<()> {
                 duplicate_ratio: duplicates,
                 payload_bytes,
                 signers,
+                signers_max,
                 run_id,
             })?;
             let mode = match rate {

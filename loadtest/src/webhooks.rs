@@ -47,6 +47,8 @@ pub struct GenConfig {
     pub duplicate_ratio: f64,
     pub payload_bytes: usize,
     pub signers: usize,
+    /// With it, each envelope has `signers..=signers_max` signers (uniform).
+    pub signers_max: Option<usize>,
     /// Distinguishes runs so event ids never collide with an earlier run's.
     pub run_id: String,
 }
@@ -59,6 +61,8 @@ pub struct Generator {
     step: usize,
     envelope: u64,
     provider_idx: usize,
+    /// Signers of the current envelope.
+    n: usize,
     recent: VecDeque<Webhook>,
 }
 
@@ -90,7 +94,12 @@ impl Generator {
             step: 0,
             envelope: 0,
             provider_idx: 0,
+            n: 0,
             recent: VecDeque::new(),
+        })
+        .map(|mut g| {
+            g.n = g.signers_for_next();
+            g
         })
     }
 
@@ -108,15 +117,23 @@ impl Generator {
         w
     }
 
+    fn signers_for_next(&self) -> usize {
+        let lo = self.cfg.signers.max(1);
+        match self.cfg.signers_max {
+            Some(hi) if hi > lo => fastrand::usize(lo..=hi),
+            _ => lo,
+        }
+    }
+
     fn fresh(&mut self) -> Webhook {
-        let n = self.cfg.signers.max(1);
-        let (stage, signer) = match step_name(self.step, n) {
+        let (stage, signer) = match step_name(self.step, self.n) {
             Some(s) => s,
             None => {
                 self.step = 0;
                 self.envelope += 1;
+                self.n = self.signers_for_next();
                 self.provider_idx = (self.provider_idx + 1) % self.cfg.providers.len();
-                step_name(0, n).unwrap()
+                step_name(0, self.n).unwrap()
             }
         };
         self.step += 1;
@@ -248,6 +265,7 @@ mod tests {
             duplicate_ratio: 0.0,
             payload_bytes: 0,
             signers: 2,
+            signers_max: Some(5),
             run_id: "t".into(),
         };
         let mut g = Generator::new(cfg).unwrap();

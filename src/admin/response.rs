@@ -139,6 +139,19 @@ pub fn ok<T: Serialize>(body: T) -> Response {
     (StatusCode::OK, Json(body)).into_response()
 }
 
+/// 200 `text/event-stream` (never cached, never buffered by a proxy).
+pub fn event_stream(body: axum::body::Body) -> Response {
+    let mut r = (StatusCode::OK, body).into_response();
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    r
+}
+
 /// 409 with `body` as JSON (a conflict that carries data).
 pub fn conflict<T: Serialize>(body: T) -> Response {
     (StatusCode::CONFLICT, Json(body)).into_response()

@@ -20,15 +20,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::query::{number, param};
-use super::response::AdminError;
+use super::response::{self, AdminError};
 use super::{Admin, Shared};
 use crate::event::EnvelopeState;
 use crate::shutdown::Shutdown;
@@ -185,7 +186,7 @@ struct Feed {
     replay: Option<u64>,
     replayed: usize,
     max_replay: usize,
-    backlog: VecDeque<StreamMsg>,
+    backlog: VecDeque<Arc<StreamMsg>>,
     shutdown: Shutdown,
     _slot: Slot,
 }
@@ -211,14 +212,10 @@ impl Feed {
     }
 
     /// The next message to send, or why the stream ends.
-    async fn next(&mut self) -> Result<StreamMsg, End> {
+    async fn next(&mut self) -> Result<Arc<StreamMsg>, End> {
         loop {
-            if let Some(m) = self.backlog.pop_front() {
-                self.last = m.seq;
-                if self.filter.matches(&m) {
-                    return Ok(m);
-                }
-                continue;
+            if let Some(m) = self.pop() {
+                return Ok(m);
             }
             if let Some(cursor) = self.replay {
                 let (msgs, reached) = self
@@ -235,25 +232,69 @@ impl Feed {
                     return Err(End::ReplayTooLong);
                 }
                 self.replay = Some(reached);
-                self.backlog.extend(msgs);
+                self.backlog.extend(msgs.into_iter().map(Arc::new));
                 continue;
             }
             let m = tokio::select! {
-                r = self.rx.recv() => match r {
-                    Ok(m) => m,
-                    Err(RecvError::Lagged(_)) => return Err(End::Lagged),
-                    Err(RecvError::Closed) => return Err(End::Closed),
-                },
+                r = self.rx.recv() => r,
                 _ = self.shutdown.begun() => return Err(End::Shutdown),
             };
-            if m.seq <= self.last {
-                continue;
-            }
-            self.last = m.seq;
-            if self.filter.matches(&m) {
-                return Ok((*m).clone());
+            if let Some(m) = self.live(m)? {
+                return Ok(m);
             }
         }
+    }
+
+    /// A message ready now without waiting (for sending several in one
+    /// write); `None` when there is none or the replay is not done.
+    fn ready(&mut self) -> Option<Result<Arc<StreamMsg>, End>> {
+        loop {
+            if let Some(m) = self.pop() {
+                return Some(Ok(m));
+            }
+            if self.replay.is_some() {
+                return None;
+            }
+            let r = match self.rx.try_recv() {
+                Ok(m) => Ok(m),
+                Err(broadcast::error::TryRecvError::Empty) => return None,
+                Err(broadcast::error::TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Err(broadcast::error::TryRecvError::Closed) => Err(RecvError::Closed),
+            };
+            match self.live(r) {
+                Ok(Some(m)) => return Some(Ok(m)),
+                Ok(None) => {}
+                Err(end) => return Some(Err(end)),
+            }
+        }
+    }
+
+    /// The next replayed message that passes the filter.
+    fn pop(&mut self) -> Option<Arc<StreamMsg>> {
+        while let Some(m) = self.backlog.pop_front() {
+            self.last = m.seq;
+            if self.filter.matches(&m) {
+                return Some(m);
+            }
+        }
+        None
+    }
+
+    /// A live message, unless already sent (replayed) or filtered out.
+    fn live(
+        &mut self,
+        r: Result<Arc<StreamMsg>, RecvError>,
+    ) -> Result<Option<Arc<StreamMsg>>, End> {
+        let m = match r {
+            Ok(m) => m,
+            Err(RecvError::Lagged(_)) => return Err(End::Lagged),
+            Err(RecvError::Closed) => return Err(End::Closed),
+        };
+        if m.seq <= self.last {
+            return Ok(None);
+        }
+        self.last = m.seq;
+        Ok(self.filter.matches(&m).then_some(m))
     }
 }
 
@@ -282,9 +323,15 @@ fn subscribe(admin: &Arc<Admin>, headers: &HeaderMap, q: Option<&str>) -> Result
     Feed::new(admin, filter, since(headers, q)?)
 }
 
+/// Messages (or bytes) one SSE write carries at most.
+const BATCH: usize = 64;
+const BATCH_BYTES: usize = 64 * 1024;
+
 /// `GET /v1/stream`: Server-Sent Events. Each message: `id: <seq>` and
 /// `data: <history entry JSON>`. The last one, when the gateway ends the
-/// stream, is `event: close` with `{"reason", "last_seq", "hint"}`.
+/// stream, is `event: close` with `{"reason", "last_seq", "hint"}`. Messages
+/// that are ready together go out in one write; each is rendered once for
+/// every subscriber.
 pub async fn sse(
     State(admin): Shared,
     headers: HeaderMap,
@@ -292,16 +339,32 @@ pub async fn sse(
 ) -> Result<Response, AdminError> {
     let feed = subscribe(&admin, &headers, query.as_deref())?;
     let keepalive = admin.streams.keepalive;
-    let stream = futures_util::stream::unfold(Some((feed, admin)), |state| async move {
+    let stream = futures_util::stream::unfold(Some((feed, admin)), move |state| async move {
         let (mut feed, admin) = state?;
-        match feed.next().await {
-            Ok(m) => {
-                let ev = Event::default()
-                    .id(m.seq.to_string())
-                    .data(String::from_utf8_lossy(&m.json));
-                Some((Ok::<_, Infallible>(ev), Some((feed, admin))))
+        let first = tokio::select! {
+            r = feed.next() => r,
+            _ = tokio::time::sleep(keepalive) => {
+                return Some((Ok::<_, Infallible>(Bytes::from_static(b":\n\n")), Some((feed, admin))));
             }
-            Err(end) => {
+        };
+        let mut out = BytesMut::new();
+        let mut end = None;
+        match first {
+            Ok(m) => out.extend_from_slice(&m.sse),
+            Err(e) => end = Some(e),
+        }
+        let mut n = 1;
+        while end.is_none() && n < BATCH && out.len() < BATCH_BYTES {
+            match feed.ready() {
+                Some(Ok(m)) => out.extend_from_slice(&m.sse),
+                Some(Err(e)) => end = Some(e),
+                None => break,
+            }
+            n += 1;
+        }
+        let next = match end {
+            None => Some((feed, admin)),
+            Some(end) => {
                 admin
                     .streams
                     .disconnects
@@ -312,14 +375,13 @@ pub async fn sse(
                     "last_seq": feed.last,
                     "hint": end.hint(),
                 });
-                let ev = Event::default().event("close").data(body.to_string());
-                Some((Ok(ev), None))
+                out.extend_from_slice(format!("event: close\ndata: {body}\n\n").as_bytes());
+                None
             }
-        }
+        };
+        Some((Ok(out.freeze()), next))
     });
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(keepalive))
-        .into_response())
+    Ok(response::event_stream(Body::from_stream(stream)))
 }
 
 /// `GET /v1/stream/ws`: the same messages as JSON text frames. When the
@@ -346,10 +408,11 @@ async fn serve_ws(mut socket: WebSocket, mut feed: Feed, admin: Arc<Admin>) {
         tokio::select! {
             next = feed.next() => match next {
                 Ok(m) => {
-                    let text = String::from_utf8_lossy(&m.json).into_owned();
+                    let text = axum::extract::ws::Utf8Bytes::try_from(m.json.clone())
+                        .unwrap_or_default();
                     // A peer that stops reading entirely holds the send; give
                     // it the keep-alive interval twice, then cut it off.
-                    let sent_now = tokio::time::timeout(keepalive * 2, socket.send(Message::Text(text.into()))).await;
+                    let sent_now = tokio::time::timeout(keepalive * 2, socket.send(Message::Text(text))).await;
                     match sent_now {
                         Ok(Ok(())) => sent = m.seq,
                         Ok(Err(_)) => return,

@@ -134,6 +134,7 @@ pub async fn run_with_clock(
     metrics.register(Box::new(store.stats().errors.clone()));
     metrics.register(Box::new(store.stats().derived_events.clone()));
     metrics.register(Box::new(store.stats().anomalies.clone()));
+    metrics.register(Box::new(store.stats().changes.clone()));
     let source_providers = loaded
         .sources
         .iter()

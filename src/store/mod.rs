@@ -98,6 +98,8 @@ pub struct Stats {
     pub derived_events: prometheus::IntCounterVec,
     /// Events that contradicted their envelope's state (recorded, not applied).
     pub anomalies: prometheus::IntCounter,
+    /// Envelope changes committed (each one message of the stream).
+    pub changes: prometheus::IntCounter,
     /// Set by the first such error: redb refuses every later transaction
     /// after one, so the store is failed until the process starts again
     /// (`/readyz` says so, and `app::run` exits non-zero for a restart).
@@ -143,6 +145,11 @@ impl Default for Stats {
             anomalies: prometheus::IntCounter::new(
                 "envelope_anomalies_total",
                 "Events that contradicted their envelope's state (e.g. completed after cancelled): recorded and emitted as envelope.anomaly, never applied.",
+            )
+            .expect("valid counter"),
+            changes: prometheus::IntCounter::new(
+                "envelope_changes_total",
+                "Envelope changes committed: state or signer changes and derived events, each one message of /v1/stream.",
             )
             .expect("valid counter"),
             failed: tokio::sync::watch::channel(None).0,

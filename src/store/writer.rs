@@ -251,6 +251,7 @@ impl Writer {
                 if wake.http {
                     self.http.send_modify(|v| *v = v.wrapping_add(1));
                 }
+                self.stats.changes.inc_by(self.changes.len() as u64);
                 for m in self.changes.drain(..) {
                     // No subscriber is not an error.
                     let _ = self.stream.send(m);

@@ -129,13 +129,7 @@ impl<'txn> Tables<'txn> {
             .insert(e.seq, (src, id, e.changed, json.as_slice()))?;
         self.history.insert((src, id, e.seq), ())?;
         if e.changed {
-            stream.push(Arc::new(StreamMsg {
-                seq: e.seq,
-                source: e.source.clone(),
-                reference: e.reference.clone(),
-                state: e.to,
-                json: json.into(),
-            }));
+            stream.push(Arc::new(StreamMsg::new(e, json)));
         }
         Ok(())
     }

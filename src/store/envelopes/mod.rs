@@ -127,19 +127,32 @@ pub struct StreamMsg {
     pub state: EnvelopeState,
     /// The [`LogEntry`] as JSON.
     pub json: bytes::Bytes,
+    /// The same as one Server-Sent Event (`id: <seq>`, `data: <json>`),
+    /// rendered once for every subscriber.
+    pub sse: bytes::Bytes,
 }
 
 impl StreamMsg {
+    pub(super) fn new(e: &LogEntry, json: Vec<u8>) -> StreamMsg {
+        // JSON from serde_json has no raw newline: one `data:` line.
+        let mut sse = Vec::with_capacity(json.len() + 32);
+        sse.extend_from_slice(format!("id: {}\ndata: ", e.seq).as_bytes());
+        sse.extend_from_slice(&json);
+        sse.extend_from_slice(b"\n\n");
+        StreamMsg {
+            seq: e.seq,
+            source: e.source.clone(),
+            reference: e.reference.clone(),
+            state: e.to,
+            json: json.into(),
+            sse: sse.into(),
+        }
+    }
+
     fn from_log(seq: u64, json: &[u8]) -> Result<StreamMsg, StoreError> {
         let e: LogEntry = serde_json::from_slice(json)
             .map_err(|e| StoreError::Db(format!("envelope log entry {seq}: {e}")))?;
-        Ok(StreamMsg {
-            seq,
-            source: e.source,
-            reference: e.reference,
-            state: e.to,
-            json: bytes::Bytes::copy_from_slice(json),
-        })
+        Ok(StreamMsg::new(&e, json.to_vec()))
     }
 }
 

@@ -166,7 +166,10 @@ async fn subscribers_see_only_what_they_filter_for() {
             .all(|e| e.json()["envelope_id"] == "f-1" && e.json()["reference"] == "LEASE-1")
     );
     let extra = by_ref.next(Duration::from_millis(300)).await;
-    assert!(extra.is_none(), "f-2 is not LEASE-1's: {extra:?} after {mine:?}");
+    assert!(
+        extra.is_none(),
+        "f-2 is not LEASE-1's: {extra:?} after {mine:?}"
+    );
     let done = completed.take(4, WAIT).await;
     let kinds: Vec<String> = done
         .iter()
