@@ -312,8 +312,9 @@ pub struct SignerStatus {
     pub role: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub order: Option<u32>,
-    /// Named by the registration (their signatures complete the envelope).
-    #[serde(default)]
+    /// Named by the registration (their signatures complete the envelope);
+    /// absent when not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub expected: bool,
     pub state: SignerState,
 }

@@ -322,6 +322,8 @@ pub struct SignerView {
     pub role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<u32>,
+    /// Named by the registration (false: seen in events only).
+    #[serde(default)]
     pub expected: bool,
     /// `pending`, `viewed`, `signed` or `declined`.
     pub state: String,

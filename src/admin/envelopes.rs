@@ -300,11 +300,19 @@ mod tests {
             ..Signer::default()
         };
         e.apply(Kind::SignerCompleted, Some(&signer), 10);
+        let other = Signer {
+            id: Some("7".into()),
+            ..Signer::default()
+        };
+        e.apply(Kind::Viewed, Some(&other), 10);
         e.apply(Kind::Voided, None, 10);
         let v = view(&e, &[(Kind::EnvelopeAllSigned, "cs_x".into())], Vec::new());
         assert_eq!(v.state, "completed");
         assert_eq!(v.completed_by.as_deref(), Some("signers"));
         assert_eq!(v.signers[0].state, "signed");
+        assert!(v.signers[0].expected);
+        assert_eq!(v.signers[1].state, "viewed");
+        assert!(!v.signers[1].expected, "seen in events only");
         assert_eq!(v.progress.signed, 1);
         assert_eq!(v.anomalies, 1);
         assert_eq!(v.emitted, ["envelope.in_signing", "envelope.all_signed"]);

@@ -57,13 +57,26 @@ pub enum Derived {
     Anomaly { what: String },
 }
 
-/// Which once-only derived events an envelope has emitted.
+/// Which once-only derived events an envelope has emitted. (Stored: false
+/// flags are left out.)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Emitted {
+    #[serde(default, skip_serializing_if = "is_false")]
     pub in_signing: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
     pub all_signed: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
     pub cancelled: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
     pub archived: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A signer the registration expects.
@@ -120,9 +133,12 @@ pub struct Envelope {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub archived_sha256: Option<String>,
     pub emitted: Emitted,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub anomalies: u32,
-    /// History entries recorded (bounded by `envelopes.max_history`).
-    pub history: u32,
+    /// The sequence numbers of its history entries in the store's envelope
+    /// log, oldest first (at most `envelopes.max_history`, changes always).
+    #[serde(default)]
+    pub history: Vec<u64>,
     /// Events of this envelope countersign accepted.
     pub events: u64,
     /// The sequence number that created it (the listing's order).
@@ -145,7 +161,7 @@ impl Envelope {
             archived_sha256: None,
             emitted: Emitted::default(),
             anomalies: 0,
-            history: 0,
+            history: Vec::new(),
             events: 0,
             created_seq: seq,
             created_ms: now_ms,

@@ -68,8 +68,6 @@ pub fn create_all(db: &Database) -> Result<(), StoreError> {
     txn.open_table(TRACE)?;
     txn.open_table(super::envelopes::ENVELOPES)?;
     txn.open_table(super::envelopes::ENVELOPE_LOG)?;
-    txn.open_table(super::envelopes::ENVELOPE_HISTORY)?;
-    txn.open_table(super::envelopes::ENVELOPES_CREATED)?;
     txn.commit()?;
     Ok(())
 }

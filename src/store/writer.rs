@@ -130,6 +130,10 @@ pub(super) struct Writer {
     stream: tokio::sync::broadcast::Sender<Arc<StreamMsg>>,
     /// What the batch being written will broadcast.
     changes: Vec<Arc<StreamMsg>>,
+    /// Envelope changes the batch being written made.
+    changed: u64,
+    /// Envelopes in memory (write-back within a batch).
+    cache: envelopes::Cache,
     next_seq: u64,
     /// Where the next sweep step goes on (0: from the oldest event).
     sweep_from: u64,
@@ -173,6 +177,8 @@ impl Writer {
             http,
             stream,
             changes: Vec::new(),
+            changed: 0,
+            cache: envelopes::Cache::new(),
             next_seq,
             sweep_from: 0,
             envelope_sweep_from: 0,
@@ -251,7 +257,7 @@ impl Writer {
                 if wake.http {
                     self.http.send_modify(|v| *v = v.wrapping_add(1));
                 }
-                self.stats.changes.inc_by(self.changes.len() as u64);
+                self.stats.changes.inc_by(self.changed);
                 for m in self.changes.drain(..) {
                     // No subscriber is not an error.
                     let _ = self.stream.send(m);
@@ -260,6 +266,8 @@ impl Writer {
             Err(e) => {
                 self.next_seq = start_seq;
                 self.changes.clear();
+                // It may hold what this batch changed and did not keep.
+                self.cache.clear();
                 tracing::error!(error = %e, requests = batch.len(), "store commit failed; nothing of this batch was kept");
                 if !matches!(e, StoreError::Injected) {
                     // redb refuses every later transaction after an I/O
@@ -301,7 +309,10 @@ impl Writer {
             queue: txn.open_table(KAFKA_QUEUE)?,
             http: deliveries::Tables::open(txn)?,
             envelopes: match self.settings.tracking {
-                Some(_) => Some(envelopes::Tables::open(txn)?),
+                Some(_) => Some(envelopes::Tables::open(
+                    txn,
+                    self.stream.receiver_count() > 0,
+                )?),
                 None => None,
             },
         };
@@ -337,12 +348,23 @@ impl Writer {
                     else {
                         return Err(StoreError::Db("envelope tracking is off".into()));
                     };
-                    let (out, derived) =
-                        envs.on_op(op, &mut self.next_seq, now, tracking, &mut self.changes)?;
+                    let (out, derived) = envs.on_op(
+                        &mut self.cache,
+                        op,
+                        &mut self.next_seq,
+                        now,
+                        tracking,
+                        &mut self.changes,
+                    )?;
                     self.store_derived(&mut t, derived, &mut wake)?;
                     *outcome = Some(out);
                 }
             }
+        }
+        self.changed = 0;
+        if let Some(envs) = t.envelopes.as_mut() {
+            envs.flush(&mut self.cache)?;
+            self.changed = envs.changes;
         }
         if took_order {
             txn.open_table(META)?.insert(NEXT_SEQ, self.next_seq)?;
@@ -368,7 +390,7 @@ impl Writer {
         };
         let tracked = match (t.envelopes.as_mut(), &self.settings.tracking, &e.facts) {
             (Some(envs), Some(tracking), Some(f)) => {
-                Some(envs.on_event(seq, e, f, tracking, now, &mut self.changes)?)
+                Some(envs.on_event(&mut self.cache, seq, e, f, tracking, now, &mut self.changes)?)
             }
             _ => None,
         };
@@ -398,8 +420,7 @@ impl Writer {
                 continue;
             };
             t.events.put(seq, &p.event, &p.event.json)?;
-            let at = crate::time::format_ms(p.event.received_ms);
-            envs.on_derived(seq, &p, &at, tracking, &mut self.changes)?;
+            envs.on_derived(&mut self.cache, seq, &p, tracking, &mut self.changes)?;
             self.stats
                 .derived_events
                 .with_label_values(&[p.kind.as_str()])
@@ -452,6 +473,7 @@ impl Writer {
         let envs = match &self.settings.tracking {
             Some(t) => Some(envelopes::sweep(
                 &txn,
+                &mut self.cache,
                 now_ms.saturating_sub(t.retention_ms),
                 self.settings.sweep_batch,
                 self.envelope_sweep_from,

@@ -2,35 +2,83 @@
 //! admin action) updates its envelope, records a history entry, and hands back
 //! the derived events to store after it; sweeping removes envelopes past
 //! `envelopes.retention`.
+//!
+//! Envelopes are read through a write-back [`Cache`] the writer keeps across
+//! batches: a batch changes an envelope in memory as often as its events say,
+//! and [`Tables::flush`] writes each changed envelope once, before the commit.
+//! A failed commit clears the cache (it may hold what was not kept).
 
 use std::sync::Arc;
 
+use hashlink::LruCache;
 use redb::{ReadableTable, Table, WriteTransaction};
 
+use super::row::{LogRow, Origin};
 use super::{
-    ENVELOPE_HISTORY, ENVELOPE_LOG, ENVELOPES, ENVELOPES_CREATED, EnvelopeOp, EnvelopeOutcome,
-    Facts, LogEntry, SignerEntry, StreamMsg, Tracking, decode,
+    ENVELOPE_LOG, ENVELOPES, EnvelopeOp, EnvelopeOutcome, Facts, StreamMsg, Tracking, decode,
 };
 use crate::envelope::derive::{self, Cause};
 use crate::envelope::{Envelope, Step};
-use crate::event::{EnvelopeBlock, SignatureEvent};
+use crate::event::{EnvelopeBlock, EnvelopeState, Kind, SignatureEvent};
 use crate::store::{NewEvent, StoreError};
+
+/// Envelopes the writer keeps in memory at most (recently used first).
+pub const CACHE_ENVELOPES: usize = 16_384;
+
+struct Cached {
+    env: Envelope,
+    /// Changed since it was last written.
+    dirty: bool,
+}
+
+/// The writer's envelopes in memory: (source, envelope id) → the envelope.
+pub(in crate::store) struct Cache {
+    map: LruCache<(String, String), Cached>,
+    /// The keys changed in this batch (what [`Tables::flush`] writes).
+    dirty: Vec<(String, String)>,
+}
+
+impl Cache {
+    pub fn new() -> Cache {
+        Cache {
+            map: LruCache::new_unbounded(),
+            dirty: Vec::new(),
+        }
+    }
+
+    /// Forgets everything (after a failed commit).
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.dirty.clear();
+    }
+
+    /// The cached envelope under `k`, marked changed.
+    fn touch(&mut self, k: &(String, String)) -> Option<&mut Envelope> {
+        let c = self.map.get_mut(k)?;
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.push(k.clone());
+        }
+        Some(&mut c.env)
+    }
+}
 
 /// A derived event to store after its cause, with the change it reports.
 pub(in crate::store) struct Pending {
     pub event: NewEvent,
-    pub kind: crate::event::Kind,
-    pub env: Envelope,
-    pub from: crate::event::EnvelopeState,
-    pub to: crate::event::EnvelopeState,
+    pub kind: Kind,
+    from: EnvelopeState,
+    to: EnvelopeState,
 }
 
 /// The envelope tables, open in one write transaction.
 pub(in crate::store) struct Tables<'txn> {
     envelopes: Table<'txn, (&'static str, &'static str), &'static [u8]>,
-    log: Table<'txn, u64, (&'static str, &'static str, bool, &'static [u8])>,
-    history: Table<'txn, (&'static str, &'static str, u64), ()>,
-    created: Table<'txn, u64, (&'static str, &'static str)>,
+    log: Table<'txn, u64, &'static [u8]>,
+    /// Whether anyone listens to the stream (else no message is built).
+    live: bool,
+    /// Changing entries recorded in this transaction.
+    pub changes: u64,
 }
 
 /// `json` (a serialized event object) with `"envelope": block` appended.
@@ -45,48 +93,95 @@ fn splice(json: &[u8], block: &EnvelopeBlock) -> Vec<u8> {
     out
 }
 
-fn entry(env: &Envelope, seq: u64, kind: &str, origin: &str, at: &str, step: &Step) -> LogEntry {
-    LogEntry {
-        seq,
+/// The history entry of `step` on `env` (as of after it).
+fn row(env: &Envelope, kind: &str, origin: Origin, at_ms: i64, step: &Step) -> LogRow {
+    LogRow {
+        changed: step.from != step.to || step.signer.as_ref().is_some_and(|c| c.from != Some(c.to)),
+        first: env.history.is_empty(),
+        origin,
+        from: step.from,
+        to: step.to,
+        at_ms,
+        progress: env.progress(),
+        signer: step.signer.as_ref().map(|c| (c.index as u32, c.from, c.to)),
+        kind: kind.to_owned(),
+        event_id: None,
         source: env.source.clone(),
         envelope_id: env.envelope_id.clone(),
         reference: env.reference().map(str::to_owned),
-        kind: kind.to_owned(),
-        event_id: None,
-        origin: origin.to_owned(),
-        at: at.to_owned(),
-        from: step.from,
-        to: step.to,
-        signer: step.signer.as_ref().map(|c| {
-            let s = &env.signers[c.index];
-            SignerEntry {
-                id: s.id.clone(),
-                email: s.email.clone(),
-                name: s.name.clone(),
-                from: c.from,
-                to: c.to,
-            }
-        }),
-        changed: step.from != step.to || step.signer.as_ref().is_some_and(|c| c.from != Some(c.to)),
-        progress: env.progress(),
     }
 }
 
+fn key(source: &str, id: &str) -> (String, String) {
+    (source.to_owned(), id.to_owned())
+}
+
 impl<'txn> Tables<'txn> {
-    pub fn open(txn: &'txn WriteTransaction) -> Result<Tables<'txn>, StoreError> {
+    pub fn open(txn: &'txn WriteTransaction, live: bool) -> Result<Tables<'txn>, StoreError> {
         Ok(Tables {
             envelopes: txn.open_table(ENVELOPES)?,
             log: txn.open_table(ENVELOPE_LOG)?,
-            history: txn.open_table(ENVELOPE_HISTORY)?,
-            created: txn.open_table(ENVELOPES_CREATED)?,
+            live,
+            changes: 0,
         })
     }
 
-    fn load(&self, source: &str, id: &str) -> Result<Option<Envelope>, StoreError> {
-        self.envelopes
-            .get((source, id))?
-            .map(|v| decode(v.value()))
-            .transpose()
+    /// The envelope, from the cache or the table; `None` if there is none.
+    fn load<'c>(
+        &mut self,
+        cache: &'c mut Cache,
+        source: &str,
+        id: &str,
+    ) -> Result<Option<&'c mut Envelope>, StoreError> {
+        let k = key(source, id);
+        if !cache.map.contains_key(&k) {
+            let Some(env) = self.envelopes.get((source, id))?.map(|v| decode(v.value())) else {
+                return Ok(None);
+            };
+            self.admit(cache, k.clone(), env?, false)?;
+        }
+        Ok(cache.map.get_mut(&k).map(|c| &mut c.env))
+    }
+
+    /// Puts an envelope into the cache, writing out the least recently used
+    /// one if the cache is full and it changed.
+    fn admit(
+        &mut self,
+        cache: &mut Cache,
+        k: (String, String),
+        env: Envelope,
+        dirty: bool,
+    ) -> Result<(), StoreError> {
+        while cache.map.len() >= CACHE_ENVELOPES {
+            match cache.map.remove_lru() {
+                Some((_, old)) if old.dirty => self.save(&old.env)?,
+                Some(_) => {}
+                None => break,
+            }
+        }
+        if dirty {
+            cache.dirty.push(k.clone());
+        }
+        cache.map.insert(k, Cached { env, dirty });
+        Ok(())
+    }
+
+    /// The envelope, created under `seq` if new (its first history entry
+    /// takes the same sequence: the listing's index).
+    fn load_or_create<'c>(
+        &mut self,
+        cache: &'c mut Cache,
+        source: &str,
+        id: &str,
+        provider: &str,
+        seq: impl FnOnce() -> u64,
+        now_ms: i64,
+    ) -> Result<&'c mut Envelope, StoreError> {
+        if self.load(cache, source, id)?.is_none() {
+            let env = Envelope::new(source, id, provider, seq(), now_ms);
+            self.admit(cache, key(source, id), env, true)?;
+        }
+        Ok(cache.touch(&key(source, id)).expect("just admitted"))
     }
 
     fn save(&mut self, env: &Envelope) -> Result<(), StoreError> {
@@ -98,46 +193,53 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
-    fn create(
-        &mut self,
-        source: &str,
-        id: &str,
-        provider: &str,
-        seq: u64,
-        now_ms: i64,
-    ) -> Result<Envelope, StoreError> {
-        self.created.insert(seq, (source, id))?;
-        Ok(Envelope::new(source, id, provider, seq, now_ms))
+    /// Writes every envelope this batch changed (once each).
+    pub fn flush(&mut self, cache: &mut Cache) -> Result<(), StoreError> {
+        for k in std::mem::take(&mut cache.dirty) {
+            // Written out already if it was evicted.
+            if let Some(c) = cache.map.peek_mut(&k)
+                && c.dirty
+            {
+                let json = serde_json::to_vec(&c.env).expect("envelopes serialize");
+                let (src, id) = (c.env.source.as_str(), c.env.envelope_id.as_str());
+                self.envelopes.insert((src, id), json.as_slice())?;
+                c.dirty = false;
+            }
+        }
+        Ok(())
     }
 
-    /// Records a history entry (changes always; others while the envelope has
-    /// fewer than `max_history`), and queues a changing one for the stream.
+    /// Records a history entry under `seq` (changes always; others while
+    /// the envelope has fewer than `max_history`), and a changing one for
+    /// the stream.
     fn record(
         &mut self,
         env: &mut Envelope,
-        e: &LogEntry,
+        seq: u64,
+        row: &LogRow,
         max_history: usize,
         stream: &mut Vec<Arc<StreamMsg>>,
     ) -> Result<(), StoreError> {
-        if !e.changed && env.history as usize >= max_history {
+        if !row.changed && env.history.len() >= max_history {
             return Ok(());
         }
-        env.history = env.history.saturating_add(1);
-        let json = serde_json::to_vec(e).expect("log entries serialize");
-        let (src, id) = (env.source.as_str(), env.envelope_id.as_str());
-        self.log
-            .insert(e.seq, (src, id, e.changed, json.as_slice()))?;
-        self.history.insert((src, id, e.seq), ())?;
-        if e.changed {
-            stream.push(Arc::new(StreamMsg::new(e, json)));
+        env.history.push(seq);
+        self.log.insert(seq, row.encode().as_slice())?;
+        if row.changed {
+            self.changes += 1;
+            if self.live {
+                stream.push(Arc::new(StreamMsg::of(&row.render(seq, Some(env)))));
+            }
         }
         Ok(())
     }
 
     /// Applies a provider event just stored under `seq`. Returns its JSON with
     /// the envelope block (for registered envelopes) and the derived events.
+    #[allow(clippy::too_many_arguments)]
     pub fn on_event(
         &mut self,
+        cache: &mut Cache,
         seq: u64,
         e: &NewEvent,
         f: &Facts,
@@ -145,68 +247,71 @@ impl<'txn> Tables<'txn> {
         now_ms: i64,
         stream: &mut Vec<Arc<StreamMsg>>,
     ) -> Result<(Option<Vec<u8>>, Vec<Pending>), StoreError> {
-        let mut env = match self.load(&e.source, &f.envelope_id)? {
-            Some(env) => env,
-            None => self.create(&e.source, &f.envelope_id, &f.provider, seq, now_ms)?,
-        };
+        let env = self.load_or_create(
+            cache,
+            &e.source,
+            &f.envelope_id,
+            &f.provider,
+            || seq,
+            now_ms,
+        )?;
         let step = env.apply(f.kind, f.signer.as_ref(), t.max_signers);
         env.events += 1;
         env.updated_ms = now_ms;
-        let mut log = entry(
-            &env,
-            seq,
-            f.kind.as_str(),
-            "provider",
-            &f.received_at,
-            &step,
-        );
+        let mut log = row(env, f.kind.as_str(), Origin::Provider, e.received_ms, &step);
         log.event_id = Some(e.id.clone());
-        self.record(&mut env, &log, t.max_history, stream)?;
+        self.record(env, seq, &log, t.max_history, stream)?;
         let cause = Cause {
             event_id: Some(&e.id),
             kind: Some(f.kind),
             occurred_at: f.occurred_at.as_deref(),
             received_at: &f.received_at,
         };
-        let derived = pending(&env, &step, &cause, e, t);
+        let derived = pending(env, &step, &cause, e, t);
         let json = env
             .registration
             .is_some()
             .then(|| splice(&e.json, &env.block()));
-        self.save(&env)?;
         Ok((json, derived))
     }
 
-    /// Records a derived event stored under `seq`.
+    /// Records a derived event stored under `seq` on its envelope.
     pub fn on_derived(
         &mut self,
+        cache: &mut Cache,
         seq: u64,
         p: &Pending,
-        at: &str,
         t: &Tracking,
         stream: &mut Vec<Arc<StreamMsg>>,
     ) -> Result<(), StoreError> {
-        // The envelope as saved (history count included), not the snapshot.
-        let mut env = self
-            .load(&p.env.source, &p.env.envelope_id)?
-            .unwrap_or_else(|| p.env.clone());
+        let Some(env) = self.load(cache, &p.event.source, &p.event.envelope)? else {
+            return Ok(());
+        };
         let step = Step {
             from: p.from,
             to: p.to,
             signer: None,
             derived: Vec::new(),
         };
-        let mut log = entry(&p.env, seq, p.kind.as_str(), "countersign", at, &step);
+        let mut log = row(
+            env,
+            p.kind.as_str(),
+            Origin::Countersign,
+            p.event.received_ms,
+            &step,
+        );
         log.event_id = Some(p.event.id.clone());
         log.changed = true;
-        self.record(&mut env, &log, t.max_history, stream)?;
-        self.save(&env)
+        self.record(env, seq, &log, t.max_history, stream)?;
+        cache.touch(&key(&p.event.source, &p.event.envelope));
+        Ok(())
     }
 
     /// Applies an admin action; `next_seq` hands out its history entry's
     /// sequence number.
     pub fn on_op(
         &mut self,
+        cache: &mut Cache,
         op: &EnvelopeOp,
         next_seq: &mut u64,
         now_ms: i64,
@@ -214,24 +319,24 @@ impl<'txn> Tables<'txn> {
         stream: &mut Vec<Arc<StreamMsg>>,
     ) -> Result<(EnvelopeOutcome, Vec<Pending>), StoreError> {
         let now = crate::time::format_ms(now_ms);
-        let (mut env, step, kind) = match op {
+        // The entry's sequence (and the envelope's, when this creates it).
+        let seq = *next_seq;
+        let (env, step, kind) = match op {
             EnvelopeOp::Register {
                 source,
                 provider,
                 envelope_id,
                 registration,
             } => {
-                let mut env = match self.load(source, envelope_id)? {
-                    Some(env) => env,
-                    None => {
-                        let seq = *next_seq;
-                        *next_seq += 1;
-                        self.create(source, envelope_id, provider, seq, now_ms)?
-                    }
-                };
-                if env.registration.as_ref() == Some(registration) {
+                let same = self
+                    .load(cache, source, envelope_id)?
+                    .map(|env| env.registration.as_ref() == Some(registration));
+                if same == Some(true) {
+                    let env = self.load(cache, source, envelope_id)?.expect("loaded");
                     return Ok((done(env, &[]), Vec::new()));
                 }
+                let env =
+                    self.load_or_create(cache, source, envelope_id, provider, || seq, now_ms)?;
                 let step = env.register(registration.clone(), t.max_signers);
                 (env, step, "registered")
             }
@@ -240,26 +345,27 @@ impl<'txn> Tables<'txn> {
                 envelope_id,
                 sha256,
             } => {
-                let Some(mut env) = self.load(source, envelope_id)? else {
+                let Some(env) = self.load(cache, source, envelope_id)? else {
                     return Ok((EnvelopeOutcome::NotFound, Vec::new()));
                 };
-                let step = match env.archive(sha256) {
+                let mut copy = env.clone();
+                let step = match copy.archive(sha256) {
                     Ok(step) => step,
                     Err(refused) => return Ok((EnvelopeOutcome::Refused(refused), Vec::new())),
                 };
                 if !step.changed() {
                     return Ok((done(env, &[]), Vec::new()));
                 }
+                *env = copy;
+                let env = cache.touch(&key(source, envelope_id)).expect("loaded");
                 (env, step, "archive")
             }
         };
-        let seq = *next_seq;
         *next_seq += 1;
         env.updated_ms = now_ms;
-        let mut log = entry(&env, seq, kind, "admin", &now, &step);
+        let mut log = row(env, kind, Origin::Admin, now_ms, &step);
         log.changed = true;
-        self.record(&mut env, &log, t.max_history, stream)?;
-        self.save(&env)?;
+        self.record(env, seq, &log, t.max_history, stream)?;
         let cause = Cause {
             event_id: None,
             kind: None,
@@ -277,7 +383,7 @@ impl<'txn> Tables<'txn> {
             traceparent: None,
             facts: None,
         };
-        let derived = pending(&env, &step, &cause, &carrier, t);
+        let derived = pending(env, &step, &cause, &carrier, t);
         let ids: Vec<_> = derived
             .iter()
             .map(|p| (p.kind, p.event.id.clone()))
@@ -286,9 +392,9 @@ impl<'txn> Tables<'txn> {
     }
 }
 
-fn done(env: Envelope, derived: &[(crate::event::Kind, String)]) -> EnvelopeOutcome {
+fn done(env: &Envelope, derived: &[(Kind, String)]) -> EnvelopeOutcome {
     EnvelopeOutcome::Done {
-        envelope: Box::new(env),
+        envelope: Box::new(env.clone()),
         derived: derived.to_vec(),
     }
 }
@@ -302,7 +408,6 @@ fn pending(env: &Envelope, step: &Step, cause: &Cause, e: &NewEvent, t: &Trackin
             let (topics, endpoints) = (t.route)(&ev);
             Pending {
                 kind: ev.kind,
-                env: env.clone(),
                 from: step.from,
                 to: step.to,
                 event: NewEvent {
@@ -322,46 +427,56 @@ fn pending(env: &Envelope, step: &Step, cause: &Cause, e: &NewEvent, t: &Trackin
 }
 
 /// One sweep step over envelopes: deletes up to `batch` whose last change is
-/// before `cutoff_ms` (with their history), oldest created first from `from`,
-/// looking at `8 × batch` at most. Returns how many went and where to go on.
+/// before `cutoff_ms` (with their history), oldest created first from `from`
+/// (their first history entries are the index), looking at `64 × batch`
+/// entries at most. Returns how many went and where to go on.
 pub(in crate::store) fn sweep(
     txn: &WriteTransaction,
+    cache: &mut Cache,
     cutoff_ms: i64,
     batch: usize,
     from: u64,
 ) -> Result<crate::store::events::Swept, StoreError> {
-    let mut t = Tables::open(txn)?;
-    let budget = batch.saturating_mul(8).max(1);
+    let mut t = Tables::open(txn, false)?;
+    let budget = batch.saturating_mul(64).max(1);
     let mut victims = Vec::new();
     let mut resume = None;
-    for (scanned, entry) in t.created.range(from..)?.enumerate() {
+    for (scanned, entry) in t.log.range(from..)?.enumerate() {
         let (k, v) = entry?;
         let seq = k.value();
         if victims.len() >= batch || scanned >= budget {
             resume = Some(seq);
             break;
         }
-        let (src, id) = v.value();
-        let stale = match t.envelopes.get((src, id))? {
-            Some(row) => decode(row.value())?.updated_ms < cutoff_ms,
-            None => true,
+        let r = LogRow::decode(v.value())?;
+        if !r.first {
+            continue;
+        }
+        let (src, id) = (r.source.as_str(), r.envelope_id.as_str());
+        let env = match cache.map.get(&key(src, id)) {
+            Some(c) => Some(c.env.clone()),
+            None => t
+                .envelopes
+                .get((src, id))?
+                .map(|e| decode(e.value()))
+                .transpose()?,
         };
-        if stale {
-            victims.push((seq, src.to_owned(), id.to_owned()));
+        match env {
+            Some(env) if env.updated_ms < cutoff_ms => victims.push((seq, Some(env))),
+            Some(_) => {}
+            None => victims.push((seq, None)),
         }
     }
-    for (seq, src, id) in &victims {
-        let (src, id) = (src.as_str(), id.as_str());
-        let mut entries = Vec::new();
-        for e in t.history.range((src, id, 0)..=(src, id, u64::MAX))? {
-            entries.push(e?.0.value().2);
+    for (seq, env) in &victims {
+        t.log.remove(*seq)?;
+        if let Some(env) = env {
+            for s in &env.history {
+                t.log.remove(*s)?;
+            }
+            let (src, id) = (env.source.as_str(), env.envelope_id.as_str());
+            t.envelopes.remove((src, id))?;
+            cache.map.remove(&key(src, id));
         }
-        for s in entries {
-            t.log.remove(s)?;
-            t.history.remove((src, id, s))?;
-        }
-        t.envelopes.remove((src, id))?;
-        t.created.remove(*seq)?;
     }
     Ok(crate::store::events::Swept {
         gone: victims.len(),

@@ -5,15 +5,16 @@
 //! Registrations and archive confirmations go through the writer the same way.
 //!
 //! Tables: `envelopes_v1` ((source, envelope id) → the envelope as JSON),
-//! `envelope_log_v1` (seq → one history entry: the stream's messages, resumable
-//! by sequence), `envelope_history_v1` ((source, envelope id, seq): each
-//! envelope's entries), `envelopes_created_v1` (created seq → (source,
-//! envelope id): the listing's order and the sweep's).
+//! `envelope_entries_v1` (seq → one history entry, compact ([`row`]): the
+//! stream's messages, resumable by sequence; each envelope lists its entries'
+//! sequences, and its first entry, flagged, is the listing's and the sweep's
+//! index).
 //!
 //! Reads here: one envelope with its history, the listing, and the log after
 //! a sequence (a stream subscriber's resume).
 
 pub(super) mod apply;
+mod row;
 
 use std::sync::Arc;
 
@@ -28,15 +29,9 @@ use super::{Store, StoreError};
 /// (source, envelope id) → [`Envelope`] as JSON.
 pub(super) const ENVELOPES: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("envelopes_v1");
-/// seq → (source, envelope id, changed, [`LogEntry`] as JSON).
-pub(super) const ENVELOPE_LOG: TableDefinition<u64, (&str, &str, bool, &[u8])> =
-    TableDefinition::new("envelope_log_v1");
-/// (source, envelope id, seq) → (): each envelope's history entries.
-pub(super) const ENVELOPE_HISTORY: TableDefinition<(&str, &str, u64), ()> =
-    TableDefinition::new("envelope_history_v1");
-/// created seq → (source, envelope id).
-pub(super) const ENVELOPES_CREATED: TableDefinition<u64, (&str, &str)> =
-    TableDefinition::new("envelopes_created_v1");
+/// seq → one history entry ([`row::LogRow`]).
+pub(super) const ENVELOPE_LOG: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("envelope_entries_v1");
 
 /// Routes a derived event: (Kafka topics, HTTP endpoints).
 pub type RouteFn = Arc<dyn Fn(&SignatureEvent) -> (Vec<String>, Vec<String>) + Send + Sync>;
@@ -149,10 +144,8 @@ impl StreamMsg {
         }
     }
 
-    fn from_log(seq: u64, json: &[u8]) -> Result<StreamMsg, StoreError> {
-        let e: LogEntry = serde_json::from_slice(json)
-            .map_err(|e| StoreError::Db(format!("envelope log entry {seq}: {e}")))?;
-        Ok(StreamMsg::new(&e, json.to_vec()))
+    pub(super) fn of(e: &LogEntry) -> StreamMsg {
+        StreamMsg::new(e, serde_json::to_vec(e).expect("log entries serialize"))
     }
 }
 
@@ -219,13 +212,9 @@ impl Store {
         let env = decode(row.value())?;
         let log = txn.open_table(ENVELOPE_LOG)?;
         let mut history = Vec::new();
-        let hist = txn.open_table(ENVELOPE_HISTORY)?;
-        for entry in hist.range((source, envelope_id, 0)..=(source, envelope_id, u64::MAX))? {
-            let seq = entry?.0.value().2;
+        for &seq in &env.history {
             if let Some(v) = log.get(seq)? {
-                let e = serde_json::from_slice(v.value().3)
-                    .map_err(|e| StoreError::Db(format!("envelope log entry {seq}: {e}")))?;
-                history.push(e);
+                history.push(row::LogRow::decode(v.value())?.render(seq, Some(&env)));
             }
         }
         Ok(Some((env, history)))
@@ -233,7 +222,8 @@ impl Store {
 
     /// Envelopes newest first (by creation), optionally only those created
     /// before `before`, in `state` and from `source`. At most `limit`; a scan
-    /// stops after `limit × 20 + 1000` envelopes and says where to go on.
+    /// stops after `limit × 200 + 10 000` history entries and says where to
+    /// go on.
     pub fn envelopes(
         &self,
         state: Option<EnvelopeState>,
@@ -242,30 +232,26 @@ impl Store {
         before: Option<u64>,
     ) -> Result<EnvelopePage, StoreError> {
         let txn = self.inner.db.begin_read()?;
-        let created = txn.open_table(ENVELOPES_CREATED)?;
+        let log = txn.open_table(ENVELOPE_LOG)?;
         let envelopes = txn.open_table(ENVELOPES)?;
-        let budget = limit.saturating_mul(20).saturating_add(1000);
+        let budget = limit.saturating_mul(200).saturating_add(10_000);
         let mut out = Vec::new();
         let mut next_before = None;
-        for (scanned, entry) in created
-            .range(..before.unwrap_or(u64::MAX))?
-            .rev()
-            .enumerate()
-        {
+        for (scanned, entry) in log.range(..before.unwrap_or(u64::MAX))?.rev().enumerate() {
             let (k, v) = entry?;
             let seq = k.value();
             if out.len() >= limit || scanned >= budget {
                 next_before = Some(seq + 1);
                 break;
             }
-            let (src, id) = v.value();
-            if source.is_some_and(|s| s != src) {
+            let r = row::LogRow::decode(v.value())?;
+            if !r.first || source.is_some_and(|s| s != r.source) {
                 continue;
             }
-            let Some(row) = envelopes.get((src, id))? else {
+            let Some(e) = envelopes.get((r.source.as_str(), r.envelope_id.as_str()))? else {
                 continue;
             };
-            let env = decode(row.value())?;
+            let env = decode(e.value())?;
             if state.is_none_or(|s| s == env.state) {
                 out.push(env);
             }
@@ -285,6 +271,9 @@ impl Store {
     ) -> Result<(Vec<StreamMsg>, u64), StoreError> {
         let txn = self.inner.db.begin_read()?;
         let log = txn.open_table(ENVELOPE_LOG)?;
+        let envelopes = txn.open_table(ENVELOPES)?;
+        let mut seen: std::collections::HashMap<(String, String), Option<Envelope>> =
+            std::collections::HashMap::new();
         let mut out = Vec::new();
         let mut last = after;
         for entry in log.range(after.saturating_add(1)..)? {
@@ -294,10 +283,19 @@ impl Store {
             let (k, v) = entry?;
             let seq = k.value();
             last = seq;
-            let (_, _, changed, json) = v.value();
-            if changed {
-                out.push(StreamMsg::from_log(seq, json)?);
+            let r = row::LogRow::decode(v.value())?;
+            if !r.changed {
+                continue;
             }
+            let key = (r.source.clone(), r.envelope_id.clone());
+            if !seen.contains_key(&key) {
+                let env = envelopes
+                    .get((key.0.as_str(), key.1.as_str()))?
+                    .map(|e| decode(e.value()))
+                    .transpose()?;
+                seen.insert(key.clone(), env);
+            }
+            out.push(StreamMsg::of(&r.render(seq, seen[&key].as_ref())));
         }
         Ok((out, last))
     }
