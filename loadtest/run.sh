@@ -17,10 +17,10 @@
 #                       events are stored; not in the default set (use
 #                       LT_ARGS="--signers 2 --signers-max 5")
 #   stream              envelope tracking on and SUBSCRIBERS (1000) clients of
-#                       /v1/stream: the closed-loop maximum with them attached,
-#                       then open loop at 50% of it while a fresh set of
-#                       subscribers measures each message's delivery latency
-#                       (arrival minus the webhook's receipt); stream.json
+#                       /v1/stream, open loop at each of STREAM_RATES webhooks/s:
+#                       delivery latency (arrival minus the webhook's receipt)
+#                       and whether every subscriber got every change;
+#                       stream.<rate>.json
 # Each scenario: closed loop (max throughput) with peak RSS and CPU of the
 # server, and for the sinks the seconds until the sink's queue is empty; then
 # open loop at 50% of that maximum (latency); then a sweep of open-loop runs at
@@ -298,47 +298,43 @@ EOF2
 metric() { curl -s "http://127.0.0.1:$ADMIN/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 
 stream_bench() {
-    # Envelope tracking with SUBSCRIBERS clients of /v1/stream. The closed-loop
-    # maximum with them attached (they are part of the load), then open loop at
-    # 50% of it while a fresh set of subscribers measures delivery latency
-    # (arrival minus the webhook's receipt) and counts what each one got.
+    # Envelope tracking with SUBSCRIBERS clients of /v1/stream, at each of
+    # STREAM_RATES webhooks/s (open loop, OPEN_DURATION seconds): a fresh set
+    # of subscribers per rate measures each message's delivery latency
+    # (arrival minus the webhook's receipt) and counts what each one got
+    # against the changes the gateway committed (countersign_envelope_changes_total).
     start_server stream
-    "$LT" subscribe --admin "127.0.0.1:$ADMIN" --subscribers "$SUBSCRIBERS" --duration "$((DURATION + 6))" \
-        --out "$OUT/stream.max-subscribers.json" >/dev/null 2>&1 & local sub=$!
-    sleep 3
-    "$LT" run --target "127.0.0.1:$PORT" "${LT_EXTRA[@]}" --connections "$CONNS" --duration "$DURATION" \
-        --out "$OUT/stream.closed.json" >/dev/null 2>"$OUT/stream.closed.progress"
-    wait "$sub"
-    local max; max=$(json "$OUT/stream.closed.json" "d['throughput_rps']")
-    local rate; rate=$(python3 -c "print(round($max * 0.5, 1))")
-    local ch0; ch0=$(metric countersign_envelope_changes_total)
-    "$LT" subscribe --admin "127.0.0.1:$ADMIN" --subscribers "$SUBSCRIBERS" --duration "$((OPEN_DURATION + 8))" \
-        --out "$OUT/stream.subscribers.json" >/dev/null 2>&1 & sub=$!
-    sleep 3
-    local t0 c0; t0=$(date +%s.%N); c0=$(cpu_ticks "$SERVER_PID")
-    "$LT" run --target "127.0.0.1:$PORT" "${LT_EXTRA[@]}" --connections "$CONNS" --rate "$rate" --duration "$OPEN_DURATION" \
-        --out "$OUT/stream.open.json" >/dev/null 2>"$OUT/stream.open.progress"
-    local t1 c1; t1=$(date +%s.%N); c1=$(cpu_ticks "$SERVER_PID")
-    wait "$sub"
-    local ch1; ch1=$(metric countersign_envelope_changes_total)
-    python3 - "$OUT" "$max" "$rate" "$ch0" "$ch1" "$c0" "$c1" "$t0" "$t1" "$(getconf CLK_TCK)" <<'EOF2'
+    local rate
+    for rate in ${STREAM_RATES:-100 200 400 800 1600}; do
+        local ch0; ch0=$(metric countersign_envelope_changes_total)
+        "$LT" subscribe --admin "127.0.0.1:$ADMIN" --subscribers "$SUBSCRIBERS" --duration "$((OPEN_DURATION + 8))" \
+            --out "$OUT/stream.$rate.subscribers.json" >/dev/null 2>&1 & local sub=$!
+        sleep 3
+        local t0 c0; t0=$(date +%s.%N); c0=$(cpu_ticks "$SERVER_PID")
+        "$LT" run --target "127.0.0.1:$PORT" "${LT_EXTRA[@]}" --connections "$CONNS" --rate "$rate" --duration "$OPEN_DURATION" \
+            --out "$OUT/stream.$rate.open.json" >/dev/null 2>"$OUT/stream.$rate.open.progress"
+        local t1 c1; t1=$(date +%s.%N); c1=$(cpu_ticks "$SERVER_PID")
+        wait "$sub"
+        local ch1; ch1=$(metric countersign_envelope_changes_total)
+        python3 - "$OUT" "$rate" "$ch0" "$ch1" "$c0" "$c1" "$t0" "$t1" "$(getconf CLK_TCK)" <<'EOF2'
 import json, sys
-out, mx, rate, ch0, ch1, c0, c1, t0, t1, tck = sys.argv[1:]
-o = json.load(open(f"{out}/stream.open.json")); s = json.load(open(f"{out}/stream.subscribers.json"))
-m = json.load(open(f"{out}/stream.max-subscribers.json"))
+out, rate, ch0, ch1, c0, c1, t0, t1, tck = sys.argv[1:]
+o = json.load(open(f"{out}/stream.{rate}.open.json")); s = json.load(open(f"{out}/stream.{rate}.subscribers.json"))
 changes = int(float(ch1)) - int(float(ch0)); el = float(t1) - float(t0)
 cpu = (int(c1) - int(c0)) / int(tck)
-r = {"subscribers": s["subscribers"], "max_rps_with_subscribers": float(mx),
-     "max_run_subscribers": {k: m[k] for k in ("connected", "closed_by_gateway", "messages_per_subscriber_min", "messages_per_subscriber_max")},
-     "open_rate": float(rate), "open_rps": o["throughput_rps"], "open_status": o["status"], "webhook_latency_ms": o["latency_ms"],
-     "changes": changes, "connected_to_the_end": s["connected"], "closed_by_gateway": s["closed_by_gateway"],
+r = {"subscribers": s["subscribers"], "rate": float(rate), "open_rps": o["throughput_rps"], "open_status": o["status"],
+     "webhook_latency_ms": o["latency_ms"], "changes": changes, "changes_per_s": round(changes / el, 1),
+     "connected_to_the_end": s["connected"], "closed_by_gateway": s["closed_by_gateway"],
      "messages_per_subscriber_min": s["messages_per_subscriber_min"], "messages_per_subscriber_max": s["messages_per_subscriber_max"],
      "every_subscriber_got_every_change": s["messages_per_subscriber_min"] == s["messages_per_subscriber_max"] == changes,
      "delivery_latency_ms": s["latency_ms"], "messages_delivered_per_s": round(s["messages_total"] / el, 1),
-     "server_cpu_percent_open": round(cpu / el * 100, 1),
-     "server_cpu_ms_per_webhook_open": round(cpu * 1000 / max(1, sum(o["status"].values())), 3)}
-json.dump(r, open(f"{out}/stream.json", "w"), indent=1); print(json.dumps(r, indent=1))
+     "server_cpu_percent": round(cpu / el * 100, 1)}
+json.dump(r, open(f"{out}/stream.{rate}.json", "w"), indent=1)
+print(f"   stream {rate}/s: changes {changes}, every subscriber got every change: {r['every_subscriber_got_every_change']}, "
+      f"lagged {s['closed_by_gateway'].get('lagged', 0)}, delivery p50 {s['latency_ms']['p50']} ms p99 {s['latency_ms']['p99']} ms, "
+      f"webhook p99 {o['latency_ms']['p99']} ms, server cpu {r['server_cpu_percent']}%")
 EOF2
+    done
     stop_server
 }
 

@@ -94,6 +94,7 @@ pub async fn run_with_clock(
         Tracking {
             max_signers: cfg.envelopes.max_signers,
             max_history: cfg.envelopes.max_history,
+            cache_envelopes: cfg.envelopes.cache_envelopes,
             retention_ms: cfg.envelopes.retention.as_millis().min(i64::MAX as u128) as i64,
             stream_buffer: cfg.envelopes.stream_buffer,
             route,

@@ -25,6 +25,9 @@ pub struct EnvelopesConfig {
     /// History entries one envelope keeps at most; past it, events that change
     /// nothing are no longer added (changes always are).
     pub max_history: usize,
+    /// Envelopes the store's writer keeps in memory (recently used first):
+    /// one group commit writes each changed envelope once.
+    pub cache_envelopes: usize,
     /// Largest registration body (`PUT /v1/envelopes/{source}/{id}`).
     pub max_registration_bytes: usize,
     /// Stream subscribers (`/v1/stream`, `/v1/stream/ws`) at once at most;
@@ -48,6 +51,7 @@ impl Default for EnvelopesConfig {
             retention: Duration::from_secs(400 * 86_400),
             max_signers: 50,
             max_history: 1_000,
+            cache_envelopes: 16_384,
             max_registration_bytes: 64 * 1024,
             stream_max_subscribers: 2_048,
             stream_buffer: 4_096,

@@ -235,6 +235,12 @@ fn envelopes(c: &Config, r: &mut Report) {
     r.range("envelopes.max_signers", e.max_signers, 1, 1_000);
     r.range("envelopes.max_history", e.max_history, 16, 1_000_000);
     r.range(
+        "envelopes.cache_envelopes",
+        e.cache_envelopes,
+        1,
+        10_000_000,
+    );
+    r.range(
         "envelopes.max_registration_bytes",
         e.max_registration_bytes,
         1024,

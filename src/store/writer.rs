@@ -168,6 +168,7 @@ impl Writer {
                 .unwrap_or(1);
             floor.max(after_newest)
         };
+        let cache_envelopes = settings.tracking.as_ref().map_or(1, |t| t.cache_envelopes);
         Ok(Writer {
             db,
             settings,
@@ -178,7 +179,7 @@ impl Writer {
             stream,
             changes: Vec::new(),
             changed: 0,
-            cache: envelopes::Cache::new(),
+            cache: envelopes::Cache::new(cache_envelopes),
             next_seq,
             sweep_from: 0,
             envelope_sweep_from: 0,

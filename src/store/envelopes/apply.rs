@@ -22,9 +22,6 @@ use crate::envelope::{Envelope, Step};
 use crate::event::{EnvelopeBlock, EnvelopeState, Kind, SignatureEvent};
 use crate::store::{NewEvent, StoreError};
 
-/// Envelopes the writer keeps in memory at most (recently used first).
-pub const CACHE_ENVELOPES: usize = 16_384;
-
 struct Cached {
     env: Envelope,
     /// Changed since it was last written.
@@ -34,14 +31,17 @@ struct Cached {
 /// The writer's envelopes in memory: (source, envelope id) → the envelope.
 pub(in crate::store) struct Cache {
     map: LruCache<(String, String), Cached>,
+    /// `envelopes.cache_envelopes`.
+    capacity: usize,
     /// The keys changed in this batch (what [`Tables::flush`] writes).
     dirty: Vec<(String, String)>,
 }
 
 impl Cache {
-    pub fn new() -> Cache {
+    pub fn new(capacity: usize) -> Cache {
         Cache {
             map: LruCache::new_unbounded(),
+            capacity: capacity.max(1),
             dirty: Vec::new(),
         }
     }
@@ -152,7 +152,7 @@ impl<'txn> Tables<'txn> {
         env: Envelope,
         dirty: bool,
     ) -> Result<(), StoreError> {
-        while cache.map.len() >= CACHE_ENVELOPES {
+        while cache.map.len() >= cache.capacity {
             match cache.map.remove_lru() {
                 Some((_, old)) if old.dirty => self.save(&old.env)?,
                 Some(_) => {}

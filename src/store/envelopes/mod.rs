@@ -42,6 +42,8 @@ pub type RouteFn = Arc<dyn Fn(&SignatureEvent) -> (Vec<String>, Vec<String>) + S
 pub struct Tracking {
     pub max_signers: usize,
     pub max_history: usize,
+    /// Envelopes the writer keeps in memory.
+    pub cache_envelopes: usize,
     pub retention_ms: i64,
     /// Messages a stream subscriber may fall behind.
     pub stream_buffer: usize,

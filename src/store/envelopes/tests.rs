@@ -27,6 +27,7 @@ fn tracking() -> Tracking {
     Tracking {
         max_signers: 10,
         max_history: 100,
+        cache_envelopes: 2,
         retention_ms: 1_000,
         stream_buffer: 64,
         route: Arc::new(|e: &SignatureEvent| {
@@ -307,5 +308,38 @@ async fn envelopes_are_swept_after_their_retention() {
             .envelopes
             .is_empty()
     );
+    s.close().await;
+}
+
+#[tokio::test]
+async fn envelopes_evicted_from_a_small_cache_keep_their_state() {
+    // A cache of two envelopes: five envelopes in one batch, then again.
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let of = |env: &str, id: &str, kind: Kind, at: i64| {
+        let mut e = event(id, kind, None, at);
+        e.facts.as_mut().unwrap().envelope_id = env.into();
+        e
+    };
+    let sent: Vec<NewEvent> = (0..5)
+        .map(|i| of(&format!("e{i}"), &format!("sent-{i}"), Kind::Sent, 1))
+        .collect();
+    s.commit(sent).await.unwrap();
+    let done: Vec<NewEvent> = (0..5)
+        .map(|i| of(&format!("e{i}"), &format!("done-{i}"), Kind::Completed, 2))
+        .collect();
+    s.commit(done).await.unwrap();
+    for i in 0..5 {
+        let (env, history) = s.envelope("ds", &format!("e{i}")).unwrap().unwrap();
+        assert_eq!(env.state, crate::event::EnvelopeState::Completed, "e{i}");
+        assert_eq!(env.events, 2);
+        assert_eq!(history.len(), 4, "sent, in_signing, completed, all_signed");
+    }
+    assert_eq!(stored(&s, "envelope.all_signed").len(), 5);
+    s.close().await;
+    drop(s);
+    let s = open(dir.path());
+    let page = s.envelopes(None, None, 10, None).unwrap();
+    assert_eq!(page.envelopes.len(), 5, "listed after a restart");
     s.close().await;
 }
