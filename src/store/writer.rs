@@ -251,17 +251,19 @@ impl Writer {
                 (self.stats.largest_batch).fetch_max(events as u64, Ordering::Relaxed);
                 (self.stats.events_stored).fetch_add(stored, Ordering::Relaxed);
                 self.stats.duplicates.fetch_add(dups, Ordering::Relaxed);
+                // The stream first: whoever subscribes after hearing of
+                // this commit must not get its changes as live news.
+                self.stats.changes.inc_by(self.changed);
+                for m in self.changes.drain(..) {
+                    // No subscriber is not an error.
+                    let _ = self.stream.send(m);
+                }
                 batch.into_iter().for_each(Item::succeed);
                 if wake.kafka {
                     self.outbox.notify_one();
                 }
                 if wake.http {
                     self.http.send_modify(|v| *v = v.wrapping_add(1));
-                }
-                self.stats.changes.inc_by(self.changed);
-                for m in self.changes.drain(..) {
-                    // No subscriber is not an error.
-                    let _ = self.stream.send(m);
                 }
             }
             Err(e) => {
