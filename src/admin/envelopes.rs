@@ -7,11 +7,11 @@ use axum::response::Response;
 use http_body_util::{BodyExt, Limited};
 
 use super::api::{ArchiveRequest, DerivedRef, DocumentMismatch, EnvelopeList, EnvelopeView};
-use super::query::{limit, number, param};
+use super::query::{self, limit, number, param};
 use super::response::{self, AdminError};
 use super::{Shared, blocking};
 use crate::envelope::{Envelope, Registration};
-use crate::event::{EnvelopeState, Kind};
+use crate::event::Kind;
 use crate::store::{EnvelopeOp, EnvelopeOutcome, LogEntry};
 use crate::time::{format_ms, parse_rfc3339_ms};
 
@@ -142,14 +142,7 @@ pub async fn list(State(admin): Shared, RawQuery(query): RawQuery) -> Result<Res
     blocking(move || {
         let q = query.as_deref();
         let limit = limit(q, DEFAULT_LIST, MAX_LIST)?;
-        let state = match param(q, "state") {
-            None => None,
-            Some(s) => Some(EnvelopeState::parse(&s).ok_or_else(|| {
-                AdminError::BadRequest(format!(
-                    "state `{s}` is not one of open, in_signing, completed, archived, cancelled"
-                ))
-            })?),
-        };
+        let state = query::state(q)?;
         let source = param(q, "source");
         let page = admin
             .store

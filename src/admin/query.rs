@@ -31,6 +31,20 @@ pub fn limit(query: Option<&str>, default: usize, max: usize) -> Result<usize, A
     Ok(limit)
 }
 
+/// `state=`: one of the envelope states, or absent.
+pub fn state(query: Option<&str>) -> Result<Option<crate::event::EnvelopeState>, AdminError> {
+    match param(query, "state") {
+        None => Ok(None),
+        Some(s) => crate::event::EnvelopeState::parse(&s)
+            .map(Some)
+            .ok_or_else(|| {
+                AdminError::BadRequest(format!(
+                    "state `{s}` is not one of open, in_signing, completed, archived, cancelled"
+                ))
+            }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

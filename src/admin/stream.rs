@@ -116,17 +116,9 @@ struct Filter {
 
 impl Filter {
     fn parse(q: Option<&str>) -> Result<Filter, AdminError> {
-        let state = match param(q, "state") {
-            None => None,
-            Some(s) => Some(EnvelopeState::parse(&s).ok_or_else(|| {
-                AdminError::BadRequest(format!(
-                    "state `{s}` is not one of open, in_signing, completed, archived, cancelled"
-                ))
-            })?),
-        };
         Ok(Filter {
             source: param(q, "source"),
-            state,
+            state: super::query::state(q)?,
             reference: param(q, "reference"),
         })
     }

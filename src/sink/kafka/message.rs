@@ -48,9 +48,16 @@ mod tests {
     use super::*;
     use crate::event::Kind;
 
+    fn header(h: &OwnedHeaders, k: &str) -> Option<String> {
+        use rdkafka::message::Headers;
+        h.iter()
+            .find(|x| x.key == k)
+            .and_then(|x| x.value)
+            .map(|v| String::from_utf8(v.to_vec()).unwrap())
+    }
+
     #[test]
     fn cloudevents_headers() {
-        use rdkafka::message::Headers;
         let m = EventHead {
             id: "evt-1".into(),
             source: "ds".into(),
@@ -61,12 +68,7 @@ mod tests {
             envelope: None,
         };
         let h = headers(&m);
-        let get = |k: &str| {
-            h.iter()
-                .find(|x| x.key == k)
-                .and_then(|x| x.value)
-                .map(|v| String::from_utf8(v.to_vec()).unwrap())
-        };
+        let get = |k: &str| header(&h, k);
         assert_eq!(get("ce_specversion").as_deref(), Some("1.0"));
         assert_eq!(get("ce_id").as_deref(), Some("evt-1"));
         assert_eq!(
@@ -87,12 +89,7 @@ mod tests {
             ..m
         };
         let h = headers(&derived);
-        let get = |k: &str| {
-            h.iter()
-                .find(|x| x.key == k)
-                .and_then(|x| x.value)
-                .map(|v| String::from_utf8(v.to_vec()).unwrap())
-        };
+        let get = |k: &str| header(&h, k);
         assert_eq!(
             get("ce_type").as_deref(),
             Some("countersign.envelope.all_signed")

@@ -186,31 +186,14 @@ async fn every_provider_sequence_triggers_all_signed_exactly_once() {
     .await;
 
     // Zoho: RequestSigningSuccess and RequestCompleted together on the last signature.
+    let zoho_signer = Some(("act-1", "a@example.com"));
     twice(
         gw.public,
         &[
             zoho(&l, "RequestSubmitted", "777", None, t),
-            zoho(
-                &l,
-                "RequestSigningSuccess",
-                "777",
-                Some(("act-1", "a@example.com")),
-                t + 1,
-            ),
-            zoho(
-                &l,
-                "RequestCompleted",
-                "777",
-                Some(("act-1", "a@example.com")),
-                t + 1,
-            ),
-            zoho(
-                &l,
-                "RequestSigningSuccess",
-                "777",
-                Some(("act-1", "a@example.com")),
-                t + 1,
-            ),
+            zoho(&l, "RequestSigningSuccess", "777", zoho_signer, t + 1),
+            zoho(&l, "RequestCompleted", "777", zoho_signer, t + 1),
+            zoho(&l, "RequestSigningSuccess", "777", zoho_signer, t + 1),
         ],
     )
     .await;
