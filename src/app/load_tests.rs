@@ -329,6 +329,21 @@ fn an_unknown_route_kind_names_the_key() {
 }
 
 #[test]
+fn envelope_settings_name_the_key() {
+    // A provider event may never take a derived kind; routes may match one.
+    let ps = problems(
+        "[[sources]]\nid = \"s\"\nprovider = \"generic_hmac\"\nsecrets = [\"k\"]\nheader = \"X-Sig\"\nkinds = { \"done\" = \"envelope.all_signed\" }\n\n[envelopes]\nretention = \"1d\"\nstream_buffer = 1\n",
+    );
+    assert!(has(&ps, "sources[0].kinds.done", "derived"), "{ps:?}");
+    assert!(has(&ps, "envelopes.retention", "store.retention"), "{ps:?}");
+    assert!(has(&ps, "envelopes.stream_buffer", "16"), "{ps:?}");
+    let ok = load_str(
+        "[envelopes]\nenabled = true\n[[routes]]\nmatch = { kinds = [\"envelope.all_signed\"] }\ntopics = [\"billing.triggers\"]\n",
+    );
+    assert!(ok.is_ok(), "{:?}", ok.err());
+}
+
+#[test]
 fn kafka_credentials_are_redacted_and_references_resolved() {
     let l = load_str(
         "[kafka]\nbrokers = \"127.0.0.1:9\"\n[kafka.producer]\n\"sasl.password\" = \"hunter2\"\n\"sasl.username\" = \"cs\"\n\"security.protocol\" = \"SASL_PLAINTEXT\"\n\"sasl.mechanisms\" = \"PLAIN\"\n",
