@@ -44,8 +44,27 @@ async fn json_body<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&bytes).map_err(|e| AdminError::BadRequest(format!("invalid body: {e}")))
 }
 
-fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+/// `h` as a document hash, or the error naming `key`.
+fn sha256(key: &str, h: &str) -> Result<(), AdminError> {
+    if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(AdminError::BadRequest(format!(
+            "{key} `{h}` is not a SHA-256 (64 hex digits)"
+        )))
+    }
+}
+
+/// An applied action's envelope and the derived events it emitted.
+type Applied = (Box<Envelope>, Vec<(Kind, String)>);
+
+/// What an action applied; the refusals as the API's errors.
+fn applied(outcome: EnvelopeOutcome) -> Result<Applied, AdminError> {
+    match outcome {
+        EnvelopeOutcome::Done { envelope, derived } => Ok((envelope, derived)),
+        EnvelopeOutcome::NotFound => Err(AdminError::NotFound("no such envelope")),
+        EnvelopeOutcome::Refused(e) => Err(AdminError::State(e.to_string())),
+    }
 }
 
 /// The checks a registration passes before anything is written.
@@ -65,10 +84,8 @@ fn check(reg: &Registration, max_signers: usize) -> Result<(), AdminError> {
             return bad(format!("signers[{i}] needs an id or an email"));
         }
     }
-    if let Some(h) = reg.document_sha256.as_deref().filter(|h| !is_sha256(h)) {
-        return bad(format!(
-            "document_sha256 `{h}` is not a SHA-256 (64 hex digits)"
-        ));
+    if let Some(h) = reg.document_sha256.as_deref() {
+        sha256("document_sha256", h)?;
     }
     if let Some(d) = reg
         .deadline
@@ -105,13 +122,8 @@ pub async fn register(
         envelope_id,
         registration,
     };
-    match admin.store.envelope_op(op).await? {
-        EnvelopeOutcome::Done { envelope, derived } => {
-            Ok(response::ok(view(&envelope, &derived, Vec::new())))
-        }
-        EnvelopeOutcome::NotFound => Err(AdminError::NotFound("no such envelope")),
-        EnvelopeOutcome::Refused(e) => Err(AdminError::State(e.to_string())),
-    }
+    let (envelope, derived) = applied(admin.store.envelope_op(op).await?)?;
+    Ok(response::ok(view(&envelope, &derived, Vec::new())))
 }
 
 fn check_id(id: &str) -> Result<(), AdminError> {
@@ -169,45 +181,35 @@ pub async fn archived(
 ) -> Result<Response, AdminError> {
     tracking(&admin)?;
     let req: ArchiveRequest = json_body(body, 4096).await?;
+    sha256("document_sha256", &req.document_sha256)?;
     let got = req.document_sha256.to_ascii_lowercase();
-    if !is_sha256(&req.document_sha256) {
-        return Err(AdminError::BadRequest(format!(
-            "document_sha256 `{}` is not a SHA-256 (64 hex digits)",
-            req.document_sha256
-        )));
-    }
     let op = EnvelopeOp::Archive {
         source,
         envelope_id,
         sha256: req.document_sha256,
     };
-    match admin.store.envelope_op(op).await? {
-        EnvelopeOutcome::Done { envelope, derived } => {
-            let mismatch = derived
-                .iter()
-                .find(|(k, _)| *k == Kind::EnvelopeDocumentMismatch);
-            match mismatch {
-                Some((_, id)) => {
-                    let expected = envelope
-                        .registration
-                        .as_ref()
-                        .and_then(|r| r.document_sha256.clone())
-                        .unwrap_or_default()
-                        .to_ascii_lowercase();
-                    let v = view(&envelope, &derived, Vec::new());
-                    Ok(response::conflict(DocumentMismatch {
-                        error: "document_mismatch".into(),
-                        expected_sha256: expected,
-                        got_sha256: got,
-                        event_id: id.clone(),
-                        envelope: v,
-                    }))
-                }
-                None => Ok(response::ok(view(&envelope, &derived, Vec::new()))),
-            }
+    let (envelope, derived) = applied(admin.store.envelope_op(op).await?)?;
+    let v = view(&envelope, &derived, Vec::new());
+    match derived
+        .iter()
+        .find(|(k, _)| *k == Kind::EnvelopeDocumentMismatch)
+    {
+        Some((_, id)) => {
+            let expected = envelope
+                .registration
+                .as_ref()
+                .and_then(|r| r.document_sha256.as_deref())
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            Ok(response::conflict(DocumentMismatch {
+                error: "document_mismatch".into(),
+                expected_sha256: expected,
+                got_sha256: got,
+                event_id: id.clone(),
+                envelope: v,
+            }))
         }
-        EnvelopeOutcome::NotFound => Err(AdminError::NotFound("no such envelope")),
-        EnvelopeOutcome::Refused(e) => Err(AdminError::State(e.to_string())),
+        None => Ok(response::ok(v)),
     }
 }
 

@@ -399,7 +399,7 @@ impl Writer {
         };
         let (json, derived) = tracked.unwrap_or_default();
         t.events.put(seq, e, json.as_deref().unwrap_or(&e.json))?;
-        fan_out(t, seq, e, wake)?;
+        fan_out(&mut t.queue, &mut t.http, seq, e, wake)?;
         self.store_derived(t, derived, wake)?;
         Ok(claim)
     }
@@ -431,13 +431,7 @@ impl Writer {
             if p.kind == crate::event::Kind::EnvelopeAnomaly {
                 self.stats.anomalies.inc();
             }
-            let Open {
-                events: _,
-                queue,
-                http,
-                envelopes: _,
-            } = t;
-            fan_out_to(queue, http, seq, &p.event, wake)?;
+            fan_out(&mut t.queue, &mut t.http, seq, &p.event, wake)?;
         }
         Ok(())
     }
@@ -506,11 +500,7 @@ impl Writer {
 }
 
 /// Writes an event's Kafka outbox entries and HTTP deliveries.
-fn fan_out(t: &mut Open, seq: u64, e: &NewEvent, wake: &mut Wake) -> Result<(), StoreError> {
-    fan_out_to(&mut t.queue, &mut t.http, seq, e, wake)
-}
-
-fn fan_out_to(
+fn fan_out(
     queue: &mut redb::Table<(u64, &'static str), ()>,
     http: &mut deliveries::Tables,
     seq: u64,

@@ -200,9 +200,7 @@ impl<'txn> Tables<'txn> {
             if let Some(c) = cache.map.peek_mut(&k)
                 && c.dirty
             {
-                let json = serde_json::to_vec(&c.env).expect("envelopes serialize");
-                let (src, id) = (c.env.source.as_str(), c.env.envelope_id.as_str());
-                self.envelopes.insert((src, id), json.as_slice())?;
+                self.save(&c.env)?;
                 c.dirty = false;
             }
         }
@@ -267,7 +265,7 @@ impl<'txn> Tables<'txn> {
             occurred_at: f.occurred_at.as_deref(),
             received_at: &f.received_at,
         };
-        let derived = pending(env, &step, &cause, e, t);
+        let derived = pending(env, &step, &cause, e.received_ms, e.traceparent.as_ref(), t);
         let json = env
             .registration
             .is_some()
@@ -328,11 +326,9 @@ impl<'txn> Tables<'txn> {
                 envelope_id,
                 registration,
             } => {
-                let same = self
-                    .load(cache, source, envelope_id)?
-                    .map(|env| env.registration.as_ref() == Some(registration));
-                if same == Some(true) {
-                    let env = self.load(cache, source, envelope_id)?.expect("loaded");
+                if let Some(env) = self.load(cache, source, envelope_id)?
+                    && env.registration.as_ref() == Some(registration)
+                {
                     return Ok((done(env, &[]), Vec::new()));
                 }
                 let env =
@@ -348,15 +344,14 @@ impl<'txn> Tables<'txn> {
                 let Some(env) = self.load(cache, source, envelope_id)? else {
                     return Ok((EnvelopeOutcome::NotFound, Vec::new()));
                 };
-                let mut copy = env.clone();
-                let step = match copy.archive(sha256) {
+                // `archive` changes nothing when it refuses or has nothing to do.
+                let step = match env.archive(sha256) {
                     Ok(step) => step,
                     Err(refused) => return Ok((EnvelopeOutcome::Refused(refused), Vec::new())),
                 };
                 if !step.changed() {
                     return Ok((done(env, &[]), Vec::new()));
                 }
-                *env = copy;
                 let env = cache.touch(&key(source, envelope_id)).expect("loaded");
                 (env, step, "archive")
             }
@@ -372,18 +367,7 @@ impl<'txn> Tables<'txn> {
             occurred_at: None,
             received_at: &now,
         };
-        let carrier = NewEvent {
-            source: env.source.clone(),
-            id: String::new(),
-            received_ms: now_ms,
-            json: Vec::new(),
-            topics: Vec::new(),
-            endpoints: Vec::new(),
-            envelope: env.envelope_id.clone(),
-            traceparent: None,
-            facts: None,
-        };
-        let derived = pending(env, &step, &cause, &carrier, t);
+        let derived = pending(env, &step, &cause, now_ms, None, t);
         let ids: Vec<_> = derived
             .iter()
             .map(|p| (p.kind, p.event.id.clone()))
@@ -399,8 +383,16 @@ fn done(env: &Envelope, derived: &[(Kind, String)]) -> EnvelopeOutcome {
     }
 }
 
-/// The derived events of `step`, routed and serialized, to store after `cause`.
-fn pending(env: &Envelope, step: &Step, cause: &Cause, e: &NewEvent, t: &Tracking) -> Vec<Pending> {
+/// The derived events of `step`, routed and serialized, to store after
+/// `cause` (received at `received_ms`, continuing its `traceparent`).
+fn pending(
+    env: &Envelope,
+    step: &Step,
+    cause: &Cause,
+    received_ms: i64,
+    traceparent: Option<&String>,
+    t: &Tracking,
+) -> Vec<Pending> {
     step.derived
         .iter()
         .map(|d| {
@@ -413,12 +405,12 @@ fn pending(env: &Envelope, step: &Step, cause: &Cause, e: &NewEvent, t: &Trackin
                 event: NewEvent {
                     source: ev.source.clone(),
                     id: ev.id.as_str().to_owned(),
-                    received_ms: e.received_ms,
+                    received_ms,
                     json: serde_json::to_vec(&ev).expect("events serialize"),
                     topics,
                     endpoints,
                     envelope: env.envelope_id.clone(),
-                    traceparent: e.traceparent.clone(),
+                    traceparent: traceparent.cloned(),
                     facts: None,
                 },
             }

@@ -130,7 +130,9 @@ pub struct StreamMsg {
 }
 
 impl StreamMsg {
-    pub(super) fn new(e: &LogEntry, json: Vec<u8>) -> StreamMsg {
+    /// The stream message of a history entry.
+    pub(super) fn of(e: &LogEntry) -> StreamMsg {
+        let json = serde_json::to_vec(e).expect("log entries serialize");
         // JSON from serde_json has no raw newline: one `data:` line.
         let mut sse = Vec::with_capacity(json.len() + 32);
         sse.extend_from_slice(format!("id: {}\ndata: ", e.seq).as_bytes());
@@ -144,10 +146,6 @@ impl StreamMsg {
             json: json.into(),
             sse: sse.into(),
         }
-    }
-
-    pub(super) fn of(e: &LogEntry) -> StreamMsg {
-        StreamMsg::new(e, serde_json::to_vec(e).expect("log entries serialize"))
     }
 }
 
