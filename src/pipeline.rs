@@ -137,9 +137,10 @@ impl Pipeline {
             })?;
         }
         let events = source.normalize(req, &verified, pre, received_ms)?;
+        let tracking = self.store.tracking();
         let new = events
             .iter()
-            .map(|e| to_new(e, received_ms, &self.router, traceparent))
+            .map(|e| to_new(e, received_ms, &self.router, traceparent, tracking))
             .collect();
         let outcomes = self
             .store
@@ -154,11 +155,14 @@ impl Pipeline {
     }
 }
 
+/// The event as the store takes it; with envelope `tracking`, what the
+/// envelope needs of it (nothing is copied for that otherwise).
 fn to_new(
     e: &SignatureEvent,
     received_ms: i64,
     router: &Router,
     traceparent: Option<&str>,
+    tracking: bool,
 ) -> NewEvent {
     NewEvent {
         traceparent: traceparent.map(str::to_owned),
@@ -168,14 +172,18 @@ fn to_new(
             .envelope_id
             .clone()
             .unwrap_or_else(|| e.id.as_str().to_owned()),
-        facts: e.envelope_id.as_ref().map(|envelope_id| Facts {
-            envelope_id: envelope_id.clone(),
-            provider: e.provider.clone(),
-            kind: e.kind,
-            signer: e.signer.clone(),
-            occurred_at: e.occurred_at.clone(),
-            received_at: e.received_at.clone(),
-        }),
+        facts: e
+            .envelope_id
+            .as_ref()
+            .filter(|_| tracking)
+            .map(|envelope_id| Facts {
+                envelope_id: envelope_id.clone(),
+                provider: e.provider.clone(),
+                kind: e.kind,
+                signer: e.signer.clone(),
+                occurred_at: e.occurred_at.clone(),
+                received_at: e.received_at.clone(),
+            }),
         source: e.source.clone(),
         id: e.id.as_str().to_owned(),
         received_ms,
