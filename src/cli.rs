@@ -1,5 +1,6 @@
-//! The offline subcommands: `config check` and `sign` (which prints what makes a
-//! body a validly signed webhook for a source, as a curl command or JSON).
+//! The offline subcommands: `config check`, `sign` (which prints what makes a
+//! body a validly signed webhook for a source, as a curl command or JSON) and
+//! `route test` (which routes an event matches, and why).
 
 use std::net::SocketAddr;
 
@@ -38,6 +39,52 @@ fn base_url(listen: SocketAddr) -> String {
 /// 32 random bits, in hex).
 fn fresh_id(now_ms: i64) -> String {
     format!("msg_{now_ms:x}{:08x}", fastrand::u32(..))
+}
+
+/// Runs `route test`: every route's verdict on the event in `event` (JSON),
+/// with the envelope block in `envelope` (JSON) if given, and the
+/// destinations. Returns the text to print.
+pub fn route_test(
+    loaded: &Loaded,
+    event: &[u8],
+    envelope: Option<&[u8]>,
+) -> Result<String, String> {
+    let event: crate::event::SignatureEvent = serde_json::from_slice(event)
+        .map_err(|e| format!("--event is not a normalized event: {e}"))?;
+    let envelope: Option<crate::event::EnvelopeBlock> = envelope
+        .map(serde_json::from_slice)
+        .transpose()
+        .map_err(|e| format!("--envelope is not an envelope block: {e}"))?;
+    let cfg = &loaded.config;
+    let router = crate::route::Router::new(
+        cfg.routes.clone(),
+        loaded
+            .kafka
+            .is_some()
+            .then(|| cfg.kafka.default_topic.clone()),
+        crate::time::Clock::System,
+    )?;
+    let (verdicts, routed) = crate::route::explain(&router, &event, envelope.as_ref());
+    let mut out = String::new();
+    for v in &verdicts {
+        v.render(&mut out);
+    }
+    if verdicts.is_empty() {
+        out.push_str("no [[routes]] configured\n");
+    }
+    let list = |l: &[String]| {
+        if l.is_empty() {
+            "(none)".to_owned()
+        } else {
+            l.join(", ")
+        }
+    };
+    out.push_str(&format!(
+        "=> topics: {}\n=> endpoints: {}\n",
+        list(&routed.topics),
+        list(&routed.endpoints)
+    ));
+    Ok(out)
 }
 
 /// Runs `sign`, returning the text to print.

@@ -19,6 +19,7 @@
 //!   the HTTP delivery queue and dead letters, and sweeping.
 //! - [`ratelimit`]: governor quotas and `Retry-After` for every rate limit.
 //! - [`route`]: which Kafka topics and HTTP endpoints an event goes to.
+//! - [`condition`]: `[[routes]] when`, CEL conditions compiled at load.
 //! - [`sink`]: workers draining the store to Kafka and to HTTP endpoints.
 //! - [`metrics`]: the Prometheus registry behind `/metrics`.
 //! - [`telemetry`]: logs and OTLP trace export.
@@ -35,6 +36,7 @@
 pub mod admin;
 pub mod app;
 pub mod cli;
+pub(crate) mod condition;
 pub mod config;
 pub mod dlq;
 pub(crate) mod envelope;

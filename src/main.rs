@@ -39,6 +39,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Routing tools.
+    Route {
+        #[command(subcommand)]
+        command: RouteCommand,
+    },
     /// Dead-lettered HTTP deliveries, through the admin API of a running gateway.
     Dlq {
         #[command(subcommand)]
@@ -149,6 +154,24 @@ enum ConfigCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum RouteCommand {
+    /// Print which routes match an event and why: each route's filters and
+    /// its `when` result, then the topics and endpoints it would go to.
+    Test {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// A normalized event as JSON (as stored, or as a topic receives it).
+        #[arg(long)]
+        event: PathBuf,
+        /// The envelope block as JSON (`state`, `reference`, `metadata`,
+        /// `progress`, `signers`), for conditions on `envelope`; default: the
+        /// event's own `envelope`.
+        #[arg(long)]
+        envelope: Option<PathBuf>,
+    },
+}
+
 fn load(path: Option<&PathBuf>) -> Result<app::Loaded, ExitCode> {
     app::load(path.map(PathBuf::as_path)).map_err(|e| {
         eprint!("{e}");
@@ -190,6 +213,29 @@ fn main() -> ExitCode {
             };
             cli::sign(&l, args)
                 .map(|out| println!("{out}"))
+                .map_err(|e| {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                })
+        }),
+        Command::Route {
+            command:
+                RouteCommand::Test {
+                    config,
+                    event,
+                    envelope,
+                },
+        } => load(config.as_ref()).and_then(|l| {
+            let read = |p: &PathBuf| {
+                std::fs::read(p).map_err(|e| {
+                    eprintln!("error: cannot read {}: {e}", p.display());
+                    ExitCode::from(2)
+                })
+            };
+            let event = read(&event)?;
+            let envelope = envelope.as_ref().map(read).transpose()?;
+            cli::route_test(&l, &event, envelope.as_deref())
+                .map(|out| print!("{out}"))
                 .map_err(|e| {
                     eprintln!("error: {e}");
                     ExitCode::from(2)

@@ -10,7 +10,7 @@ use tracing::Instrument as _;
 use crate::event::{EventId, SignatureEvent};
 use crate::providers::{Answer, Handshake, Malformed, Source};
 use crate::route::Router;
-use crate::store::{Claim, Facts, NewEvent, Store, StoreError};
+use crate::store::{Claim, Facts, LateRoute, NewEvent, Store, StoreError};
 use crate::time::Clock;
 use crate::verify::{Inbound, VerifyError};
 
@@ -164,26 +164,33 @@ fn to_new(
     traceparent: Option<&str>,
     tracking: bool,
 ) -> NewEvent {
+    let tracked = e.envelope_id.as_ref().filter(|_| tracking);
+    let (routed, late) = match tracked {
+        Some(_) => router.route_deferring(e),
+        None => (router.route(e), None),
+    };
     NewEvent {
         traceparent: traceparent.map(str::to_owned),
-        topics: router.topics(e),
-        endpoints: router.endpoints(e),
+        topics: routed.topics,
+        endpoints: routed.endpoints,
         envelope: e
             .envelope_id
             .clone()
             .unwrap_or_else(|| e.id.as_str().to_owned()),
-        facts: e
-            .envelope_id
-            .as_ref()
-            .filter(|_| tracking)
-            .map(|envelope_id| Facts {
-                envelope_id: envelope_id.clone(),
-                provider: e.provider.clone(),
-                kind: e.kind,
-                signer: e.signer.clone(),
-                occurred_at: e.occurred_at.clone(),
-                received_at: e.received_at.clone(),
+        facts: tracked.map(|envelope_id| Facts {
+            envelope_id: envelope_id.clone(),
+            provider: e.provider.clone(),
+            kind: e.kind,
+            signer: e.signer.clone(),
+            occurred_at: e.occurred_at.clone(),
+            received_at: e.received_at.clone(),
+            late_route: late.map(|d| {
+                LateRoute(Arc::new(move |block| {
+                    let r = d.route(block);
+                    (r.topics, r.endpoints)
+                }))
             }),
+        }),
         source: e.source.clone(),
         id: e.id.as_str().to_owned(),
         received_ms,

@@ -512,3 +512,40 @@ fn a_reachable_admin_listener_needs_a_token() {
     let ps = problems("[server]\nadmin_token = \"short\"\n");
     assert!(has(&ps, "server.admin_token", "16"), "{ps:?}");
 }
+
+#[test]
+fn route_conditions_are_checked_at_load() {
+    // A syntax error, with its position.
+    let ps = problems("[[routes]]\nwhen = \"event.kind == \"\ntopics = [\"t\"]\n");
+    assert!(has(&ps, "routes[0].when", "line 1, column"), "{ps:?}");
+    // An unknown variable, where it is.
+    let ps = problems(
+        "[[routes]]\ntopics = [\"t\"]\n[[routes]]\nwhen = \"event.kind == 'x' && evt.id == 'y'\"\ntopics = [\"t\"]\n",
+    );
+    assert!(
+        has(
+            &ps,
+            "routes[1].when",
+            "line 1, column 22: unknown variable `evt`"
+        ),
+        "{ps:?}"
+    );
+    // Not a bool.
+    let ps = problems("[[routes]]\nwhen = \"event.payload.amount * 2\"\ntopics = [\"t\"]\n");
+    assert!(has(&ps, "routes[0].when", "not a bool"), "{ps:?}");
+    // `envelope` needs envelope tracking.
+    let ps = problems("[[routes]]\nwhen = \"envelope.state == 'completed'\"\ntopics = [\"t\"]\n");
+    assert!(
+        has(&ps, "routes[0].when", "envelope tracking is off"),
+        "{ps:?}"
+    );
+    let ok = load_str(
+        "[envelopes]\nenabled = true\n[[routes]]\nwhen = \"envelope.state == 'completed'\"\ntopics = [\"t\"]\n",
+    );
+    assert!(ok.is_ok(), "{:?}", ok.err());
+    // Names are unique.
+    let ps = problems(
+        "[[routes]]\nname = \"a\"\ntopics = [\"t\"]\n[[routes]]\nname = \"a\"\ntopics = [\"u\"]\n",
+    );
+    assert!(has(&ps, "routes[1].name", "more than once"), "{ps:?}");
+}

@@ -87,10 +87,15 @@ pub async fn run_with_clock(
     let router = Router::new(
         cfg.routes.clone(),
         kafka_on.then(|| cfg.kafka.default_topic.clone()),
-    );
+        clock.clone(),
+    )
+    .map_err(anyhow::Error::msg)?;
     let tracking = cfg.envelopes.enabled.then(|| {
         let r = router.clone();
-        let route: crate::store::RouteFn = Arc::new(move |e| (r.topics(e), r.endpoints(e)));
+        let route: crate::store::RouteFn = Arc::new(move |e| {
+            let routed = r.route(e);
+            (routed.topics, routed.endpoints)
+        });
         Tracking {
             max_signers: cfg.envelopes.max_signers,
             max_history: cfg.envelopes.max_history,
@@ -136,6 +141,7 @@ pub async fn run_with_clock(
     metrics.register(Box::new(store.stats().derived_events.clone()));
     metrics.register(Box::new(store.stats().anomalies.clone()));
     metrics.register(Box::new(store.stats().changes.clone()));
+    metrics.register(Box::new(router.errors().clone()));
     let source_providers = loaded
         .sources
         .iter()

@@ -14,14 +14,31 @@ pub struct Match {
     pub event_types: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
+    /// The route's label in metrics, logs and `route test` (default
+    /// `routes[<index>]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(rename = "match", default)]
-    pub when: Match,
+    pub filter: Match,
+    /// A CEL condition over `event`, `envelope` and `source` that must also
+    /// hold (see `crate::condition`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
     #[serde(default)]
     pub topics: Vec<String>,
     /// `[[endpoints]]` ids the matching events are delivered to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<String>,
+}
+
+impl RouteConfig {
+    /// The route's label: its `name`, else `routes[<index>]`.
+    pub fn label(&self, index: usize) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("routes[{index}]"))
+    }
 }

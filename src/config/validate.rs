@@ -94,7 +94,7 @@ fn kafka(c: &Config, r: &mut Report) {
 fn routes(c: &Config, r: &mut Report) {
     for (i, route) in c.routes.iter().enumerate() {
         for s in route
-            .when
+            .filter
             .sources
             .iter()
             .filter(|s| !c.sources.iter().any(|x| &x.id == *s))
@@ -119,6 +119,31 @@ fn routes(c: &Config, r: &mut Report) {
                 format!("routes[{i}].topics"),
                 format!("`{t}` is not a valid topic name"),
                 "use 1-249 of A-Z a-z 0-9 . _ -",
+            );
+        }
+        if let Some(when) = &route.when {
+            match crate::condition::Condition::compile(when) {
+                Err(e) => r.add(
+                    format!("routes[{i}].when"),
+                    format!("line {}, column {}: {}", e.line, e.column, e.problem),
+                    e.fix,
+                ),
+                Ok(cond) if cond.uses_envelope && !c.envelopes.enabled => r.add(
+                    format!("routes[{i}].when"),
+                    "uses `envelope`, but envelope tracking is off",
+                    "set [envelopes] enabled = true, or leave `envelope` out of the condition",
+                ),
+                Ok(_) => {}
+            }
+        }
+        let names: Vec<_> = c.routes.iter().filter_map(|r| r.name.as_ref()).collect();
+        if let Some(name) = &route.name
+            && names.iter().filter(|n| **n == name).count() > 1
+        {
+            r.add(
+                format!("routes[{i}].name"),
+                format!("route name `{name}` is used more than once"),
+                "give each route its own name",
             );
         }
         if route.topics.is_empty() && route.endpoints.is_empty() {

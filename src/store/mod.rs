@@ -18,8 +18,8 @@ pub use deliveries::{
     Attempt, DeadLetter, DeadLetterDetail, DeliveryState, Due, HttpDelivery, HttpOp, Next,
 };
 pub use envelopes::{
-    EnvelopeOp, EnvelopeOutcome, EnvelopePage, Facts, LogEntry, RouteFn, SignerEntry, StreamMsg,
-    Tracking,
+    EnvelopeOp, EnvelopeOutcome, EnvelopePage, Facts, LateRoute, LogEntry, RouteFn, SignerEntry,
+    StreamMsg, Tracking,
 };
 pub use events::{Claim, NewEvent, Record};
 pub use outbox::{Ack, KafkaDelivery, Pending};

@@ -397,10 +397,31 @@ impl Writer {
             }
             _ => None,
         };
-        let (json, derived) = tracked.unwrap_or_default();
-        t.events.put(seq, e, json.as_deref().unwrap_or(&e.json))?;
+        let applied = tracked.unwrap_or_default();
+        // Routes that waited for the envelope may add destinations.
+        let merged;
+        let e = match applied.late {
+            Some((topics, endpoints)) if !topics.is_empty() || !endpoints.is_empty() => {
+                let mut m = e.clone();
+                for t in topics {
+                    if !m.topics.contains(&t) {
+                        m.topics.push(t);
+                    }
+                }
+                for x in endpoints {
+                    if !m.endpoints.contains(&x) {
+                        m.endpoints.push(x);
+                    }
+                }
+                merged = m;
+                &merged
+            }
+            _ => e,
+        };
+        t.events
+            .put(seq, e, applied.json.as_deref().unwrap_or(&e.json))?;
         fan_out(&mut t.queue, &mut t.http, seq, e, wake)?;
-        self.store_derived(t, derived, wake)?;
+        self.store_derived(t, applied.derived, wake)?;
         Ok(claim)
     }
 

@@ -12,5 +12,6 @@ mod envelopes;
 mod ingest;
 mod kafka;
 mod operations;
+mod rules;
 mod style;
 mod telemetry;

@@ -71,6 +71,17 @@ pub(in crate::store) struct Pending {
     to: EnvelopeState,
 }
 
+/// What applying a provider event to its envelope gave.
+#[derive(Default)]
+pub(in crate::store) struct Applied {
+    /// The event's JSON with the envelope block (registered envelopes only).
+    pub json: Option<Vec<u8>>,
+    /// Derived events to store after it.
+    pub derived: Vec<Pending>,
+    /// Further (topics, endpoints) from routes that waited for the envelope.
+    pub late: Option<(Vec<String>, Vec<String>)>,
+}
+
 /// The envelope tables, open in one write transaction.
 pub(in crate::store) struct Tables<'txn> {
     envelopes: Table<'txn, (&'static str, &'static str), &'static [u8]>,
@@ -232,8 +243,7 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
-    /// Applies a provider event just stored under `seq`. Returns its JSON with
-    /// the envelope block (for registered envelopes) and the derived events.
+    /// Applies a provider event just stored under `seq`.
     #[allow(clippy::too_many_arguments)]
     pub fn on_event(
         &mut self,
@@ -244,7 +254,7 @@ impl<'txn> Tables<'txn> {
         t: &Tracking,
         now_ms: i64,
         stream: &mut Vec<Arc<StreamMsg>>,
-    ) -> Result<(Option<Vec<u8>>, Vec<Pending>), StoreError> {
+    ) -> Result<Applied, StoreError> {
         let env = self.load_or_create(
             cache,
             &e.source,
@@ -266,11 +276,19 @@ impl<'txn> Tables<'txn> {
             received_at: &f.received_at,
         };
         let derived = pending(env, &step, &cause, e.received_ms, e.traceparent.as_ref(), t);
-        let json = env
-            .registration
-            .is_some()
-            .then(|| splice(&e.json, &env.block()));
-        Ok((json, derived))
+        let block = (env.registration.is_some() || f.late_route.is_some()).then(|| env.block());
+        Ok(Applied {
+            json: block
+                .as_ref()
+                .filter(|_| env.registration.is_some())
+                .map(|b| splice(&e.json, b)),
+            late: f
+                .late_route
+                .as_ref()
+                .zip(block.as_ref())
+                .map(|(r, b)| (r.0)(b)),
+            derived,
+        })
     }
 
     /// Records a derived event stored under `seq` on its envelope.

@@ -22,7 +22,9 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use crate::envelope::{Envelope, Registration};
-use crate::event::{EnvelopeState, Kind, Progress, SignatureEvent, Signer, SignerState};
+use crate::event::{
+    EnvelopeBlock, EnvelopeState, Kind, Progress, SignatureEvent, Signer, SignerState,
+};
 
 use super::{Store, StoreError};
 
@@ -35,6 +37,28 @@ pub(super) const ENVELOPE_LOG: TableDefinition<u64, &[u8]> =
 
 /// Routes a derived event: (Kafka topics, HTTP endpoints).
 pub type RouteFn = Arc<dyn Fn(&SignatureEvent) -> (Vec<String>, Vec<String>) + Send + Sync>;
+
+/// The routes of a provider event that wait for its envelope (conditions
+/// reading `envelope`): given the envelope as of after the event, the further
+/// (Kafka topics, HTTP endpoints). Evaluated by the writer, in the accepting
+/// transaction.
+#[derive(Clone)]
+pub struct LateRoute(pub Arc<LateRouteFn>);
+
+/// See [`LateRoute`].
+pub type LateRouteFn = dyn Fn(&EnvelopeBlock) -> (Vec<String>, Vec<String>) + Send + Sync;
+
+impl std::fmt::Debug for LateRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LateRoute")
+    }
+}
+
+impl PartialEq for LateRoute {
+    fn eq(&self, other: &LateRoute) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
 
 /// Envelope tracking's settings (from `[envelopes]`) and the routing derived
 /// events take.
@@ -70,6 +94,8 @@ pub struct Facts {
     pub signer: Option<Signer>,
     pub occurred_at: Option<String>,
     pub received_at: String,
+    /// Routes that wait for the envelope, if any.
+    pub late_route: Option<LateRoute>,
 }
 
 /// A signer's change in a history entry.

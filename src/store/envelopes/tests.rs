@@ -91,6 +91,7 @@ fn event(id: &str, kind: Kind, signer: Option<usize>, at: i64) -> NewEvent {
             signer: e.signer.clone(),
             occurred_at: None,
             received_at: e.received_at.clone(),
+            late_route: None,
         }),
     }
 }

@@ -6,7 +6,7 @@
 //! errors.
 
 mod api;
-mod hooks;
+pub(crate) mod hooks;
 mod stream;
 
 use std::collections::{HashMap, HashSet};

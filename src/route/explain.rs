@@ -1,0 +1,115 @@
+//! `countersign route test`: which routes an event matches, and why. Each
+//! route's filters and its condition's result, for people writing rules.
+
+use std::fmt::Write as _;
+
+use crate::condition::Vars;
+use crate::config::Match;
+use crate::event::{EnvelopeBlock, SignatureEvent};
+
+use super::{Matches, Routed, Router};
+
+/// One route's verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explained {
+    pub label: String,
+    /// Each non-empty filter (`match.kinds = [...]`) and whether it held.
+    pub filters: Vec<(String, bool)>,
+    /// The condition and its result (`None`: not evaluated, a filter failed).
+    pub when: Option<(String, Option<Result<bool, String>>)>,
+    pub matched: bool,
+}
+
+/// The non-empty filters of `m`, each with whether `e` passes it alone.
+fn filters(m: &Match, e: &SignatureEvent) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let mut one = |key: &str, list: String, only: Match| {
+        out.push((format!("match.{key} = {list}"), only.matches(e)));
+    };
+    if !m.sources.is_empty() {
+        let only = Match {
+            sources: m.sources.clone(),
+            ..Match::default()
+        };
+        one("sources", format!("{:?}", m.sources), only);
+    }
+    if !m.providers.is_empty() {
+        let names: Vec<_> = m.providers.iter().map(|p| p.as_str()).collect();
+        let only = Match {
+            providers: m.providers.clone(),
+            ..Match::default()
+        };
+        one("providers", format!("{names:?}"), only);
+    }
+    if !m.kinds.is_empty() {
+        let names: Vec<_> = m.kinds.iter().map(|k| k.as_str()).collect();
+        let only = Match {
+            kinds: m.kinds.clone(),
+            ..Match::default()
+        };
+        one("kinds", format!("{names:?}"), only);
+    }
+    if !m.event_types.is_empty() {
+        let only = Match {
+            event_types: m.event_types.clone(),
+            ..Match::default()
+        };
+        one("event_types", format!("{:?}", m.event_types), only);
+    }
+    out
+}
+
+/// Every route's verdict on `e` (with `envelope`, else the event's own
+/// block), and the destinations. Evaluation errors here are not counted.
+pub fn explain(
+    router: &Router,
+    e: &SignatureEvent,
+    envelope: Option<&EnvelopeBlock>,
+) -> (Vec<Explained>, Routed) {
+    let vars = Vars::new(e, envelope.or(e.envelope.as_ref()));
+    let mut routed = Routed::default();
+    let verdicts = router
+        .inner
+        .routes
+        .iter()
+        .map(|r| {
+            let filters = filters(&r.cfg.filter, e);
+            let pass = r.cfg.filter.matches(e);
+            let result = r.cond.as_ref().filter(|_| pass).map(|c| c.eval(&vars));
+            let matched = pass && result.as_ref().is_none_or(|x| *x == Ok(true));
+            if matched {
+                routed.add(&r.cfg);
+            }
+            Explained {
+                label: r.label.clone(),
+                filters,
+                when: r.cfg.when.clone().map(|w| (w, result)),
+                matched,
+            }
+        })
+        .collect();
+    router.default_topic(&mut routed, false);
+    (verdicts, routed)
+}
+
+impl Explained {
+    /// As the CLI prints it.
+    pub fn render(&self, out: &mut String) {
+        let verdict = if self.matched { "MATCH" } else { "no match" };
+        let _ = writeln!(out, "{}: {verdict}", self.label);
+        if self.filters.is_empty() {
+            let _ = writeln!(out, "  match: (any event)");
+        }
+        for (f, ok) in &self.filters {
+            let _ = writeln!(out, "  {f}: {}", if *ok { "yes" } else { "no" });
+        }
+        if let Some((src, result)) = &self.when {
+            let r = match result {
+                None => "not evaluated (a filter did not match)".to_owned(),
+                Some(Ok(b)) => b.to_string(),
+                Some(Err(e)) => format!("error: {e} (the route does not match)"),
+            };
+            let _ = writeln!(out, "  when `{src}`: {r}");
+        }
+    }
+}
