@@ -294,12 +294,38 @@ pub struct EnvelopeView {
     pub updated_at: String,
     /// The listing's cursor: pass as `before` to list older envelopes.
     pub sequence: u64,
-    /// Derived events this request emitted (PUT, POST …/archived).
+    /// The deadline in force (RFC 3339): set by `POST …/deadline`, the
+    /// registration's, or the source's `expire_after` after sending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
+    /// Timers still to fire, soonest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timers: Vec<TimerView>,
+    /// Derived events this request emitted (PUT, POST …/archived, …/remind).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub derived: Vec<DerivedRef>,
     /// The history, oldest first (`GET` of one envelope only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<HistoryEntry>,
+}
+
+/// A pending timer of an envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimerView {
+    /// `reminder`, `overdue` or `escalated`.
+    pub kind: String,
+    /// The reminder's index in its `reminders` list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminder: Option<u32>,
+    pub due_at: String,
+}
+
+/// `POST /v1/envelopes/{source}/{envelope_id}/deadline`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlineRequest {
+    /// RFC 3339.
+    pub deadline: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,10 +6,14 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use http_body_util::{BodyExt, Limited};
 
-use super::api::{ArchiveRequest, DerivedRef, DocumentMismatch, EnvelopeList, EnvelopeView};
+use super::api::{
+    ArchiveRequest, DeadlineRequest, DerivedRef, DocumentMismatch, EnvelopeList, EnvelopeView,
+    TimerView,
+};
 use super::query::{self, limit, number, param};
 use super::response::{self, AdminError};
 use super::{Shared, blocking};
+use crate::envelope::timers::{Offset, TimerKind};
 use crate::envelope::{Envelope, Registration};
 use crate::event::Kind;
 use crate::store::{EnvelopeOp, EnvelopeOutcome, LogEntry};
@@ -64,6 +68,10 @@ fn applied(outcome: EnvelopeOutcome) -> Result<Applied, AdminError> {
         EnvelopeOutcome::Done { envelope, derived } => Ok((envelope, derived)),
         EnvelopeOutcome::NotFound => Err(AdminError::NotFound("no such envelope")),
         EnvelopeOutcome::Refused(e) => Err(AdminError::State(e.to_string())),
+        EnvelopeOutcome::Final(state) => Err(AdminError::State(format!(
+            "the envelope is {}: it has no deadline or reminders any more",
+            state.as_str()
+        ))),
     }
 }
 
@@ -96,7 +104,62 @@ fn check(reg: &Registration, max_signers: usize) -> Result<(), AdminError> {
             "deadline `{d}` is not an RFC 3339 time (e.g. 2026-12-31T17:00:00Z)"
         ));
     }
+    for (i, r) in reg.reminders.iter().flatten().enumerate() {
+        if let Err(e) = Offset::parse(r) {
+            return bad(format!("reminders[{i}]: {e}"));
+        }
+    }
+    if let Some(e) = reg.escalate_after.as_deref()
+        && humantime::parse_duration(e).is_err()
+    {
+        return bad(format!(
+            "escalate_after `{e}` is not a duration (e.g. \"7d\")"
+        ));
+    }
     Ok(())
+}
+
+/// `POST /v1/envelopes/{source}/{envelope_id}/remind`: emits
+/// `envelope.reminder_due` now (`manual: true`, the signers still pending);
+/// 409 once the envelope is completed, cancelled or archived.
+pub async fn remind(
+    State(admin): Shared,
+    Path((source, envelope_id)): Path<(String, String)>,
+) -> Result<Response, AdminError> {
+    tracking(&admin)?;
+    let op = EnvelopeOp::Remind {
+        source,
+        envelope_id,
+    };
+    let (envelope, derived) = applied(admin.store.envelope_op(op).await?)?;
+    Ok(response::ok(view(&envelope, &derived, Vec::new())))
+}
+
+/// `POST /v1/envelopes/{source}/{envelope_id}/deadline` with
+/// `{"deadline": "<RFC 3339>"}`: moves the deadline and reschedules the
+/// timers that hang on it (overdue, escalation, reminders before it); a
+/// timer already fired for the old deadline stays fired, the new ones fire
+/// in their turn.
+pub async fn deadline(
+    State(admin): Shared,
+    Path((source, envelope_id)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, AdminError> {
+    tracking(&admin)?;
+    let req: DeadlineRequest = json_body(body, 4096).await?;
+    let deadline_ms = parse_rfc3339_ms(&req.deadline).ok_or_else(|| {
+        AdminError::BadRequest(format!(
+            "deadline `{}` is not an RFC 3339 time (e.g. 2026-12-31T17:00:00Z)",
+            req.deadline
+        ))
+    })?;
+    let op = EnvelopeOp::Deadline {
+        source,
+        envelope_id,
+        deadline_ms,
+    };
+    let (envelope, derived) = applied(admin.store.envelope_op(op).await?)?;
+    Ok(response::ok(view(&envelope, &derived, Vec::new())))
 }
 
 /// `PUT /v1/envelopes/{source}/{envelope_id}`: idempotent; 200 with the
@@ -255,6 +318,28 @@ pub fn view(e: &Envelope, derived: &[(Kind, String)], history: Vec<LogEntry>) ->
         created_at: format_ms(e.created_ms),
         updated_at: format_ms(e.updated_ms),
         sequence: e.created_seq,
+        deadline: e
+            .timers
+            .pending
+            .iter()
+            .find(|t| t.kind == TimerKind::Overdue)
+            .map(|t| t.due_ms)
+            .or(e.timers.deadline_ms)
+            .or_else(|| {
+                let r = e.registration.as_ref()?.deadline.as_deref()?;
+                parse_rfc3339_ms(r)
+            })
+            .map(format_ms),
+        timers: e
+            .timers
+            .pending
+            .iter()
+            .map(|t| TimerView {
+                kind: t.kind.as_str().into(),
+                reminder: (t.kind == TimerKind::Reminder).then_some(t.slot),
+                due_at: format_ms(t.due_ms),
+            })
+            .collect(),
         derived: derived
             .iter()
             .map(|(k, id)| DerivedRef {
@@ -287,6 +372,7 @@ mod tests {
                 }],
                 document_sha256: Some("ab".repeat(32)),
                 deadline: Some("2026-12-31T17:00:00Z".into()),
+                ..Registration::default()
             },
             10,
         );

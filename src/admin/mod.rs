@@ -99,6 +99,14 @@ pub fn router(admin: Arc<Admin>) -> Router {
             "/v1/envelopes/{source}/{envelope_id}/archived",
             post(envelopes::archived),
         )
+        .route(
+            "/v1/envelopes/{source}/{envelope_id}/remind",
+            post(envelopes::remind),
+        )
+        .route(
+            "/v1/envelopes/{source}/{envelope_id}/deadline",
+            post(envelopes::deadline),
+        )
         .route("/v1/stream", get(stream::sse))
         .route("/v1/stream/ws", get(stream::ws))
         .route("/v1/endpoints", get(endpoints::list))

@@ -18,6 +18,9 @@ pub struct Loaded {
     pub telemetry: crate::telemetry::Settings,
     /// The admin listener's token and host rules.
     pub admin: crate::admin::Guard,
+    /// Each source's envelope timer policy (`expire_after`, `reminders`,
+    /// `escalate_after`), by source id; sources without one are left out.
+    pub(crate) timer_policies: std::collections::HashMap<String, crate::envelope::timers::Policy>,
     /// Settings that work but are weaker than they should be (shown by
     /// `config check` and logged at start-up).
     pub warnings: Vec<crate::config::Problem>,
@@ -46,6 +49,15 @@ pub fn build(config: Config) -> Result<Loaded, ConfigError> {
     let endpoints = (config.endpoints.iter().enumerate())
         .filter_map(|(i, e)| Endpoint::from_config(&format!("endpoints[{i}]"), e, &mut r))
         .collect();
+    let timer_policies = (config.sources.iter().enumerate())
+        .map(|(i, s)| {
+            let p =
+                crate::envelope::timers::Policy::from_source(&format!("sources[{i}]"), s, &mut r);
+            (s.id.clone(), p)
+        })
+        .filter(|(_, p)| !p.is_empty() || p.escalate_after_ms.is_some())
+        .collect();
+    crate::route::check(&config, &mut r);
     let kafka = crate::sink::kafka::check(&config.kafka, &mut r);
     let telemetry = crate::telemetry::Settings::from_config(&config.telemetry, &mut r);
     let admin = crate::admin::Guard::from_config(&config.server, &mut r);
@@ -57,6 +69,7 @@ pub fn build(config: Config) -> Result<Loaded, ConfigError> {
         kafka,
         telemetry,
         admin,
+        timer_policies,
         warnings,
     })
 }

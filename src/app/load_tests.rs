@@ -549,3 +549,27 @@ fn route_conditions_are_checked_at_load() {
     );
     assert!(has(&ps, "routes[1].name", "more than once"), "{ps:?}");
 }
+
+#[test]
+fn timer_settings_name_the_key() {
+    let ps = problems(
+        "[[sources]]\nid = \"s\"\nprovider = \"generic_hmac\"\nsecrets = [\"k\"]\nheader = \"X-Sig\"\nreminders = [\"3d\", \"soon\"]\nexpire_after = \"30d\"\n",
+    );
+    assert!(
+        has(&ps, "sources[0].reminders[1]", "not an offset"),
+        "{ps:?}"
+    );
+    assert!(has(&ps, "sources[0]", "envelope tracking is off"), "{ps:?}");
+    let ps = problems("[envelopes]\ntimer_batch = 0\ntimer_interval = \"0s\"\n");
+    assert!(has(&ps, "envelopes.timer_batch", ""), "{ps:?}");
+    assert!(has(&ps, "envelopes.timer_interval", ""), "{ps:?}");
+    let ok = load_str(
+        "[envelopes]\nenabled = true\n[[sources]]\nid = \"s\"\nprovider = \"generic_hmac\"\nsecrets = [\"k\"]\nheader = \"X-Sig\"\nreminders = [\"3d\", \"-1d\"]\nexpire_after = \"30d\"\nescalate_after = \"7d\"\n",
+    )
+    .unwrap();
+    assert_eq!(l_policy(&ok).reminders.len(), 2);
+}
+
+fn l_policy(l: &Loaded) -> &crate::envelope::timers::Policy {
+    &l.timer_policies["s"]
+}

@@ -103,6 +103,7 @@ pub async fn run_with_clock(
             retention_ms: cfg.envelopes.retention.as_millis().min(i64::MAX as u128) as i64,
             stream_buffer: cfg.envelopes.stream_buffer,
             route,
+            policies: Arc::new(loaded.timer_policies.clone()),
         }
     });
     let store_cfg = cfg.store.clone();
@@ -142,6 +143,11 @@ pub async fn run_with_clock(
     metrics.register(Box::new(store.stats().anomalies.clone()));
     metrics.register(Box::new(store.stats().changes.clone()));
     metrics.register(Box::new(router.errors().clone()));
+    if cfg.envelopes.enabled {
+        metrics.register(Box::new(store.stats().timers_pending.clone()));
+        metrics.register(Box::new(store.stats().timers_fired.clone()));
+        metrics.register(Box::new(store.stats().timer_lateness.clone()));
+    }
     let source_providers = loaded
         .sources
         .iter()
@@ -287,6 +293,27 @@ pub async fn run_with_clock(
             }),
         )
     };
+    let timers = cfg.envelopes.enabled.then(|| {
+        let (store, interval, batch, clock, st) = (
+            store.clone(),
+            cfg.envelopes.timer_interval,
+            cfg.envelopes.timer_batch,
+            clock.clone(),
+            stop.clone(),
+        );
+        supervised(
+            "timers".into(),
+            Box::new(move || {
+                Box::pin(timer_loop(
+                    store.clone(),
+                    interval,
+                    batch,
+                    clock.clone(),
+                    st.clone(),
+                ))
+            }),
+        )
+    });
     report_leftovers(&store, &configured, kafka_on).await;
     ready.store(true, Ordering::SeqCst);
 
@@ -313,6 +340,9 @@ pub async fn run_with_clock(
     trigger.begin();
     let _ = public.await;
     let _ = sweeper.await;
+    if let Some(t) = timers {
+        let _ = t.await;
+    }
     for t in sink_tasks {
         let _ = t.await;
     }
@@ -357,6 +387,50 @@ async fn report_leftovers(store: &Store, endpoints: &[String], kafka_on: bool) {
             pending = n,
             "Kafka is off but the outbox holds messages from when it was on; they are kept (and keep their events) until Kafka is configured again"
         );
+    }
+}
+
+/// Fires envelope timers as they fall due: looks at the soonest due time
+/// (a read), sleeps until then or `interval` (new timers may come sooner),
+/// and fires in batches of `batch` while timers are due. A timer due while
+/// the gateway was down fires at the first look after start.
+async fn timer_loop(
+    store: Store,
+    interval: std::time::Duration,
+    batch: usize,
+    clock: Clock,
+    mut shutdown: Shutdown,
+) {
+    let step = interval.as_millis().clamp(1, i64::MAX as u128) as i64;
+    loop {
+        let now = clock.now_ms();
+        let next = match store.next_timer_due() {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the envelope timers");
+                None
+            }
+        };
+        if next.is_some_and(|due| due <= now) {
+            match store.fire_timers(batch).await {
+                Ok(n) if n > 0 => {
+                    tracing::debug!(fired = n, "envelope timers fired");
+                    if shutdown.deadline().is_some() {
+                        return;
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "firing envelope timers failed"),
+            }
+        }
+        let wake = next
+            .filter(|d| *d > now)
+            .map_or(now + step, |d| d.min(now + step));
+        tokio::select! {
+            _ = clock.sleep_until(wake) => {}
+            _ = shutdown.begun() => return,
+        }
     }
 }
 

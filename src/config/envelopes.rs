@@ -42,6 +42,12 @@ pub struct EnvelopesConfig {
     /// A keep-alive comment (SSE) or ping (WebSocket) this often.
     #[serde(with = "dur")]
     pub stream_keepalive: Duration,
+    /// How often due timers (reminders, deadlines, escalations) are looked
+    /// for; a timer fires at most this late while the gateway runs.
+    #[serde(with = "dur")]
+    pub timer_interval: Duration,
+    /// Timers one transaction fires at most (more due: the next goes at once).
+    pub timer_batch: usize,
 }
 
 impl Default for EnvelopesConfig {
@@ -57,6 +63,8 @@ impl Default for EnvelopesConfig {
             stream_buffer: 4_096,
             stream_max_replay: 100_000,
             stream_keepalive: Duration::from_secs(15),
+            timer_interval: Duration::from_secs(1),
+            timer_batch: 1_000,
         }
     }
 }

@@ -24,7 +24,7 @@ pub struct RouteConfig {
     #[serde(rename = "match", default)]
     pub filter: Match,
     /// A CEL condition over `event`, `envelope` and `source` that must also
-    /// hold (see `crate::condition`).
+    /// hold (compiled by the router at load).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
     #[serde(default)]

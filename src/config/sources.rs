@@ -60,6 +60,18 @@ pub struct SourceConfig {
     pub timestamp_header: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_header: Option<String>,
+    /// Envelope deadline by default: this long after an envelope was first
+    /// seen going out for signing (a registration's `deadline` wins). Needs
+    /// `[envelopes] enabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "dur::opt")]
+    pub expire_after: Option<Duration>,
+    /// Reminder offsets: `"3d"` after sending, `"-1d"` before the deadline;
+    /// each fires `envelope.reminder_due` once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reminders: Vec<String>,
+    /// Grace past the deadline before `envelope.escalated`.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "dur::opt")]
+    pub escalate_after: Option<Duration>,
 }
 
 fn default_tolerance() -> Duration {

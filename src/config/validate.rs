@@ -26,6 +26,15 @@ pub fn check(c: &Config, r: &mut Report) {
                 "map the event type to a provider kind (e.g. \"completed\"); countersign emits envelope.* itself",
             );
         }
+        let timed =
+            s.expire_after.is_some() || !s.reminders.is_empty() || s.escalate_after.is_some();
+        if timed && !c.envelopes.enabled {
+            r.add(
+                format!("sources[{i}]"),
+                "expire_after, reminders and escalate_after time envelopes, but envelope tracking is off",
+                "set [envelopes] enabled = true, or remove them",
+            );
+        }
     }
     let mut seen = HashSet::new();
     for (i, e) in c.endpoints.iter().enumerate() {
@@ -120,21 +129,6 @@ fn routes(c: &Config, r: &mut Report) {
                 format!("`{t}` is not a valid topic name"),
                 "use 1-249 of A-Z a-z 0-9 . _ -",
             );
-        }
-        if let Some(when) = &route.when {
-            match crate::condition::Condition::compile(when) {
-                Err(e) => r.add(
-                    format!("routes[{i}].when"),
-                    format!("line {}, column {}: {}", e.line, e.column, e.problem),
-                    e.fix,
-                ),
-                Ok(cond) if cond.uses_envelope && !c.envelopes.enabled => r.add(
-                    format!("routes[{i}].when"),
-                    "uses `envelope`, but envelope tracking is off",
-                    "set [envelopes] enabled = true, or leave `envelope` out of the condition",
-                ),
-                Ok(_) => {}
-            }
         }
         let names: Vec<_> = c.routes.iter().filter_map(|r| r.name.as_ref()).collect();
         if let Some(name) = &route.name
@@ -258,6 +252,8 @@ fn envelopes(c: &Config, r: &mut Report) {
         " (an envelope outlives its events)",
     );
     r.range("envelopes.max_signers", e.max_signers, 1, 1_000);
+    r.positive("envelopes.timer_interval", e.timer_interval);
+    r.range("envelopes.timer_batch", e.timer_batch, 1, 100_000);
     r.range("envelopes.max_history", e.max_history, 16, 1_000_000);
     r.range(
         "envelopes.cache_envelopes",

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::event::{Auth, EventId, Kind, SCHEMA_VERSION, SignatureEvent};
 
+use super::timers::{self, TimerKind};
 use super::{Derived, Envelope};
 
 /// The `auth.method` of derived events.
@@ -33,10 +34,15 @@ impl Derived {
             Derived::Archived { .. } => Kind::EnvelopeArchived,
             Derived::DocumentMismatch { .. } => Kind::EnvelopeDocumentMismatch,
             Derived::Anomaly { .. } => Kind::EnvelopeAnomaly,
+            Derived::Due { timer, .. } => match timer.kind {
+                TimerKind::Reminder => Kind::EnvelopeReminderDue,
+                TimerKind::Overdue => Kind::EnvelopeOverdue,
+                TimerKind::Escalated => Kind::EnvelopeEscalated,
+            },
         }
     }
 
-    fn payload(&self) -> Value {
+    fn payload(&self, env: &Envelope) -> Value {
         match self {
             Derived::InSigning => json!({}),
             Derived::AllSigned { by } => json!({ "completed_by": by }),
@@ -46,6 +52,25 @@ impl Derived {
                 json!({ "expected_sha256": expected, "got_sha256": got })
             }
             Derived::Anomaly { what } => json!({ "anomaly": what }),
+            Derived::Due { timer, deadline_ms } => {
+                let pending: Vec<Value> = env
+                    .pending_signers()
+                    .into_iter()
+                    .map(|s| json!({ "id": s.id, "email": s.email, "name": s.name, "state": s.state }))
+                    .collect();
+                let mut p = json!({
+                    "due_at": crate::time::format_ms(timer.due_ms),
+                    "manual": timer.slot == timers::MANUAL,
+                    "pending_signers": pending,
+                });
+                if timer.kind == TimerKind::Reminder && timer.slot != timers::MANUAL {
+                    p["reminder"] = json!(timer.slot);
+                }
+                if let Some(d) = deadline_ms {
+                    p["deadline"] = json!(crate::time::format_ms(*d));
+                }
+                p
+            }
         }
     }
 }
@@ -68,6 +93,11 @@ pub fn id(env: &Envelope, d: &Derived, cause: &Cause) -> EventId {
             h.update(cause.event_id.unwrap_or(what).as_bytes());
         }
         Derived::DocumentMismatch { got, .. } => h.update(got.as_bytes()),
+        // Each (kind, slot, due time) once.
+        Derived::Due { timer, .. } => {
+            h.update(timer.slot.to_be_bytes());
+            h.update(timer.due_ms.to_be_bytes());
+        }
         _ => {}
     }
     EventId::derived(hex::encode(&h.finalize()[..16]))
@@ -75,7 +105,7 @@ pub fn id(env: &Envelope, d: &Derived, cause: &Cause) -> EventId {
 
 /// The event `d` emits, carrying `env`'s block as of after the change.
 pub fn event(env: &Envelope, d: &Derived, cause: &Cause) -> SignatureEvent {
-    let mut payload = d.payload();
+    let mut payload = d.payload(env);
     if let (Some(kind), Some(obj)) = (cause.kind, payload.as_object_mut()) {
         obj.insert("cause_kind".into(), Value::String(kind.as_str().into()));
     }

@@ -25,7 +25,7 @@ pub struct Step {
 }
 
 impl Step {
-    fn at(state: EnvelopeState) -> Step {
+    pub fn at(state: EnvelopeState) -> Step {
         Step {
             from: state,
             to: state,

@@ -18,6 +18,9 @@ pub mod derive;
 mod machine;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod timer_tests;
+pub mod timers;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -50,11 +53,28 @@ pub enum CompletedBy {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Derived {
     InSigning,
-    AllSigned { by: CompletedBy },
-    Cancelled { reason: CancelReason },
-    Archived { sha256: String },
-    DocumentMismatch { expected: String, got: String },
-    Anomaly { what: String },
+    AllSigned {
+        by: CompletedBy,
+    },
+    Cancelled {
+        reason: CancelReason,
+    },
+    Archived {
+        sha256: String,
+    },
+    DocumentMismatch {
+        expected: String,
+        got: String,
+    },
+    Anomaly {
+        what: String,
+    },
+    /// A timer fired (or a manual reminder): `envelope.reminder_due`,
+    /// `envelope.overdue` or `envelope.escalated`.
+    Due {
+        timer: timers::Timer,
+        deadline_ms: Option<i64>,
+    },
 }
 
 /// Which once-only derived events an envelope has emitted. (Stored: false
@@ -114,6 +134,14 @@ pub struct Registration {
     /// RFC 3339.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub deadline: Option<String>,
+    /// Reminder offsets instead of the source's: `"3d"` after sending,
+    /// `"-1d"` before the deadline.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reminders: Option<Vec<String>>,
+    /// Grace past the deadline before `envelope.escalated`, instead of the
+    /// source's.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub escalate_after: Option<String>,
 }
 
 /// One envelope as stored.
@@ -145,6 +173,9 @@ pub struct Envelope {
     pub created_seq: u64,
     pub created_ms: i64,
     pub updated_ms: i64,
+    /// Deadline, reminders, escalation.
+    #[serde(default, skip_serializing_if = "timers::Timers::is_empty")]
+    pub timers: timers::Timers,
 }
 
 impl Envelope {
@@ -166,6 +197,7 @@ impl Envelope {
             created_seq: seq,
             created_ms: now_ms,
             updated_ms: now_ms,
+            timers: timers::Timers::default(),
         }
     }
 

@@ -18,6 +18,12 @@ pub enum EnvelopeState {
 }
 
 impl EnvelopeState {
+    /// Open or in signing: not completed, cancelled or archived (only such
+    /// envelopes have deadlines and reminders).
+    pub fn is_live(self) -> bool {
+        matches!(self, EnvelopeState::Open | EnvelopeState::InSigning)
+    }
+
     pub const ALL: [EnvelopeState; 5] = [
         EnvelopeState::Open,
         EnvelopeState::InSigning,

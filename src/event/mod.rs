@@ -57,10 +57,20 @@ pub enum Kind {
     /// after `cancelled`); recorded, never applied.
     #[serde(rename = "envelope.anomaly")]
     EnvelopeAnomaly,
+    /// Derived: a reminder is due (a configured offset, or `manual: true`),
+    /// with the signers still pending.
+    #[serde(rename = "envelope.reminder_due")]
+    EnvelopeReminderDue,
+    /// Derived: the deadline passed before the envelope completed.
+    #[serde(rename = "envelope.overdue")]
+    EnvelopeOverdue,
+    /// Derived: `escalate_after` past the deadline, still not completed.
+    #[serde(rename = "envelope.escalated")]
+    EnvelopeEscalated,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 24] = [
+    pub const ALL: [Kind; 27] = [
         Kind::Created,
         Kind::Sent,
         Kind::Viewed,
@@ -85,6 +95,9 @@ impl Kind {
         Kind::EnvelopeArchived,
         Kind::EnvelopeDocumentMismatch,
         Kind::EnvelopeAnomaly,
+        Kind::EnvelopeReminderDue,
+        Kind::EnvelopeOverdue,
+        Kind::EnvelopeEscalated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -113,6 +126,9 @@ impl Kind {
             Kind::EnvelopeArchived => "envelope.archived",
             Kind::EnvelopeDocumentMismatch => "envelope.document_mismatch",
             Kind::EnvelopeAnomaly => "envelope.anomaly",
+            Kind::EnvelopeReminderDue => "envelope.reminder_due",
+            Kind::EnvelopeOverdue => "envelope.overdue",
+            Kind::EnvelopeEscalated => "envelope.escalated",
         }
     }
 

@@ -73,6 +73,28 @@ struct Inner {
     clock: Clock,
 }
 
+/// Reports what is wrong with the routes' conditions (`routes[i].when`):
+/// syntax, unknown variables, a result that is not a bool, `envelope`
+/// without envelope tracking.
+pub fn check(config: &crate::config::Config, r: &mut crate::config::Report) {
+    for (i, route) in config.routes.iter().enumerate() {
+        let Some(when) = &route.when else { continue };
+        match Condition::compile(when) {
+            Err(e) => r.add(
+                format!("routes[{i}].when"),
+                format!("line {}, column {}: {}", e.line, e.column, e.problem),
+                e.fix,
+            ),
+            Ok(c) if c.uses_envelope && !config.envelopes.enabled => r.add(
+                format!("routes[{i}].when"),
+                "uses `envelope`, but envelope tracking is off",
+                "set [envelopes] enabled = true, or leave `envelope` out of the condition",
+            ),
+            Ok(_) => {}
+        }
+    }
+}
+
 /// An event's destinations.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Routed {
@@ -138,7 +160,7 @@ impl Router {
             .collect::<Result<_, String>>()?;
         let errors = IntCounterVec::new(
             Opts::new(
-                "countersign_route_errors_total",
+                "route_errors_total",
                 "Route conditions (`when`) whose evaluation failed; the route did not match",
             ),
             &["route"],

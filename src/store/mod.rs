@@ -100,6 +100,12 @@ pub struct Stats {
     pub anomalies: prometheus::IntCounter,
     /// Envelope changes committed (each one message of the stream).
     pub changes: prometheus::IntCounter,
+    /// Envelope timers waiting in the due-time index.
+    pub timers_pending: prometheus::IntGauge,
+    /// Timers fired, by kind (`reminder`, `overdue`, `escalated`).
+    pub timers_fired: prometheus::IntCounterVec,
+    /// How late timers fired (after their due time).
+    pub timer_lateness: prometheus::Histogram,
     /// Set by the first such error: redb refuses every later transaction
     /// after one, so the store is failed until the process starts again
     /// (`/readyz` says so, and `app::run` exits non-zero for a restart).
@@ -152,6 +158,24 @@ impl Default for Stats {
                 "Envelope changes committed: state or signer changes and derived events, each one message of /v1/stream.",
             )
             .expect("valid counter"),
+            timers_pending: prometheus::IntGauge::new(
+                "envelope_timers_pending",
+                "Envelope timers (reminders, deadlines, escalations) waiting to fire.",
+            )
+            .expect("valid gauge"),
+            timers_fired: prometheus::IntCounterVec::new(
+                prometheus::Opts::new(
+                    "envelope_timers_fired_total",
+                    "Envelope timers fired, by kind (reminder, overdue, escalated); manual reminders are not timers.",
+                ),
+                &["kind"],
+            )
+            .expect("valid counter"),
+            timer_lateness: h(
+                "envelope_timer_lateness_seconds",
+                "How long after its due time a timer fired (a timer due while the gateway was down fires late, once).",
+                exponential_buckets(0.01, 4.0, 12).expect("valid buckets"),
+            ),
             failed: tokio::sync::watch::channel(None).0,
         }
     }
@@ -181,6 +205,11 @@ pub(crate) enum Command {
     },
     Sweep {
         now_ms: i64,
+        reply: oneshot::Sender<Result<usize, StoreError>>,
+    },
+    /// Fires up to `limit` due envelope timers.
+    Timers {
+        limit: usize,
         reply: oneshot::Sender<Result<usize, StoreError>>,
     },
     Shutdown,

@@ -14,7 +14,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::deliveries::HttpOp;
-use super::envelopes::{EnvelopeOp, EnvelopeOutcome, StreamMsg, apply as envelopes};
+use super::envelopes::{EnvelopeOp, EnvelopeOutcome, StreamMsg, apply as envelopes, timers};
 use super::tables::{DISABLED, EVENTS, KAFKA_DONE, KAFKA_QUEUE, META, NEXT_SEQ};
 use super::{Ack, Claim, Command, NewEvent, Settings, Stats, StoreError};
 use super::{deliveries, events, outbox};
@@ -59,6 +59,11 @@ enum Item {
         reply: Reply<EnvelopeOutcome>,
         outcome: Option<EnvelopeOutcome>,
     },
+    Timers {
+        limit: usize,
+        reply: Reply<usize>,
+        fired: usize,
+    },
 }
 
 impl Item {
@@ -80,6 +85,11 @@ impl Item {
                 reply,
                 outcome: None,
             }),
+            Command::Timers { limit, reply } => Ok(Item::Timers {
+                limit,
+                reply,
+                fired: 0,
+            }),
             other => Err(other),
         }
     }
@@ -90,6 +100,7 @@ impl Item {
             Item::Ack { acks, .. } => acks.len(),
             Item::Http { ops, .. } => ops.len(),
             Item::Envelope { .. } => 1,
+            Item::Timers { limit, .. } => *limit,
         }
     }
 
@@ -104,6 +115,7 @@ impl Item {
             Item::Envelope { reply, outcome, .. } => drop(
                 reply.send(outcome.ok_or_else(|| StoreError::Db("envelope op not applied".into()))),
             ),
+            Item::Timers { reply, fired, .. } => drop(reply.send(Ok(fired))),
         }
     }
 
@@ -114,6 +126,7 @@ impl Item {
             Item::Ack { reply, .. } => drop(reply.send(Err(e))),
             Item::Http { reply, .. } => drop(reply.send(Err(e))),
             Item::Envelope { reply, .. } => drop(reply.send(Err(e))),
+            Item::Timers { reply, .. } => drop(reply.send(Err(e))),
         }
     }
 }
@@ -132,6 +145,10 @@ pub(super) struct Writer {
     changes: Vec<Arc<StreamMsg>>,
     /// Envelope changes the batch being written made.
     changed: u64,
+    /// Timers the batch being written fired.
+    fired: Vec<timers::Fired>,
+    /// Timers pending after the batch being written.
+    timers: u64,
     /// Envelopes in memory (write-back within a batch).
     cache: envelopes::Cache,
     next_seq: u64,
@@ -168,6 +185,12 @@ impl Writer {
                 .unwrap_or(1);
             floor.max(after_newest)
         };
+        {
+            use redb::ReadableTableMetadata;
+            let txn = db.begin_read()?;
+            let pending = txn.open_table(super::envelopes::TIMERS)?.len()?;
+            stats.timers_pending.set(pending as i64);
+        }
         let cache_envelopes = settings.tracking.as_ref().map_or(1, |t| t.cache_envelopes);
         Ok(Writer {
             db,
@@ -179,6 +202,8 @@ impl Writer {
             stream,
             changes: Vec::new(),
             changed: 0,
+            fired: Vec::new(),
+            timers: 0,
             cache: envelopes::Cache::new(cache_envelopes),
             next_seq,
             sweep_from: 0,
@@ -254,6 +279,13 @@ impl Writer {
                 // The stream first: whoever subscribes after hearing of
                 // this commit must not get its changes as live news.
                 self.stats.changes.inc_by(self.changed);
+                self.stats.timers_pending.set(self.timers as i64);
+                for f in self.fired.drain(..) {
+                    (self.stats.timers_fired)
+                        .with_label_values(&[f.kind.as_str()])
+                        .inc();
+                    (self.stats.timer_lateness).observe(f.late_ms.max(0) as f64 / 1000.0);
+                }
                 for m in self.changes.drain(..) {
                     // No subscriber is not an error.
                     let _ = self.stream.send(m);
@@ -269,6 +301,7 @@ impl Writer {
             Err(e) => {
                 self.next_seq = start_seq;
                 self.changes.clear();
+                self.fired.clear();
                 // It may hold what this batch changed and did not keep.
                 self.cache.clear();
                 tracing::error!(error = %e, requests = batch.len(), "store commit failed; nothing of this batch was kept");
@@ -362,12 +395,24 @@ impl Writer {
                     self.store_derived(&mut t, derived, &mut wake)?;
                     *outcome = Some(out);
                 }
+                Item::Timers { limit, fired, .. } => {
+                    let (Some(envs), Some(tracking)) =
+                        (t.envelopes.as_mut(), self.settings.tracking.as_ref())
+                    else {
+                        continue;
+                    };
+                    let (derived, done) = envs.fire_due(&mut self.cache, now, *limit, tracking)?;
+                    *fired = done.len();
+                    self.store_derived(&mut t, derived, &mut wake)?;
+                    self.fired.extend(done);
+                }
             }
         }
         self.changed = 0;
         if let Some(envs) = t.envelopes.as_mut() {
             envs.flush(&mut self.cache)?;
             self.changed = envs.changes;
+            self.timers = envs.timers_pending()?;
         }
         if took_order {
             txn.open_table(META)?.insert(NEXT_SEQ, self.next_seq)?;

@@ -18,7 +18,8 @@ use super::{
     ENVELOPE_LOG, ENVELOPES, EnvelopeOp, EnvelopeOutcome, Facts, StreamMsg, Tracking, decode,
 };
 use crate::envelope::derive::{self, Cause};
-use crate::envelope::{Envelope, Step};
+use crate::envelope::timers::{MANUAL, Timer, TimerKind};
+use crate::envelope::{Derived, Envelope, Step};
 use crate::event::{EnvelopeBlock, EnvelopeState, Kind, SignatureEvent};
 use crate::store::{NewEvent, StoreError};
 
@@ -67,8 +68,8 @@ impl Cache {
 pub(in crate::store) struct Pending {
     pub event: NewEvent,
     pub kind: Kind,
-    from: EnvelopeState,
-    to: EnvelopeState,
+    pub(super) from: EnvelopeState,
+    pub(super) to: EnvelopeState,
 }
 
 /// What applying a provider event to its envelope gave.
@@ -86,6 +87,8 @@ pub(in crate::store) struct Applied {
 pub(in crate::store) struct Tables<'txn> {
     envelopes: Table<'txn, (&'static str, &'static str), &'static [u8]>,
     log: Table<'txn, u64, &'static [u8]>,
+    /// The due-time index ([`super::TIMERS`]).
+    pub(super) timers: Table<'txn, (u64, &'static str, &'static str, u8, u32), ()>,
     /// Whether anyone listens to the stream (else no message is built).
     live: bool,
     /// Changing entries recorded in this transaction.
@@ -132,6 +135,7 @@ impl<'txn> Tables<'txn> {
         Ok(Tables {
             envelopes: txn.open_table(ENVELOPES)?,
             log: txn.open_table(ENVELOPE_LOG)?,
+            timers: txn.open_table(super::TIMERS)?,
             live,
             changes: 0,
         })
@@ -152,6 +156,19 @@ impl<'txn> Tables<'txn> {
             self.admit(cache, k.clone(), env?, false)?;
         }
         Ok(cache.map.get_mut(&k).map(|c| &mut c.env))
+    }
+
+    /// The envelope, marked changed; `None` if there is none.
+    pub(super) fn load_mut<'c>(
+        &mut self,
+        cache: &'c mut Cache,
+        source: &str,
+        id: &str,
+    ) -> Result<Option<&'c mut Envelope>, StoreError> {
+        if self.load(cache, source, id)?.is_none() {
+            return Ok(None);
+        }
+        Ok(cache.touch(&key(source, id)))
     }
 
     /// Puts an envelope into the cache, writing out the least recently used
@@ -266,6 +283,8 @@ impl<'txn> Tables<'txn> {
         let step = env.apply(f.kind, f.signer.as_ref(), t.max_signers);
         env.events += 1;
         env.updated_ms = now_ms;
+        env.mark_sent(e.received_ms);
+        self.retime(env, t)?;
         let mut log = row(env, f.kind.as_str(), Origin::Provider, e.received_ms, &step);
         log.event_id = Some(e.id.clone());
         self.record(env, seq, &log, t.max_history, stream)?;
@@ -352,7 +371,46 @@ impl<'txn> Tables<'txn> {
                 let env =
                     self.load_or_create(cache, source, envelope_id, provider, || seq, now_ms)?;
                 let step = env.register(registration.clone(), t.max_signers);
+                self.retime(env, t)?;
                 (env, step, "registered")
+            }
+            EnvelopeOp::Remind {
+                source,
+                envelope_id,
+            } => {
+                let Some(env) = self.load_mut(cache, source, envelope_id)? else {
+                    return Ok((EnvelopeOutcome::NotFound, Vec::new()));
+                };
+                if !env.state.is_live() {
+                    return Ok((EnvelopeOutcome::Final(env.state), Vec::new()));
+                }
+                let policy = t.policy(source).with(env.registration.as_ref());
+                let mut step = Step::at(env.state);
+                step.derived.push(Derived::Due {
+                    timer: Timer {
+                        kind: TimerKind::Reminder,
+                        slot: MANUAL,
+                        due_ms: now_ms,
+                    },
+                    deadline_ms: env.deadline_ms(&policy),
+                });
+                (env, step, "remind")
+            }
+            EnvelopeOp::Deadline {
+                source,
+                envelope_id,
+                deadline_ms,
+            } => {
+                let Some(env) = self.load_mut(cache, source, envelope_id)? else {
+                    return Ok((EnvelopeOutcome::NotFound, Vec::new()));
+                };
+                if !env.state.is_live() {
+                    return Ok((EnvelopeOutcome::Final(env.state), Vec::new()));
+                }
+                env.timers.deadline_ms = Some(*deadline_ms);
+                self.retime(env, t)?;
+                let step = Step::at(env.state);
+                (env, step, "deadline")
             }
             EnvelopeOp::Archive {
                 source,
@@ -403,7 +461,7 @@ fn done(env: &Envelope, derived: &[(Kind, String)]) -> EnvelopeOutcome {
 
 /// The derived events of `step`, routed and serialized, to store after
 /// `cause` (received at `received_ms`, continuing its `traceparent`).
-fn pending(
+pub(super) fn pending(
     env: &Envelope,
     step: &Step,
     cause: &Cause,
@@ -483,6 +541,7 @@ pub(in crate::store) fn sweep(
             for s in &env.history {
                 t.log.remove(*s)?;
             }
+            t.drop_timers(env)?;
             let (src, id) = (env.source.as_str(), env.envelope_id.as_str());
             t.envelopes.remove((src, id))?;
             cache.map.remove(&key(src, id));

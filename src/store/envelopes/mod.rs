@@ -15,12 +15,14 @@
 
 pub(super) mod apply;
 mod row;
+pub(super) mod timers;
 
 use std::sync::Arc;
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use crate::envelope::timers::Policy;
 use crate::envelope::{Envelope, Registration};
 use crate::event::{
     EnvelopeBlock, EnvelopeState, Kind, Progress, SignatureEvent, Signer, SignerState,
@@ -34,6 +36,11 @@ pub(super) const ENVELOPES: TableDefinition<(&str, &str), &[u8]> =
 /// seq → one history entry ([`row::LogRow`]).
 pub(super) const ENVELOPE_LOG: TableDefinition<u64, &[u8]> =
     TableDefinition::new("envelope_entries_v1");
+
+/// The timers' due-time index: (due ms, source, envelope id, kind code,
+/// slot) → () (see `timers`).
+pub(super) const TIMERS: TableDefinition<(u64, &str, &str, u8, u32), ()> =
+    TableDefinition::new("envelope_timers_v1");
 
 /// Routes a derived event: (Kafka topics, HTTP endpoints).
 pub type RouteFn = Arc<dyn Fn(&SignatureEvent) -> (Vec<String>, Vec<String>) + Send + Sync>;
@@ -72,6 +79,17 @@ pub struct Tracking {
     /// Messages a stream subscriber may fall behind.
     pub stream_buffer: usize,
     pub route: RouteFn,
+    /// Timer policies (`[[sources]] expire_after`, `reminders`,
+    /// `escalate_after`) by source id; a source not here has none.
+    pub policies: Arc<std::collections::HashMap<String, Policy>>,
+}
+
+impl Tracking {
+    /// `source`'s timer policy (empty if it has none).
+    pub fn policy(&self, source: &str) -> &Policy {
+        static NONE: std::sync::LazyLock<Policy> = std::sync::LazyLock::new(Policy::default);
+        self.policies.get(source).unwrap_or(&NONE)
+    }
 }
 
 impl std::fmt::Debug for Tracking {
@@ -189,6 +207,14 @@ pub enum EnvelopeOp {
         envelope_id: String,
         sha256: String,
     },
+    /// `POST …/remind`: `envelope.reminder_due` now, `manual: true`.
+    Remind { source: String, envelope_id: String },
+    /// `POST …/deadline`: moves the deadline and reschedules the timers.
+    Deadline {
+        source: String,
+        envelope_id: String,
+        deadline_ms: i64,
+    },
 }
 
 /// What an admin action did.
@@ -202,6 +228,8 @@ pub enum EnvelopeOutcome {
     NotFound,
     /// Refused; nothing changed.
     Refused(crate::envelope::ArchiveError),
+    /// Refused: the envelope is completed, cancelled or archived (no timers).
+    Final(EnvelopeState),
 }
 
 pub(super) fn decode(json: &[u8]) -> Result<Envelope, StoreError> {
@@ -223,6 +251,21 @@ impl Store {
         let op = Box::new(op);
         self.call(|reply| super::Command::Envelope { op, reply })
             .await
+    }
+
+    /// Fires up to `limit` envelope timers due now (the store's clock), in
+    /// one transaction with the derived events they emit; how many fired.
+    pub async fn fire_timers(&self, limit: usize) -> Result<usize, StoreError> {
+        self.call(|reply| super::Command::Timers { limit, reply })
+            .await
+    }
+
+    /// When the soonest timer is due (ms), if any.
+    pub fn next_timer_due(&self) -> Result<Option<i64>, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let table = txn.open_table(TIMERS)?;
+        let first = table.first()?.map(|(k, _)| k.value().0 as i64);
+        Ok(first)
     }
 
     /// One envelope with its history (oldest first, at most `max_history`).
@@ -350,3 +393,5 @@ impl Store {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod timer_tests;

@@ -39,6 +39,7 @@ fn tracking() -> Tracking {
             };
             (topics, endpoints)
         }),
+        policies: Default::default(),
     }
 }
 
@@ -111,7 +112,7 @@ fn register(n: usize) -> EnvelopeOp {
                 })
                 .collect(),
             document_sha256: Some("ab".repeat(32)),
-            deadline: None,
+            ..Registration::default()
         },
     }
 }

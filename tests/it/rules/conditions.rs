@@ -118,7 +118,7 @@ async fn metadata_routes_events_and_errors_never_fail_a_webhook() {
     // `leasing` once (its completion); the third route never errs.
     let metrics = get(gw.admin, "/metrics").await.text();
     for (route, n) in [("insurance", 1), ("leasing", 1)] {
-        let line = format!("countersign_route_errors_total{{route=\"{route}\"}} {n}");
+        let line = format!("\ncountersign_route_errors_total{{route=\"{route}\"}} {n}\n");
         assert!(metrics.contains(&line), "{line} in\n{metrics}");
     }
     assert!(!metrics.contains("route=\"signed-by-big\""), "{metrics}");

@@ -3,3 +3,4 @@
 //! `countersign route test`; durable deadlines, reminders and escalation.
 
 mod conditions;
+mod timers;
