@@ -16,6 +16,11 @@
 #                       enabled): every event updates its envelope, derived
 #                       events are stored; not in the default set (use
 #                       LT_ARGS="--signers 2 --signers-max 5")
+#   durable-routes      `durable` with 50 [[routes]] (filters, topics; no
+#                       `when`): the reference of durable-rules
+#   durable-rules       the same 50 routes, each with a CEL `when` over the
+#                       event and its source (issue 16: >= 0.9x of
+#                       durable-routes); neither is in the default set
 #   stream              envelope tracking on and SUBSCRIBERS (1000) clients of
 #                       /v1/stream, open loop at each of STREAM_RATES webhooks/s:
 #                       delivery latency (arrival minus the webhook's receipt)
@@ -28,7 +33,10 @@
 # loadtest/results/<date>/ as JSON, summary.md, sweep.json and latency.png.
 #
 # Usage: loadtest/run.sh [scenario ...]   (default: all of the above; `outage`
-#        runs only the Kafka outage measurement, `http-backlog` only the HTTP
+#        runs only the Kafka outage measurement, `timers` only the durable
+#        timers' (TIMERS_N envelopes, TIMERS_RATE/s, due TIMERS_DUE s after
+#        sending: memory with them pending, firing throughput after a restart
+#        across their due time), `http-backlog` only the HTTP
 #        sink's: memory with a backlog on a dead endpoint, then deliveries/s
 #        draining it into a fast local receiver)
 # Env: ROUNDS (2), DURATION seconds per closed run (15), OPEN_DURATION (15),
@@ -83,6 +91,24 @@ bench_endpoint() {
     printf '[[routes]]\nendpoints = ["bench"]\n'
 }
 
+# 50 routes, each to its own topic (Kafka is off: routing is computed, no
+# outbox is written); with $1 = when, each has a CEL condition over the event
+# and its source, some true for some of the load's events, most false.
+bench_routes() {
+    local i
+    for i in $(seq 0 49); do
+        printf '[[routes]]\nname = "r%s"\ntopics = ["rules.%s"]\n' "$i" "$i"
+        [ "$1" = when ] || continue
+        case $((i % 5)) in
+            0) printf "when = 'event.kind == \"completed\" && source.startsWith(\"lt-\")'\n" ;;
+            1) printf "when = 'source == \"lt-src-%s\" || event.provider == \"none-%s\"'\n" "$i" "$i" ;;
+            2) printf "when = 'has(event.signer) && has(event.signer.email) && event.signer.email.endsWith(\"@example%s.com\")'\n" "$i" ;;
+            3) printf "when = 'event.provider_event_type.startsWith(\"x%s\") || event.kind in [\"declined\", \"voided\"]'\n" "$i" ;;
+            4) printf "when = 'has(event.envelope_id) && size(event.envelope_id) > %s'\n" "$i" ;;
+        esac
+    done
+}
+
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
@@ -115,7 +141,7 @@ start_server() {
     case "$1" in
         baseline) "$LT" baseline --listen "127.0.0.1:$PORT" >/dev/null & SERVER_PID=$! ;;
         baseline-hmac) "$LT" baseline --listen "127.0.0.1:$PORT" --verify-whsec whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw >/dev/null & SERVER_PID=$! ;;
-        durable|kafka|http|durable-otel|durable-before|durable-envelopes|stream)
+        durable|kafka|http|durable-otel|durable-before|durable-envelopes|durable-routes|durable-rules|stream)
             local bin="$CS"
             if [ "$1" = durable-before ]; then
                 bin="${BEFORE_BIN:?durable-before needs BEFORE_BIN=/path/to/countersign}"
@@ -128,6 +154,8 @@ start_server() {
                     "$LT" baseline --listen "127.0.0.1:$OTLP_PORT" >/dev/null & PIDS+=($!); OTLP_PID=$!
                     printf 'otlp_endpoint = "http://127.0.0.1:%s"\n' "$OTLP_PORT"
                 fi
+                if [ "$1" = durable-routes ]; then bench_routes plain; fi
+                if [ "$1" = durable-rules ]; then bench_routes when; fi
                 if [ "$1" = durable-envelopes ] || [ "$1" = stream ]; then
                     printf '[envelopes]\nenabled = true\nstream_max_subscribers = %s\n' "$((SUBSCRIBERS * 2 + 16))"
                 fi
@@ -295,6 +323,56 @@ EOF2
     stop_server
 }
 
+timers_bench() {
+    # Durable timers at scale: TIMERS_N envelopes sent out (one `sent` webhook
+    # each, open loop at TIMERS_RATE/s), every one with a reminder due
+    # TIMERS_DUE seconds after sending: pending timers and memory. Then the
+    # gateway stops, the reminders fall due while it is down, and it starts
+    # again on the same store: all TIMERS_N are due at once; firing throughput
+    # (reminders fired per second until none is pending) and memory.
+    local n=${TIMERS_N:-100000} rate=${TIMERS_RATE:-4000} due=${TIMERS_DUE:-60}
+    WORK=$(mktemp -d)
+    PORT=$(free_port); ADMIN=$(free_port)
+    { gateway_config
+      printf '[envelopes]\nenabled = true\n'
+      "$LT" sources | awk -v d="$due" '{print} /^provider = / {printf "reminders = [\"%ss\"]\n", d}'
+    } >"$WORK/countersign.toml"
+    "$CS" serve --config "$WORK/countersign.toml" 2>"$WORK/countersign.log" & SERVER_PID=$!; PIDS+=("$SERVER_PID")
+    wait_port "$PORT"
+    local secs; secs=$(python3 -c "print($n / $rate)")
+    local t_send; t_send=$(date +%s)
+    "$LT" run --target "127.0.0.1:$PORT" --only-sent --rate "$rate" --connections 32 --duration "$secs" \
+        --out "$OUT/timers.load.json" >/dev/null 2>"$OUT/timers.progress"
+    local pending; pending=$(metric countersign_envelope_timers_pending)
+    local rss_pending; rss_pending=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
+    local hwm_pending; hwm_pending=$(peak_rss_kib "$SERVER_PID")
+    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+    # Down until every reminder is due.
+    local wake=$((t_send + ${secs%.*} + due + 2)); while [ "$(date +%s)" -lt "$wake" ]; do sleep 1; done
+    "$CS" serve --config "$WORK/countersign.toml" 2>>"$WORK/countersign.log" & SERVER_PID=$!; PIDS+=("$SERVER_PID")
+    local t0 c0; t0=$(date +%s.%N)
+    wait_port "$ADMIN"; c0=$(cpu_ticks "$SERVER_PID")
+    while [ "$(metric countersign_envelope_timers_pending)" != 0 ]; do sleep 0.1; done
+    local t1 c1; t1=$(date +%s.%N); c1=$(cpu_ticks "$SERVER_PID")
+    local fired; fired=$(curl -s "http://127.0.0.1:$ADMIN/metrics" | awk '$1 ~ /^countersign_envelope_timers_fired_total/ {s += $2} END {print s}')
+    local hwm_fire; hwm_fire=$(peak_rss_kib "$SERVER_PID")
+    local lateness; lateness=$(metric countersign_envelope_timer_lateness_seconds_sum)
+    python3 - "$OUT/timers.json" "$n" "$rate" "$pending" "$rss_pending" "$hwm_pending" "$fired" "$t0" "$t1" "$hwm_fire" "$c0" "$c1" "$(getconf CLK_TCK)" "$lateness" <<'EOF2'
+import json, sys
+out, n, rate, pending, rss_p, hwm_p, fired, t0, t1, hwm_f, c0, c1, tck, late = sys.argv[1:]
+el = float(t1) - float(t0); f = int(float(fired))
+r = {"envelopes_sent": int(n), "send_rate": float(rate), "timers_pending": int(float(pending)),
+     "rss_mib_with_timers_pending": round(int(rss_p) / 1024, 1), "peak_rss_mib_while_sending": round(int(hwm_p) / 1024, 1),
+     "fired_after_restart": f, "seconds_from_start_to_none_pending": round(el, 2), "fired_per_s": round(f / el, 1),
+     "peak_rss_mib_while_firing": round(int(hwm_f) / 1024, 1),
+     "cpu_percent_firing": round((int(c1) - int(c0)) / int(tck) / el * 100, 1),
+     "cpu_us_per_timer": round((int(c1) - int(c0)) / int(tck) * 1e6 / max(f, 1), 1),
+     "mean_lateness_s": round(float(late) / max(f, 1), 1)}
+json.dump(r, open(out, "w"), indent=1); print(json.dumps(r))
+EOF2
+    stop_server
+}
+
 metric() { curl -s "http://127.0.0.1:$ADMIN/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 
 stream_bench() {
@@ -346,7 +424,7 @@ EOF2
 
 for round in $(seq 1 "$ROUNDS"); do
     for s in "${SCENARIOS[@]}"; do
-        [ "$s" = outage ] || [ "$s" = http-backlog ] || [ "$s" = stream ] && continue
+        [ "$s" = outage ] || [ "$s" = http-backlog ] || [ "$s" = stream ] || [ "$s" = timers ] && continue
         echo "== round $round: $s"
         run_scenario "$s" "$round"
     done
@@ -356,6 +434,8 @@ if [ "${OUTAGE:-0}" = 1 ] || [[ " ${SCENARIOS[*]} " == *" outage "* ]]; then ech
 if [[ " ${SCENARIOS[*]} " == *" http-backlog "* ]]; then echo "== http backlog"; http_backlog; fi
 
 if [[ " ${SCENARIOS[*]} " == *" stream "* ]]; then echo "== stream subscribers"; stream_bench; fi
+
+if [[ " ${SCENARIOS[*]} " == *" timers "* ]]; then echo "== envelope timers"; timers_bench; fi
 
 python3 "$ROOT/loadtest/summarize.py" "$OUT" | tee "$OUT/summary.md"
 if [ -f "$OUT/sweep.json" ]; then "$LT" chart --input "$OUT/sweep.json" --out "$OUT/latency.png"; fi

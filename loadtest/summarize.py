@@ -14,7 +14,7 @@ for f in sorted(glob.glob(os.path.join(out, "*.summary.json"))):
     d = json.load(open(f))
     rows.setdefault(d["scenario"], []).append(d)
 
-ORDER = ["baseline", "baseline-hmac", "durable-before", "durable", "durable-envelopes", "durable-otel", "kafka", "http"]
+ORDER = ["baseline", "baseline-hmac", "durable-before", "durable", "durable-envelopes", "durable-routes", "durable-rules", "durable-otel", "kafka", "http"]
 
 
 def med(xs):
@@ -32,8 +32,8 @@ durable = med([r["max_rps"] for r in rows.get("durable", [])])
 machine = os.path.join(out, "machine.txt")
 if os.path.exists(machine):
     print(open(machine).read())
-print("| scenario | rounds | max req/s (closed, per round) | median | ratio to baseline | ratio to durable | open-loop rate | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | peak RSS MiB | CPU % (closed) | sink drained s |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| scenario | rounds | max req/s (closed, per round) | median | ratio to baseline | ratio to durable | open-loop rate | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | peak RSS MiB | CPU % (closed) | CPU µs/req | sink drained s |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for name in ORDER:
     rs = rows.get(name)
     if not rs:
@@ -48,6 +48,7 @@ for name in ORDER:
     print(f"| {name} | {len(rs)} | {per_round} | {mx:.0f} | {ratio} | {to_durable} | {med([r['open_rate'] for r in rs]):.0f} | "
           f"{lat('p50'):.2f} | {lat('p90'):.2f} | {lat('p99'):.2f} | {lat('p999'):.2f} | {lat('max'):.2f} | "
           f"{rss:.1f} | {med([r['cpu_percent_closed'] for r in rs]):.0f} | "
+          f"{med([r['cpu_percent_closed'] * 10000 / r['max_rps'] for r in rs]):.0f} | "
           f"{'' if d is None else f'{d:.2f}'} |")
 bad = [(n, r["round"], k, v) for n, rs in rows.items() for r in rs
        for k, v in {**r["closed_status"], **r["open_status"]}.items() if k != "200"]

@@ -10,6 +10,9 @@
 //! time an evaluation error (a missing metadata field, a string compared
 //! with a number) is the caller's to count; the condition does not hold.
 
+mod fast;
+
+use std::cell::OnceCell;
 use std::sync::{Arc, LazyLock};
 
 use cel::common::ast::{EntryExpr, Expr, IdedExpr};
@@ -28,6 +31,9 @@ static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(Env::stdlib()));
 /// A compiled condition.
 pub struct Condition {
     program: Program,
+    /// The same, for the direct evaluator (`None`: it uses something only
+    /// the interpreter has).
+    fast: Option<fast::Node>,
     /// Whether it reads `envelope` (then it needs the envelope's state as of
     /// after the event, which the store's writer knows).
     pub uses_envelope: bool,
@@ -60,15 +66,51 @@ impl std::fmt::Display for CompileError {
     }
 }
 
-/// The variables of one evaluation, converted once per event.
-pub struct Vars {
+/// One event's variables. Making one costs nothing: the direct evaluator
+/// reads the event where it lies, and the CEL values the interpreter needs
+/// are built the first time a condition needs them.
+pub struct Input<'a> {
+    event: &'a SignatureEvent,
+    envelope: Option<&'a EnvelopeBlock>,
+    data: fast::Data<'a>,
+    scope: OnceCell<Scope>,
+}
+
+impl<'a> Input<'a> {
+    /// `event` with `envelope` as the `envelope` variable (`None`: null).
+    pub fn new(event: &'a SignatureEvent, envelope: Option<&'a EnvelopeBlock>) -> Input<'a> {
+        Input {
+            event,
+            envelope,
+            data: fast::Data::new(event, envelope),
+            scope: OnceCell::new(),
+        }
+    }
+
+    /// The event.
+    pub fn event(&self) -> &'a SignatureEvent {
+        self.event
+    }
+
+    fn scope(&self) -> &Scope {
+        self.scope
+            .get_or_init(|| Vars::new(self.event, self.envelope).scope())
+    }
+}
+
+/// An evaluation failed (or gave no bool); [`Condition::error`] says why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvalError;
+
+/// The variables of one evaluation as CEL values (the interpreter's input).
+struct Vars {
     event: Value,
     envelope: Value,
     source: Value,
 }
 
 impl Vars {
-    pub fn new(e: &SignatureEvent, envelope: Option<&EnvelopeBlock>) -> Vars {
+    fn new(e: &SignatureEvent, envelope: Option<&EnvelopeBlock>) -> Vars {
         Vars {
             event: to_value(e),
             envelope: envelope.map_or(Value::Null, to_value),
@@ -76,23 +118,19 @@ impl Vars {
         }
     }
 
-    /// The same event with `envelope` as given (the writer's view).
-    pub fn with_envelope(&self, envelope: &EnvelopeBlock) -> Vars {
-        Vars {
-            event: self.event.clone(),
-            envelope: to_value(envelope),
-            source: self.source.clone(),
-        }
-    }
-
-    fn context(&self) -> Context<'_, '_> {
+    /// The variables as one evaluation scope, built once for all the
+    /// conditions an event meets.
+    fn scope(&self) -> Scope {
         let mut ctx = Context::with_env(ENV.clone());
         ctx.add_variable_from_value("event", self.event.clone());
         ctx.add_variable_from_value("envelope", self.envelope.clone());
         ctx.add_variable_from_value("source", self.source.clone());
-        ctx
+        Scope(ctx)
     }
 }
+
+/// [`Vars`] ready for the interpreter (not `Send`: built where it is used).
+struct Scope(Context<'static, 'static>);
 
 /// A serializable value as CEL sees it. JSON numbers that are whole become
 /// `int` (so `metadata.value > 50000` compares like with like); others
@@ -151,6 +189,7 @@ impl Condition {
         }
         let uses_envelope = uses(program.expression(), "envelope");
         let c = Condition {
+            fast: fast::compile(program.expression()),
             program,
             uses_envelope,
         };
@@ -159,7 +198,7 @@ impl Condition {
         // not one anywhere (an error there says nothing: fields may be missing).
         let root = c.program.expression();
         let made = not_bool(root).map(str::to_owned).or_else(|| {
-            match c.program.execute(&sample().context()) {
+            match c.program.execute(&sample().scope().0) {
                 Ok(Value::Bool(_)) | Err(_) => None,
                 Ok(v) => Some(v.type_of().to_string()),
             }
@@ -176,14 +215,41 @@ impl Condition {
         Ok(c)
     }
 
-    /// Whether the condition holds for `vars`; an evaluation error (or a
-    /// result that is not a bool) is `Err` with its message.
-    pub fn eval(&self, vars: &Vars) -> Result<bool, String> {
-        match self.program.execute(&vars.context()) {
+    /// Whether the condition holds for `input`.
+    pub fn eval(&self, input: &Input) -> Result<bool, EvalError> {
+        match self.fast.as_ref().map(|n| fast::eval(n, &input.data)) {
+            Some(Ok(b)) => Ok(b),
+            Some(Err(fast::Stop::Error)) => Err(EvalError),
+            Some(Err(fast::Stop::Defer)) | None => self.interpret(input).map_err(|_| EvalError),
+        }
+    }
+
+    /// Why the condition does not evaluate for `input` (the interpreter's
+    /// message); only for logs and `route test`.
+    pub fn error(&self, input: &Input) -> String {
+        match self.interpret(input) {
+            Err(e) => e,
+            Ok(b) => format!("evaluated to {b}"),
+        }
+    }
+
+    fn interpret(&self, input: &Input) -> Result<bool, String> {
+        match self.program.execute(&input.scope().0) {
             Ok(Value::Bool(b)) => Ok(b),
             Ok(v) => Err(format!("evaluated to {}, not a bool", v.type_of())),
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    /// Both evaluators' results (the differential test).
+    #[cfg(test)]
+    fn both(&self, input: &Input) -> (Option<Result<bool, EvalError>>, Result<bool, EvalError>) {
+        let fast = match self.fast.as_ref().map(|n| fast::eval(n, &input.data)) {
+            Some(Ok(b)) => Some(Ok(b)),
+            Some(Err(fast::Stop::Error)) => Some(Err(EvalError)),
+            Some(Err(fast::Stop::Defer)) | None => None,
+        };
+        (fast, self.interpret(input).map_err(|_| EvalError))
     }
 }
 

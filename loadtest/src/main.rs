@@ -56,6 +56,10 @@ enum Command {
         /// With it, each envelope has between --signers and this many signers.
         #[arg(long)]
         signers_max: Option<usize>,
+        /// Each webhook sends a new envelope out (its `sent` event only), so
+        /// every envelope stays out for signing (e.g. to load timers).
+        #[arg(long)]
+        only_sent: bool,
         /// Write the JSON result here (also printed to stdout).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -156,6 +160,7 @@ async fn main() -> anyhow::Result<()> {
             payload_bytes,
             signers,
             signers_max,
+            only_sent,
             out,
         } => {
             anyhow::ensure!(
@@ -175,6 +180,7 @@ async fn main() -> anyhow::Result<()> {
                 signers,
                 signers_max,
                 run_id,
+                only_sent,
             })?;
             let mode = match rate {
                 Some(rate) => drive::Mode::Open { rate, connections },

@@ -51,6 +51,9 @@ pub struct GenConfig {
     pub signers_max: Option<usize>,
     /// Distinguishes runs so event ids never collide with an earlier run's.
     pub run_id: String,
+    /// Every webhook sends a new envelope out (its `sent` event only):
+    /// envelopes that stay out for signing, e.g. to load timers.
+    pub only_sent: bool,
 }
 
 /// Produces webhooks in envelope order; keeps recent ones to replay as duplicates.
@@ -126,7 +129,12 @@ impl Generator {
     }
 
     fn fresh(&mut self) -> Webhook {
-        let (stage, signer) = match step_name(self.step, self.n) {
+        let step = if self.cfg.only_sent && self.step > 0 {
+            usize::MAX
+        } else {
+            self.step
+        };
+        let (stage, signer) = match step_name(step, self.n) {
             Some(s) => s,
             None => {
                 self.step = 0;
@@ -267,9 +275,29 @@ mod tests {
             signers: 2,
             signers_max: Some(5),
             run_id: "t".into(),
+            only_sent: false,
         };
         let mut g = Generator::new(cfg).unwrap();
         let paths: std::collections::HashSet<String> = (0..40).map(|_| g.next().path).collect();
         assert_eq!(paths.len(), 4);
+    }
+
+    #[test]
+    fn only_sent_sends_a_new_envelope_each_time() {
+        let cfg = GenConfig {
+            providers: vec!["standard_webhooks".into()],
+            duplicate_ratio: 0.0,
+            payload_bytes: 0,
+            signers: 2,
+            signers_max: None,
+            run_id: "t".into(),
+            only_sent: true,
+        };
+        let mut g = Generator::new(cfg).unwrap();
+        for i in 0..5 {
+            let body = String::from_utf8(g.next().body.to_vec()).unwrap();
+            assert!(body.contains("envelope.sent"), "{body}");
+            assert!(body.contains(&format!("env-t-{i}\"")), "{body}");
+        }
     }
 }

@@ -33,7 +33,11 @@ fn block(metadata: serde_json::Value) -> EnvelopeBlock {
 }
 
 fn holds(src: &str, e: &SignatureEvent, env: Option<&EnvelopeBlock>) -> Result<bool, String> {
-    Condition::compile(src).unwrap().eval(&Vars::new(e, env))
+    {
+        let c = Condition::compile(src).unwrap();
+        let input = Input::new(e, env);
+        c.eval(&input).map_err(|_| c.error(&input))
+    }
 }
 
 #[test]
@@ -111,5 +115,163 @@ fn envelope_use_is_known() {
         !Condition::compile("event.payload.x == 1")
             .unwrap()
             .uses_envelope
+    );
+}
+
+/// A random expression over the test data, `depth` deep at most.
+fn expr(depth: u32, rng: &mut fastrand::Rng) -> String {
+    const ATOMS: &[&str] = &[
+        "event.kind",
+        "event.source",
+        "event.envelope_id",
+        "event.document_id",
+        "event.signer.email",
+        "event.signer.name",
+        "event.payload.amount",
+        "event.payload.ratio",
+        "event.payload.neg",
+        "event.payload.big",
+        "event.payload.tags",
+        "event.payload.nums",
+        "event.payload.obj",
+        "event.payload.obj.k",
+        "event.payload.missing",
+        "event.payload.nil",
+        "event.payload.flag",
+        "event.payload.name",
+        "event.auth.method",
+        "event.schema_version",
+        "envelope.metadata.value",
+        "envelope.metadata",
+        "envelope.state",
+        "envelope.progress.signed",
+        "envelope.reference",
+        "envelope.signers",
+        "envelope",
+        "source",
+        "1",
+        "0",
+        "-1",
+        "2u",
+        "1.5",
+        "0.0",
+        "\"completed\"",
+        "\"\"",
+        "\"lease\"",
+        "\"a@example.com\"",
+        "true",
+        "false",
+        "null",
+        "[1, 2]",
+        "[\"lease\", \"x\"]",
+        "[]",
+        "0.5",
+        "[0.0, 1u]",
+    ];
+    const HAS: &[&str] = &[
+        "event.document_id",
+        "event.signer",
+        "event.signer.email",
+        "event.payload.amount",
+        "event.payload.missing",
+        "event.payload.obj.k",
+        "envelope.metadata.value",
+        "envelope.reference",
+        "event.envelope",
+    ];
+    if depth == 0 || rng.u32(..4) == 0 {
+        return ATOMS[rng.usize(..ATOMS.len())].to_owned();
+    }
+    let mut x = || expr(depth - 1, rng);
+    let (a, b) = (x(), x());
+    match rng.u32(..26) {
+        0 => format!("!({a})"),
+        1 => format!("-({a})"),
+        2 => format!("size({a})"),
+        3 => format!("({a}).size()"),
+        4 => format!("has({})", HAS[rng.usize(..HAS.len())]),
+        5 => format!("({a}) == ({b})"),
+        6 => format!("({a}) != ({b})"),
+        7 => format!("({a}) < ({b})"),
+        8 => format!("({a}) <= ({b})"),
+        9 => format!("({a}) > ({b})"),
+        10 => format!("({a}) >= ({b})"),
+        11 => format!("({a}) + ({b})"),
+        12 => format!("({a}) - ({b})"),
+        13 => format!("({a}) * ({b})"),
+        14 => format!("({a}) / ({b})"),
+        15 => format!("({a}) % ({b})"),
+        16 => format!("({a}) && ({b})"),
+        17 => format!("({a}) || ({b})"),
+        18 => format!("({a}) in ({b})"),
+        19 => format!("({a})[{b}]"),
+        20 => format!("({a}).startsWith({b})"),
+        21 => format!("({a}).contains({b}) || ({b}).endsWith({a})"),
+        22 => format!("({a}) ? ({b}) : ({})", expr(depth - 1, rng)),
+        23 => format!("({a}).exists(v, v == ({b}))"),
+        24 => format!("({a}).all(v, v > 0) || ({a}).exists_one(v, v == {b})"),
+        _ => format!("size(({a}).map(v, v + 1)) == size(({a}).filter(v, v != ({b})))"),
+    }
+}
+
+/// The direct evaluator and the `cel` interpreter agree on every condition
+/// both run: the same bool, or an error from both.
+#[test]
+fn the_direct_evaluator_agrees_with_the_interpreter() {
+    let events = [
+        event(json!({
+            "amount": 70000, "ratio": 0.5, "neg": -3, "big": 18446744073709551615u64,
+            "tags": ["lease", "b2b"], "nums": [1, 2, 3], "obj": { "k": "v", "n": 1 },
+            "nil": null, "flag": true, "name": "lease",
+        })),
+        event(json!({ "amount": 1.5, "tags": [], "nums": [0], "obj": {}, "flag": false })),
+        event(json!([1, 2])),
+    ];
+    let mut bare = event(json!({}));
+    bare.signer = None;
+    bare.envelope_id = None;
+    let envelopes = [
+        Some(block(json!({ "value": 60000, "product": "leasing" }))),
+        Some(block(json!({ "value": "x" }))),
+        None,
+    ];
+    let seed = std::env::var("CS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(16);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let (mut compared, mut fallback) = (0, 0);
+    for _ in 0..4000 {
+        let src = expr(3, &mut rng);
+        let Ok(c) = Condition::compile(&src) else {
+            continue;
+        };
+        for e in events.iter().chain([&bare]) {
+            for env in &envelopes {
+                let input = Input::new(e, env.as_ref());
+                match c.both(&input) {
+                    (Some(fast), slow) => {
+                        compared += 1;
+                        if fast != slow && std::env::var("CS_DIFF").is_ok() {
+                            eprintln!(
+                                "MISMATCH {src} | fast {fast:?} slow {slow:?} | {} | {:?}",
+                                e.payload,
+                                env.as_ref().map(|b| &b.metadata)
+                            );
+                            continue;
+                        }
+                        assert_eq!(fast, slow, "{src}\nevent {}\nenvelope {env:?}", e.payload);
+                    }
+                    (None, _) => fallback += 1,
+                }
+            }
+        }
+    }
+    if std::env::var("CS_DIFF").is_ok() {
+        eprintln!("COUNTS {compared} compared, {fallback} interpreted");
+    }
+    assert!(
+        compared > 10_000,
+        "{compared} compared, {fallback} interpreted"
     );
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::condition::Vars;
+use crate::condition::Input;
 use crate::config::Match;
 use crate::event::{EnvelopeBlock, SignatureEvent};
 
@@ -66,7 +66,7 @@ pub fn explain(
     e: &SignatureEvent,
     envelope: Option<&EnvelopeBlock>,
 ) -> (Vec<Explained>, Routed) {
-    let vars = Vars::new(e, envelope.or(e.envelope.as_ref()));
+    let input = Input::new(e, envelope.or(e.envelope.as_ref()));
     let mut routed = Routed::default();
     let verdicts = router
         .inner
@@ -75,7 +75,11 @@ pub fn explain(
         .map(|r| {
             let filters = filters(&r.cfg.filter, e);
             let pass = r.cfg.filter.matches(e);
-            let result = r.cond.as_ref().filter(|_| pass).map(|c| c.eval(&vars));
+            let result = r
+                .cond
+                .as_ref()
+                .filter(|_| pass)
+                .map(|c| c.eval(&input).map_err(|_| c.error(&input)));
             let matched = pass && result.as_ref().is_none_or(|x| *x == Ok(true));
             if matched {
                 routed.add(&r.cfg);

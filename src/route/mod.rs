@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use prometheus::{IntCounterVec, Opts};
 
-use crate::condition::{Condition, Vars};
+use crate::condition::{Condition, Input};
 use crate::config::{Match, RouteConfig};
 use crate::event::{EnvelopeBlock, SignatureEvent};
 use crate::time::Clock;
@@ -181,13 +181,13 @@ impl Router {
         &self.inner.errors
     }
 
-    /// Every destination of `e`, with `envelope` as its envelope (derived
+    /// Every destination of `e`, with its own `envelope` block (derived
     /// events carry theirs).
     pub fn route(&self, e: &SignatureEvent) -> Routed {
-        let mut vars = None;
+        let input = Input::new(e, e.envelope.as_ref());
         let mut out = Routed::default();
         for r in &self.inner.routes {
-            if self.holds(r, e, e.envelope.as_ref(), &mut vars) {
+            if self.holds(r, &input) {
                 out.add(&r.cfg);
             }
         }
@@ -198,7 +198,7 @@ impl Router {
     /// The destinations of a provider event of a tracked envelope: what is
     /// known now, and the routes that wait for its envelope (if any).
     pub fn route_deferring(&self, e: &SignatureEvent) -> (Routed, Option<Deferred>) {
-        let mut vars = None;
+        let input = Input::new(e, None);
         let mut out = Routed::default();
         let mut later = Vec::new();
         for (i, r) in self.inner.routes.iter().enumerate() {
@@ -206,7 +206,7 @@ impl Router {
                 if r.cfg.filter.matches(e) {
                     later.push(i);
                 }
-            } else if self.holds(r, e, None, &mut vars) {
+            } else if self.holds(r, &input) {
                 out.add(&r.cfg);
             }
         }
@@ -216,7 +216,7 @@ impl Router {
         }
         let deferred = Deferred {
             router: self.clone(),
-            vars: vars.unwrap_or_else(|| Vars::new(e, None)),
+            event: Box::new(e.clone()),
             routes: later,
             has_topics: !out.topics.is_empty(),
         };
@@ -235,37 +235,26 @@ impl Router {
         }
     }
 
-    /// Whether route `r` takes `e`: its filters, then its condition.
-    fn holds(
-        &self,
-        r: &Route,
-        e: &SignatureEvent,
-        envelope: Option<&EnvelopeBlock>,
-        vars: &mut Option<Vars>,
-    ) -> bool {
-        if !r.cfg.filter.matches(e) {
+    /// Whether route `r` takes the event: its filters, then its condition.
+    fn holds(&self, r: &Route, input: &Input) -> bool {
+        if !r.cfg.filter.matches(input.event()) {
             return false;
         }
         match &r.cond {
             None => true,
-            Some(c) => self.check(r, c, vars.get_or_insert_with(|| Vars::new(e, envelope))),
+            Some(c) => self.check(r, c, input),
         }
     }
 
     /// The condition's result; an error counts, is logged (at most once a
     /// minute per route) and does not match.
-    fn check(&self, r: &Route, c: &Condition, vars: &Vars) -> bool {
-        match c.eval(vars) {
+    fn check(&self, r: &Route, c: &Condition, input: &Input) -> bool {
+        match c.eval(input) {
             Ok(b) => b,
-            Err(error) => {
+            Err(_) => {
                 self.inner.errors.with_label_values(&[&r.label]).inc();
-                let now = self.inner.clock.now_ms();
-                let last = r.logged_ms.load(Ordering::Relaxed);
-                if now.saturating_sub(last) >= LOG_EVERY_MS
-                    && r.logged_ms
-                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                        .is_ok()
-                {
+                if log_due(&r.logged_ms, self.inner.clock.now_ms()) {
+                    let error = c.error(input);
                     tracing::warn!(route = %r.label, %error, "route condition failed; the route does not match (logged at most once a minute)");
                 }
                 false
@@ -274,11 +263,21 @@ impl Router {
     }
 }
 
+/// Whether an error logged last at `logged_ms` may be logged again at
+/// `now` (and, if so, notes that it is).
+fn log_due(logged_ms: &AtomicI64, now: i64) -> bool {
+    let last = logged_ms.load(Ordering::Relaxed);
+    now.saturating_sub(last) >= LOG_EVERY_MS
+        && logged_ms
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+}
+
 /// Routes whose condition reads `envelope`, for the store's writer to
 /// evaluate with the envelope as of after the event.
 pub struct Deferred {
     router: Router,
-    vars: Vars,
+    event: Box<SignatureEvent>,
     /// Indexes of the routes (their filters matched).
     routes: Vec<usize>,
     /// Whether the routes evaluated before named a topic.
@@ -289,12 +288,12 @@ impl Deferred {
     /// The further destinations, given the envelope (the default topic when
     /// no route at all named one).
     pub fn route(&self, envelope: &EnvelopeBlock) -> Routed {
-        let vars = self.vars.with_envelope(envelope);
+        let input = Input::new(&self.event, Some(envelope));
         let mut out = Routed::default();
         for &i in &self.routes {
             let r = &self.router.inner.routes[i];
             if let Some(c) = &r.cond
-                && self.router.check(r, c, &vars)
+                && self.router.check(r, c, &input)
             {
                 out.add(&r.cfg);
             }

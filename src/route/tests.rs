@@ -277,3 +277,12 @@ fn explain_says_why() {
     assert!(matches!(&verdicts[0].when, Some((_, Some(Err(_))))));
     assert_eq!(r.errors().with_label_values(&["routes[0]"]).get(), 0);
 }
+
+#[test]
+fn errors_are_logged_at_most_once_a_minute_per_route() {
+    let at = AtomicI64::new(i64::MIN);
+    assert!(log_due(&at, 0));
+    assert!(!log_due(&at, 59_999));
+    assert!(log_due(&at, 60_000));
+    assert!(!log_due(&at, 60_001));
+}
