@@ -86,6 +86,33 @@ fn schedule_fire_once_and_cancel() {
 }
 
 #[test]
+fn reminders_wait_until_it_goes_out_the_deadline_does_not() {
+    let mut e = Envelope::new("ds", "env", "docusign", 1, 0);
+    e.registration = Some(Registration {
+        reference: "R".into(),
+        deadline: Some("1970-01-11T00:00:00Z".into()),
+        ..Registration::default()
+    });
+    e.retime(&policy());
+    assert_eq!(
+        e.timers.pending,
+        [t(TimerKind::Overdue, 0, 10), t(TimerKind::Escalated, 0, 17)]
+    );
+    e.apply(Kind::Sent, None, 10);
+    e.mark_sent(DAY);
+    e.retime(&policy());
+    assert_eq!(
+        e.timers.pending,
+        [
+            t(TimerKind::Reminder, 0, 4),
+            t(TimerKind::Reminder, 1, 9),
+            t(TimerKind::Overdue, 0, 10),
+            t(TimerKind::Escalated, 0, 17)
+        ]
+    );
+}
+
+#[test]
 fn registration_overrides_the_source() {
     let mut e = sent();
     e.registration = Some(Registration {

@@ -7,6 +7,9 @@
 //! (`"3d"`) or before the deadline (`"-1d"`); `envelope.overdue` is due at
 //! the deadline and `envelope.escalated` `escalate_after` past it.
 //!
+//! Reminders wait until the envelope went out; the deadline's timers do not
+//! (a registered envelope never sent is overdue too).
+//!
 //! A timer is (kind, slot, due time). It fires at most once: firing moves it
 //! from `pending` to `fired`, and a timer in `fired` is never scheduled
 //! again. Moving the deadline makes new timers (new due times), which fire
@@ -205,7 +208,13 @@ impl Envelope {
         let deadline = self.deadline_ms(policy);
         let sent = self.timers.sent_ms;
         let mut out = Vec::new();
-        for (i, off) in policy.reminders.iter().enumerate() {
+        // Reminders only once it went out: nobody can sign before.
+        for (i, off) in policy
+            .reminders
+            .iter()
+            .enumerate()
+            .filter(|_| sent.is_some())
+        {
             let due = match *off {
                 Offset::AfterSent(d) => sent.map(|s| s.saturating_add(d)),
                 Offset::BeforeDeadline(d) => deadline.map(|dl| dl.saturating_sub(d)),
