@@ -75,6 +75,12 @@ fn applied(outcome: EnvelopeOutcome) -> Result<Applied, AdminError> {
     }
 }
 
+/// Applies `op` and answers 200 with the envelope and what it emitted.
+async fn answer(admin: &super::Admin, op: EnvelopeOp) -> Result<Response, AdminError> {
+    let (envelope, derived) = applied(admin.store.envelope_op(op).await?)?;
+    Ok(response::ok(view(&envelope, &derived, Vec::new())))
+}
+
 /// The checks a registration passes before anything is written.
 fn check(reg: &Registration, max_signers: usize) -> Result<(), AdminError> {
     let bad = |m: String| Err(AdminError::BadRequest(m));
@@ -131,8 +137,7 @@ pub async fn remind(
         source,
         envelope_id,
     };
-    let (envelope, derived) = applied(admin.store.envelope_op(op).await?)?;
-    Ok(response::ok(view(&envelope, &derived, Vec::new())))
+    answer(&admin, op).await
 }
 
 /// `POST /v1/envelopes/{source}/{envelope_id}/deadline` with
@@ -158,8 +163,7 @@ pub async fn deadline(
         envelope_id,
         deadline_ms,
     };
-    let (envelope, derived) = applied(admin.store.envelope_op(op).await?)?;
-    Ok(response::ok(view(&envelope, &derived, Vec::new())))
+    answer(&admin, op).await
 }
 
 /// `PUT /v1/envelopes/{source}/{envelope_id}`: idempotent; 200 with the
@@ -185,8 +189,7 @@ pub async fn register(
         envelope_id,
         registration,
     };
-    let (envelope, derived) = applied(admin.store.envelope_op(op).await?)?;
-    Ok(response::ok(view(&envelope, &derived, Vec::new())))
+    answer(&admin, op).await
 }
 
 fn check_id(id: &str) -> Result<(), AdminError> {

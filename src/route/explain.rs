@@ -22,41 +22,47 @@ pub struct Explained {
 
 /// The non-empty filters of `m`, each with whether `e` passes it alone.
 fn filters(m: &Match, e: &SignatureEvent) -> Vec<(String, bool)> {
-    let mut out = Vec::new();
-    let mut one = |key: &str, list: String, only: Match| {
-        out.push((format!("match.{key} = {list}"), only.matches(e)));
-    };
-    if !m.sources.is_empty() {
-        let only = Match {
-            sources: m.sources.clone(),
-            ..Match::default()
-        };
-        one("sources", format!("{:?}", m.sources), only);
-    }
-    if !m.providers.is_empty() {
-        let names: Vec<_> = m.providers.iter().map(|p| p.as_str()).collect();
-        let only = Match {
-            providers: m.providers.clone(),
-            ..Match::default()
-        };
-        one("providers", format!("{names:?}"), only);
-    }
-    if !m.kinds.is_empty() {
-        let names: Vec<_> = m.kinds.iter().map(|k| k.as_str()).collect();
-        let only = Match {
-            kinds: m.kinds.clone(),
-            ..Match::default()
-        };
-        one("kinds", format!("{names:?}"), only);
-    }
-    if !m.event_types.is_empty() {
-        let only = Match {
-            event_types: m.event_types.clone(),
-            ..Match::default()
-        };
-        one("event_types", format!("{:?}", m.event_types), only);
-    }
-    out
+    let any = Match::default;
+    let names = |v: Vec<&str>| v.into_iter().map(str::to_owned).collect::<Vec<_>>();
+    let parts = [
+        (
+            "sources",
+            m.sources.clone(),
+            Match {
+                sources: m.sources.clone(),
+                ..any()
+            },
+        ),
+        (
+            "providers",
+            names(m.providers.iter().map(|p| p.as_str()).collect()),
+            Match {
+                providers: m.providers.clone(),
+                ..any()
+            },
+        ),
+        (
+            "kinds",
+            names(m.kinds.iter().map(|k| k.as_str()).collect()),
+            Match {
+                kinds: m.kinds.clone(),
+                ..any()
+            },
+        ),
+        (
+            "event_types",
+            m.event_types.clone(),
+            Match {
+                event_types: m.event_types.clone(),
+                ..any()
+            },
+        ),
+    ];
+    parts
+        .into_iter()
+        .filter(|(_, listed, _)| !listed.is_empty())
+        .map(|(key, listed, only)| (format!("match.{key} = {listed:?}"), only.matches(e)))
+        .collect()
 }
 
 /// Every route's verdict on `e` (with `envelope`, else the event's own

@@ -171,6 +171,21 @@ impl<'txn> Tables<'txn> {
         Ok(cache.touch(&key(source, id)))
     }
 
+    /// The envelope for a timer action, marked changed; or why not: there is
+    /// none, or it is past having timers (completed, cancelled, archived).
+    fn live<'c>(
+        &mut self,
+        cache: &'c mut Cache,
+        source: &str,
+        id: &str,
+    ) -> Result<Result<&'c mut Envelope, EnvelopeOutcome>, StoreError> {
+        Ok(match self.load_mut(cache, source, id)? {
+            None => Err(EnvelopeOutcome::NotFound),
+            Some(env) if !env.state.is_live() => Err(EnvelopeOutcome::Final(env.state)),
+            Some(env) => Ok(env),
+        })
+    }
+
     /// Puts an envelope into the cache, writing out the least recently used
     /// one if the cache is full and it changed.
     fn admit(
@@ -378,12 +393,10 @@ impl<'txn> Tables<'txn> {
                 source,
                 envelope_id,
             } => {
-                let Some(env) = self.load_mut(cache, source, envelope_id)? else {
-                    return Ok((EnvelopeOutcome::NotFound, Vec::new()));
+                let env = match self.live(cache, source, envelope_id)? {
+                    Ok(env) => env,
+                    Err(refused) => return Ok((refused, Vec::new())),
                 };
-                if !env.state.is_live() {
-                    return Ok((EnvelopeOutcome::Final(env.state), Vec::new()));
-                }
                 let policy = t.policy(source).with(env.registration.as_ref());
                 let mut step = Step::at(env.state);
                 step.derived.push(Derived::Due {
@@ -401,12 +414,10 @@ impl<'txn> Tables<'txn> {
                 envelope_id,
                 deadline_ms,
             } => {
-                let Some(env) = self.load_mut(cache, source, envelope_id)? else {
-                    return Ok((EnvelopeOutcome::NotFound, Vec::new()));
+                let env = match self.live(cache, source, envelope_id)? {
+                    Ok(env) => env,
+                    Err(refused) => return Ok((refused, Vec::new())),
                 };
-                if !env.state.is_live() {
-                    return Ok((EnvelopeOutcome::Final(env.state), Vec::new()));
-                }
                 env.timers.deadline_ms = Some(*deadline_ms);
                 self.retime(env, t)?;
                 let step = Step::at(env.state);
