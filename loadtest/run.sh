@@ -36,7 +36,9 @@
 #        runs only the Kafka outage measurement, `timers` only the durable
 #        timers' (TIMERS_N envelopes, TIMERS_RATE/s, due TIMERS_DUE s after
 #        sending: memory with them pending, firing throughput after a restart
-#        across their due time), `http-backlog` only the HTTP
+#        across their due time; TIMERS_LOAD_RATE webhooks/s for 10 s while they
+#        fire, if set: timers.during.json; TIMERS_BATCH sets
+#        envelopes.timer_batch), `http-backlog` only the HTTP
 #        sink's: memory with a backlog on a dead endpoint, then deliveries/s
 #        draining it into a fast local receiver)
 # Env: ROUNDS (2), DURATION seconds per closed run (15), OPEN_DURATION (15),
@@ -335,6 +337,7 @@ timers_bench() {
     PORT=$(free_port); ADMIN=$(free_port)
     { gateway_config
       printf '[envelopes]\nenabled = true\n'
+      [ -z "${TIMERS_BATCH:-}" ] || printf 'timer_batch = %s\n' "$TIMERS_BATCH"
       "$LT" sources | awk -v d="$due" '{print} /^provider = / {printf "reminders = [\"%ss\"]\n", d}'
     } >"$WORK/countersign.toml"
     "$CS" serve --config "$WORK/countersign.toml" 2>"$WORK/countersign.log" & SERVER_PID=$!; PIDS+=("$SERVER_PID")
@@ -352,8 +355,16 @@ timers_bench() {
     "$CS" serve --config "$WORK/countersign.toml" 2>>"$WORK/countersign.log" & SERVER_PID=$!; PIDS+=("$SERVER_PID")
     local t0 c0; t0=$(date +%s.%N)
     wait_port "$ADMIN"; c0=$(cpu_ticks "$SERVER_PID")
+    # Optionally webhooks keep coming while the timers fire: their latency.
+    local load=
+    if [ -n "${TIMERS_LOAD_RATE:-}" ]; then
+        wait_port "$PORT"
+        "$LT" run --target "127.0.0.1:$PORT" --rate "$TIMERS_LOAD_RATE" --connections 32 --duration 10 \
+            --out "$OUT/timers.during.json" >/dev/null 2>"$OUT/timers.during.progress" & load=$!
+    fi
     while [ "$(metric countersign_envelope_timers_pending)" != 0 ]; do sleep 0.1; done
     local t1 c1; t1=$(date +%s.%N); c1=$(cpu_ticks "$SERVER_PID")
+    [ -z "$load" ] || wait "$load"
     local fired; fired=$(curl -s "http://127.0.0.1:$ADMIN/metrics" | awk '$1 ~ /^countersign_envelope_timers_fired_total/ {s += $2} END {print s}')
     local hwm_fire; hwm_fire=$(peak_rss_kib "$SERVER_PID")
     local lateness; lateness=$(metric countersign_envelope_timer_lateness_seconds_sum)

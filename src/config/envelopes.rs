@@ -47,6 +47,9 @@ pub struct EnvelopesConfig {
     #[serde(with = "dur")]
     pub timer_interval: Duration,
     /// Timers one transaction fires at most (more due: the next goes at once).
+    /// Webhooks wait at most one such transaction while many timers fall due
+    /// at once (after a restart): small keeps their latency, large fires
+    /// faster (BENCHMARKS.md).
     pub timer_batch: usize,
 }
 
@@ -64,7 +67,7 @@ impl Default for EnvelopesConfig {
             stream_max_replay: 100_000,
             stream_keepalive: Duration::from_secs(15),
             timer_interval: Duration::from_secs(1),
-            timer_batch: 1_000,
+            timer_batch: 100,
         }
     }
 }
