@@ -107,9 +107,15 @@ impl Setup {
         .await
     }
 
-    /// Moves the clock to event `id`'s next attempt time (plus 1 ms).
+    /// Moves the clock to event `id`'s next attempt time (plus 1 ms), once
+    /// the delivery shows one (right after an attempt is recorded it may still
+    /// be in flight on a loaded machine).
     async fn advance_to_next(&self, id: &str) {
-        let d = self.delivery(id).await;
+        let what = format!("event {id}: a next attempt scheduled");
+        let d = eventually(what, Duration::from_secs(20), async || {
+            Some(self.delivery(id).await).filter(|d| d.next_attempt_at.is_some())
+        })
+        .await;
         let next = ms(&d.next_attempt_at);
         let by = (next - self.clock.now_ms()).max(0) + 1;
         self.manual.advance(Duration::from_millis(by as u64));
