@@ -58,12 +58,13 @@ pub fn route_test(
     let cfg = &loaded.config;
     let router = crate::route::Router::new(
         cfg.routes.clone(),
+        loaded.conditions.clone(),
         loaded
             .kafka
             .is_some()
             .then(|| cfg.kafka.default_topic.clone()),
         crate::time::Clock::System,
-    )?;
+    );
     let (verdicts, routed) = crate::route::explain(&router, &event, envelope.as_ref());
     let mut out = String::new();
     for v in &verdicts {

@@ -327,11 +327,8 @@ pub fn view(e: &Envelope, derived: &[(Kind, String)], history: Vec<LogEntry>) ->
             .iter()
             .find(|t| t.kind == TimerKind::Overdue)
             .map(|t| t.due_ms)
-            .or(e.timers.deadline_ms)
-            .or_else(|| {
-                let r = e.registration.as_ref()?.deadline.as_deref()?;
-                parse_rfc3339_ms(r)
-            })
+            // Without the source's policy: a set or registered deadline.
+            .or_else(|| e.deadline_ms(&Default::default()))
             .map(format_ms),
         timers: e
             .timers

@@ -18,6 +18,8 @@ pub struct Loaded {
     pub telemetry: crate::telemetry::Settings,
     /// The admin listener's token and host rules.
     pub admin: crate::admin::Guard,
+    /// The routes' `when` conditions, compiled once (one per route).
+    pub(crate) conditions: crate::route::Conditions,
     /// Each source's envelope timer policy (`expire_after`, `reminders`,
     /// `escalate_after`), by source id; sources without one are left out.
     pub(crate) timer_policies: std::collections::HashMap<String, crate::envelope::timers::Policy>,
@@ -57,7 +59,7 @@ pub fn build(config: Config) -> Result<Loaded, ConfigError> {
         })
         .filter(|(_, p)| !p.is_empty() || p.escalate_after_ms.is_some())
         .collect();
-    crate::route::check(&config, &mut r);
+    let conditions = crate::route::compile(&config, &mut r);
     let kafka = crate::sink::kafka::check(&config.kafka, &mut r);
     let telemetry = crate::telemetry::Settings::from_config(&config.telemetry, &mut r);
     let admin = crate::admin::Guard::from_config(&config.server, &mut r);
@@ -69,6 +71,7 @@ pub fn build(config: Config) -> Result<Loaded, ConfigError> {
         kafka,
         telemetry,
         admin,
+        conditions,
         timer_policies,
         warnings,
     })

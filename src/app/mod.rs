@@ -86,10 +86,10 @@ pub async fn run_with_clock(
     let kafka_on = loaded.kafka.is_some();
     let router = Router::new(
         cfg.routes.clone(),
+        loaded.conditions.clone(),
         kafka_on.then(|| cfg.kafka.default_topic.clone()),
         clock.clone(),
-    )
-    .map_err(anyhow::Error::msg)?;
+    );
     let tracking = cfg.envelopes.enabled.then(|| {
         let r = router.clone();
         let route: crate::store::RouteFn = Arc::new(move |e| {

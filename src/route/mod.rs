@@ -53,7 +53,7 @@ impl Matches for Match {
 struct Route {
     cfg: RouteConfig,
     label: String,
-    cond: Option<Condition>,
+    cond: Option<Arc<Condition>>,
     /// When its last evaluation error was logged (ms; `i64::MIN`: never).
     logged_ms: AtomicI64,
 }
@@ -73,12 +73,17 @@ struct Inner {
     clock: Clock,
 }
 
-/// Reports what is wrong with the routes' conditions (`routes[i].when`):
-/// syntax, unknown variables, a result that is not a bool, `envelope`
-/// without envelope tracking.
-pub fn check(config: &crate::config::Config, r: &mut crate::config::Report) {
+/// The routes' conditions (`routes[i].when`), compiled once at load, one per
+/// route (`None`: no `when`, or it did not compile). Reports what is wrong
+/// with them: syntax, unknown variables, a result that is not a bool,
+/// `envelope` without envelope tracking.
+pub fn compile(config: &crate::config::Config, r: &mut crate::config::Report) -> Conditions {
+    let mut out = Vec::with_capacity(config.routes.len());
     for (i, route) in config.routes.iter().enumerate() {
-        let Some(when) = &route.when else { continue };
+        let Some(when) = &route.when else {
+            out.push(None);
+            continue;
+        };
         match Condition::compile(when) {
             Err(e) => r.add(
                 format!("routes[{i}].when"),
@@ -90,10 +95,18 @@ pub fn check(config: &crate::config::Config, r: &mut crate::config::Report) {
                 "uses `envelope`, but envelope tracking is off",
                 "set [envelopes] enabled = true, or leave `envelope` out of the condition",
             ),
-            Ok(_) => {}
+            Ok(c) => {
+                out.push(Some(Arc::new(c)));
+                continue;
+            }
         }
+        out.push(None);
     }
+    out
 }
+
+/// Compiled conditions, one per route (see [`compile`]).
+pub type Conditions = Vec<Option<Arc<Condition>>>;
 
 /// An event's destinations.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -133,31 +146,22 @@ impl std::fmt::Debug for Router {
 }
 
 impl Router {
-    /// Compiles the routes' conditions; the error names the route's key
-    /// (validation reports the same before this runs).
+    /// The routing table of `routes` with their `conditions` (compiled at
+    /// load by [`compile`], in the same order).
     pub fn new(
         routes: Vec<RouteConfig>,
+        conditions: Conditions,
         default_topic: Option<String>,
         clock: Clock,
-    ) -> Result<Router, String> {
-        let routes = routes
-            .into_iter()
-            .enumerate()
-            .map(|(i, cfg)| {
-                let cond = match &cfg.when {
-                    Some(src) => Some(
-                        Condition::compile(src).map_err(|e| format!("routes[{i}].when: {e}"))?,
-                    ),
-                    None => None,
-                };
-                Ok(Route {
-                    label: cfg.label(i),
-                    cfg,
-                    cond,
-                    logged_ms: AtomicI64::new(i64::MIN),
-                })
+    ) -> Router {
+        let routes = (routes.into_iter().zip(conditions).enumerate())
+            .map(|(i, (cfg, cond))| Route {
+                label: cfg.label(i),
+                cfg,
+                cond,
+                logged_ms: AtomicI64::new(i64::MIN),
             })
-            .collect::<Result<_, String>>()?;
+            .collect();
         let errors = IntCounterVec::new(
             Opts::new(
                 "route_errors_total",
@@ -166,14 +170,14 @@ impl Router {
             &["route"],
         )
         .expect("valid metric");
-        Ok(Router {
+        Router {
             inner: Arc::new(Inner {
                 routes,
                 default_topic,
                 errors,
                 clock,
             }),
-        })
+        }
     }
 
     /// `countersign_route_errors_total`, to register with the gateway's metrics.

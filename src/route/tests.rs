@@ -39,7 +39,16 @@ fn route(filter: Match, topics: &[&str]) -> RouteConfig {
 }
 
 fn router(routes: Vec<RouteConfig>, default: Option<&str>) -> Router {
-    Router::new(routes, default.map(str::to_owned), Clock::default()).unwrap()
+    let conditions = routes
+        .iter()
+        .map(|r| (r.when.as_deref()).map(|w| Arc::new(Condition::compile(w).unwrap())))
+        .collect();
+    Router::new(
+        routes,
+        conditions,
+        default.map(str::to_owned),
+        Clock::default(),
+    )
 }
 
 #[test]
