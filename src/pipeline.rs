@@ -10,7 +10,7 @@ use tracing::Instrument as _;
 use crate::event::{EventId, SignatureEvent};
 use crate::providers::{Answer, Handshake, Malformed, Source};
 use crate::route::Router;
-use crate::store::{Claim, Facts, LateRoute, NewEvent, Store, StoreError};
+use crate::store::{AuditFacts, Claim, Facts, LateRoute, NewEvent, Store, StoreError};
 use crate::time::Clock;
 use crate::verify::{Inbound, VerifyError};
 
@@ -138,9 +138,22 @@ impl Pipeline {
         }
         let events = source.normalize(req, &verified, pre, received_ms)?;
         let tracking = self.store.tracking();
+        // The audit log records the raw body's hash (one per request).
+        let body_sha256 = self.store.auditing().then(|| {
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(req.body))
+        });
         let new = events
             .iter()
-            .map(|e| to_new(e, received_ms, &self.router, traceparent, tracking))
+            .map(|e| {
+                let mut n = to_new(e, received_ms, &self.router, traceparent, tracking);
+                n.audit = body_sha256.as_ref().map(|b| AuditFacts {
+                    body_sha256: b.clone(),
+                    method: e.auth.method.clone(),
+                    key_index: e.auth.key_index,
+                });
+                n
+            })
             .collect();
         let outcomes = self
             .store
@@ -195,5 +208,6 @@ fn to_new(
         id: e.id.as_str().to_owned(),
         received_ms,
         json: serde_json::to_vec(e).expect("events serialize"),
+        audit: None,
     }
 }

@@ -27,6 +27,8 @@ pub struct NewEvent {
     pub traceparent: Option<String>,
     /// What envelope tracking needs, for events with an envelope id.
     pub facts: Option<super::envelopes::Facts>,
+    /// What the audit log records of the webhook (with the audit log on).
+    pub audit: Option<super::AuditFacts>,
 }
 
 /// What one event of a commit claimed: a fresh (source, id), stored; or one

@@ -7,6 +7,7 @@
 //! transaction, so a claim exists exactly when its event is durable, and a failed
 //! commit leaves no claim behind. Reads use their own MVCC read transactions.
 
+mod audit;
 mod deliveries;
 mod envelopes;
 mod events;
@@ -14,6 +15,7 @@ mod outbox;
 mod tables;
 mod writer;
 
+pub use audit::AuditFacts;
 pub use deliveries::{
     Attempt, DeadLetter, DeadLetterDetail, DeliveryState, Due, HttpDelivery, HttpOp, Next,
 };
@@ -226,6 +228,8 @@ pub(crate) struct Settings {
     pub sweep_batch: usize,
     /// Envelope tracking; `None` when `envelopes.enabled = false`.
     pub tracking: Option<Tracking>,
+    /// Whether the audit log is written.
+    pub audit: bool,
 }
 
 struct Inner {
@@ -242,6 +246,8 @@ struct Inner {
     /// Envelope changes as they commit (the stream's live part).
     stream: tokio::sync::broadcast::Sender<Arc<StreamMsg>>,
     tracking: bool,
+    /// Whether the audit log is written.
+    audit: bool,
 }
 
 /// Handle to the store; cheap to clone.
@@ -267,6 +273,17 @@ impl Store {
         clock: Clock,
         tracking: Option<Tracking>,
     ) -> Result<Store, StoreError> {
+        Store::open_full(cfg, clock, tracking, false)
+    }
+
+    /// Opens the store with envelope tracking and, with `audit`, the audit
+    /// log written in the transactions of the facts it records.
+    pub fn open_full(
+        cfg: &StoreConfig,
+        clock: Clock,
+        tracking: Option<Tracking>,
+        audit: bool,
+    ) -> Result<Store, StoreError> {
         let open_err = |e: &dyn std::fmt::Display| StoreError::Open {
             path: cfg.path.clone(),
             reason: e.to_string(),
@@ -287,6 +304,7 @@ impl Store {
             retention_ms: ms(cfg.retention),
             sweep_batch: cfg.sweep_batch,
             tracking: tracking.clone(),
+            audit,
         };
         let buffer = tracking.as_ref().map_or(16, |t| t.stream_buffer.max(1));
         let stream = tokio::sync::broadcast::channel(buffer).0;
@@ -318,6 +336,7 @@ impl Store {
                 http,
                 stream,
                 tracking: tracking.is_some(),
+                audit,
             }),
         })
     }

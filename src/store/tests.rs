@@ -22,6 +22,7 @@ fn ev(source: &str, id: &str, at: i64) -> NewEvent {
         endpoints: Vec::new(),
         envelope: id.into(),
         traceparent: None,
+        audit: None,
         facts: None,
     }
 }

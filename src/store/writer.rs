@@ -25,6 +25,7 @@ struct Open<'txn> {
     queue: redb::Table<'txn, (u64, &'static str), ()>,
     http: deliveries::Tables<'txn>,
     envelopes: Option<envelopes::Tables<'txn>>,
+    audit: Option<redb::Table<'txn, u64, &'static [u8]>>,
 }
 
 /// Which sinks a commit gave new work.
@@ -151,6 +152,8 @@ pub(super) struct Writer {
     timers: u64,
     /// Envelopes in memory (write-back within a batch).
     cache: envelopes::Cache,
+    /// The audit chain's head.
+    audit: super::audit::Head,
     next_seq: u64,
     /// Where the next sweep step goes on (0: from the oldest event).
     sweep_from: u64,
@@ -192,6 +195,7 @@ impl Writer {
             stats.timers_pending.set(pending as i64);
         }
         let cache_envelopes = settings.tracking.as_ref().map_or(1, |t| t.cache_envelopes);
+        let audit = super::audit::Head::read(&db)?;
         Ok(Writer {
             db,
             settings,
@@ -205,6 +209,7 @@ impl Writer {
             fired: Vec::new(),
             timers: 0,
             cache: envelopes::Cache::new(cache_envelopes),
+            audit,
             next_seq,
             sweep_from: 0,
             envelope_sweep_from: 0,
@@ -254,6 +259,7 @@ impl Writer {
 
     fn commit_batch(&mut self, mut batch: Vec<Item>) {
         let start_seq = self.next_seq;
+        let start_audit = self.audit;
         let timer = self.stats.commit_seconds.start_timer();
         let written = self.write(&mut batch);
         timer.observe_duration();
@@ -300,6 +306,7 @@ impl Writer {
             }
             Err(e) => {
                 self.next_seq = start_seq;
+                self.audit = start_audit;
                 self.changes.clear();
                 self.fired.clear();
                 // It may hold what this batch changed and did not keep.
@@ -344,6 +351,10 @@ impl Writer {
             events: events::Tables::open(txn)?,
             queue: txn.open_table(KAFKA_QUEUE)?,
             http: deliveries::Tables::open(txn)?,
+            audit: match self.settings.audit {
+                true => Some(txn.open_table(super::audit::AUDIT)?),
+                false => None,
+            },
             envelopes: match self.settings.tracking {
                 Some(_) => Some(envelopes::Tables::open(
                     txn,
@@ -433,6 +444,10 @@ impl Writer {
         let claim = t
             .events
             .claim(e, &mut self.next_seq, self.settings.dedup_ttl_ms)?;
+        if let (Some(table), Some(facts)) = (t.audit.as_mut(), &e.audit) {
+            let (kind, data) = audit_webhook(e, facts, claim);
+            self.audit.append(table, kind, e.received_ms, data)?;
+        }
         let Claim::Stored { seq } = claim else {
             return Ok(claim);
         };
@@ -581,4 +596,30 @@ fn fan_out(
         wake.http |= http.enqueue(seq, endpoint, &e.envelope, e.received_ms)?;
     }
     Ok(())
+}
+
+/// The audit entry of a claimed webhook event: `webhook.accepted`, or
+/// `webhook.duplicate` naming the original's event sequence.
+fn audit_webhook(
+    e: &NewEvent,
+    facts: &super::AuditFacts,
+    claim: Claim,
+) -> (&'static str, serde_json::Value) {
+    let mut data = serde_json::json!({
+        "source": e.source,
+        "event_id": e.id,
+        "body_sha256": facts.body_sha256,
+        "auth": { "method": facts.method, "key_index": facts.key_index },
+        "received_at": crate::time::format_ms(e.received_ms),
+    });
+    match claim {
+        Claim::Stored { seq } => {
+            data["event_seq"] = seq.into();
+            ("webhook.accepted", data)
+        }
+        Claim::Duplicate { seq } => {
+            data["original_event_seq"] = seq.into();
+            ("webhook.duplicate", data)
+        }
+    }
 }

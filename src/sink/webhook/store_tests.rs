@@ -72,6 +72,7 @@ async fn a_store_that_cannot_record_pauses_the_worker_instead_of_resending() {
             endpoints: vec!["e".into()],
             envelope: "env-1".into(),
             traceparent: None,
+            audit: None,
             facts: None,
         }])
         .await

@@ -499,6 +499,7 @@ pub(super) fn pending(
                     envelope: env.envelope_id.clone(),
                     traceparent: traceparent.cloned(),
                     facts: None,
+                    audit: None,
                 },
             }
         })

@@ -85,6 +85,7 @@ fn event(id: &str, kind: Kind, signer: Option<usize>, at: i64) -> NewEvent {
         endpoints: Vec::new(),
         envelope: "env-1".into(),
         traceparent: None,
+        audit: None,
         facts: Some(Facts {
             envelope_id: "env-1".into(),
             provider: "docusign".into(),

@@ -51,6 +51,7 @@ fn event(env: &str, kind: Kind, at: i64) -> NewEvent {
         endpoints: Vec::new(),
         envelope: env.into(),
         traceparent: None,
+        audit: None,
         facts: Some(Facts {
             envelope_id: env.into(),
             provider: "docusign".into(),

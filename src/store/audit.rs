@@ -1,0 +1,193 @@
+//! The audit log in the store: `audit_v1` (seq → the entry as JSON), appended
+//! by the writer inside the transaction of the fact each entry records, so
+//! there is never a fact without its entry nor an entry without its fact.
+//! The writer keeps the chain's head (sequence, hash) in memory, read back
+//! from the last entry at open; a failed commit puts it back.
+
+use redb::{ReadableDatabase, ReadableTable, Table, TableDefinition};
+use serde_json::Value;
+
+use super::{Store, StoreError};
+use crate::audit::chain::{Entry, GENESIS, Hash};
+
+/// seq → [`Entry`] as JSON.
+pub(super) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_v1");
+
+/// What the pipeline knows of a webhook that the audit entry records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditFacts {
+    /// SHA-256 of the raw body (hex).
+    pub body_sha256: String,
+    /// The verification method and the index of the key that matched.
+    pub method: String,
+    pub key_index: Option<usize>,
+}
+
+/// The chain's head as the writer keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Head {
+    /// The next entry's sequence.
+    pub next: u64,
+    pub prev: Hash,
+}
+
+impl Head {
+    /// The head after the last stored entry.
+    pub fn read(db: &redb::Database) -> Result<Head, StoreError> {
+        let txn = db.begin_read()?;
+        let t = txn.open_table(AUDIT)?;
+        Ok(match t.last()? {
+            Some((k, v)) => Head {
+                next: k.value() + 1,
+                prev: decode(v.value())?.hash(),
+            },
+            None => Head {
+                next: 1,
+                prev: GENESIS,
+            },
+        })
+    }
+
+    /// Appends one entry to `table`.
+    pub fn append(
+        &mut self,
+        table: &mut Table<u64, &[u8]>,
+        kind: &str,
+        at_ms: i64,
+        data: Value,
+    ) -> Result<(), StoreError> {
+        let e = Entry {
+            seq: self.next,
+            at_ms,
+            kind: kind.to_owned(),
+            data,
+            prev: self.prev,
+        };
+        let json = serde_json::to_vec(&e).expect("entries serialize");
+        table.insert(e.seq, json.as_slice())?;
+        self.prev = e.hash();
+        self.next += 1;
+        Ok(())
+    }
+}
+
+fn decode(b: &[u8]) -> Result<Entry, StoreError> {
+    serde_json::from_slice(b).map_err(|e| StoreError::Db(format!("audit entry: {e}")))
+}
+
+impl Store {
+    /// Whether the audit log is written.
+    pub fn auditing(&self) -> bool {
+        self.inner.audit
+    }
+
+    /// Audit entries from sequence `from`, at most `limit`, in order. An
+    /// entry that does not decode is an error naming it.
+    pub fn audit_entries(&self, from: u64, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let t = txn.open_table(AUDIT)?;
+        let mut out = Vec::new();
+        for row in t.range(from..)?.take(limit) {
+            let (k, v) = row?;
+            out.push(
+                decode(v.value())
+                    .map_err(|e| StoreError::Db(format!("audit entry {}: {e}", k.value())))?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::audit::chain::check;
+    use crate::config::StoreConfig;
+    use crate::store::NewEvent;
+    use crate::time::Clock;
+
+    fn open(dir: &Path) -> Store {
+        let cfg = StoreConfig {
+            path: dir.to_path_buf(),
+            ..StoreConfig::default()
+        };
+        Store::open_full(&cfg, Clock::System, None, true).unwrap()
+    }
+
+    fn event(id: &str) -> NewEvent {
+        NewEvent {
+            source: "ds".into(),
+            id: id.into(),
+            received_ms: 1_000,
+            json: b"{}".to_vec(),
+            topics: Vec::new(),
+            endpoints: Vec::new(),
+            envelope: id.into(),
+            traceparent: None,
+            facts: None,
+            audit: Some(AuditFacts {
+                body_sha256: "ab".repeat(32),
+                method: "hmac_sha256".into(),
+                key_index: Some(1),
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_claim_has_one_entry_the_chain_holds_and_an_edit_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        s.commit(vec![event("a"), event("b"), event("a")])
+            .await
+            .unwrap();
+        // A failed commit writes no entry and leaves the head where it was.
+        s.fail_next_commit();
+        assert!(s.commit(vec![event("lost")]).await.is_err());
+        s.close().await;
+        drop(s);
+
+        // Reopened: the chain goes on from the stored head.
+        let s = open(dir.path());
+        s.commit(vec![event("c")]).await.unwrap();
+        let entries = s.audit_entries(1, 100).unwrap();
+        let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "webhook.accepted",
+                "webhook.accepted",
+                "webhook.duplicate",
+                "webhook.accepted"
+            ]
+        );
+        assert_eq!(
+            entries[2].data["original_event_seq"],
+            entries[0].data["event_seq"]
+        );
+        assert_eq!(entries[1].data["body_sha256"], "ab".repeat(32));
+        assert_eq!(entries[3].data["event_id"], "c");
+        let ((last, _), n) = check(entries.clone(), (1, GENESIS)).unwrap();
+        assert_eq!((last, n), (4, 4));
+        s.close().await;
+        drop(s);
+
+        // One edited byte in entry 2, on disk: the chain breaks at entry 3.
+        {
+            let db = redb::Database::create(dir.path().join(super::super::DB_FILE)).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut t = txn.open_table(AUDIT).unwrap();
+                let mut e = entries[1].clone();
+                e.data["event_id"] = "B".into();
+                t.insert(2, serde_json::to_vec(&e).unwrap().as_slice())
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let s = open(dir.path());
+        let broken = check(s.audit_entries(1, 100).unwrap(), (1, GENESIS)).unwrap_err();
+        assert_eq!(broken.seq, 3);
+    }
+}
