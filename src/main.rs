@@ -39,6 +39,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Routing tools.
     Route {
         #[command(subcommand)]
@@ -155,6 +160,17 @@ enum ConfigCommand {
 }
 
 #[derive(Subcommand)]
+enum AuditCommand {
+    /// Re-computes the hash chain of a stopped gateway's store (read only):
+    /// exit 0 when every link holds, 1 naming the first broken one.
+    Verify {
+        /// The store directory (`store.path`).
+        #[arg(long)]
+        store: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum RouteCommand {
     /// Print which routes match an event and why: each route's filters and
     /// its `when` result, then the topics and endpoints it would go to.
@@ -241,6 +257,34 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 })
         }),
+        Command::Audit {
+            command: AuditCommand::Verify { store },
+        } => {
+            let started = std::time::Instant::now();
+            match countersign::store::audit_verify_dir(&store) {
+                Ok(v) => {
+                    let secs = started.elapsed().as_secs_f64().max(1e-9);
+                    match v.head {
+                        Some((seq, hash)) => println!(
+                            "ok: {} entries, head {seq} {}, {:.0} entries/s",
+                            v.entries,
+                            hex::encode(hash),
+                            v.entries as f64 / secs
+                        ),
+                        None => println!("ok: the audit log is empty"),
+                    }
+                    Ok(())
+                }
+                Err(countersign::store::AuditVerifyError::Broken(b)) => {
+                    println!("broken: {b}");
+                    Err(ExitCode::from(1))
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Err(ExitCode::from(2))
+                }
+            }
+        }
         Command::Dlq { command } => dlq(command),
         Command::Health {
             admin,

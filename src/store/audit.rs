@@ -11,7 +11,7 @@ use super::{Store, StoreError};
 use crate::audit::chain::{Entry, GENESIS, Hash};
 
 /// seq → [`Entry`] as JSON.
-pub(super) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_v1");
+pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_v1");
 
 /// What the pipeline knows of a webhook that the audit entry records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +73,65 @@ impl Head {
 
 fn decode(b: &[u8]) -> Result<Entry, StoreError> {
     serde_json::from_slice(b).map_err(|e| StoreError::Db(format!("audit entry: {e}")))
+}
+
+/// What `audit verify` found in a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub entries: u64,
+    /// The last entry's (sequence, hash); `None` for an empty log.
+    pub head: Option<(u64, Hash)>,
+}
+
+/// Why `audit verify` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(
+        "cannot open the store at {path}: {reason} (is the gateway still running? verify a stopped gateway's store, or an export)"
+    )]
+    Open { path: String, reason: String },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("the chain is broken at {0}")]
+    Broken(crate::audit::chain::Broken),
+}
+
+/// Re-computes the chain of the store in the directory `dir` (a stopped
+/// gateway's; read only), entry by entry.
+pub fn verify_dir(dir: &std::path::Path) -> Result<Verified, VerifyError> {
+    let path = dir.join(super::DB_FILE);
+    let open_err = |e: &dyn std::fmt::Display| VerifyError::Open {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    if !path.exists() {
+        return Err(open_err(&"no such file"));
+    }
+    let db = redb::Database::open(&path).map_err(|e| open_err(&e))?;
+    let txn = db.begin_read().map_err(|e| open_err(&e))?;
+    let t = txn.open_table(AUDIT).map_err(StoreError::from)?;
+    let mut failed = None;
+    let rows = t.iter().map_err(StoreError::from)?.map_while(|row| {
+        let decoded = row.map_err(StoreError::from).and_then(|(k, v)| {
+            decode(v.value()).map_err(|e| StoreError::Db(format!("entry {}: {e}", k.value())))
+        });
+        match decoded {
+            Ok(e) => Some(e),
+            Err(e) => {
+                failed = Some(e);
+                None
+            }
+        }
+    });
+    let checked = crate::audit::chain::check(rows, (1, GENESIS));
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    let ((last, hash), n) = checked.map_err(VerifyError::Broken)?;
+    Ok(Verified {
+        entries: n,
+        head: (n > 0).then_some((last, hash)),
+    })
 }
 
 impl Store {
@@ -189,5 +248,28 @@ mod tests {
         let s = open(dir.path());
         let broken = check(s.audit_entries(1, 100).unwrap(), (1, GENESIS)).unwrap_err();
         assert_eq!(broken.seq, 3);
+        // The same from the files of the stopped gateway.
+        s.close().await;
+        drop(s);
+        match verify_dir(dir.path()) {
+            Err(VerifyError::Broken(b)) => assert_eq!(b.seq, 3),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn verify_reads_a_stopped_gateways_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        s.commit(vec![event("a"), event("b")]).await.unwrap();
+        s.close().await;
+        drop(s);
+        let v = verify_dir(dir.path()).unwrap();
+        assert_eq!(v.entries, 2);
+        assert_eq!(v.head.unwrap().0, 2);
+        assert!(matches!(
+            verify_dir(&dir.path().join("nope")),
+            Err(VerifyError::Open { .. })
+        ));
     }
 }

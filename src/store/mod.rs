@@ -15,7 +15,10 @@ mod outbox;
 mod tables;
 mod writer;
 
-pub use audit::AuditFacts;
+pub use audit::{
+    AuditFacts, Verified as AuditVerified, VerifyError as AuditVerifyError,
+    verify_dir as audit_verify_dir,
+};
 pub use deliveries::{
     Attempt, DeadLetter, DeadLetterDetail, DeliveryState, Due, HttpDelivery, HttpOp, Next,
 };
