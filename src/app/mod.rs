@@ -107,16 +107,18 @@ pub async fn run_with_clock(
         }
     });
     let store_cfg = cfg.store.clone();
+    let audit = cfg.audit.enabled;
     let store_clock = clock.clone();
-    let store =
-        tokio::task::spawn_blocking(move || Store::open_with(&store_cfg, store_clock, tracking))
-            .await?
-            .with_context(|| {
-                format!(
-                    "cannot open the store at store.path = {}",
-                    cfg.store.path.display()
-                )
-            })?;
+    let store = tokio::task::spawn_blocking(move || {
+        Store::open_full(&store_cfg, store_clock, tracking, audit)
+    })
+    .await?
+    .with_context(|| {
+        format!(
+            "cannot open the store at store.path = {}",
+            cfg.store.path.display()
+        )
+    })?;
     for w in &loaded.warnings {
         tracing::warn!(key = %w.key, problem = %w.problem, fix = %w.fix, "configuration warning");
     }

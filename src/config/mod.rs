@@ -9,6 +9,7 @@
 //! shared [`Report`] (`Source::from_config`, `Endpoint::from_config`,
 //! `kafka::check`); `app::load` wires them.
 
+mod audit;
 mod dur;
 mod endpoints;
 mod envelopes;
@@ -26,6 +27,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use audit::AuditConfig;
 pub use endpoints::{BreakerConfig, DEFAULT_SCHEDULE, EndpointConfig, RateLimit};
 pub use envelopes::EnvelopesConfig;
 pub use kafka::{KafkaConfig, PropValue};
@@ -47,6 +49,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub kafka: KafkaConfig,
     pub envelopes: EnvelopesConfig,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub audit: AuditConfig,
     pub sources: Vec<SourceConfig>,
     pub endpoints: Vec<EndpointConfig>,
     pub routes: Vec<RouteConfig>,

@@ -168,6 +168,11 @@ pub struct Stopped {
 }
 
 impl Stopped {
+    /// The stopped gateway's directory (its store).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// Starts the gateway again on the same config, clock and store.
     pub async fn start(self) -> Gateway {
         Gateway::launch(self.toml, self.clock, self.dir).await
