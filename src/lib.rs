@@ -36,9 +36,7 @@
 
 pub mod admin;
 pub mod app;
-// Not wired into the store yet (issue 17 in progress on this branch).
-#[allow(dead_code)]
-pub(crate) mod audit;
+pub mod audit;
 pub mod cli;
 pub(crate) mod condition;
 pub mod config;

@@ -167,6 +167,15 @@ enum AuditCommand {
         /// The store directory (`store.path`).
         #[arg(long)]
         store: PathBuf,
+        /// Public keys (64 hex digits each) whose signatures count; from
+        /// `audit pubkey`. Without one, signatures are not checked.
+        #[arg(long)]
+        pubkey: Vec<String>,
+    },
+    /// Prints the public key of `audit.signing_key` (64 hex digits) and its id.
+    Pubkey {
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -258,25 +267,46 @@ fn main() -> ExitCode {
                 })
         }),
         Command::Audit {
-            command: AuditCommand::Verify { store },
+            command: AuditCommand::Verify { store, pubkey },
         } => {
+            let keys = match pubkey
+                .iter()
+                .map(|k| countersign::audit::checkpoint::verifying_key(k))
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("error: --pubkey: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let started = std::time::Instant::now();
-            match countersign::store::audit_verify_dir(&store) {
+            match countersign::store::audit_verify_dir(&store, &keys) {
                 Ok(v) => {
                     let secs = started.elapsed().as_secs_f64().max(1e-9);
                     match v.head {
                         Some((seq, hash)) => println!(
-                            "ok: {} entries, head {seq} {}, {:.0} entries/s",
+                            "ok: {} entries, head {seq} {}, {} checkpoints{}, {} entries after the last, {:.0} entries/s",
                             v.entries,
                             hex::encode(hash),
+                            v.checkpoints,
+                            if keys.is_empty() {
+                                " (signatures not checked: no --pubkey)"
+                            } else {
+                                " verified"
+                            },
+                            v.unsigned_tail,
                             v.entries as f64 / secs
                         ),
                         None => println!("ok: the audit log is empty"),
                     }
                     Ok(())
                 }
-                Err(countersign::store::AuditVerifyError::Broken(b)) => {
-                    println!("broken: {b}");
+                Err(
+                    e @ (countersign::store::AuditVerifyError::Broken(_)
+                    | countersign::store::AuditVerifyError::Checkpoint { .. }),
+                ) => {
+                    println!("broken: {e}");
                     Err(ExitCode::from(1))
                 }
                 Err(e) => {
@@ -285,6 +315,18 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Audit {
+            command: AuditCommand::Pubkey { config },
+        } => load(config.as_ref()).and_then(|l| match l.audit_public_key() {
+            Some((key, id)) => {
+                println!("{key} (key id {id})");
+                Ok(())
+            }
+            None => {
+                eprintln!("error: audit.enabled with audit.signing_key is not configured");
+                Err(ExitCode::from(2))
+            }
+        }),
         Command::Dlq { command } => dlq(command),
         Command::Health {
             admin,

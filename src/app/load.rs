@@ -23,6 +23,9 @@ pub struct Loaded {
     /// Each source's envelope timer policy (`expire_after`, `reminders`,
     /// `escalate_after`), by source id; sources without one are left out.
     pub(crate) timer_policies: std::collections::HashMap<String, crate::envelope::timers::Policy>,
+    /// The audit log's checkpoint key (`audit.signing_key`), when the audit
+    /// log is on.
+    pub(crate) audit_key: Option<ed25519_dalek::SigningKey>,
     /// Settings that work but are weaker than they should be (shown by
     /// `config check` and logged at start-up).
     pub warnings: Vec<crate::config::Problem>,
@@ -60,6 +63,7 @@ pub fn build(config: Config) -> Result<Loaded, ConfigError> {
         .filter(|(_, p)| !p.is_empty() || p.escalate_after_ms.is_some())
         .collect();
     let conditions = crate::route::compile(&config, &mut r);
+    let audit_key = audit_key(&config, &mut r);
     let kafka = crate::sink::kafka::check(&config.kafka, &mut r);
     let telemetry = crate::telemetry::Settings::from_config(&config.telemetry, &mut r);
     let admin = crate::admin::Guard::from_config(&config.server, &mut r);
@@ -72,9 +76,62 @@ pub fn build(config: Config) -> Result<Loaded, ConfigError> {
         telemetry,
         admin,
         conditions,
+        audit_key,
         timer_policies,
         warnings,
     })
+}
+
+impl Loaded {
+    /// The audit key's public half (hex) and key id, when the audit log is on.
+    pub fn audit_public_key(&self) -> Option<(String, String)> {
+        let k = self.audit_key.as_ref()?.verifying_key();
+        Some((
+            hex::encode(k.as_bytes()),
+            crate::audit::checkpoint::key_id(&k),
+        ))
+    }
+}
+
+/// `audit.signing_key`, resolved and parsed, when the audit log is on.
+fn audit_key(config: &Config, r: &mut Report) -> Option<ed25519_dalek::SigningKey> {
+    let a = &config.audit;
+    if !a.enabled {
+        return None;
+    }
+    if a.checkpoint_every == 0 {
+        r.add(
+            "audit.checkpoint_every",
+            "is 0",
+            "sign a checkpoint every N >= 1 entries",
+        );
+    }
+    let Some(secret) = &a.signing_key else {
+        r.add(
+            "audit.signing_key",
+            "the audit log needs a key to sign its checkpoints",
+            "set it to a reference (env:/file:) holding 64 hex digits, e.g. from `openssl rand -hex 32`",
+        );
+        return None;
+    };
+    let value = match secret.resolve() {
+        Ok(v) => v,
+        Err((problem, fix)) => {
+            r.add("audit.signing_key", problem, fix);
+            return None;
+        }
+    };
+    match crate::audit::checkpoint::signing_key(&value) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            r.add(
+                "audit.signing_key",
+                e,
+                "give 64 hex digits, e.g. from `openssl rand -hex 32`",
+            );
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -107,7 +107,13 @@ pub async fn run_with_clock(
         }
     });
     let store_cfg = cfg.store.clone();
-    let audit = cfg.audit.enabled;
+    let audit = loaded
+        .audit_key
+        .clone()
+        .map(|key| crate::store::AuditSigning {
+            key,
+            every: cfg.audit.checkpoint_every,
+        });
     let store_clock = clock.clone();
     let store = tokio::task::spawn_blocking(move || {
         Store::open_full(&store_cfg, store_clock, tracking, audit)

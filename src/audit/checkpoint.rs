@@ -34,6 +34,24 @@ fn message(seq: u64, head: &str, at_ms: i64, key_id: &str) -> Vec<u8> {
     format!("{TAG}\n{seq}\n{head}\n{at_ms}\n{key_id}").into_bytes()
 }
 
+/// A signing key from its 64 hex digits (the 32-byte seed).
+pub fn signing_key(hex_seed: &str) -> Result<SigningKey, String> {
+    let bytes = hex::decode(hex_seed.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or("an Ed25519 key is 64 hex digits (its 32-byte seed)")?;
+    Ok(SigningKey::from_bytes(&bytes))
+}
+
+/// A public key from its 64 hex digits.
+pub fn verifying_key(hex_key: &str) -> Result<VerifyingKey, String> {
+    hex::decode(hex_key.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .and_then(|b| VerifyingKey::from_bytes(&b).ok())
+        .ok_or_else(|| format!("`{hex_key}` is not an Ed25519 public key (64 hex digits)"))
+}
+
 /// The id of a public key.
 pub fn key_id(key: &VerifyingKey) -> String {
     hex::encode(&Sha256::digest(key.as_bytes())[..8])

@@ -9,9 +9,30 @@ use serde_json::Value;
 
 use super::{Store, StoreError};
 use crate::audit::chain::{Entry, GENESIS, Hash};
+use crate::audit::checkpoint::{Checkpoint, key_id, sign};
+use ed25519_dalek::VerifyingKey;
 
 /// seq → [`Entry`] as JSON.
 pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_v1");
+/// seq → the [`Checkpoint`] signing entry `seq`'s hash, as JSON.
+pub(crate) const CHECKPOINTS: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("audit_checkpoints_v1");
+
+/// How the writer signs: the key and every how many entries.
+#[derive(Clone)]
+pub struct Signing {
+    pub key: ed25519_dalek::SigningKey,
+    pub every: u64,
+}
+
+impl std::fmt::Debug for Signing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signing")
+            .field("key_id", &key_id(&self.key.verifying_key()))
+            .field("every", &self.every)
+            .finish()
+    }
+}
 
 /// What the pipeline knows of a webhook that the audit entry records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,10 +69,13 @@ impl Head {
         })
     }
 
-    /// Appends one entry to `table`.
+    /// Appends one entry to `table`, and a signed checkpoint to `checkpoints`
+    /// when its sequence is a multiple of `signing.every`.
     pub fn append(
         &mut self,
         table: &mut Table<u64, &[u8]>,
+        checkpoints: &mut Table<u64, &[u8]>,
+        signing: &Signing,
         kind: &str,
         at_ms: i64,
         data: Value,
@@ -67,6 +91,11 @@ impl Head {
         table.insert(e.seq, json.as_slice())?;
         self.prev = e.hash();
         self.next += 1;
+        if e.seq.is_multiple_of(signing.every.max(1)) {
+            let c = sign(&signing.key, e.seq, &self.prev, at_ms);
+            let json = serde_json::to_vec(&c).expect("checkpoints serialize");
+            checkpoints.insert(e.seq, json.as_slice())?;
+        }
         Ok(())
     }
 }
@@ -81,6 +110,11 @@ pub struct Verified {
     pub entries: u64,
     /// The last entry's (sequence, hash); `None` for an empty log.
     pub head: Option<(u64, Hash)>,
+    /// Signed checkpoints checked.
+    pub checkpoints: usize,
+    /// Entries after the last checkpoint (their chain holds, no signature
+    /// covers them yet).
+    pub unsigned_tail: u64,
 }
 
 /// Why `audit verify` failed.
@@ -94,11 +128,14 @@ pub enum VerifyError {
     Store(#[from] StoreError),
     #[error("the chain is broken at {0}")]
     Broken(crate::audit::chain::Broken),
+    #[error("checkpoint {seq}: {problem}")]
+    Checkpoint { seq: u64, problem: String },
 }
 
 /// Re-computes the chain of the store in the directory `dir` (a stopped
-/// gateway's; read only), entry by entry.
-pub fn verify_dir(dir: &std::path::Path) -> Result<Verified, VerifyError> {
+/// gateway's; read only), entry by entry, and checks every checkpoint's
+/// signature with one of `keys` and its head against the chain.
+pub fn verify_dir(dir: &std::path::Path, keys: &[VerifyingKey]) -> Result<Verified, VerifyError> {
     let path = dir.join(super::DB_FILE);
     let open_err = |e: &dyn std::fmt::Display| VerifyError::Open {
         path: path.display().to_string(),
@@ -110,13 +147,35 @@ pub fn verify_dir(dir: &std::path::Path) -> Result<Verified, VerifyError> {
     let db = redb::Database::open(&path).map_err(|e| open_err(&e))?;
     let txn = db.begin_read().map_err(|e| open_err(&e))?;
     let t = txn.open_table(AUDIT).map_err(StoreError::from)?;
+    let mut signed = std::collections::BTreeMap::new();
+    for row in txn
+        .open_table(CHECKPOINTS)
+        .map_err(StoreError::from)?
+        .iter()
+        .map_err(StoreError::from)?
+    {
+        let (k, v) = row.map_err(StoreError::from)?;
+        let c: Checkpoint =
+            serde_json::from_slice(v.value()).map_err(|e| VerifyError::Checkpoint {
+                seq: k.value(),
+                problem: format!("does not decode: {e}"),
+            })?;
+        signed.insert(k.value(), c);
+    }
+    // The hashes at the checkpoints' sequences, seen on the way.
+    let mut at = std::collections::HashMap::new();
     let mut failed = None;
     let rows = t.iter().map_err(StoreError::from)?.map_while(|row| {
         let decoded = row.map_err(StoreError::from).and_then(|(k, v)| {
             decode(v.value()).map_err(|e| StoreError::Db(format!("entry {}: {e}", k.value())))
         });
         match decoded {
-            Ok(e) => Some(e),
+            Ok(e) => {
+                if signed.contains_key(&e.seq) {
+                    at.insert(e.seq, e.hash());
+                }
+                Some(e)
+            }
             Err(e) => {
                 failed = Some(e);
                 None
@@ -128,9 +187,29 @@ pub fn verify_dir(dir: &std::path::Path) -> Result<Verified, VerifyError> {
         return Err(e.into());
     }
     let ((last, hash), n) = checked.map_err(VerifyError::Broken)?;
+    for (seq, c) in &signed {
+        let Some(actual) = at.get(seq) else {
+            return Err(VerifyError::Checkpoint {
+                seq: *seq,
+                problem: format!(
+                    "signs an entry the chain does not have (it ends at {last}): entries were removed"
+                ),
+            });
+        };
+        if !keys.is_empty() {
+            c.verify(keys, actual)
+                .map_err(|b| VerifyError::Checkpoint {
+                    seq: *seq,
+                    problem: b.to_string(),
+                })?;
+        }
+    }
+    let covered = signed.keys().next_back().copied().unwrap_or(0);
     Ok(Verified {
         entries: n,
         head: (n > 0).then_some((last, hash)),
+        checkpoints: signed.len(),
+        unsigned_tail: if n > 0 { last - covered } else { 0 },
     })
 }
 
@@ -172,7 +251,18 @@ mod tests {
             path: dir.to_path_buf(),
             ..StoreConfig::default()
         };
-        Store::open_full(&cfg, Clock::System, None, true).unwrap()
+        Store::open_full(&cfg, Clock::System, None, Some(signing())).unwrap()
+    }
+
+    fn signing() -> Signing {
+        Signing {
+            key: ed25519_dalek::SigningKey::from_bytes(&[5; 32]),
+            every: 2,
+        }
+    }
+
+    fn keys() -> Vec<VerifyingKey> {
+        vec![signing().key.verifying_key()]
     }
 
     fn event(id: &str) -> NewEvent {
@@ -251,7 +341,7 @@ mod tests {
         // The same from the files of the stopped gateway.
         s.close().await;
         drop(s);
-        match verify_dir(dir.path()) {
+        match verify_dir(dir.path(), &keys()) {
             Err(VerifyError::Broken(b)) => assert_eq!(b.seq, 3),
             other => panic!("{other:?}"),
         }
@@ -264,11 +354,18 @@ mod tests {
         s.commit(vec![event("a"), event("b")]).await.unwrap();
         s.close().await;
         drop(s);
-        let v = verify_dir(dir.path()).unwrap();
+        let v = verify_dir(dir.path(), &keys()).unwrap();
         assert_eq!(v.entries, 2);
         assert_eq!(v.head.unwrap().0, 2);
+        assert_eq!((v.checkpoints, v.unsigned_tail), (1, 0));
+        // Another key did not sign it.
+        let other = [ed25519_dalek::SigningKey::from_bytes(&[6; 32]).verifying_key()];
         assert!(matches!(
-            verify_dir(&dir.path().join("nope")),
+            verify_dir(dir.path(), &other),
+            Err(VerifyError::Checkpoint { seq: 2, .. })
+        ));
+        assert!(matches!(
+            verify_dir(&dir.path().join("nope"), &keys()),
             Err(VerifyError::Open { .. })
         ));
     }

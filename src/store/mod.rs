@@ -16,8 +16,8 @@ mod tables;
 mod writer;
 
 pub use audit::{
-    AuditFacts, Verified as AuditVerified, VerifyError as AuditVerifyError,
-    verify_dir as audit_verify_dir,
+    AuditFacts, Signing as AuditSigning, Verified as AuditVerified,
+    VerifyError as AuditVerifyError, verify_dir as audit_verify_dir,
 };
 pub use deliveries::{
     Attempt, DeadLetter, DeadLetterDetail, DeliveryState, Due, HttpDelivery, HttpOp, Next,
@@ -231,8 +231,8 @@ pub(crate) struct Settings {
     pub sweep_batch: usize,
     /// Envelope tracking; `None` when `envelopes.enabled = false`.
     pub tracking: Option<Tracking>,
-    /// Whether the audit log is written.
-    pub audit: bool,
+    /// The audit log's signing, when it is written.
+    pub audit: Option<audit::Signing>,
 }
 
 struct Inner {
@@ -276,7 +276,7 @@ impl Store {
         clock: Clock,
         tracking: Option<Tracking>,
     ) -> Result<Store, StoreError> {
-        Store::open_full(cfg, clock, tracking, false)
+        Store::open_full(cfg, clock, tracking, None)
     }
 
     /// Opens the store with envelope tracking and, with `audit`, the audit
@@ -285,7 +285,7 @@ impl Store {
         cfg: &StoreConfig,
         clock: Clock,
         tracking: Option<Tracking>,
-        audit: bool,
+        audit: Option<audit::Signing>,
     ) -> Result<Store, StoreError> {
         let open_err = |e: &dyn std::fmt::Display| StoreError::Open {
             path: cfg.path.clone(),
@@ -307,7 +307,7 @@ impl Store {
             retention_ms: ms(cfg.retention),
             sweep_batch: cfg.sweep_batch,
             tracking: tracking.clone(),
-            audit,
+            audit: audit.clone(),
         };
         let buffer = tracking.as_ref().map_or(16, |t| t.stream_buffer.max(1));
         let stream = tokio::sync::broadcast::channel(buffer).0;
@@ -339,7 +339,7 @@ impl Store {
                 http,
                 stream,
                 tracking: tracking.is_some(),
-                audit,
+                audit: audit.is_some(),
             }),
         })
     }

@@ -67,6 +67,7 @@ pub fn create_all(db: &Database) -> Result<(), StoreError> {
     txn.open_table(DISABLED)?;
     txn.open_table(TRACE)?;
     txn.open_table(super::audit::AUDIT)?;
+    txn.open_table(super::audit::CHECKPOINTS)?;
     txn.open_table(super::envelopes::ENVELOPES)?;
     txn.open_table(super::envelopes::ENVELOPE_LOG)?;
     txn.open_table(super::envelopes::TIMERS)?;

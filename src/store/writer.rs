@@ -25,8 +25,11 @@ struct Open<'txn> {
     queue: redb::Table<'txn, (u64, &'static str), ()>,
     http: deliveries::Tables<'txn>,
     envelopes: Option<envelopes::Tables<'txn>>,
-    audit: Option<redb::Table<'txn, u64, &'static [u8]>>,
+    /// The audit log and its checkpoints, when it is written.
+    audit: Option<(AuditTable<'txn>, AuditTable<'txn>)>,
 }
+
+type AuditTable<'txn> = redb::Table<'txn, u64, &'static [u8]>;
 
 /// Which sinks a commit gave new work.
 #[derive(Default)]
@@ -352,8 +355,11 @@ impl Writer {
             queue: txn.open_table(KAFKA_QUEUE)?,
             http: deliveries::Tables::open(txn)?,
             audit: match self.settings.audit {
-                true => Some(txn.open_table(super::audit::AUDIT)?),
-                false => None,
+                Some(_) => Some((
+                    txn.open_table(super::audit::AUDIT)?,
+                    txn.open_table(super::audit::CHECKPOINTS)?,
+                )),
+                None => None,
             },
             envelopes: match self.settings.tracking {
                 Some(_) => Some(envelopes::Tables::open(
@@ -444,9 +450,11 @@ impl Writer {
         let claim = t
             .events
             .claim(e, &mut self.next_seq, self.settings.dedup_ttl_ms)?;
-        if let (Some(table), Some(facts)) = (t.audit.as_mut(), &e.audit) {
+        if let (Some((table, checkpoints)), Some(signing), Some(facts)) =
+            (t.audit.as_mut(), &self.settings.audit, &e.audit)
+        {
             let (kind, data) = audit_webhook(e, facts, claim);
-            self.audit.append(table, kind, e.received_ms, data)?;
+            (self.audit).append(table, checkpoints, signing, kind, e.received_ms, data)?;
         }
         let Claim::Stored { seq } = claim else {
             return Ok(claim);
