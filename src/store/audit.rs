@@ -100,6 +100,100 @@ impl Head {
     }
 }
 
+/// The entry of a Kafka acknowledgement.
+pub(super) fn of_ack(a: &super::Ack) -> (&'static str, Value) {
+    match a {
+        super::Ack::Published {
+            seq,
+            topic,
+            partition,
+            offset,
+        } => (
+            "kafka.published",
+            serde_json::json!({ "event_seq": seq, "topic": topic, "partition": partition, "offset": offset }),
+        ),
+        super::Ack::DeadLettered { seq, topic, reason } => (
+            "kafka.dead_lettered",
+            serde_json::json!({ "event_seq": seq, "topic": topic, "reason": reason }),
+        ),
+    }
+}
+
+/// The entry of an applied HTTP delivery change.
+pub(super) fn of_http(op: &super::HttpOp) -> (&'static str, Value) {
+    use super::{HttpOp, Next};
+    match op {
+        HttpOp::Attempted {
+            seq,
+            endpoint,
+            attempt,
+            next,
+        } => {
+            let mut d = serde_json::json!({
+                "event_seq": seq,
+                "endpoint": endpoint,
+                "status": attempt.status,
+                "latency_ms": attempt.latency_ms,
+                "error": attempt.error,
+            });
+            let kind = match next {
+                Next::Delivered => "http.delivered",
+                Next::Retry { .. } => "http.attempt_failed",
+                Next::DeadLetter { reason } => {
+                    d["reason"] = reason.clone().into();
+                    "http.dead_lettered"
+                }
+            };
+            (kind, d)
+        }
+        HttpOp::Replay { seq, endpoint } => (
+            "admin.replay",
+            serde_json::json!({ "event_seq": seq, "endpoint": endpoint }),
+        ),
+        HttpOp::Discard { seq, endpoint } => (
+            "admin.discard",
+            serde_json::json!({ "event_seq": seq, "endpoint": endpoint }),
+        ),
+        HttpOp::Purge { seq, endpoint } => (
+            "admin.purge",
+            serde_json::json!({ "event_seq": seq, "endpoint": endpoint }),
+        ),
+    }
+}
+
+/// The entry of an applied envelope action.
+pub(super) fn of_envelope_op(op: &super::EnvelopeOp) -> Value {
+    use super::EnvelopeOp;
+    match op {
+        EnvelopeOp::Register {
+            source,
+            envelope_id,
+            registration,
+            ..
+        } => {
+            serde_json::json!({ "op": "register", "source": source, "envelope_id": envelope_id, "reference": registration.reference })
+        }
+        EnvelopeOp::Archive {
+            source,
+            envelope_id,
+            sha256,
+        } => {
+            serde_json::json!({ "op": "archive", "source": source, "envelope_id": envelope_id, "document_sha256": sha256 })
+        }
+        EnvelopeOp::Remind {
+            source,
+            envelope_id,
+        } => serde_json::json!({ "op": "remind", "source": source, "envelope_id": envelope_id }),
+        EnvelopeOp::Deadline {
+            source,
+            envelope_id,
+            deadline_ms,
+        } => {
+            serde_json::json!({ "op": "deadline", "source": source, "envelope_id": envelope_id, "deadline": crate::time::format_ms(*deadline_ms) })
+        }
+    }
+}
+
 fn decode(b: &[u8]) -> Result<Entry, StoreError> {
     serde_json::from_slice(b).map_err(|e| StoreError::Db(format!("audit entry: {e}")))
 }

@@ -378,11 +378,35 @@ impl Writer {
         let mut took_order = false;
         for item in batch.iter_mut() {
             match item {
-                Item::Ack { acks, .. } => outbox::apply_acks(&mut t.queue, &mut done, acks, now)?,
+                Item::Ack { acks, .. } => {
+                    outbox::apply_acks(&mut t.queue, &mut done, acks, now)?;
+                    for a in acks.iter() {
+                        let (kind, data) = super::audit::of_ack(a);
+                        audit(
+                            &mut t.audit,
+                            &mut self.audit,
+                            self.settings.audit.as_ref(),
+                            kind,
+                            now,
+                            data,
+                        )?;
+                    }
+                }
                 Item::Http { ops, applied, .. } => {
                     for op in ops.iter() {
                         took_order |= matches!(op, HttpOp::Replay { .. });
                         let ok = t.http.apply(op, now, &mut self.next_seq)?;
+                        if ok {
+                            let (kind, data) = super::audit::of_http(op);
+                            audit(
+                                &mut t.audit,
+                                &mut self.audit,
+                                self.settings.audit.as_ref(),
+                                kind,
+                                now,
+                                data,
+                            )?;
+                        }
                         wake.http |= ok && !matches!(op, HttpOp::Discard { .. });
                         applied.push(ok);
                     }
@@ -409,6 +433,17 @@ impl Writer {
                         tracking,
                         &mut self.changes,
                     )?;
+                    if matches!(out, EnvelopeOutcome::Done { .. }) {
+                        let data = super::audit::of_envelope_op(op);
+                        audit(
+                            &mut t.audit,
+                            &mut self.audit,
+                            self.settings.audit.as_ref(),
+                            "admin.envelope",
+                            now,
+                            data,
+                        )?;
+                    }
                     self.store_derived(&mut t, derived, &mut wake)?;
                     *outcome = Some(out);
                 }
@@ -450,11 +485,16 @@ impl Writer {
         let claim = t
             .events
             .claim(e, &mut self.next_seq, self.settings.dedup_ttl_ms)?;
-        if let (Some((table, checkpoints)), Some(signing), Some(facts)) =
-            (t.audit.as_mut(), &self.settings.audit, &e.audit)
-        {
+        if let Some(facts) = &e.audit {
             let (kind, data) = audit_webhook(e, facts, claim);
-            (self.audit).append(table, checkpoints, signing, kind, e.received_ms, data)?;
+            audit(
+                &mut t.audit,
+                &mut self.audit,
+                self.settings.audit.as_ref(),
+                kind,
+                e.received_ms,
+                data,
+            )?;
         }
         let Claim::Stored { seq } = claim else {
             return Ok(claim);
@@ -521,6 +561,21 @@ impl Writer {
                 self.stats.anomalies.inc();
             }
             fan_out(&mut t.queue, &mut t.http, seq, &p.event, wake)?;
+            let data = serde_json::json!({
+                "source": p.event.source,
+                "envelope_id": p.event.envelope,
+                "kind": p.kind.as_str(),
+                "event_id": p.event.id,
+                "event_seq": seq,
+            });
+            audit(
+                &mut t.audit,
+                &mut self.audit,
+                self.settings.audit.as_ref(),
+                "envelope.derived",
+                p.event.received_ms,
+                data,
+            )?;
         }
         Ok(())
     }
@@ -630,4 +685,19 @@ fn audit_webhook(
             ("webhook.duplicate", data)
         }
     }
+}
+
+/// Appends an audit entry, when the audit log is on.
+fn audit(
+    tables: &mut Option<(AuditTable, AuditTable)>,
+    head: &mut super::audit::Head,
+    signing: Option<&super::audit::Signing>,
+    kind: &str,
+    at_ms: i64,
+    data: serde_json::Value,
+) -> Result<(), StoreError> {
+    if let (Some((table, checkpoints)), Some(signing)) = (tables.as_mut(), signing) {
+        head.append(table, checkpoints, signing, kind, at_ms, data)?;
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@
 //! and `countersign audit verify` re-computes the chain and checks the
 //! signatures from the stopped gateway's store.
 
+use crate::common::receiver::Receiver;
 use crate::common::*;
 
 const KEY: &str = "0707070707070707070707070707070707070707070707070707070707070707";
@@ -11,13 +12,46 @@ const KEY: &str = "0707070707070707070707070707070707070707070707070707070707070
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepted_and_duplicate_webhooks_are_audited_and_the_chain_verifies() {
     let audit = format!("[audit]\nenabled = true\nsigning_key = \"{KEY}\"\ncheckpoint_every = 2\n");
-    let gw = Gateway::start(&format!("{SOURCES}\n{audit}")).await;
+    let rx = Receiver::ok(countersign::time::Clock::System).await;
+    let endpoint = format!(
+        "[[endpoints]]\nid = \"crm\"\nurl = \"http://{}/crm\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nallow_private = true\n[[routes]]\nendpoints = [\"crm\"]\n",
+        rx.addr
+    );
+    let gw = Gateway::start(&format!("{SOURCES}\n{audit}\n{endpoint}")).await;
     let l = gw.loaded();
     for id in ["msg_1", "msg_2", "msg_1"] {
         let r = send(gw.public, &sw_hook(&l, id)).await;
         assert_eq!(r.status, 200, "{}", r.text());
     }
+    rx.wait_hits(2).await;
+    // The deliveries' outcomes are recorded once the worker reports them.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let stopped = gw.stop().await;
+    {
+        let cfg = countersign::config::StoreConfig {
+            path: stopped.dir().to_path_buf(),
+            ..Default::default()
+        };
+        let s = countersign::store::Store::open(&cfg, countersign::time::Clock::System).unwrap();
+        let mut kinds: Vec<String> = s
+            .audit_entries(1, 100)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        kinds.sort();
+        assert_eq!(
+            kinds,
+            [
+                "http.delivered",
+                "http.delivered",
+                "webhook.accepted",
+                "webhook.accepted",
+                "webhook.duplicate"
+            ]
+        );
+        s.close().await;
+    }
     let cfg = stopped.dir().join("audit.toml");
     std::fs::write(&cfg, &audit).unwrap();
     let out = countersign(&["audit", "pubkey", "--config", cfg.to_str().unwrap()]);
@@ -41,9 +75,9 @@ async fn accepted_and_duplicate_webhooks_are_audited_and_the_chain_verifies() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.starts_with("ok: 3 entries, head 3 "), "{text}");
+    assert!(text.starts_with("ok: 5 entries, head 5 "), "{text}");
     assert!(
-        text.contains("1 checkpoints verified, 1 entries after the last"),
+        text.contains("2 checkpoints verified, 1 entries after the last"),
         "{text}"
     );
     // A key that did not sign: exit 1 naming the checkpoint.
