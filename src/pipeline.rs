@@ -114,6 +114,7 @@ impl Pipeline {
         req: &Inbound<'_>,
         received_ms: i64,
         traceparent: Option<&str>,
+        client: Option<std::net::IpAddr>,
     ) -> Result<Accepted, IngestError> {
         if get {
             return match source.handshake(req, true) {
@@ -151,6 +152,7 @@ impl Pipeline {
                     body_sha256: b.clone(),
                     method: e.auth.method.clone(),
                     key_index: e.auth.key_index,
+                    client,
                 });
                 n
             })

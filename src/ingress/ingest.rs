@@ -120,7 +120,7 @@ pub async fn handle(ingest: Arc<Ingest>, req: Request<Incoming>, peer: SocketAdd
         Some(_slot) => match ingest.limits.check_client(client) {
             Err(secs) => Err(IngressError::RateLimited(secs)),
             Ok(()) => {
-                handle_inner(&ingest, req, routed.as_ref(), trace.as_deref())
+                handle_inner(&ingest, req, routed.as_ref(), trace.as_deref(), client)
                     .instrument(span.clone())
                     .await
             }
@@ -179,6 +179,7 @@ async fn handle_inner(
     req: Request<Incoming>,
     routed: Option<&Routed>,
     trace: Option<&str>,
+    client: std::net::IpAddr,
 ) -> Result<(Accepted, Resp), IngressError> {
     let routed = routed.ok_or(IngressError::NotFound)?;
     let source = routed.source.clone().ok_or(IngressError::UnknownSource)?;
@@ -211,7 +212,7 @@ async fn handle_inner(
     };
     let accepted = ingest
         .pipeline
-        .ingest(&source, get, &inbound, received_ms, trace)
+        .ingest(&source, get, &inbound, received_ms, trace, Some(client))
         .await?;
     tracing::debug!(source = %source.id, duplicate = accepted.all_duplicates(), "webhook accepted");
     let resp = response::accepted(&accepted);

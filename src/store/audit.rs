@@ -42,6 +42,8 @@ pub struct AuditFacts {
     /// The verification method and the index of the key that matched.
     pub method: String,
     pub key_index: Option<usize>,
+    /// The client's address (as `server.client_ip_header` says, else the peer).
+    pub client: Option<std::net::IpAddr>,
 }
 
 /// The chain's head as the writer keeps it.
@@ -374,6 +376,7 @@ mod tests {
                 body_sha256: "ab".repeat(32),
                 method: "hmac_sha256".into(),
                 key_index: Some(1),
+                client: Some([127, 0, 0, 1].into()),
             }),
         }
     }

@@ -506,6 +506,24 @@ impl Writer {
             _ => None,
         };
         let applied = tracked.unwrap_or_default();
+        if let (Some((from, to)), Some(f)) = (applied.transition, &e.facts) {
+            let data = serde_json::json!({
+                "source": e.source,
+                "envelope_id": f.envelope_id,
+                "event_id": e.id,
+                "event_seq": seq,
+                "from": from.as_str(),
+                "to": to.as_str(),
+            });
+            audit(
+                &mut t.audit,
+                &mut self.audit,
+                self.settings.audit.as_ref(),
+                "envelope.transition",
+                e.received_ms,
+                data,
+            )?;
+        }
         // Routes that waited for the envelope may add destinations.
         let merged;
         let e = match applied.late {
@@ -673,6 +691,7 @@ fn audit_webhook(
         "event_id": e.id,
         "body_sha256": facts.body_sha256,
         "auth": { "method": facts.method, "key_index": facts.key_index },
+        "client": facts.client.map(|c| c.to_string()),
         "received_at": crate::time::format_ms(e.received_ms),
     });
     match claim {

@@ -81,6 +81,8 @@ pub(in crate::store) struct Applied {
     pub derived: Vec<Pending>,
     /// Further (topics, endpoints) from routes that waited for the envelope.
     pub late: Option<(Vec<String>, Vec<String>)>,
+    /// The envelope's state change, if the event made one.
+    pub transition: Option<(EnvelopeState, EnvelopeState)>,
 }
 
 /// The envelope tables, open in one write transaction.
@@ -321,6 +323,7 @@ impl<'txn> Tables<'txn> {
                 .as_ref()
                 .zip(block.as_ref())
                 .map(|(r, b)| (r.0)(b)),
+            transition: (step.from != step.to).then_some((step.from, step.to)),
             derived,
         })
     }
