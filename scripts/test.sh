@@ -20,7 +20,7 @@ fi
 # rehearsal) and the font the load-test chart draws with (present on the
 # project's machines; installed here if a machine lacks them).
 missing=()
-for pkg in g++ make pkg-config libssl-dev zlib1g-dev curl fonts-dejavu-core; do
+for pkg in g++ make pkg-config libssl-dev zlib1g-dev curl fonts-dejavu-core python3 python3-cryptography; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

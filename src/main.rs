@@ -161,10 +161,11 @@ enum ConfigCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Re-computes the hash chain of a stopped gateway's store (read only):
-    /// exit 0 when every link holds, 1 naming the first broken one.
+    /// Re-computes the hash chain of a stopped gateway's store (read only),
+    /// or of an export file, and checks every checkpoint: exit 0 when every
+    /// link holds, 1 naming the first broken one, 2 when it cannot be read.
     Verify {
-        /// The store directory (`store.path`).
+        /// The store directory (`store.path`), or an export file.
         #[arg(long)]
         store: PathBuf,
         /// Public keys (64 hex digits each) whose signatures count; from
@@ -172,11 +173,37 @@ enum AuditCommand {
         #[arg(long)]
         pubkey: Vec<String>,
     },
+    /// Writes audit entries of a stopped gateway's store as JSON Lines to
+    /// stdout: those the filters select in full, the chain links between
+    /// them by digest, up to the signed checkpoint covering the last one,
+    /// so the file verifies with the public key alone.
+    Export {
+        /// The store directory (`store.path`).
+        #[arg(long)]
+        store: PathBuf,
+        /// One envelope's trail: SOURCE/ENVELOPE_ID.
+        #[arg(long)]
+        envelope: Option<String>,
+        /// Entries at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Entries at or before this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
+        /// The output format (JSON Lines, the only one).
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+    },
     /// Prints the public key of `audit.signing_key` (64 hex digits) and its id.
     Pubkey {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Jsonl,
 }
 
 #[derive(Subcommand)]
@@ -268,53 +295,36 @@ fn main() -> ExitCode {
         }),
         Command::Audit {
             command: AuditCommand::Verify { store, pubkey },
-        } => {
-            let keys = match pubkey
-                .iter()
-                .map(|k| countersign::audit::checkpoint::verifying_key(k))
-                .collect::<Result<Vec<_>, _>>()
-            {
-                Ok(k) => k,
-                Err(e) => {
-                    eprintln!("error: --pubkey: {e}");
-                    return ExitCode::from(2);
+        } => cli::audit::keys(&pubkey)
+            .and_then(|keys| cli::audit::verify(&store, &keys))
+            .map(|line| println!("{line}"))
+            .map_err(|e| {
+                match e {
+                    cli::audit::ToolError::Broken(_) => println!("{e}"),
+                    cli::audit::ToolError::Unreadable(_) => eprintln!("{e}"),
                 }
-            };
-            let started = std::time::Instant::now();
-            match countersign::store::audit_verify_dir(&store, &keys) {
-                Ok(v) => {
-                    let secs = started.elapsed().as_secs_f64().max(1e-9);
-                    match v.head {
-                        Some((seq, hash)) => println!(
-                            "ok: {} entries, head {seq} {}, {} checkpoints{}, {} entries after the last, {:.0} entries/s",
-                            v.entries,
-                            hex::encode(hash),
-                            v.checkpoints,
-                            if keys.is_empty() {
-                                " (signatures not checked: no --pubkey)"
-                            } else {
-                                " verified"
-                            },
-                            v.unsigned_tail,
-                            v.entries as f64 / secs
-                        ),
-                        None => println!("ok: the audit log is empty"),
-                    }
-                    Ok(())
-                }
-                Err(
-                    e @ (countersign::store::AuditVerifyError::Broken(_)
-                    | countersign::store::AuditVerifyError::Checkpoint { .. }),
-                ) => {
-                    println!("broken: {e}");
-                    Err(ExitCode::from(1))
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    Err(ExitCode::from(2))
-                }
-            }
-        }
+                ExitCode::from(e.exit_code())
+            }),
+        Command::Audit {
+            command:
+                AuditCommand::Export {
+                    store,
+                    envelope,
+                    since,
+                    until,
+                    format: _,
+                },
+        } => cli::audit::filter(envelope.as_deref(), since.as_deref(), until.as_deref())
+            .and_then(|f| {
+                let stdout = std::io::stdout();
+                let mut out = std::io::BufWriter::new(stdout.lock());
+                cli::audit::export(&store, &f, &mut out)
+            })
+            .map(|shown| eprintln!("exported {shown} entries in full"))
+            .map_err(|e| {
+                eprintln!("{e}");
+                ExitCode::from(e.exit_code())
+            }),
         Command::Audit {
             command: AuditCommand::Pubkey { config },
         } => load(config.as_ref()).and_then(|l| match l.audit_public_key() {

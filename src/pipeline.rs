@@ -149,6 +149,8 @@ impl Pipeline {
             .map(|e| {
                 let mut n = to_new(e, received_ms, &self.router, traceparent, tracking);
                 n.audit = body_sha256.as_ref().map(|b| AuditFacts {
+                    provider: e.provider.clone(),
+                    envelope_id: e.envelope_id.clone(),
                     body_sha256: b.clone(),
                     method: e.auth.method.clone(),
                     key_index: e.auth.key_index,

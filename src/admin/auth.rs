@@ -79,8 +79,14 @@ impl Guard {
     }
 }
 
-/// The middleware in front of every admin route.
-pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+/// The peer of an admin request (put in its extensions by the listener).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::SocketAddr);
+
+/// The middleware in front of every admin route. It leaves the caller's
+/// identity (an [`Actor`](crate::store::Actor)) in the request for the
+/// audit log: its address and how it authenticated.
+pub async fn guard(State(g): State<Arc<Guard>>, mut req: Request, next: Next) -> Response {
     let host = req.headers().get(HOST).and_then(|h| h.to_str().ok());
     if host.is_some_and(|h| !g.host_allowed(h)) {
         return AdminError::Forbidden("this host name is not served (server.admin_hosts)")
@@ -95,6 +101,15 @@ pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
             return AdminError::Unauthorized.into_response();
         }
     }
+    let actor = crate::store::Actor {
+        client: req.extensions().get::<Peer>().map(|p| p.0.ip()),
+        credential: if g.token.is_some() {
+            "admin_token"
+        } else {
+            "none"
+        },
+    };
+    req.extensions_mut().insert(actor);
     next.run(req).await
 }
 

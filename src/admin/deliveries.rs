@@ -1,7 +1,7 @@
 //! Dead letters of HTTP deliveries: list, show, replay (one, or all of an
 //! endpoint's), discard. A dead letter's id is `{endpoint}:{sequence}`.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::response::Response;
 
 use super::api::{DeadLetterDetail, DeadLetterList, Discarded, Replayed, ReplayedAll};
@@ -9,7 +9,7 @@ use super::query::{limit, param};
 use super::response::{self, AdminError};
 use super::views::{self, dead_letter_id, parse_dead_letter_id};
 use super::{Shared, blocking};
-use crate::store::HttpOp;
+use crate::store::{Actor, HttpOp};
 
 /// Most dead letters one list call returns, and one replay transaction takes.
 pub const MAX_LIST: usize = 1000;
@@ -69,24 +69,32 @@ pub async fn show(State(admin): Shared, Path(id): Path<String>) -> Result<Respon
 }
 
 /// Applies one replay or discard; 404 when there is no such dead letter.
-async fn apply(admin: &super::Admin, op: HttpOp) -> Result<(), AdminError> {
-    if admin.store.http(vec![op]).await?.first() != Some(&true) {
+async fn apply(admin: &super::Admin, op: HttpOp, by: Actor) -> Result<(), AdminError> {
+    if admin.store.http_by(vec![op], by).await?.first() != Some(&true) {
         return Err(AdminError::NotFound("not found"));
     }
     Ok(())
 }
 
 /// `POST /v1/dead-letters/{id}/replay`.
-pub async fn replay(State(admin): Shared, Path(id): Path<String>) -> Result<Response, AdminError> {
+pub async fn replay(
+    State(admin): Shared,
+    Extension(by): Extension<Actor>,
+    Path(id): Path<String>,
+) -> Result<Response, AdminError> {
     let (endpoint, seq) = parse_id(&id)?;
-    apply(&admin, HttpOp::Replay { seq, endpoint }).await?;
+    apply(&admin, HttpOp::Replay { seq, endpoint }, by).await?;
     Ok(response::ok(Replayed { replayed: id }))
 }
 
 /// `DELETE /v1/dead-letters/{id}`.
-pub async fn discard(State(admin): Shared, Path(id): Path<String>) -> Result<Response, AdminError> {
+pub async fn discard(
+    State(admin): Shared,
+    Extension(by): Extension<Actor>,
+    Path(id): Path<String>,
+) -> Result<Response, AdminError> {
     let (endpoint, seq) = parse_id(&id)?;
-    apply(&admin, HttpOp::Discard { seq, endpoint }).await?;
+    apply(&admin, HttpOp::Discard { seq, endpoint }, by).await?;
     Ok(response::ok(Discarded { discarded: id }))
 }
 
@@ -95,6 +103,7 @@ pub async fn discard(State(admin): Shared, Path(id): Path<String>) -> Result<Res
 /// that fails again at once is not replayed twice by the same call.
 pub async fn replay_all(
     State(admin): Shared,
+    Extension(by): Extension<Actor>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AdminError> {
     let endpoint = param(query.as_deref(), "endpoint").ok_or_else(|| {
@@ -120,7 +129,12 @@ pub async fn replay_all(
                 endpoint: endpoint.clone(),
             })
             .collect();
-        replayed += store.http(ops).await?.iter().filter(|ok| **ok).count() as u64;
+        replayed += store
+            .http_by(ops, by.clone())
+            .await?
+            .iter()
+            .filter(|ok| **ok)
+            .count() as u64;
         after = Some(last);
     }
     Ok(response::ok(ReplayedAll { endpoint, replayed }))

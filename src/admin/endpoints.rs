@@ -1,12 +1,13 @@
 //! HTTP endpoints: their workers' state, and enabling one again after a 410
 //! Gone disabled it.
 
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::response::Response;
 
 use super::api::{Disabled, Enabled, EndpointList, EndpointView, Purged};
 use super::response::{self, AdminError};
 use super::{Shared, blocking};
+use crate::store::Actor;
 use crate::time::format_ms;
 
 /// `GET /v1/endpoints`.
@@ -51,11 +52,15 @@ pub async fn list(State(admin): Shared) -> Result<Response, AdminError> {
 }
 
 /// `POST /v1/endpoints/{id}/enable`.
-pub async fn enable(State(admin): Shared, Path(id): Path<String>) -> Result<Response, AdminError> {
+pub async fn enable(
+    State(admin): Shared,
+    Extension(by): Extension<Actor>,
+    Path(id): Path<String>,
+) -> Result<Response, AdminError> {
     if !admin.endpoints.iter().any(|(e, _)| e.id == id) {
         return Err(AdminError::NotFound("not found"));
     }
-    admin.store.set_disabled(&id, None).await?;
+    admin.store.set_disabled(&id, None, Some(by)).await?;
     tracing::info!(endpoint = %id, "endpoint enabled through the admin API");
     Ok(response::ok(Enabled { enabled: id }))
 }
@@ -63,13 +68,17 @@ pub async fn enable(State(admin): Shared, Path(id): Path<String>) -> Result<Resp
 /// `DELETE /v1/endpoints/{id}/deliveries`: drops the waiting deliveries and
 /// dead letters of an endpoint that is no longer configured (409 for one that
 /// is: remove it from the config first).
-pub async fn purge(State(admin): Shared, Path(id): Path<String>) -> Result<Response, AdminError> {
+pub async fn purge(
+    State(admin): Shared,
+    Extension(by): Extension<Actor>,
+    Path(id): Path<String>,
+) -> Result<Response, AdminError> {
     if admin.endpoints.iter().any(|(e, _)| e.id == id) {
         return Err(AdminError::Conflict(
             "the endpoint is configured: remove it from the config first (dead letters of a configured endpoint: DELETE /v1/dead-letters/{id})",
         ));
     }
-    let purged = admin.store.purge_endpoint(&id).await?;
+    let purged = admin.store.purge_endpoint(&id, by).await?;
     tracing::warn!(endpoint = %id, purged, "deliveries of an unconfigured endpoint purged through the admin API");
     Ok(response::ok(Purged {
         endpoint: id,

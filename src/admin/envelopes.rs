@@ -2,7 +2,7 @@
 //! (`GET`), the listing, and the archive confirmation (`POST …/archived`).
 
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::response::Response;
 use http_body_util::{BodyExt, Limited};
 
@@ -16,7 +16,7 @@ use super::{Shared, blocking};
 use crate::envelope::timers::{Offset, TimerKind};
 use crate::envelope::{Envelope, Registration};
 use crate::event::Kind;
-use crate::store::{EnvelopeOp, EnvelopeOutcome, LogEntry};
+use crate::store::{Actor, EnvelopeOp, EnvelopeOutcome, LogEntry};
 use crate::time::{format_ms, parse_rfc3339_ms};
 
 /// Most envelopes one list call returns.
@@ -76,8 +76,8 @@ fn applied(outcome: EnvelopeOutcome) -> Result<Applied, AdminError> {
 }
 
 /// Applies `op` and answers 200 with the envelope and what it emitted.
-async fn answer(admin: &super::Admin, op: EnvelopeOp) -> Result<Response, AdminError> {
-    let (envelope, derived) = applied(admin.store.envelope_op(op).await?)?;
+async fn answer(admin: &super::Admin, op: EnvelopeOp, by: Actor) -> Result<Response, AdminError> {
+    let (envelope, derived) = applied(admin.store.envelope_op(op, Some(by)).await?)?;
     Ok(response::ok(view(&envelope, &derived, Vec::new())))
 }
 
@@ -130,6 +130,7 @@ fn check(reg: &Registration, max_signers: usize) -> Result<(), AdminError> {
 /// 409 once the envelope is completed, cancelled or archived.
 pub async fn remind(
     State(admin): Shared,
+    Extension(by): Extension<Actor>,
     Path((source, envelope_id)): Path<(String, String)>,
 ) -> Result<Response, AdminError> {
     tracking(&admin)?;
@@ -137,7 +138,7 @@ pub async fn remind(
         source,
         envelope_id,
     };
-    answer(&admin, op).await
+    answer(&admin, op, by).await
 }
 
 /// `POST /v1/envelopes/{source}/{envelope_id}/deadline` with
@@ -147,6 +148,7 @@ pub async fn remind(
 /// in their turn.
 pub async fn deadline(
     State(admin): Shared,
+    Extension(by): Extension<Actor>,
     Path((source, envelope_id)): Path<(String, String)>,
     body: Body,
 ) -> Result<Response, AdminError> {
@@ -163,13 +165,14 @@ pub async fn deadline(
         envelope_id,
         deadline_ms,
     };
-    answer(&admin, op).await
+    answer(&admin, op, by).await
 }
 
 /// `PUT /v1/envelopes/{source}/{envelope_id}`: idempotent; 200 with the
 /// envelope (and the derived events the registration emitted).
 pub async fn register(
     State(admin): Shared,
+    Extension(by): Extension<Actor>,
     Path((source, envelope_id)): Path<(String, String)>,
     body: Body,
 ) -> Result<Response, AdminError> {
@@ -189,7 +192,7 @@ pub async fn register(
         envelope_id,
         registration,
     };
-    answer(&admin, op).await
+    answer(&admin, op, by).await
 }
 
 fn check_id(id: &str) -> Result<(), AdminError> {
@@ -242,6 +245,7 @@ pub async fn list(State(admin): Shared, RawQuery(query): RawQuery) -> Result<Res
 /// registered one emits `envelope.document_mismatch` and answers 409.
 pub async fn archived(
     State(admin): Shared,
+    Extension(by): Extension<Actor>,
     Path((source, envelope_id)): Path<(String, String)>,
     body: Body,
 ) -> Result<Response, AdminError> {
@@ -254,7 +258,7 @@ pub async fn archived(
         envelope_id,
         sha256: req.document_sha256,
     };
-    let (envelope, derived) = applied(admin.store.envelope_op(op).await?)?;
+    let (envelope, derived) = applied(admin.store.envelope_op(op, Some(by)).await?)?;
     let v = view(&envelope, &derived, Vec::new());
     match derived
         .iter()

@@ -1,8 +1,8 @@
 //! The admin listener, on axum: `/healthz`, `/readyz`, `/metrics`,
 //! `/v1/stats`, the events API ([`events`]), dead letters ([`deliveries`]),
 //! endpoints ([`endpoints`]), envelopes ([`envelopes`]) and their live
-//! stream ([`stream`]: SSE and WebSocket). Keep it on a private address: it can replay
-//! and discard deliveries.
+//! stream ([`stream`]: SSE and WebSocket), and audit exports ([`audit`]).
+//! Keep it on a private address: it can replay and discard deliveries.
 //!
 //! - [`api`]: the bodies as types, shared with the CLI and the tests.
 //! - [`response`]: the one place status codes are chosen.
@@ -10,6 +10,7 @@
 //! - [`query`]: query-string parameters with the API's own error messages.
 
 pub mod api;
+mod audit;
 pub(crate) mod auth;
 mod deliveries;
 mod endpoints;
@@ -107,6 +108,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
             "/v1/envelopes/{source}/{envelope_id}/deadline",
             post(envelopes::deadline),
         )
+        .route("/v1/audit", get(audit::export))
         .route("/v1/stream", get(stream::sse))
         .route("/v1/stream/ws", get(stream::ws))
         .route("/v1/endpoints", get(endpoints::list))
@@ -129,8 +131,9 @@ pub fn handler(
 + Send
 + Sync
 + 'static {
-    move |req, _peer| {
+    move |mut req: Request<Incoming>, peer| {
         let mut r = router.clone();
+        req.extensions_mut().insert(auth::Peer(peer));
         Box::pin(async move {
             match tower_service::Service::call(&mut r, req.map(Body::new)).await {
                 Ok(resp) => resp,

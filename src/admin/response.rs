@@ -152,6 +152,21 @@ pub fn event_stream(body: axum::body::Body) -> Response {
     r
 }
 
+/// 200 `application/x-ndjson`, streamed (an audit export).
+pub fn ndjson(body: axum::body::Body) -> Response {
+    let mut r = (StatusCode::OK, body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    r
+}
+
 /// 409 with `body` as JSON (a conflict that carries data).
 pub fn conflict<T: Serialize>(body: T) -> Response {
     (StatusCode::CONFLICT, Json(body)).into_response()

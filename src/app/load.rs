@@ -106,6 +106,36 @@ fn audit_key(config: &Config, r: &mut Report) -> Option<ed25519_dalek::SigningKe
             "sign a checkpoint every N >= 1 entries",
         );
     }
+    if a.checkpoint_interval < std::time::Duration::from_secs(1) {
+        r.add(
+            "audit.checkpoint_interval",
+            "is shorter than 1s",
+            "sign at most once a second, e.g. \"60s\"",
+        );
+    }
+    if a.retention < std::time::Duration::from_secs(86_400) {
+        r.add(
+            "audit.retention",
+            "is shorter than one day",
+            "keep the audit log at least as long as its evidence is needed (default \"3652d\", 10 years)",
+        );
+    }
+    if let Some(topic) = &a.kafka_topic {
+        if config.kafka.brokers.is_none() {
+            r.add(
+                "audit.kafka_topic",
+                "needs the Kafka sink, but kafka.brokers is not set",
+                "set kafka.brokers, or remove audit.kafka_topic",
+            );
+        }
+        if topic.trim().is_empty() {
+            r.add(
+                "audit.kafka_topic",
+                "is empty",
+                "name a topic, or remove the key",
+            );
+        }
+    }
     let Some(secret) = &a.signing_key else {
         r.add(
             "audit.signing_key",

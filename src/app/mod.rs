@@ -113,6 +113,7 @@ pub async fn run_with_clock(
         .map(|key| crate::store::AuditSigning {
             key,
             every: cfg.audit.checkpoint_every,
+            retention_ms: cfg.audit.retention.as_millis().min(i64::MAX as u128) as i64,
         });
     let store_clock = clock.clone();
     let store = tokio::task::spawn_blocking(move || {
@@ -205,6 +206,7 @@ pub async fn run_with_clock(
     ));
     let mut kafka_status = None;
     let mut sink_tasks = Vec::new();
+    let audit_client = loaded.kafka.clone();
     if let Some(client) = loaded.kafka {
         let sink = KafkaSink::new(
             cfg.kafka.clone(),
@@ -229,6 +231,38 @@ pub async fn run_with_clock(
             brokers = cfg.kafka.brokers.as_deref().unwrap_or(""),
             "kafka sink started"
         );
+    }
+    if let (Some(topic), Some(client)) = (&cfg.audit.kafka_topic, audit_client.as_ref())
+        && cfg.audit.enabled
+    {
+        let lag = prometheus::IntGauge::new(
+            "audit_kafka_lag",
+            "Audit entries not yet copied to audit.kafka_topic.",
+        )
+        .expect("valid gauge");
+        metrics.register(Box::new(lag.clone()));
+        let copy = Arc::new(
+            crate::sink::kafka::audit::AuditCopy::new(
+                client,
+                topic.clone(),
+                store.clone(),
+                (cfg.kafka.retry_backoff, cfg.kafka.retry_backoff_max),
+                lag,
+            )
+            .context("cannot create the producer of audit.kafka_topic")?,
+        );
+        let st = stop.clone();
+        sink_tasks.push(supervised(
+            "audit_kafka_copy".into(),
+            Box::new(move || Box::pin(copy.clone().run(st.clone()))),
+        ));
+    }
+    if cfg.audit.enabled {
+        let (store, every, st) = (store.clone(), cfg.audit.checkpoint_interval, stop.clone());
+        sink_tasks.push(supervised(
+            "audit_checkpoints".into(),
+            Box::new(move || Box::pin(checkpoint_loop(store.clone(), every, st.clone()))),
+        ));
     }
     let mut endpoints = Vec::new();
     for ep in loaded.endpoints {
@@ -438,6 +472,20 @@ async fn timer_loop(
         tokio::select! {
             _ = clock.sleep_until(wake) => {}
             _ = shutdown.begun() => return,
+        }
+    }
+}
+
+/// Signs a checkpoint of the audit log every `every` (when entries came in
+/// since the last one); the writer signs the last one at shutdown.
+async fn checkpoint_loop(store: Store, every: std::time::Duration, mut shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.begun() => return,
+        }
+        if let Err(e) = store.audit_checkpoint().await {
+            tracing::warn!(error = %e, "signing an audit checkpoint failed");
         }
     }
 }

@@ -3,14 +3,17 @@
 //! versions (ARCHITECTURE.md documents it):
 //!
 //! ```text
-//! countersign-audit-v1 LF seq LF at_ms LF kind LF hex(prev) LF canonical-json(data)
+//! countersign-audit-v1 LF seq LF at_ms LF kind LF hex(prev) LF hex(SHA-256(canonical-json(data)))
 //! ```
 //!
 //! `seq` and `at_ms` in decimal, `kind` as is (`[a-z_.]+`), `hex` lowercase,
 //! and canonical JSON: no whitespace, object keys sorted by their UTF-8
 //! bytes, strings escaped as RFC 8259 requires and nothing more (`"`, `\`,
-//! control characters as `\n`, `\t`… or `\u00XX`), numbers as JSON has them.
-//! The first entry's `prev` is 32 zero bytes.
+//! control characters as `\n`, `\t`… or `\u00XX`), integers in decimal
+//! (entries hold no floating-point numbers). The first entry's `prev` is 32
+//! zero bytes. The data enters through its digest, so an export can show an
+//! entry of someone else's envelope as a [`Link`] (its digest, not its data)
+//! and the chain through it still checks.
 //!
 //! Pure: building entries, hashing, and checking a sequence of them.
 
@@ -41,27 +44,73 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// SHA-256 of the data's canonical JSON.
+    pub fn data_digest(&self) -> Hash {
+        let mut out = Vec::with_capacity(256);
+        canonical_json(&self.data, &mut out);
+        Sha256::digest(&out).into()
+    }
+
+    /// The entry without its data: what the chain needs of it.
+    pub fn link(&self) -> Link {
+        Link {
+            seq: self.seq,
+            at_ms: self.at_ms,
+            kind: self.kind.clone(),
+            prev: self.prev,
+            data_sha256: self.data_digest(),
+        }
+    }
+
     /// The bytes the hash covers.
     pub fn canonical(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(128);
-        out.extend_from_slice(TAG.as_bytes());
-        for part in [
-            self.seq.to_string(),
-            self.at_ms.to_string(),
-            self.kind.clone(),
-            hex::encode(self.prev),
-        ] {
-            out.push(b'\n');
-            out.extend_from_slice(part.as_bytes());
-        }
-        out.push(b'\n');
-        canonical_json(&self.data, &mut out);
-        out
+        canonical(
+            self.seq,
+            self.at_ms,
+            &self.kind,
+            &self.prev,
+            &self.data_digest(),
+        )
     }
 
     pub fn hash(&self) -> Hash {
         Sha256::digest(self.canonical()).into()
     }
+}
+
+/// An entry as the chain sees it: everything but the data, which enters
+/// through its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub seq: u64,
+    pub at_ms: i64,
+    pub kind: String,
+    #[serde(with = "hex_hash")]
+    pub prev: Hash,
+    #[serde(with = "hex_hash")]
+    pub data_sha256: Hash,
+}
+
+impl Link {
+    pub fn hash(&self) -> Hash {
+        Sha256::digest(canonical(
+            self.seq,
+            self.at_ms,
+            &self.kind,
+            &self.prev,
+            &self.data_sha256,
+        ))
+        .into()
+    }
+}
+
+fn canonical(seq: u64, at_ms: i64, kind: &str, prev: &Hash, data: &Hash) -> Vec<u8> {
+    format!(
+        "{TAG}\n{seq}\n{at_ms}\n{kind}\n{}\n{}",
+        hex::encode(prev),
+        hex::encode(data)
+    )
+    .into_bytes()
 }
 
 /// `v` as canonical JSON (see the module doc).
@@ -144,7 +193,7 @@ impl std::fmt::Display for Broken {
 /// Checks entries in order against each other: consecutive sequence numbers
 /// from `start.0`, each `prev` the previous entry's hash (`start.1` for the
 /// first). Returns the last entry's (seq, hash) and how many were checked.
-pub fn check<I: IntoIterator<Item = Entry>>(
+pub fn check<I: IntoIterator<Item = Link>>(
     entries: I,
     start: (u64, Hash),
 ) -> Result<((u64, Hash), u64), Broken> {
@@ -176,7 +225,7 @@ pub fn check<I: IntoIterator<Item = Entry>>(
     Ok((last, n))
 }
 
-mod hex_hash {
+pub(crate) mod hex_hash {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(h: &super::Hash, s: S) -> Result<S::Ok, S::Error> {
@@ -195,6 +244,10 @@ mod hex_hash {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn links(c: &[Entry]) -> Vec<Link> {
+        c.iter().map(Entry::link).collect()
+    }
 
     fn chain(n: u64) -> Vec<Entry> {
         let mut prev = GENESIS;
@@ -219,46 +272,53 @@ mod tests {
             seq: 7,
             at_ms: 42,
             kind: "webhook.accepted".into(),
-            data: json!({ "b": [1, 2.5, null, true], "a": { "y": "\"q\"\t", "x": -3 } }),
+            data: json!({ "b": [1, 2, null, true], "a": { "y": "\"q\"\t", "x": -3 } }),
             prev: GENESIS,
         };
+        let json = r#"{"a":{"x":-3,"y":"\"q\"\t"},"b":[1,2,null,true]}"#;
         let text = String::from_utf8(e.canonical()).unwrap();
         assert_eq!(
             text,
             format!(
                 "countersign-audit-v1\n7\n42\nwebhook.accepted\n{}\n{}",
                 "0".repeat(64),
-                r#"{"a":{"x":-3,"y":"\"q\"\t"},"b":[1,2.5,null,true]}"#
+                hex::encode(Sha256::digest(json.as_bytes()))
             )
         );
-        // A known digest: the format may never change under existing logs.
+        // Known digests: the format may never change under existing logs
+        // (tools/audit_verify.py's self-test checks the same two).
+        assert_eq!(
+            hex::encode(e.data_digest()),
+            "396a67cb4bb7682a552ae7ec1699ff84933db3de6f795e970ef3e1a3424f33db"
+        );
         assert_eq!(
             hex::encode(e.hash()),
-            hex::encode(Sha256::digest(text.as_bytes()))
+            "baa1bf5672048f237a4c4f667020394ffa027c390df3fc39cad10e2e1d52498f"
         );
+        assert_eq!(e.link().hash(), e.hash());
     }
 
     #[test]
     fn a_good_chain_checks_and_any_change_is_found() {
         let c = chain(5);
-        let ((last, head), n) = check(c.clone(), (1, GENESIS)).unwrap();
+        let ((last, head), n) = check(links(&c), (1, GENESIS)).unwrap();
         assert_eq!((last, n), (5, 5));
         assert_eq!(head, c[4].hash());
 
         // A changed byte of data: the next entry's link breaks.
         let mut edited = c.clone();
         edited[2].data["source"] = json!("dx");
-        let b = check(edited.clone(), (1, GENESIS)).unwrap_err();
+        let b = check(links(&edited), (1, GENESIS)).unwrap_err();
         assert_eq!(b.seq, 4);
         assert_eq!(b.expected, hex::encode(edited[2].hash()));
         assert_eq!(b.found, hex::encode(c[2].hash()));
         // A missing entry, two swapped.
         let mut missing = c.clone();
         missing.remove(1);
-        assert_eq!(check(missing, (1, GENESIS)).unwrap_err().seq, 3);
+        assert_eq!(check(links(&missing), (1, GENESIS)).unwrap_err().seq, 3);
         let mut swapped = c.clone();
         swapped.swap(1, 2);
-        assert_eq!(check(swapped, (1, GENESIS)).unwrap_err().seq, 3);
+        assert_eq!(check(links(&swapped), (1, GENESIS)).unwrap_err().seq, 3);
         // JSON round trip keeps the hash.
         let back: Entry = serde_json::from_str(&serde_json::to_string(&c[0]).unwrap()).unwrap();
         assert_eq!(back.hash(), c[0].hash());

@@ -1,6 +1,9 @@
-//! The tamper-evident audit trail (issue 17, in progress on this branch): a
-//! hash chain of entries ([`chain`]) with signed checkpoints
-//! ([`checkpoint`]). Pure so far: building, hashing, signing and checking.
+//! The tamper-evident audit trail: a hash chain of entries ([`chain`]) with
+//! Ed25519-signed checkpoints ([`checkpoint`]), checked by one procedure
+//! ([`verify`]) over a store or an export file ([`export`]). Pure: the store
+//! keeps the entries (`crate::store`), the tools read them.
 
 pub mod chain;
 pub mod checkpoint;
+pub mod export;
+pub mod verify;

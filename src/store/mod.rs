@@ -15,10 +15,11 @@ mod outbox;
 mod tables;
 mod writer;
 
-pub use audit::{
-    AuditFacts, Signing as AuditSigning, Verified as AuditVerified,
-    VerifyError as AuditVerifyError, verify_dir as audit_verify_dir,
+pub use audit::export::{ExportFilter as AuditFilter, export as audit_export_db};
+pub use audit::verify::{
+    VerifyError as AuditVerifyError, open_dir as audit_open_dir, verify_dir as audit_verify_dir,
 };
+pub use audit::{Actor, AuditFacts, Signing as AuditSigning};
 pub use deliveries::{
     Attempt, DeadLetter, DeadLetterDetail, DeliveryState, Due, HttpDelivery, HttpOp, Next,
 };
@@ -111,6 +112,10 @@ pub struct Stats {
     pub timers_fired: prometheus::IntCounterVec,
     /// How late timers fired (after their due time).
     pub timer_lateness: prometheus::Histogram,
+    /// Audit entries appended, checkpoints signed, entries pruned.
+    pub audit_entries: prometheus::IntCounter,
+    pub audit_checkpoints: prometheus::IntCounter,
+    pub audit_pruned: prometheus::IntCounter,
     /// Set by the first such error: redb refuses every later transaction
     /// after one, so the store is failed until the process starts again
     /// (`/readyz` says so, and `app::run` exits non-zero for a restart).
@@ -181,6 +186,21 @@ impl Default for Stats {
                 "How long after its due time a timer fired (a timer due while the gateway was down fires late, once).",
                 exponential_buckets(0.01, 4.0, 12).expect("valid buckets"),
             ),
+            audit_entries: prometheus::IntCounter::new(
+                "audit_entries_total",
+                "Audit log entries appended (one per fact, in the fact's transaction).",
+            )
+            .expect("valid counter"),
+            audit_checkpoints: prometheus::IntCounter::new(
+                "audit_checkpoints_total",
+                "Signed audit checkpoints written (every audit.checkpoint_every entries, every audit.checkpoint_interval, at shutdown, before an export).",
+            )
+            .expect("valid counter"),
+            audit_pruned: prometheus::IntCounter::new(
+                "audit_pruned_total",
+                "Audit entries removed past audit.retention (behind a kept, signed checkpoint).",
+            )
+            .expect("valid counter"),
             failed: tokio::sync::watch::channel(None).0,
         }
     }
@@ -197,16 +217,30 @@ pub(crate) enum Command {
     },
     Http {
         ops: Vec<HttpOp>,
+        /// Who asked (admin actions); `None` for the gateway's own.
+        by: Option<Actor>,
         reply: oneshot::Sender<Result<Vec<bool>, StoreError>>,
     },
     Disable {
         endpoint: String,
         disabled: Option<(i64, String)>,
+        by: Option<Actor>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
     Envelope {
         op: Box<EnvelopeOp>,
+        by: Option<Actor>,
         reply: oneshot::Sender<Result<EnvelopeOutcome, StoreError>>,
+    },
+    /// Signs a checkpoint of the audit chain's head if entries follow the
+    /// last one; answers the last sequence a checkpoint signs.
+    Checkpoint {
+        reply: oneshot::Sender<Result<Option<u64>, StoreError>>,
+    },
+    /// Records that the audit log's Kafka copy holds every entry up to `seq`.
+    AuditCopied {
+        seq: u64,
+        reply: oneshot::Sender<Result<(), StoreError>>,
     },
     Sweep {
         now_ms: i64,
@@ -243,6 +277,9 @@ struct Inner {
     stats: Arc<Stats>,
     /// Signalled after a commit that added outbox entries (wakes the Kafka sink).
     outbox: Arc<Notify>,
+    /// Signalled after a commit that appended audit entries (wakes the
+    /// audit log's Kafka copy).
+    audit_appended: Arc<Notify>,
     /// Bumped after a commit that scheduled HTTP deliveries: a watch, so every
     /// endpoint worker sees it, whether or not it was waiting at that moment.
     http: tokio::sync::watch::Sender<u64>,
@@ -251,6 +288,8 @@ struct Inner {
     tracking: bool,
     /// Whether the audit log is written.
     audit: bool,
+    /// The writer's clock (exports stamp their time by it).
+    clock: Clock,
 }
 
 /// Handle to the store; cheap to clone.
@@ -301,7 +340,7 @@ impl Store {
         tables::create_all(&db)?;
         let (tx, rx) = mpsc::channel(cfg.queue_capacity);
         let settings = Settings {
-            clock,
+            clock: clock.clone(),
             max_batch: cfg.max_batch,
             dedup_ttl_ms: ms(cfg.dedup_ttl),
             retention_ms: ms(cfg.retention),
@@ -314,13 +353,14 @@ impl Store {
         let fail_next_commit = Arc::new(AtomicU32::new(0));
         let stats = Arc::new(Stats::default());
         let outbox = Arc::new(Notify::new());
+        let audit_appended = Arc::new(Notify::new());
         let http = tokio::sync::watch::channel(0u64).0;
         let w = writer::Writer::new(
             db.clone(),
             settings,
             fail_next_commit.clone(),
             stats.clone(),
-            outbox.clone(),
+            (outbox.clone(), audit_appended.clone()),
             http.clone(),
             stream.clone(),
         )?;
@@ -336,10 +376,12 @@ impl Store {
                 fail_next_commit,
                 stats,
                 outbox,
+                audit_appended,
                 http,
                 stream,
                 tracking: tracking.is_some(),
                 audit: audit.is_some(),
+                clock,
             }),
         })
     }

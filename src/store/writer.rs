@@ -55,11 +55,13 @@ enum Item {
     },
     Http {
         ops: Vec<HttpOp>,
+        by: Option<super::Actor>,
         reply: Reply<Vec<bool>>,
         applied: Vec<bool>,
     },
     Envelope {
         op: Box<EnvelopeOp>,
+        by: Option<super::Actor>,
         reply: Reply<EnvelopeOutcome>,
         outcome: Option<EnvelopeOutcome>,
     },
@@ -67,6 +69,10 @@ enum Item {
         limit: usize,
         reply: Reply<usize>,
         fired: usize,
+    },
+    AuditCopied {
+        seq: u64,
+        reply: Reply<()>,
     },
 }
 
@@ -79,13 +85,15 @@ impl Item {
                 reply,
             }),
             Command::Ack { acks, reply } => Ok(Item::Ack { acks, reply }),
-            Command::Http { ops, reply } => Ok(Item::Http {
+            Command::Http { ops, by, reply } => Ok(Item::Http {
                 applied: Vec::with_capacity(ops.len()),
                 ops,
+                by,
                 reply,
             }),
-            Command::Envelope { op, reply } => Ok(Item::Envelope {
+            Command::Envelope { op, by, reply } => Ok(Item::Envelope {
                 op,
+                by,
                 reply,
                 outcome: None,
             }),
@@ -94,6 +102,7 @@ impl Item {
                 reply,
                 fired: 0,
             }),
+            Command::AuditCopied { seq, reply } => Ok(Item::AuditCopied { seq, reply }),
             other => Err(other),
         }
     }
@@ -103,7 +112,7 @@ impl Item {
             Item::Commit { events, .. } => events.len(),
             Item::Ack { acks, .. } => acks.len(),
             Item::Http { ops, .. } => ops.len(),
-            Item::Envelope { .. } => 1,
+            Item::Envelope { .. } | Item::AuditCopied { .. } => 1,
             Item::Timers { limit, .. } => *limit,
         }
     }
@@ -120,6 +129,7 @@ impl Item {
                 reply.send(outcome.ok_or_else(|| StoreError::Db("envelope op not applied".into()))),
             ),
             Item::Timers { reply, fired, .. } => drop(reply.send(Ok(fired))),
+            Item::AuditCopied { reply, .. } => drop(reply.send(Ok(()))),
         }
     }
 
@@ -131,6 +141,7 @@ impl Item {
             Item::Http { reply, .. } => drop(reply.send(Err(e))),
             Item::Envelope { reply, .. } => drop(reply.send(Err(e))),
             Item::Timers { reply, .. } => drop(reply.send(Err(e))),
+            Item::AuditCopied { reply, .. } => drop(reply.send(Err(e))),
         }
     }
 }
@@ -141,6 +152,7 @@ pub(super) struct Writer {
     fail_next: Arc<AtomicU32>,
     stats: Arc<Stats>,
     outbox: Arc<tokio::sync::Notify>,
+    audit_appended: Arc<tokio::sync::Notify>,
     /// Bumped after a commit that scheduled HTTP deliveries (wakes their workers).
     http: tokio::sync::watch::Sender<u64>,
     /// Envelope changes, broadcast once their commit synced.
@@ -170,7 +182,7 @@ impl Writer {
         settings: Settings,
         fail_next: Arc<AtomicU32>,
         stats: Arc<Stats>,
-        outbox: Arc<tokio::sync::Notify>,
+        (outbox, audit_appended): (Arc<tokio::sync::Notify>, Arc<tokio::sync::Notify>),
         http: tokio::sync::watch::Sender<u64>,
         stream: tokio::sync::broadcast::Sender<Arc<StreamMsg>>,
     ) -> Result<Writer, StoreError> {
@@ -205,6 +217,7 @@ impl Writer {
             fail_next,
             stats,
             outbox,
+            audit_appended,
             http,
             stream,
             changes: Vec::new(),
@@ -234,12 +247,24 @@ impl Writer {
                 Err(Command::Disable {
                     endpoint,
                     disabled,
+                    by,
                     reply,
                 }) => {
-                    let _ = reply.send(self.disable(&endpoint, disabled));
+                    let _ = reply.send(self.disable(&endpoint, disabled, by.as_ref()));
                     continue;
                 }
-                Err(_) => return,
+                Err(Command::Checkpoint { reply }) => {
+                    let _ = reply.send(self.checkpoint());
+                    continue;
+                }
+                Err(_) => {
+                    // Shutdown: sign what the log holds beyond the last
+                    // checkpoint, so a stopped gateway's log is covered.
+                    if let Err(e) = self.checkpoint() {
+                        tracing::warn!(error = %e, "the audit checkpoint at shutdown failed");
+                    }
+                    return;
+                }
             };
             let mut count = first.len();
             let mut batch = vec![first];
@@ -281,6 +306,11 @@ impl Writer {
                     }
                 }
                 self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                (self.stats.audit_entries).inc_by(self.audit.next - start_audit.next);
+                if self.audit.next > start_audit.next {
+                    self.audit_appended.notify_one();
+                }
+                (self.stats.audit_checkpoints).inc_by(self.audit.signings - start_audit.signings);
                 self.stats.commit_batch.observe(batch.len() as f64);
                 (self.stats.largest_batch).fetch_max(events as u64, Ordering::Relaxed);
                 (self.stats.events_stored).fetch_add(stored, Ordering::Relaxed);
@@ -392,7 +422,9 @@ impl Writer {
                         )?;
                     }
                 }
-                Item::Http { ops, applied, .. } => {
+                Item::Http {
+                    ops, applied, by, ..
+                } => {
                     for op in ops.iter() {
                         took_order |= matches!(op, HttpOp::Replay { .. });
                         let ok = t.http.apply(op, now, &mut self.next_seq)?;
@@ -404,7 +436,7 @@ impl Writer {
                                 self.settings.audit.as_ref(),
                                 kind,
                                 now,
-                                data,
+                                super::audit::with_actor(data, by.as_ref()),
                             )?;
                         }
                         wake.http |= ok && !matches!(op, HttpOp::Discard { .. });
@@ -418,7 +450,9 @@ impl Writer {
                         outcomes.push(self.store_event(&mut t, e, now, &mut wake)?);
                     }
                 }
-                Item::Envelope { op, outcome, .. } => {
+                Item::Envelope {
+                    op, outcome, by, ..
+                } => {
                     took_order = true;
                     let (Some(envs), Some(tracking)) =
                         (t.envelopes.as_mut(), self.settings.tracking.as_ref())
@@ -434,7 +468,8 @@ impl Writer {
                         &mut self.changes,
                     )?;
                     if matches!(out, EnvelopeOutcome::Done { .. }) {
-                        let data = super::audit::of_envelope_op(op);
+                        let data =
+                            super::audit::with_actor(super::audit::of_envelope_op(op), by.as_ref());
                         audit(
                             &mut t.audit,
                             &mut self.audit,
@@ -446,6 +481,11 @@ impl Writer {
                     }
                     self.store_derived(&mut t, derived, &mut wake)?;
                     *outcome = Some(out);
+                }
+                Item::AuditCopied { seq, .. } => {
+                    let mut meta = txn.open_table(META)?;
+                    let was = meta.get(super::audit::COPIED)?.map_or(0, |g| g.value());
+                    meta.insert(super::audit::COPIED, (*seq).max(was))?;
                 }
                 Item::Timers { limit, fired, .. } => {
                     let (Some(envs), Some(tracking)) =
@@ -603,22 +643,75 @@ impl Writer {
         &mut self,
         endpoint: &str,
         disabled: Option<(i64, String)>,
+        by: Option<&super::Actor>,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
-        {
+        let start = self.audit;
+        let written = (|| {
             let mut t = txn.open_table(DISABLED)?;
-            match &disabled {
+            let (kind, data) = match &disabled {
                 Some((at, reason)) => {
                     t.insert(endpoint, (*at, reason.as_str()))?;
+                    (
+                        "endpoint.disabled",
+                        serde_json::json!({ "endpoint": endpoint, "reason": reason }),
+                    )
                 }
                 None => {
                     t.remove(endpoint)?;
+                    ("admin.enable", serde_json::json!({ "endpoint": endpoint }))
                 }
+            };
+            if let Some(signing) = &self.settings.audit {
+                let now = self.settings.clock.now_ms();
+                self.audit.append(
+                    &mut txn.open_table(super::audit::AUDIT)?,
+                    &mut txn.open_table(super::audit::CHECKPOINTS)?,
+                    signing,
+                    kind,
+                    now,
+                    super::audit::with_actor(data, by),
+                )?;
             }
+            Ok::<_, StoreError>(())
+        })();
+        if let Err(e) = written.and_then(|()| txn.commit().map_err(StoreError::from)) {
+            self.audit = start;
+            return Err(e);
         }
-        txn.commit()?;
+        (self.stats.audit_entries).inc_by(self.audit.next - start.next);
+        self.audit_appended.notify_one();
+        (self.stats.audit_checkpoints).inc_by(self.audit.signings - start.signings);
         self.http.send_modify(|v| *v = v.wrapping_add(1));
         Ok(())
+    }
+
+    /// Signs a checkpoint of the audit chain's head in its own transaction,
+    /// if entries follow the last one.
+    fn checkpoint(&mut self) -> Result<Option<u64>, StoreError> {
+        let Some(signing) = &self.settings.audit else {
+            return Ok(None);
+        };
+        if self.audit.next - 1 <= self.audit.signed {
+            return Ok((self.audit.signed > 0).then_some(self.audit.signed));
+        }
+        let start = self.audit;
+        let now = self.settings.clock.now_ms();
+        let txn = self.db.begin_write()?;
+        let signed = txn
+            .open_table(super::audit::CHECKPOINTS)
+            .map_err(StoreError::from)
+            .and_then(|mut t| self.audit.sign(&mut t, signing, now));
+        match signed.and_then(|s| txn.commit().map(|()| s).map_err(StoreError::from)) {
+            Ok(s) => {
+                self.stats.audit_checkpoints.inc();
+                Ok(s)
+            }
+            Err(e) => {
+                self.audit = start;
+                Err(e)
+            }
+        }
     }
 
     /// Deletes up to `sweep_batch` events past retention (see
@@ -639,6 +732,14 @@ impl Writer {
             )?),
             None => None,
         };
+        let audit_gone = match &self.settings.audit {
+            Some(a) => super::audit::prune(
+                &txn,
+                now_ms.saturating_sub(a.retention_ms),
+                self.settings.sweep_batch as u64,
+            )?,
+            None => 0,
+        };
         let gone = swept.gone;
         if gone > 0 {
             // The newest events may be among those gone: keep the floor.
@@ -653,7 +754,8 @@ impl Writer {
         }
         // More to look at: say so even when this step removed nothing (it
         // crossed blocked events), so the sweep loop goes on.
-        Ok(if swept.resume.is_some() || envs_more {
+        self.stats.audit_pruned.inc_by(audit_gone);
+        Ok(if swept.resume.is_some() || envs_more || audit_gone > 0 {
             gone.max(1)
         } else {
             gone
@@ -688,6 +790,8 @@ fn audit_webhook(
 ) -> (&'static str, serde_json::Value) {
     let mut data = serde_json::json!({
         "source": e.source,
+        "provider": facts.provider,
+        "envelope_id": facts.envelope_id,
         "event_id": e.id,
         "body_sha256": facts.body_sha256,
         "auth": { "method": facts.method, "key_index": facts.key_index },

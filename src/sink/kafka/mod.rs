@@ -12,7 +12,10 @@
 //! Each message: key = envelope id (so one envelope stays in one partition, in
 //! order), value = the event JSON, headers = the CloudEvents Kafka binding in
 //! binary mode.
+//!
+//! [`audit`] copies the audit log to `audit.kafka_topic` with its own producer.
 
+pub mod audit;
 mod classify;
 mod flow;
 mod message;

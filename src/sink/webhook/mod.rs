@@ -366,7 +366,11 @@ impl Worker {
         if let Some((at, why)) = gone {
             tracing::error!(endpoint = %self.ep.id, answer = %why, "endpoint answered 410 Gone; disabled until enabled again through the admin API");
             self.disabled = Some((at, why.clone()));
-            if let Err(e) = self.store.set_disabled(&self.ep.id, Some((at, why))).await {
+            if let Err(e) = self
+                .store
+                .set_disabled(&self.ep.id, Some((at, why)), None)
+                .await
+            {
                 tracing::error!(endpoint = %self.ep.id, error = %e, "cannot record that the endpoint is disabled");
             }
         }

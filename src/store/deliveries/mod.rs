@@ -18,7 +18,7 @@ use super::tables::{
     AttemptRow, DISABLED, DeliveryRow, EVENTS, EventRow, HTTP_ATTEMPTS, HTTP_DEAD, HTTP_DELIVERIES,
     HTTP_DUE, HTTP_ORDER, TRACE,
 };
-use super::{Backlog, Command, Store, StoreError};
+use super::{Actor, Backlog, Command, Store, StoreError};
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,19 +259,37 @@ impl Store {
     /// whatever else is queued). One flag per op: false if it did not apply (the
     /// delivery is gone, or not in a state the op applies to).
     pub async fn http(&self, ops: Vec<HttpOp>) -> Result<Vec<bool>, StoreError> {
-        self.call(|reply| Command::Http { ops, reply }).await
+        self.call(|reply| Command::Http {
+            ops,
+            by: None,
+            reply,
+        })
+        .await
     }
 
-    /// Disables `endpoint` (a 410 Gone), or enables it again with `None`.
+    /// [`Store::http`] for an admin action: the audit log names `by`.
+    pub async fn http_by(&self, ops: Vec<HttpOp>, by: Actor) -> Result<Vec<bool>, StoreError> {
+        self.call(|reply| Command::Http {
+            ops,
+            by: Some(by),
+            reply,
+        })
+        .await
+    }
+
+    /// Disables `endpoint` (a 410 Gone), or enables it again with `None`;
+    /// `by` names who asked (an admin), for the audit log.
     pub async fn set_disabled(
         &self,
         endpoint: &str,
         disabled: Option<(i64, String)>,
+        by: Option<Actor>,
     ) -> Result<(), StoreError> {
         let endpoint = endpoint.to_owned();
         self.call(|reply| Command::Disable {
             endpoint,
             disabled,
+            by,
             reply,
         })
         .await
@@ -316,7 +334,7 @@ impl Store {
 
     /// Drops every unfinished delivery and dead letter of `endpoint` (one no
     /// longer in the config), a page at a time; returns how many.
-    pub async fn purge_endpoint(&self, endpoint: &str) -> Result<u64, StoreError> {
+    pub async fn purge_endpoint(&self, endpoint: &str, by: Actor) -> Result<u64, StoreError> {
         let mut purged = 0u64;
         loop {
             let ep = endpoint.to_owned();
@@ -351,7 +369,7 @@ impl Store {
                     endpoint: endpoint.to_owned(),
                 })
                 .collect();
-            let done = self.http(ops).await?;
+            let done = self.http_by(ops, by.clone()).await?;
             let n = done.iter().filter(|ok| **ok).count() as u64;
             if n == 0 {
                 return Ok(purged);

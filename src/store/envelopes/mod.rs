@@ -246,10 +246,14 @@ pub struct EnvelopePage {
 
 impl Store {
     /// Applies an admin action (registration, archive confirmation) through
-    /// the writer.
-    pub async fn envelope_op(&self, op: EnvelopeOp) -> Result<EnvelopeOutcome, StoreError> {
+    /// the writer; `by` names who asked, for the audit log.
+    pub async fn envelope_op(
+        &self,
+        op: EnvelopeOp,
+        by: Option<super::Actor>,
+    ) -> Result<EnvelopeOutcome, StoreError> {
         let op = Box::new(op);
-        self.call(|reply| super::Command::Envelope { op, reply })
+        self.call(|reply| super::Command::Envelope { op, by, reply })
             .await
     }
 

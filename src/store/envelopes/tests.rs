@@ -132,7 +132,7 @@ fn stored(s: &Store, kind: &str) -> Vec<serde_json::Value> {
 async fn all_signed_commits_with_its_cause_once_across_restarts_and_late_retries() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    s.envelope_op(register(2)).await.unwrap();
+    s.envelope_op(register(2), None).await.unwrap();
     let history = [
         event("sent", Kind::Sent, None, 1),
         event("signed-0", Kind::SignerCompleted, Some(0), 2),
@@ -221,7 +221,7 @@ async fn a_failed_commit_keeps_neither_state_nor_derived_events() {
 async fn the_block_and_every_derived_event_validate_against_the_schema() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    s.envelope_op(register(1)).await.unwrap();
+    s.envelope_op(register(1), None).await.unwrap();
     s.commit(vec![
         event("sent", Kind::Sent, Some(0), 1),
         event("done", Kind::Completed, None, 2),
@@ -234,8 +234,12 @@ async fn the_block_and_every_derived_event_validate_against_the_schema() {
         envelope_id: "env-1".into(),
         sha256: sha.into(),
     };
-    s.envelope_op(archive(&"cd".repeat(32))).await.unwrap();
-    s.envelope_op(archive(&"ab".repeat(32))).await.unwrap();
+    s.envelope_op(archive(&"cd".repeat(32)), None)
+        .await
+        .unwrap();
+    s.envelope_op(archive(&"ab".repeat(32)), None)
+        .await
+        .unwrap();
     s.commit(vec![event("declined", Kind::Declined, Some(0), 4)])
         .await
         .unwrap();

@@ -1,6 +1,9 @@
 //! The offline subcommands: `config check`, `sign` (which prints what makes a
 //! body a validly signed webhook for a source, as a curl command or JSON) and
-//! `route test` (which routes an event matches, and why).
+//! `route test` (which routes an event matches, and why); `audit verify` and
+//! `audit export` ([`audit`]).
+
+pub mod audit;
 
 use std::net::SocketAddr;
 
