@@ -152,6 +152,11 @@ pub async fn run_with_clock(
     metrics.register(Box::new(store.stats().anomalies.clone()));
     metrics.register(Box::new(store.stats().changes.clone()));
     metrics.register(Box::new(router.errors().clone()));
+    if cfg.audit.enabled {
+        metrics.register(Box::new(store.stats().audit_entries.clone()));
+        metrics.register(Box::new(store.stats().audit_checkpoints.clone()));
+        metrics.register(Box::new(store.stats().audit_pruned.clone()));
+    }
     if cfg.envelopes.enabled {
         metrics.register(Box::new(store.stats().timers_pending.clone()));
         metrics.register(Box::new(store.stats().timers_fired.clone()));
