@@ -21,6 +21,11 @@
 #   durable-rules       the same 50 routes, each with a CEL `when` over the
 #                       event and its source (issue 16: >= 0.9x of
 #                       durable-routes); neither is in the default set
+#   durable-audit       `durable` with the audit log on ([audit] enabled: one
+#                       hash-chained entry per webhook, signed checkpoints;
+#                       issue 17: >= 0.9x of durable); also reports the store's
+#                       bytes per accepted webhook (for durable too) and
+#                       `audit verify` entries/s; not in the default set
 #   stream              envelope tracking on and SUBSCRIBERS (1000) clients of
 #                       /v1/stream, open loop at each of STREAM_RATES webhooks/s:
 #                       delivery latency (arrival minus the webhook's receipt)
@@ -143,7 +148,7 @@ start_server() {
     case "$1" in
         baseline) "$LT" baseline --listen "127.0.0.1:$PORT" >/dev/null & SERVER_PID=$! ;;
         baseline-hmac) "$LT" baseline --listen "127.0.0.1:$PORT" --verify-whsec whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw >/dev/null & SERVER_PID=$! ;;
-        durable|kafka|http|durable-otel|durable-before|durable-envelopes|durable-routes|durable-rules|stream)
+        durable|kafka|http|durable-otel|durable-before|durable-envelopes|durable-routes|durable-rules|durable-audit|stream)
             local bin="$CS"
             if [ "$1" = durable-before ]; then
                 bin="${BEFORE_BIN:?durable-before needs BEFORE_BIN=/path/to/countersign}"
@@ -155,6 +160,9 @@ start_server() {
                     OTLP_PORT=$(free_port)
                     "$LT" baseline --listen "127.0.0.1:$OTLP_PORT" >/dev/null & PIDS+=($!); OTLP_PID=$!
                     printf 'otlp_endpoint = "http://127.0.0.1:%s"\n' "$OTLP_PORT"
+                fi
+                if [ "$1" = durable-audit ]; then
+                    printf '[audit]\nenabled = true\nsigning_key = "%s"\n' 0707070707070707070707070707070707070707070707070707070707070707
                 fi
                 if [ "$1" = durable-routes ]; then bench_routes plain; fi
                 if [ "$1" = durable-rules ]; then bench_routes when; fi
@@ -231,11 +239,33 @@ run_scenario() {
         "$LT" run --target "127.0.0.1:$PORT" "${mix[@]}" --connections "$CONNS" --rate "$r" --duration "$SWEEP_DURATION" --out "$base.sweep-$f.json" >/dev/null 2>/dev/null
     done
     local rss_sweep; rss_sweep=$(peak_rss_kib "$SERVER_PID")
-    python3 - "$base" "$name" "$round" "$rss" "$cpu" "$drained" "$rss_sweep" $SWEEP <<'EOF'
+    # The store's size per webhook it took, and for the audit log how fast
+    # `audit verify` checks it (the gateway stopped first: verify reads a
+    # stopped gateway's store).
+    local bytes_per="" verify_rate=""
+    case "$name" in
+        durable|durable-audit)
+            kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true
+            local db="$WORK/data/countersign.redb" taken
+            taken=$(python3 - "$base" $SWEEP <<'PY'
 import json, sys
-base, name, rnd, rss, cpu, drained, rss_sweep = sys.argv[1:8]
+base = sys.argv[1]
+n = sum(json.load(open(f"{base}.{k}.json"))["status"].get("200", 0) for k in ("closed", "open"))
+n += sum(json.load(open(f"{base}.sweep-{f}.json"))["status"].get("200", 0) for f in sys.argv[2:])
+print(n)
+PY
+)
+            bytes_per=$(python3 -c "print(round($(stat -c %s "$db") / max($taken, 1), 1))")
+            if [ "$name" = durable-audit ]; then
+                verify_rate=$("$CS" audit verify --store "$WORK/data" | sed -n 's/.* \([0-9]*\) entries\/s$/\1/p')
+            fi
+            ;;
+    esac
+    python3 - "$base" "$name" "$round" "$rss" "$cpu" "$drained" "$rss_sweep" "$bytes_per" "$verify_rate" $SWEEP <<'EOF'
+import json, sys
+base, name, rnd, rss, cpu, drained, rss_sweep, bytes_per, verify_rate = sys.argv[1:10]
 sweep = []
-for f in sys.argv[8:]:
+for f in sys.argv[10:]:
     s = json.load(open(f"{base}.sweep-{f}.json"))
     sweep.append({"fraction": float(f), "offered": s["offered_rate"], "achieved": s["throughput_rps"],
                   "latency_ms": s["latency_ms"], "status": s["status"], "errors": s["errors"]})
@@ -246,9 +276,11 @@ json.dump({"scenario": name, "round": int(rnd), "max_rps": c["throughput_rps"],
            "open_status": o["status"], "peak_rss_mib": round(int(rss) / 1024, 1), "cpu_percent_closed": float(cpu),
            "drain_s": float(drained) if drained else None,
            "peak_rss_mib_after_sweep": round(int(rss_sweep) / 1024, 1), "sweep": sweep,
+           "store_bytes_per_webhook": float(bytes_per) if bytes_per else None,
+           "audit_verify_entries_per_s": int(verify_rate) if verify_rate else None,
            "accepted_closed": c["status"].get("200", 0)}, open(base + ".summary.json", "w"), indent=1)
 EOF
-    echo "   $name round $round: max $(printf %.0f "$max")/s, drained ${drained:-n/a}s, rss ${rss}KiB, cpu ${cpu}%"
+    echo "   $name round $round: max $(printf %.0f "$max")/s, drained ${drained:-n/a}s, rss ${rss}KiB, cpu ${cpu}%${bytes_per:+, ${bytes_per} store bytes/webhook}${verify_rate:+, verify ${verify_rate} entries/s}"
     stop_server
 }
 

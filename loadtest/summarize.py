@@ -14,7 +14,7 @@ for f in sorted(glob.glob(os.path.join(out, "*.summary.json"))):
     d = json.load(open(f))
     rows.setdefault(d["scenario"], []).append(d)
 
-ORDER = ["baseline", "baseline-hmac", "durable-before", "durable", "durable-envelopes", "durable-routes", "durable-rules", "durable-otel", "kafka", "http"]
+ORDER = ["baseline", "baseline-hmac", "durable-before", "durable", "durable-audit", "durable-envelopes", "durable-routes", "durable-rules", "durable-otel", "kafka", "http"]
 
 
 def med(xs):
@@ -50,6 +50,14 @@ for name in ORDER:
           f"{rss:.1f} | {med([r['cpu_percent_closed'] for r in rs]):.0f} | "
           f"{med([r['cpu_percent_closed'] * 10000 / r['max_rps'] for r in rs]):.0f} | "
           f"{'' if d is None else f'{d:.2f}'} |")
+# The store's size per accepted webhook, and `audit verify`'s speed.
+store = [(n, med([r["store_bytes_per_webhook"] for r in rs]), [r.get("audit_verify_entries_per_s") for r in rs])
+         for n in ORDER for rs in [rows.get(n, [])] if rs and rs[0].get("store_bytes_per_webhook")]
+if store:
+    print("\n| scenario | store bytes per webhook (median) | audit verify entries/s (per round) |")
+    print("|---|---|---|")
+    for n, b, v in store:
+        print(f"| {n} | {b:.0f} | {', '.join(str(x) for x in v if x) or ''} |")
 bad = [(n, r["round"], k, v) for n, rs in rows.items() for r in rs
        for k, v in {**r["closed_status"], **r["open_status"]}.items() if k != "200"]
 if bad:

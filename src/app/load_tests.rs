@@ -573,3 +573,38 @@ fn timer_settings_name_the_key() {
 fn l_policy(l: &Loaded) -> &crate::envelope::timers::Policy {
     &l.timer_policies["s"]
 }
+
+#[test]
+fn audit_settings_name_the_key_and_the_key_stays_secret() {
+    let key = "0707070707070707070707070707070707070707070707070707070707070707";
+    let ps = problems("[audit]\nenabled = true\n");
+    assert!(
+        has(&ps, "audit.signing_key", "openssl rand -hex 32"),
+        "{ps:?}"
+    );
+    let ps = problems("[audit]\nenabled = true\nsigning_key = \"abc\"\n");
+    assert!(has(&ps, "audit.signing_key", "64 hex digits"), "{ps:?}");
+    let ps = problems(&format!(
+        "[audit]\nenabled = true\nsigning_key = \"{key}\"\ncheckpoint_every = 0\ncheckpoint_interval = \"10ms\"\nretention = \"1h\"\nkafka_topic = \"audit\"\n"
+    ));
+    assert!(has(&ps, "audit.checkpoint_every", "is 0"), "{ps:?}");
+    assert!(has(&ps, "audit.checkpoint_interval", "1s"), "{ps:?}");
+    assert!(has(&ps, "audit.retention", "one day"), "{ps:?}");
+    assert!(has(&ps, "audit.kafka_topic", "kafka.brokers"), "{ps:?}");
+    let ps = problems("[audit]\nenable = true\n");
+    assert!(has(&ps, "audit.enable", "unknown key"), "{ps:?}");
+
+    // Off, nothing is needed; on with a key, it loads, and the effective
+    // config never shows the key.
+    assert!(load_str("[audit]\ncheckpoint_every = 0\n").is_ok());
+    let l = load_str(&format!(
+        "[audit]\nenabled = true\nsigning_key = \"{key}\"\n"
+    ))
+    .unwrap();
+    assert!(l.audit_public_key().is_some());
+    assert!(!l.config.to_toml().contains(key), "{}", l.config.to_toml());
+    assert_eq!(
+        l.config.audit.retention,
+        Duration::from_secs(3_652 * 86_400)
+    );
+}

@@ -132,6 +132,41 @@ async fn accepted_and_duplicate_webhooks_and_deliveries_are_audited_and_the_chai
         ),
         "{text}"
     );
+    // The CLI's export of the whole log (and of a time range) verifies.
+    let store = stopped.dir().to_str().unwrap();
+    let out = countersign(&["audit", "export", "--store", store]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = stopped.dir().join("all.jsonl");
+    std::fs::write(&file, &out.stdout).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        1 + 5 + 3
+    );
+    let (code, text) = verify(&file, &key);
+    assert_eq!(code, Some(0), "{text}");
+    python_verifier(&file, &key, 0, "ok: 5 entries, 3 checkpoints");
+    let out = countersign(&[
+        "audit",
+        "export",
+        "--store",
+        store,
+        "--since",
+        "2999-01-01T00:00:00Z",
+    ]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        1,
+        "a header alone"
+    );
+    let out = countersign(&["audit", "export", "--store", store, "--envelope", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SOURCE/ENVELOPE_ID"));
+
     // A key that did not sign: exit 1 naming the checkpoint.
     let other = hex::encode(
         ed25519_dalek::SigningKey::from_bytes(&[1; 32])
@@ -358,4 +393,36 @@ async fn the_kafka_copy_equals_the_local_chain() {
         assert_eq!(c.key, e.seq.to_string(), "in order, keyed by sequence");
         assert_eq!(c.value, serde_json::to_value(e).unwrap());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_actions_record_the_caller_and_refusals_record_nothing() {
+    const TOKEN: &str = "adm-audit-0123456789abcdef";
+    let endpoint = "[[endpoints]]\nid = \"crm\"\nurl = \"http://127.0.0.1:9/crm\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nallow_private = true\n";
+    let gw = Gateway::start_with_server_keys(
+        &format!("{SOURCES}\n{endpoint}\n{}", audit("")),
+        &format!("admin_token = \"{TOKEN}\"\n"),
+    )
+    .await;
+    let call = |token: &str| Req {
+        method: "POST",
+        path: "/v1/endpoints/crm/enable".into(),
+        headers: vec![("authorization".into(), format!("Bearer {token}"))],
+        body: Vec::new(),
+    };
+    // Refused (a wrong token): no entry.
+    assert_eq!(
+        send(gw.admin, &call("wrong-token-0123456789")).await.status,
+        401
+    );
+    assert_eq!(send(gw.admin, &call(TOKEN)).await.status, 200);
+    // The audit export needs the token like every /v1 route.
+    assert_eq!(get(gw.admin, "/v1/audit").await.status, 401);
+    let stopped = gw.stop().await;
+    let all = entries(stopped.dir()).await;
+    assert_eq!(kinds(&all), ["admin.enable"]);
+    assert_eq!(
+        all[0].data,
+        json!({ "endpoint": "crm", "by": { "client": "127.0.0.1", "credential": "admin_token" } })
+    );
 }
