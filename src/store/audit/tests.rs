@@ -399,6 +399,8 @@ async fn an_envelopes_export_shows_its_entries_links_the_rest_and_verifies() {
     let _ = GENESIS;
 }
 
+type AuditRows<'a> = redb::Table<'a, u64, &'static [u8]>;
+
 /// Tampering with the database file: each kind is found by `verify_dir`
 /// (what `countersign audit verify --store` runs).
 #[tokio::test]
@@ -414,16 +416,16 @@ async fn deleted_reordered_and_rewritten_entries_on_disk_are_found() {
         assert!(verify_dir(dir.path(), &keys()).is_ok());
         dir
     };
-    let edit = |dir: &Path, f: &dyn Fn(&mut redb::Table<u64, &[u8]>)| {
+    let edit = |dir: &Path, f: &dyn Fn(&mut AuditRows)| {
         let db = redb::Database::create(dir.join(crate::store::DB_FILE)).unwrap();
         let txn = db.begin_write().unwrap();
         f(&mut txn.open_table(AUDIT).unwrap());
         txn.commit().unwrap();
     };
-    let get = |t: &redb::Table<u64, &[u8]>, seq: u64| -> Entry {
+    let get = |t: &AuditRows, seq: u64| -> Entry {
         serde_json::from_slice(t.get(seq).unwrap().unwrap().value()).unwrap()
     };
-    let put = |t: &mut redb::Table<u64, &[u8]>, e: &Entry| {
+    let put = |t: &mut AuditRows, e: &Entry| {
         t.insert(e.seq, serde_json::to_vec(e).unwrap().as_slice())
             .unwrap();
     };
