@@ -10,7 +10,9 @@ use tracing::Instrument as _;
 use crate::event::{EventId, SignatureEvent};
 use crate::providers::{Answer, Handshake, Malformed, Source};
 use crate::route::Router;
-use crate::store::{AuditFacts, Claim, Facts, LateRoute, NewEvent, Store, StoreError};
+use crate::store::{
+    AuditFacts, Claim, Facts, LateRoute, NewEvent, Store, StoreError, WebhookFacts,
+};
 use crate::time::Clock;
 use crate::verify::{Inbound, VerifyError};
 
@@ -148,13 +150,18 @@ impl Pipeline {
             .iter()
             .map(|e| {
                 let mut n = to_new(e, received_ms, &self.router, traceparent, tracking);
-                n.audit = body_sha256.as_ref().map(|b| AuditFacts {
-                    provider: e.provider.clone(),
-                    envelope_id: e.envelope_id.clone(),
-                    body_sha256: b.clone(),
-                    method: e.auth.method.clone(),
-                    key_index: e.auth.key_index,
-                    client,
+                n.audit = body_sha256.as_deref().map(|b| {
+                    AuditFacts::new(&WebhookFacts {
+                        source: &e.source,
+                        provider: &e.provider,
+                        event_id: e.id.as_str(),
+                        envelope_id: e.envelope_id.as_deref(),
+                        body_sha256: b,
+                        method: &e.auth.method,
+                        key_index: e.auth.key_index,
+                        client,
+                        received_ms,
+                    })
                 });
                 n
             })

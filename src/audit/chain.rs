@@ -104,6 +104,25 @@ impl Link {
     }
 }
 
+/// An entry from its data already in canonical JSON (`data`; the writer's
+/// path, which builds no `Value`): its hash and the JSON it is stored as,
+/// the same hash [`Entry::hash`] gives and JSON that reads back as the
+/// [`Entry`]. `kind` is `[a-z_.]+` (no escaping).
+pub fn seal(seq: u64, at_ms: i64, kind: &str, prev: &Hash, data: &[u8]) -> (Hash, Vec<u8>) {
+    let digest: Hash = Sha256::digest(data).into();
+    let hash = Sha256::digest(canonical(seq, at_ms, kind, prev, &digest)).into();
+    let mut json = Vec::with_capacity(data.len() + 160);
+    use std::io::Write as _;
+    let _ = write!(
+        json,
+        "{{\"seq\":{seq},\"at_ms\":{at_ms},\"kind\":\"{kind}\",\"prev\":\"{}\",\"data\":",
+        hex::encode(prev)
+    );
+    json.extend_from_slice(data);
+    json.push(b'}');
+    (hash, json)
+}
+
 fn canonical(seq: u64, at_ms: i64, kind: &str, prev: &Hash, data: &Hash) -> Vec<u8> {
     format!(
         "{TAG}\n{seq}\n{at_ms}\n{kind}\n{}\n{}",
@@ -296,6 +315,28 @@ mod tests {
             "baa1bf5672048f237a4c4f667020394ffa027c390df3fc39cad10e2e1d52498f"
         );
         assert_eq!(e.link().hash(), e.hash());
+    }
+
+    #[test]
+    fn sealing_canonical_bytes_equals_the_entry_path_and_serde_escapes_canonically() {
+        // serde_json's output of sorted fields is canonical JSON: the same
+        // escaping, every control character included.
+        let nasty: String = (0u8..0x80).map(char::from).chain("é€😀".chars()).collect();
+        let data = json!({ "a": nasty, "b": [1, -2, null, true], "c": { "x": "\"\\" } });
+        let mut canon = Vec::new();
+        canonical_json(&data, &mut canon);
+        assert_eq!(serde_json::to_vec(&data).unwrap(), canon);
+        let e = Entry {
+            seq: 9,
+            at_ms: -5,
+            kind: "webhook.accepted".into(),
+            data,
+            prev: [7; 32],
+        };
+        let (hash, json) = seal(e.seq, e.at_ms, &e.kind, &e.prev, &canon);
+        assert_eq!(hash, e.hash());
+        let back: Entry = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back, e);
     }
 
     #[test]

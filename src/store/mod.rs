@@ -19,7 +19,7 @@ pub use audit::export::{ExportFilter as AuditFilter, export as audit_export_db};
 pub use audit::verify::{
     VerifyError as AuditVerifyError, open_dir as audit_open_dir, verify_dir as audit_verify_dir,
 };
-pub use audit::{Actor, AuditFacts, Signing as AuditSigning};
+pub use audit::{Actor, AuditFacts, Signing as AuditSigning, WebhookFacts};
 pub use deliveries::{
     Attempt, DeadLetter, DeadLetterDetail, DeliveryState, Due, HttpDelivery, HttpOp, Next,
 };

@@ -169,6 +169,8 @@ pub(super) struct Writer {
     cache: envelopes::Cache,
     /// The audit chain's head.
     audit: super::audit::Head,
+    /// A webhook entry's data, built in place (one buffer, reused).
+    audit_buf: Vec<u8>,
     next_seq: u64,
     /// Where the next sweep step goes on (0: from the oldest event).
     sweep_from: u64,
@@ -226,6 +228,7 @@ impl Writer {
             timers: 0,
             cache: envelopes::Cache::new(cache_envelopes),
             audit,
+            audit_buf: Vec::with_capacity(512),
             next_seq,
             sweep_from: 0,
             envelope_sweep_from: 0,
@@ -525,16 +528,21 @@ impl Writer {
         let claim = t
             .events
             .claim(e, &mut self.next_seq, self.settings.dedup_ttl_ms)?;
-        if let Some(facts) = &e.audit {
-            let (kind, data) = audit_webhook(e, facts, claim);
-            audit(
-                &mut t.audit,
-                &mut self.audit,
-                self.settings.audit.as_ref(),
+        if let (Some(facts), Some((table, checkpoints)), Some(signing)) =
+            (&e.audit, t.audit.as_mut(), self.settings.audit.as_ref())
+        {
+            let mut data = std::mem::take(&mut self.audit_buf);
+            let kind = audit_webhook(facts, claim, &mut data);
+            let appended = (self.audit).append_canonical(
+                table,
+                checkpoints,
+                signing,
                 kind,
                 e.received_ms,
-                data,
-            )?;
+                &data,
+            );
+            self.audit_buf = data;
+            appended?;
         }
         let Claim::Stored { seq } = claim else {
             return Ok(claim);
@@ -783,29 +791,15 @@ fn fan_out(
 
 /// The audit entry of a claimed webhook event: `webhook.accepted`, or
 /// `webhook.duplicate` naming the original's event sequence.
-fn audit_webhook(
-    e: &NewEvent,
-    facts: &super::AuditFacts,
-    claim: Claim,
-) -> (&'static str, serde_json::Value) {
-    let mut data = serde_json::json!({
-        "source": e.source,
-        "provider": facts.provider,
-        "envelope_id": facts.envelope_id,
-        "event_id": e.id,
-        "body_sha256": facts.body_sha256,
-        "auth": { "method": facts.method, "key_index": facts.key_index },
-        "client": facts.client.map(|c| c.to_string()),
-        "received_at": crate::time::format_ms(e.received_ms),
-    });
+fn audit_webhook(facts: &super::AuditFacts, claim: Claim, data: &mut Vec<u8>) -> &'static str {
     match claim {
         Claim::Stored { seq } => {
-            data["event_seq"] = seq.into();
-            ("webhook.accepted", data)
+            facts.data("event_seq", seq, data);
+            "webhook.accepted"
         }
         Claim::Duplicate { seq } => {
-            data["original_event_seq"] = seq.into();
-            ("webhook.duplicate", data)
+            facts.data("original_event_seq", seq, data);
+            "webhook.duplicate"
         }
     }
 }

@@ -46,20 +46,98 @@ impl std::fmt::Debug for Signing {
     }
 }
 
-/// What the pipeline knows of a webhook that the audit entry records.
+/// What the audit entry of a webhook records, prepared by the pipeline
+/// (off the writer's thread) as the two pieces of canonical JSON around the
+/// one field only the writer knows: `event_seq` (accepted) or
+/// `original_event_seq` (a duplicate), which both sort between `event_id`
+/// and `provider`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditFacts {
+    /// `"auth":…,"body_sha256":…,"client":…,"envelope_id":…,"event_id":…`
+    head: Vec<u8>,
+    /// `"provider":…,"received_at":…,"source":…`
+    tail: Vec<u8>,
+}
+
+/// What the pipeline knows of a webhook that its audit entry records.
+#[derive(Debug, Clone)]
+pub struct WebhookFacts<'a> {
+    pub source: &'a str,
     /// The source's provider (`docusign`, `standard_webhooks`, …).
-    pub provider: String,
+    pub provider: &'a str,
+    pub event_id: &'a str,
     /// The provider's envelope id, when the event has one.
-    pub envelope_id: Option<String>,
+    pub envelope_id: Option<&'a str>,
     /// SHA-256 of the raw body (hex).
-    pub body_sha256: String,
+    pub body_sha256: &'a str,
     /// The verification method and the index of the key that matched.
-    pub method: String,
+    pub method: &'a str,
     pub key_index: Option<usize>,
     /// The client's address (as `server.client_ip_header` says, else the peer).
     pub client: Option<std::net::IpAddr>,
+    pub received_ms: i64,
+}
+
+impl AuditFacts {
+    /// The canonical pieces of `f`'s entry (fields in sorted order, so
+    /// serde_json's output is canonical JSON).
+    pub fn new(f: &WebhookFacts) -> AuditFacts {
+        #[derive(serde::Serialize)]
+        struct Auth<'a> {
+            key_index: Option<usize>,
+            method: &'a str,
+        }
+        #[derive(serde::Serialize)]
+        struct Head<'a> {
+            auth: Auth<'a>,
+            body_sha256: &'a str,
+            client: Option<String>,
+            envelope_id: Option<&'a str>,
+            event_id: &'a str,
+        }
+        #[derive(serde::Serialize)]
+        struct Tail<'a> {
+            provider: &'a str,
+            received_at: String,
+            source: &'a str,
+        }
+        let inner = |v: Vec<u8>| v[1..v.len() - 1].to_vec();
+        AuditFacts {
+            head: inner(
+                serde_json::to_vec(&Head {
+                    auth: Auth {
+                        key_index: f.key_index,
+                        method: f.method,
+                    },
+                    body_sha256: f.body_sha256,
+                    client: f.client.map(|c| c.to_string()),
+                    envelope_id: f.envelope_id,
+                    event_id: f.event_id,
+                })
+                .expect("serializes"),
+            ),
+            tail: inner(
+                serde_json::to_vec(&Tail {
+                    provider: f.provider,
+                    received_at: crate::time::format_ms(f.received_ms),
+                    source: f.source,
+                })
+                .expect("serializes"),
+            ),
+        }
+    }
+
+    /// The entry's data: the pieces around `"event_seq":N` (or
+    /// `"original_event_seq":N` for a duplicate).
+    pub(super) fn data(&self, key: &str, seq: u64, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        out.clear();
+        out.push(b'{');
+        out.extend_from_slice(&self.head);
+        let _ = write!(out, ",\"{key}\":{seq},");
+        out.extend_from_slice(&self.tail);
+        out.push(b'}');
+    }
 }
 
 /// Who asked for an admin action: the client's address and how it
@@ -136,18 +214,28 @@ impl Head {
         at_ms: i64,
         data: Value,
     ) -> Result<(), StoreError> {
-        let e = Entry {
-            seq: self.next,
-            at_ms,
-            kind: kind.to_owned(),
-            data,
-            prev: self.prev,
-        };
-        let json = serde_json::to_vec(&e).expect("entries serialize");
-        table.insert(e.seq, json.as_slice())?;
-        self.prev = e.hash();
+        let mut canon = Vec::with_capacity(256);
+        crate::audit::chain::canonical_json(&data, &mut canon);
+        self.append_canonical(table, checkpoints, signing, kind, at_ms, &canon)
+    }
+
+    /// [`Head::append`] with the data already canonical JSON (serde_json's
+    /// output of a struct with its fields in sorted order and no floats).
+    pub fn append_canonical(
+        &mut self,
+        table: &mut Table<u64, &[u8]>,
+        checkpoints: &mut Table<u64, &[u8]>,
+        signing: &Signing,
+        kind: &str,
+        at_ms: i64,
+        data: &[u8],
+    ) -> Result<(), StoreError> {
+        let seq = self.next;
+        let (hash, json) = crate::audit::chain::seal(seq, at_ms, kind, &self.prev, data);
+        table.insert(seq, json.as_slice())?;
+        self.prev = hash;
         self.next += 1;
-        if e.seq.is_multiple_of(signing.every.max(1)) {
+        if seq.is_multiple_of(signing.every.max(1)) {
             self.sign(checkpoints, signing, at_ms)?;
         }
         Ok(())

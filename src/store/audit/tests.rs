@@ -54,14 +54,17 @@ fn enveloped(id: &str, envelope: &str) -> NewEvent {
         envelope: envelope.into(),
         traceparent: None,
         facts: None,
-        audit: Some(AuditFacts {
-            provider: "docusign".into(),
-            envelope_id: Some(envelope.into()),
-            body_sha256: "ab".repeat(32),
-            method: "hmac_sha256".into(),
+        audit: Some(AuditFacts::new(&WebhookFacts {
+            source: "ds",
+            provider: "docusign",
+            event_id: id,
+            envelope_id: Some(envelope),
+            body_sha256: &"ab".repeat(32),
+            method: "hmac_sha256",
             key_index: Some(1),
             client: Some([127, 0, 0, 1].into()),
-        }),
+            received_ms: 1_000,
+        })),
     }
 }
 
