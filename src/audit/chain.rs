@@ -110,26 +110,53 @@ impl Link {
 /// [`Entry`]. `kind` is `[a-z_.]+` (no escaping).
 pub fn seal(seq: u64, at_ms: i64, kind: &str, prev: &Hash, data: &[u8]) -> (Hash, Vec<u8>) {
     let digest: Hash = Sha256::digest(data).into();
-    let hash = Sha256::digest(canonical(seq, at_ms, kind, prev, &digest)).into();
-    let mut json = Vec::with_capacity(data.len() + 160);
-    use std::io::Write as _;
-    let _ = write!(
-        json,
-        "{{\"seq\":{seq},\"at_ms\":{at_ms},\"kind\":\"{kind}\",\"prev\":\"{}\",\"data\":",
-        hex::encode(prev)
-    );
+    let mut head = [0u8; 256];
+    let hash = Sha256::digest(canonical_into(seq, at_ms, kind, prev, &digest, &mut head)).into();
+    let mut json = Vec::with_capacity(data.len() + 128 + kind.len());
+    json.extend_from_slice(b"{\"seq\":");
+    json.extend_from_slice(seq.to_string().as_bytes());
+    json.extend_from_slice(b",\"at_ms\":");
+    json.extend_from_slice(at_ms.to_string().as_bytes());
+    json.extend_from_slice(b",\"kind\":\"");
+    json.extend_from_slice(kind.as_bytes());
+    json.extend_from_slice(b"\",\"prev\":\"");
+    let mut hex = [0u8; 64];
+    hex::encode_to_slice(prev, &mut hex).expect("64 digits");
+    json.extend_from_slice(&hex);
+    json.extend_from_slice(b"\",\"data\":");
     json.extend_from_slice(data);
     json.push(b'}');
     (hash, json)
 }
 
 fn canonical(seq: u64, at_ms: i64, kind: &str, prev: &Hash, data: &Hash) -> Vec<u8> {
-    format!(
-        "{TAG}\n{seq}\n{at_ms}\n{kind}\n{}\n{}",
-        hex::encode(prev),
-        hex::encode(data)
-    )
-    .into_bytes()
+    let mut buf = [0u8; 256];
+    canonical_into(seq, at_ms, kind, prev, data, &mut buf).to_vec()
+}
+
+/// The hashed bytes of an entry, written into `buf` (no allocation; kinds
+/// are short, so 256 bytes hold them).
+fn canonical_into<'b>(
+    seq: u64,
+    at_ms: i64,
+    kind: &str,
+    prev: &Hash,
+    data: &Hash,
+    buf: &'b mut [u8; 256],
+) -> &'b [u8] {
+    use std::io::Write as _;
+    let mut w = &mut buf[..];
+    let _ = write!(w, "{TAG}\n{seq}\n{at_ms}\n{kind}\n");
+    let room = w.len();
+    let used = 256 - room;
+    let (mut p, mut d) = ([0u8; 64], [0u8; 64]);
+    hex::encode_to_slice(prev, &mut p).expect("64 digits");
+    hex::encode_to_slice(data, &mut d).expect("64 digits");
+    assert!(used + 129 <= 256, "audit entry kind `{kind}` too long");
+    buf[used..used + 64].copy_from_slice(&p);
+    buf[used + 64] = b'\n';
+    buf[used + 65..used + 129].copy_from_slice(&d);
+    &buf[..used + 129]
 }
 
 /// `v` as canonical JSON (see the module doc).
