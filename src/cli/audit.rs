@@ -64,7 +64,14 @@ pub fn verify(path: &Path, keys: &[VerifyingKey]) -> Result<String, ToolError> {
             .map(|l| l.map_err(|e| e.to_string()));
         crate::audit::export::verify_lines(lines, keys).map_err(verdict)?
     } else {
-        crate::store::audit_verify_dir(path, keys).map_err(|e| match e {
+        let db =
+            crate::store::audit_open_dir(path).map_err(|e| ToolError::Unreadable(e.to_string()))?;
+        if matches!(db, crate::store::AuditStore::Repaired(_)) {
+            eprintln!(
+                "note: the store was not closed cleanly (a crash?): redb rebuilt its free-page state on open, as the gateway's next start would; the entries are read as they are"
+            );
+        }
+        crate::store::audit_verify_db(&db, keys).map_err(|e| match e {
             AuditVerifyError::Failed(f) => verdict(f),
             other => ToolError::Unreadable(other.to_string()),
         })?
@@ -106,8 +113,11 @@ pub fn filter(
 pub fn export(store: &Path, filter: &AuditFilter, out: &mut dyn Write) -> Result<u64, ToolError> {
     let db =
         crate::store::audit_open_dir(store).map_err(|e| ToolError::Unreadable(e.to_string()))?;
+    let txn = db
+        .begin_read()
+        .map_err(|e| ToolError::Unreadable(e.to_string()))?;
     let now = crate::time::Clock::System.now_ms();
-    let shown = crate::store::audit_export_db(&db, filter, now, &mut |line| {
+    let shown = crate::store::audit_export_db(&txn, filter, now, &mut |line| {
         serde_json::to_writer(&mut *out, line)?;
         out.write_all(b"\n")
     })

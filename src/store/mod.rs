@@ -17,7 +17,8 @@ mod writer;
 
 pub use audit::export::{ExportFilter as AuditFilter, export as audit_export_db};
 pub use audit::verify::{
-    VerifyError as AuditVerifyError, open_dir as audit_open_dir, verify_dir as audit_verify_dir,
+    Opened as AuditStore, VerifyError as AuditVerifyError, open_dir as audit_open_dir,
+    verify_db as audit_verify_db, verify_dir as audit_verify_dir,
 };
 pub use audit::{Actor, AuditFacts, Signing as AuditSigning, WebhookFacts};
 pub use deliveries::{

@@ -239,6 +239,10 @@ impl Writer {
         let mut pending: Option<Command> = None;
         loop {
             let Some(cmd) = pending.take().or_else(|| rx.blocking_recv()) else {
+                // Every handle dropped without close(): sign the tail all the same.
+                if let Err(e) = self.checkpoint() {
+                    tracing::warn!(error = %e, "the audit checkpoint at shutdown failed");
+                }
                 return;
             };
             let first = match Item::from_command(cmd) {

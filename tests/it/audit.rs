@@ -338,6 +338,7 @@ async fn after_kill_9_mid_stream_the_chain_verifies_and_every_acknowledged_webho
     let store = dir.path().to_path_buf();
     let (code, text) = verify(&store, &key);
     assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("not closed cleanly"), "{text}");
     let all = entries(&store).await;
     let audited: HashSet<String> = all
         .iter()

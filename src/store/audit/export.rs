@@ -101,12 +101,11 @@ impl ExportFilter {
 /// the number of entries shown in full. An export with nothing selected is
 /// its header alone.
 pub fn export(
-    db: &redb::Database,
+    txn: &redb::ReadTransaction,
     filter: &ExportFilter,
     now_ms: i64,
     out: &mut dyn FnMut(&Line) -> std::io::Result<()>,
 ) -> Result<u64, StoreError> {
-    let txn = db.begin_read()?;
     let t = txn.open_table(AUDIT)?;
     let entry = |row: Result<
         (redb::AccessGuard<u64>, redb::AccessGuard<&[u8]>),
@@ -126,7 +125,7 @@ pub fn export(
             last = Some(e.seq);
         }
     }
-    let mut cps = super::verify::checkpoints(&txn).map_err(|e| StoreError::Db(e.to_string()))?;
+    let mut cps = super::verify::checkpoints(txn).map_err(|e| StoreError::Db(e.to_string()))?;
     // Up to the checkpoint covering the last selected entry (or the head).
     let end = last.map(|l| {
         cps.range(l..).next().map_or_else(
@@ -181,7 +180,7 @@ impl crate::store::Store {
         let now = self.inner.clock.now_ms();
         let db = self.inner.db.clone();
         let mut out = out;
-        tokio::task::spawn_blocking(move || export(&db, &filter, now, &mut out))
+        tokio::task::spawn_blocking(move || export(&db.begin_read()?, &filter, now, &mut out))
             .await
             .map_err(|e| StoreError::Db(e.to_string()))?
     }

@@ -344,6 +344,7 @@ pub(super) fn of_http(op: &super::HttpOp) -> (&'static str, Value) {
                 "endpoint": endpoint,
                 "status": attempt.status,
                 "latency_ms": attempt.latency_ms,
+                "class": error_class(attempt.status),
                 "error": attempt.error,
             });
             let kind = match next {
@@ -368,6 +369,20 @@ pub(super) fn of_http(op: &super::HttpOp) -> (&'static str, Value) {
             "admin.purge",
             serde_json::json!({ "event_seq": seq, "endpoint": endpoint }),
         ),
+    }
+}
+
+/// The class of an attempt's outcome: `ok` (2xx), `rate_limited` (429),
+/// `client_error` (other 4xx), `server_error` (5xx), `unexpected` (any
+/// other status), `network` (no answer: refused, reset, timed out).
+fn error_class(status: Option<u16>) -> &'static str {
+    match status {
+        None => "network",
+        Some(200..=299) => "ok",
+        Some(429) => "rate_limited",
+        Some(400..=499) => "client_error",
+        Some(500..=599) => "server_error",
+        Some(_) => "unexpected",
     }
 }
 

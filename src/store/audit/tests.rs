@@ -269,6 +269,8 @@ async fn deliveries_admin_actions_and_endpoint_changes_have_their_entries() {
     assert_eq!(entries[2].data["offset"], 7);
     assert_eq!(entries[5].data["reason"], "attempts used up");
     assert_eq!(entries[5].data["latency_ms"], 12);
+    assert_eq!(entries[5].data["class"], "server_error");
+    assert_eq!(entries[7].data["class"], "ok");
     assert_eq!(entries[6].data["by"]["client"], "10.0.0.7");
     assert_eq!(entries[6].data["by"]["credential"], "admin_token");
     assert!(entries[8].data.get("by").is_none(), "the gateway's own act");

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use ed25519_dalek::VerifyingKey;
-use redb::{ReadableDatabase, ReadableTable};
+use redb::{ReadableDatabase as _, ReadableTable};
 
 use super::{AUDIT, CHECKPOINTS, decode};
 use crate::audit::checkpoint::Checkpoint;
@@ -26,8 +26,28 @@ pub enum VerifyError {
     Failed(#[from] Failure),
 }
 
-/// Opens the store in `dir` without creating anything.
-pub fn open_dir(dir: &Path) -> Result<redb::Database, VerifyError> {
+/// A stopped gateway's store, opened for reading.
+pub enum Opened {
+    /// Read only: the file is not written.
+    ReadOnly(redb::ReadOnlyDatabase),
+    /// The gateway did not stop cleanly (a crash, `kill -9`): redb had to
+    /// rebuild its free-page state on open, as the gateway's next start
+    /// would. Tables are not touched.
+    Repaired(redb::Database),
+}
+
+impl Opened {
+    pub fn begin_read(&self) -> Result<redb::ReadTransaction, redb::TransactionError> {
+        match self {
+            Opened::ReadOnly(d) => d.begin_read(),
+            Opened::Repaired(d) => d.begin_read(),
+        }
+    }
+}
+
+/// Opens the store in `dir` without creating anything: read only, unless
+/// it was not closed cleanly (see [`Opened::Repaired`]).
+pub fn open_dir(dir: &Path) -> Result<Opened, VerifyError> {
     let path = dir.join(crate::store::DB_FILE);
     let open_err = |e: &dyn std::fmt::Display| VerifyError::Open {
         path: path.display().to_string(),
@@ -36,7 +56,13 @@ pub fn open_dir(dir: &Path) -> Result<redb::Database, VerifyError> {
     if !path.exists() {
         return Err(open_err(&"no such file"));
     }
-    redb::Database::open(&path).map_err(|e| open_err(&e))
+    match redb::ReadOnlyDatabase::open(&path) {
+        Ok(db) => Ok(Opened::ReadOnly(db)),
+        Err(redb::DatabaseError::RepairAborted) => redb::Database::open(&path)
+            .map(Opened::Repaired)
+            .map_err(|e| open_err(&e)),
+        Err(e) => Err(open_err(&e)),
+    }
 }
 
 /// Every checkpoint of a store, by the sequence it signs.
@@ -81,7 +107,11 @@ pub(super) fn start(
 /// gateway's; read only), entry by entry, and checks every checkpoint's
 /// head against it and, with `keys`, its signature.
 pub fn verify_dir(dir: &Path, keys: &[VerifyingKey]) -> Result<Report, VerifyError> {
-    let db = open_dir(dir)?;
+    verify_db(&open_dir(dir)?, keys)
+}
+
+/// [`verify_dir`] on a store already opened.
+pub fn verify_db(db: &Opened, keys: &[VerifyingKey]) -> Result<Report, VerifyError> {
     let txn = db.begin_read().map_err(StoreError::from)?;
     let t = txn.open_table(AUDIT).map_err(StoreError::from)?;
     let mut cps = checkpoints(&txn)?;
