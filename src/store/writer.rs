@@ -419,14 +419,7 @@ impl Writer {
                     outbox::apply_acks(&mut t.queue, &mut done, acks, now)?;
                     for a in acks.iter() {
                         let (kind, data) = super::audit::of_ack(a);
-                        audit(
-                            &mut t.audit,
-                            &mut self.audit,
-                            self.settings.audit.as_ref(),
-                            kind,
-                            now,
-                            data,
-                        )?;
+                        self.audit_entry(&mut t.audit, kind, now, data)?;
                     }
                 }
                 Item::Http {
@@ -437,10 +430,8 @@ impl Writer {
                         let ok = t.http.apply(op, now, &mut self.next_seq)?;
                         if ok {
                             let (kind, data) = super::audit::of_http(op);
-                            audit(
+                            self.audit_entry(
                                 &mut t.audit,
-                                &mut self.audit,
-                                self.settings.audit.as_ref(),
                                 kind,
                                 now,
                                 super::audit::with_actor(data, by.as_ref()),
@@ -477,14 +468,7 @@ impl Writer {
                     if matches!(out, EnvelopeOutcome::Done { .. }) {
                         let data =
                             super::audit::with_actor(super::audit::of_envelope_op(op), by.as_ref());
-                        audit(
-                            &mut t.audit,
-                            &mut self.audit,
-                            self.settings.audit.as_ref(),
-                            "admin.envelope",
-                            now,
-                            data,
-                        )?;
+                        self.audit_entry(&mut t.audit, "admin.envelope", now, data)?;
                     }
                     self.store_derived(&mut t, derived, &mut wake)?;
                     *outcome = Some(out);
@@ -567,14 +551,7 @@ impl Writer {
                 "from": from.as_str(),
                 "to": to.as_str(),
             });
-            audit(
-                &mut t.audit,
-                &mut self.audit,
-                self.settings.audit.as_ref(),
-                "envelope.transition",
-                e.received_ms,
-                data,
-            )?;
+            self.audit_entry(&mut t.audit, "envelope.transition", e.received_ms, data)?;
         }
         // Routes that waited for the envelope may add destinations.
         let merged;
@@ -614,6 +591,7 @@ impl Writer {
         let (Some(envs), Some(tracking)) = (t.envelopes.as_mut(), &self.settings.tracking) else {
             return Ok(());
         };
+        let mut entries = Vec::new();
         for p in derived {
             let claim = t
                 .events
@@ -638,14 +616,10 @@ impl Writer {
                 "event_id": p.event.id,
                 "event_seq": seq,
             });
-            audit(
-                &mut t.audit,
-                &mut self.audit,
-                self.settings.audit.as_ref(),
-                "envelope.derived",
-                p.event.received_ms,
-                data,
-            )?;
+            entries.push((p.event.received_ms, data));
+        }
+        for (at, data) in entries {
+            self.audit_entry(&mut t.audit, "envelope.derived", at, data)?;
         }
         Ok(())
     }
@@ -695,6 +669,22 @@ impl Writer {
         self.audit_appended.notify_one();
         (self.stats.audit_checkpoints).inc_by(self.audit.signings - start.signings);
         self.http.send_modify(|v| *v = v.wrapping_add(1));
+        Ok(())
+    }
+
+    /// Appends an audit entry, when the audit log is on.
+    fn audit_entry(
+        &mut self,
+        tables: &mut Option<(AuditTable, AuditTable)>,
+        kind: &str,
+        at_ms: i64,
+        data: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        if let (Some((table, checkpoints)), Some(signing)) =
+            (tables.as_mut(), self.settings.audit.as_ref())
+        {
+            (self.audit).append(table, checkpoints, signing, kind, at_ms, data)?;
+        }
         Ok(())
     }
 
@@ -806,19 +796,4 @@ fn audit_webhook(facts: &super::AuditFacts, claim: Claim, data: &mut Vec<u8>) ->
             "webhook.duplicate"
         }
     }
-}
-
-/// Appends an audit entry, when the audit log is on.
-fn audit(
-    tables: &mut Option<(AuditTable, AuditTable)>,
-    head: &mut super::audit::Head,
-    signing: Option<&super::audit::Signing>,
-    kind: &str,
-    at_ms: i64,
-    data: serde_json::Value,
-) -> Result<(), StoreError> {
-    if let (Some((table, checkpoints)), Some(signing)) = (tables.as_mut(), signing) {
-        head.append(table, checkpoints, signing, kind, at_ms, data)?;
-    }
-    Ok(())
 }
