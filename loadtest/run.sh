@@ -51,7 +51,8 @@
 #      SWEEP_DURATION seconds per sweep point (6), OUTAGE=1 also runs the 60 s Kafka outage drain measurement;
 #      BACKLOG_RATE (5000) x BACKLOG_SECONDS (20) webhooks for http-backlog,
 #      BACKLOG_IN_FLIGHT (64) the endpoint's max_in_flight;
-#      LT_ARGS extra arguments of every `loadtest run` (e.g. "--signers 2 --signers-max 5").
+#      LT_ARGS extra arguments of every `loadtest run` (e.g. "--signers 2 --signers-max 5");
+#      WRK_CHECK=0 skips the load generator's check against wrk (run first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -464,6 +465,47 @@ EOF2
     echo "date: $STAMP"
     echo "command: loadtest/run.sh ${SCENARIOS[*]} (ROUNDS=$ROUNDS DURATION=$DURATION OPEN_DURATION=$OPEN_DURATION CONNS=$CONNS)"
 } | tee "$OUT/machine.txt"
+
+# The load generator checked against an independent one: wrk and `loadtest
+# run` against the same baseline server, minutes apart, same connections and
+# duration. Below 0.8x of wrk, the tool is the bottleneck of its own baseline
+# and the run says so (the ratios to the baseline would be compressed).
+# WRK_CHECK=0 skips it.
+wrk_check() {
+    if ! command -v wrk >/dev/null 2>&1; then
+        if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+            apt-get install -y -qq wrk >/dev/null 2>&1 || true
+        fi
+    fi
+    if ! command -v wrk >/dev/null 2>&1; then
+        echo "WARNING: wrk is not installed (Debian package wrk): the load generator is not checked" | tee "$OUT/wrk-check.txt"
+        return 0
+    fi
+    WORK=$(mktemp -d)
+    PORT=$(free_port)
+    "$LT" baseline --listen "127.0.0.1:$PORT" >/dev/null & SERVER_PID=$!; PIDS+=("$SERVER_PID")
+    wait_port "$PORT"
+    python3 -c "import json; print(json.dumps({'type': 'envelope.completed', 'data': {'envelope_id': 'env-wrk', 'pad': 'x' * 900}}))" >"$WORK/body.json"
+    cat >"$WORK/post.lua" <<LUA
+wrk.method = "POST"
+local f = io.open("$WORK/body.json"); wrk.body = f:read("*a"); f:close()
+wrk.headers["Content-Type"] = "application/json"
+LUA
+    local wrk_rps tool_rps
+    wrk_rps=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$WORK/post.lua" "http://127.0.0.1:$PORT/hooks/lt-sw" | awk '/Requests\/sec/ {print $2}')
+    "$LT" run --target "127.0.0.1:$PORT" --providers standard_webhooks --payload-bytes 1024 --connections "$CONNS" --duration "$DURATION" --out "$OUT/wrk-check.tool.json" >/dev/null 2>&1
+    tool_rps=$(json "$OUT/wrk-check.tool.json" "d['throughput_rps']")
+    stop_server
+    python3 - "$wrk_rps" "$tool_rps" "$OUT" <<'PY' | tee "$OUT/wrk-check.txt"
+import json, sys
+wrk, tool, out = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+r = tool / wrk if wrk else 0.0
+json.dump({"wrk_rps": wrk, "tool_rps": tool, "ratio": round(r, 3)}, open(out + "/wrk-check.json", "w"))
+verdict = "ok" if r >= 0.8 else "WARNING: below 0.8x: the load generator is the bottleneck of the baseline"
+print(f"load generator check: wrk {wrk:.0f} req/s, loadtest {tool:.0f} req/s against the same baseline server: {r:.2f}x ({verdict})")
+PY
+}
+[ "${WRK_CHECK:-1}" = 0 ] || { echo "== load generator check (wrk)"; wrk_check; }
 
 for round in $(seq 1 "$ROUNDS"); do
     for s in "${SCENARIOS[@]}"; do

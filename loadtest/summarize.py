@@ -32,6 +32,9 @@ durable = med([r["max_rps"] for r in rows.get("durable", [])])
 machine = os.path.join(out, "machine.txt")
 if os.path.exists(machine):
     print(open(machine).read())
+check = os.path.join(out, "wrk-check.txt")
+if os.path.exists(check):
+    print(open(check).read())
 print("| scenario | rounds | max req/s (closed, per round) | median | ratio to baseline | ratio to durable | open-loop rate | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | peak RSS MiB | CPU % (closed) | CPU µs/req | sink drained s |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for name in ORDER:

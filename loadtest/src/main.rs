@@ -60,6 +60,14 @@ enum Command {
         /// every envelope stays out for signing (e.g. to load timers).
         #[arg(long)]
         only_sent: bool,
+        /// Requests the closed loop prepares before its window (default:
+        /// 50 000 per second of --duration); a faster server reuses them
+        /// (counted as `reused`). The open loop prepares rate × duration.
+        #[arg(long)]
+        pool: Option<usize>,
+        /// Threads driving the connections (each a single-threaded runtime).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
         /// Write the JSON result here (also printed to stdout).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -161,6 +169,8 @@ async fn main() -> anyhow::Result<()> {
             signers,
             signers_max,
             only_sent,
+            pool,
+            threads,
             out,
         } => {
             anyhow::ensure!(
@@ -173,7 +183,7 @@ async fn main() -> anyhow::Result<()> {
                     .duration_since(std::time::UNIX_EPOCH)?
                     .as_millis()
             );
-            let generator = webhooks::Generator::new(webhooks::GenConfig {
+            let cfg = webhooks::GenConfig {
                 providers: providers.split(',').map(str::to_owned).collect(),
                 duplicate_ratio: duplicates,
                 payload_bytes,
@@ -181,13 +191,22 @@ async fn main() -> anyhow::Result<()> {
                 signers_max,
                 run_id,
                 only_sent,
-            })?;
+            };
             let mode = match rate {
                 Some(rate) => drive::Mode::Open { rate, connections },
                 None => drive::Mode::Closed { connections },
             };
-            let result =
-                drive::run(target, mode, Duration::from_secs_f64(duration), generator).await;
+            let pool = pool.unwrap_or((duration * 50_000.0).ceil() as usize);
+            let result = tokio::task::block_in_place(|| {
+                drive::run(
+                    target,
+                    mode,
+                    Duration::from_secs_f64(duration),
+                    &cfg,
+                    pool,
+                    threads,
+                )
+            })?;
             let json = serde_json::to_string_pretty(&result)?;
             println!("{json}");
             if let Some(p) = out {

@@ -148,6 +148,9 @@ pub async fn run(
         messages_per_subscriber_min: t.counts.iter().copied().min().unwrap_or(0),
         messages_per_subscriber_max: t.counts.iter().copied().max().unwrap_or(0),
         closed_by_gateway: t.closed.clone(),
-        latency_ms: percentiles(&t.latency_us),
+        latency_ms: match &t.latency_us {
+            Some(h) => percentiles(h),
+            None => percentiles(&hdrhistogram::Histogram::new(3).expect("sigfig")),
+        },
     })
 }
