@@ -86,6 +86,9 @@ peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 # [telemetry] comes last, so a caller may add keys to it.
 gateway_config() {
     printf '[server]\nlisten = "127.0.0.1:%s"\nadmin_listen = "127.0.0.1:%s"\n' "$PORT" "$ADMIN"
+    # Every connection of the load comes from one address: let them all in
+    # (the default of 64 at once per client would answer 429 at CONNS=256).
+    printf 'max_requests_per_client = %s\n' "$((CONNS * 2))"
     printf '[store]\npath = "%s/data"\n[telemetry]\nlog_level = "warn"\n' "$WORK"
 }
 
