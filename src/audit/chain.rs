@@ -15,7 +15,8 @@
 //! entry of someone else's envelope as a [`Link`] (its digest, not its data)
 //! and the chain through it still checks.
 //!
-//! Pure: building entries, hashing, and checking a sequence of them.
+//! Pure: building entries and hashing them; [`super::verify`] checks a run
+//! of them.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -236,41 +237,6 @@ impl std::fmt::Display for Broken {
     }
 }
 
-/// Checks entries in order against each other: consecutive sequence numbers
-/// from `start.0`, each `prev` the previous entry's hash (`start.1` for the
-/// first). Returns the last entry's (seq, hash) and how many were checked.
-pub fn check<I: IntoIterator<Item = Link>>(
-    entries: I,
-    start: (u64, Hash),
-) -> Result<((u64, Hash), u64), Broken> {
-    let (mut want_seq, mut prev) = start;
-    let mut last = (start.0.saturating_sub(1), start.1);
-    let mut n = 0;
-    for e in entries {
-        if e.seq != want_seq {
-            return Err(Broken {
-                seq: e.seq,
-                problem: "out of sequence (an entry missing or moved)".into(),
-                expected: want_seq.to_string(),
-                found: e.seq.to_string(),
-            });
-        }
-        if e.prev != prev {
-            return Err(Broken {
-                seq: e.seq,
-                problem: "its link does not match the previous entry (that entry or this one was changed)".into(),
-                expected: hex::encode(prev),
-                found: hex::encode(e.prev),
-            });
-        }
-        prev = e.hash();
-        last = (e.seq, prev);
-        want_seq += 1;
-        n += 1;
-    }
-    Ok((last, n))
-}
-
 pub(crate) mod hex_hash {
     use serde::{Deserialize, Deserializer, Serializer};
 
@@ -286,30 +252,40 @@ pub(crate) mod hex_hash {
     }
 }
 
+/// A valid chain of `n` entries, for tests.
+#[cfg(test)]
+pub(crate) fn sample(n: u64) -> Vec<Entry> {
+    let mut prev = GENESIS;
+    (1..=n)
+        .map(|seq| {
+            let e = Entry {
+                seq,
+                at_ms: 1_000 * seq as i64,
+                kind: "webhook.accepted".into(),
+                data: serde_json::json!({ "source": "ds", "event_ids": [format!("e{seq}")], "z": 1, "a": "é\n" }),
+                prev,
+            };
+            prev = e.hash();
+            e
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn links(c: &[Entry]) -> Vec<Link> {
-        c.iter().map(Entry::link).collect()
-    }
-
-    fn chain(n: u64) -> Vec<Entry> {
-        let mut prev = GENESIS;
-        (1..=n)
-            .map(|seq| {
-                let e = Entry {
-                    seq,
-                    at_ms: 1_000 * seq as i64,
-                    kind: "webhook.accepted".into(),
-                    data: json!({ "source": "ds", "event_ids": [format!("e{seq}")], "z": 1, "a": "é\n" }),
-                    prev,
-                };
-                prev = e.hash();
-                e
-            })
-            .collect()
+    /// `c` through the one chain check there is (`audit::verify`), from
+    /// the genesis; the broken link, if any.
+    fn check(c: &[Entry]) -> Result<crate::audit::verify::Report, Broken> {
+        use crate::audit::verify::{Failure, Start, verify};
+        let links = c.iter().map(|e| Ok(e.link()));
+        match verify(links, &Start::Genesis, &Default::default(), &[]) {
+            Ok(r) => Ok(r),
+            Err(Failure::Broken(b)) => Err(b),
+            Err(other) => panic!("{other}"),
+        }
     }
 
     #[test]
@@ -368,25 +344,24 @@ mod tests {
 
     #[test]
     fn a_good_chain_checks_and_any_change_is_found() {
-        let c = chain(5);
-        let ((last, head), n) = check(links(&c), (1, GENESIS)).unwrap();
-        assert_eq!((last, n), (5, 5));
-        assert_eq!(head, c[4].hash());
+        let c = sample(5);
+        let r = check(&c).unwrap();
+        assert_eq!((r.head, r.links), (Some((5, c[4].hash())), 5));
 
         // A changed byte of data: the next entry's link breaks.
         let mut edited = c.clone();
         edited[2].data["source"] = json!("dx");
-        let b = check(links(&edited), (1, GENESIS)).unwrap_err();
+        let b = check(&edited).unwrap_err();
         assert_eq!(b.seq, 4);
         assert_eq!(b.expected, hex::encode(edited[2].hash()));
         assert_eq!(b.found, hex::encode(c[2].hash()));
         // A missing entry, two swapped.
         let mut missing = c.clone();
         missing.remove(1);
-        assert_eq!(check(links(&missing), (1, GENESIS)).unwrap_err().seq, 3);
+        assert_eq!(check(&missing).unwrap_err().seq, 3);
         let mut swapped = c.clone();
         swapped.swap(1, 2);
-        assert_eq!(check(links(&swapped), (1, GENESIS)).unwrap_err().seq, 3);
+        assert_eq!(check(&swapped).unwrap_err().seq, 3);
         // JSON round trip keeps the hash.
         let back: Entry = serde_json::from_str(&serde_json::to_string(&c[0]).unwrap()).unwrap();
         assert_eq!(back.hash(), c[0].hash());

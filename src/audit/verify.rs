@@ -173,23 +173,6 @@ mod tests {
     use ed25519_dalek::SigningKey;
     use serde_json::json;
 
-    fn chain(n: u64) -> Vec<Entry> {
-        let mut prev = GENESIS;
-        (1..=n)
-            .map(|seq| {
-                let e = Entry {
-                    seq,
-                    at_ms: seq as i64,
-                    kind: "webhook.accepted".into(),
-                    data: json!({ "n": seq }),
-                    prev,
-                };
-                prev = e.hash();
-                e
-            })
-            .collect()
-    }
-
     fn ok(c: &[Entry]) -> Vec<Result<Link, String>> {
         c.iter().map(|e| Ok(e.link())).collect()
     }
@@ -198,7 +181,7 @@ mod tests {
     fn checkpoints_cover_the_chain_and_anchor_a_pruned_start() {
         let k = SigningKey::from_bytes(&[1; 32]);
         let keys = [k.verifying_key()];
-        let c = chain(10);
+        let c = super::super::chain::sample(10);
         let cps: BTreeMap<u64, Checkpoint> = [4, 8]
             .into_iter()
             .map(|s| (s, sign(&k, s, &c[s as usize - 1].hash(), 0)))
