@@ -160,7 +160,7 @@ async fn send(
 
 /// Sends one request and reads the answer as `T` (an [`api`](crate::admin::api)
 /// type); a non-2xx answer is an error carrying the API's message.
-async fn call<T: DeserializeOwned>(
+pub(crate) async fn call<T: DeserializeOwned>(
     base: &str,
     token: Option<&str>,
     method: Method,
@@ -170,7 +170,13 @@ async fn call<T: DeserializeOwned>(
     let status = resp.status();
     let body = resp.into_body().collect().await?.to_bytes();
     if status.as_u16() == 404 {
-        bail!("no such dead letter (or endpoint)");
+        let error = serde_json::from_slice::<ErrorBody>(&body)
+            .map(|e| e.error)
+            .unwrap_or_default();
+        if path.starts_with("/v1/dead-letters") || error.is_empty() || error == "not found" {
+            bail!("no such dead letter (or endpoint)");
+        }
+        bail!("{error}");
     }
     if status.as_u16() == 401 {
         bail!(

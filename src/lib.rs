@@ -50,6 +50,8 @@ pub(crate) mod listener;
 pub(crate) mod metrics;
 pub(crate) mod outbound;
 pub(crate) mod pipeline;
+pub(crate) mod plausibility;
+pub(crate) mod privacy;
 pub(crate) mod providers;
 pub(crate) mod ratelimit;
 pub(crate) mod route;

@@ -54,6 +54,12 @@ enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
+    /// Quarantined events (authentic but implausible), through the admin
+    /// API of a running gateway.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
     /// Probe a running gateway's admin API: exit 0 when `/healthz` (or, with
     /// `--ready`, `/readyz`) answers 200, 1 otherwise. For container health checks.
     Health {
@@ -103,6 +109,47 @@ struct AdminArgs {
     /// Admin API base URL, e.g. http://127.0.0.1:9090 (overrides --config).
     #[arg(long)]
     admin: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum QuarantineCommand {
+    /// List quarantined events, newest first (held ones by default).
+    List {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// `held`, `released`, `rejected` or `all`.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this source's.
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Continue before this sequence number.
+        #[arg(long)]
+        before: Option<u64>,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Release a held event: it is routed (and applied to its envelope) now.
+    Release {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The event id.
+        id: String,
+        /// The source, when several sources used the id.
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Reject a held event: it is never routed.
+    Reject {
+        #[command(flatten)]
+        admin: AdminArgs,
+        id: String,
+        #[arg(long)]
+        source: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -242,6 +289,7 @@ fn main() -> ExitCode {
             for w in &l.warnings {
                 eprintln!("warning: `{}`: {}\n      fix: {}", w.key, w.problem, w.fix);
             }
+            eprint!("{}", l.redaction_report());
             eprintln!("config ok: {} source(s)", l.sources.len());
         }),
         Command::Sign {
@@ -338,6 +386,7 @@ fn main() -> ExitCode {
             }
         }),
         Command::Dlq { command } => dlq(command),
+        Command::Quarantine { command } => quarantine(command),
         Command::Health {
             admin,
             ready,
@@ -434,6 +483,65 @@ fn dlq(command: DlqCommand) -> Result<(), ExitCode> {
         .build()
         .map_err(|_| ExitCode::FAILURE)?;
     match rt.block_on(countersign::dlq::run(&base, token.as_deref(), action)) {
+        Ok(out) => {
+            println!("{out}");
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn quarantine(command: QuarantineCommand) -> Result<(), ExitCode> {
+    use countersign::cli::quarantine::Action;
+    let (admin, action) = match command {
+        QuarantineCommand::List {
+            admin,
+            status,
+            source,
+            limit,
+            before,
+            json,
+        } => (
+            admin,
+            Action::List {
+                status,
+                source,
+                limit,
+                before,
+                json,
+            },
+        ),
+        QuarantineCommand::Release { admin, id, source } => (
+            admin,
+            Action::Decide {
+                id,
+                source,
+                release: true,
+            },
+        ),
+        QuarantineCommand::Reject { admin, id, source } => (
+            admin,
+            Action::Decide {
+                id,
+                source,
+                release: false,
+            },
+        ),
+    };
+    let token = admin_token(&admin)?;
+    let base = admin_url(admin)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|_| ExitCode::FAILURE)?;
+    match rt.block_on(countersign::cli::quarantine::run(
+        &base,
+        token.as_deref(),
+        action,
+    )) {
         Ok(out) => {
             println!("{out}");
             Ok(())

@@ -1,6 +1,11 @@
-//! The ingest pipeline, independent of HTTP: authenticate → normalize → dedup and
+//! The ingest pipeline, independent of HTTP: authenticate → normalize →
+//! screen (the source's plausibility checks, then its redactions) → dedup and
 //! durable commit. Returns what happened as data; `http/` decides what the
 //! provider is told.
+//!
+//! An event that fails its checks is not rejected (the provider would retry
+//! it forever): it is stored held in quarantine and routed only to
+//! `quarantined = true` routes until a person releases it ([`released`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -73,6 +78,58 @@ impl IngestError {
     }
 }
 
+/// What a source checks and hides before anything is stored.
+#[derive(Debug, Clone, Default)]
+pub struct Screen {
+    pub checks: Option<Arc<crate::plausibility::Checks>>,
+    pub redact: Option<crate::privacy::Redactor>,
+}
+
+impl Screen {
+    /// Checks `e` (marking it quarantined when it fails), then redacts it:
+    /// the checks see the complete event, the store only the redacted one.
+    pub fn apply(&self, e: &mut SignatureEvent) {
+        if let Some(c) = &self.checks {
+            c.screen(e);
+        }
+        if let Some(r) = &self.redact {
+            redact(r, e);
+        }
+    }
+}
+
+/// Applies a source's rules (which only reach `/payload`, `/signer` and
+/// `/document_id`) to the event's own fields.
+fn redact(r: &crate::privacy::Redactor, e: &mut SignatureEvent) {
+    use serde_json::{Map, Value};
+    let mut root = Map::with_capacity(3);
+    root.insert("payload".into(), std::mem::take(&mut e.payload));
+    if let Some(s) = e.signer.take() {
+        root.insert(
+            "signer".into(),
+            serde_json::to_value(s).unwrap_or(Value::Null),
+        );
+    }
+    if let Some(d) = e.document_id.take() {
+        root.insert("document_id".into(), Value::String(d));
+    }
+    let mut root = Value::Object(root);
+    r.apply(&mut root);
+    let Value::Object(mut root) = root else {
+        return;
+    };
+    e.payload = root.remove("payload").unwrap_or(Value::Null);
+    // Rules keep these shapes (checked at load): a failure cannot leak,
+    // it can only lose the field.
+    e.signer = root
+        .remove("signer")
+        .and_then(|v| serde_json::from_value(v).ok());
+    e.document_id = root.remove("document_id").and_then(|v| match v {
+        Value::String(s) => Some(s),
+        _ => None,
+    });
+}
+
 /// The configured sources and the store.
 pub struct Pipeline {
     sources: HashMap<String, Arc<Source>>,
@@ -80,10 +137,18 @@ pub struct Pipeline {
     limiters: HashMap<String, crate::ratelimit::Direct>,
     store: Store,
     router: Router,
+    /// Sources with checks or redactions.
+    screens: HashMap<String, Screen>,
 }
 
 impl Pipeline {
-    pub fn new(sources: Vec<Source>, store: Store, router: Router, clock: Clock) -> Pipeline {
+    pub fn new(
+        sources: Vec<Source>,
+        screens: HashMap<String, Screen>,
+        store: Store,
+        router: Router,
+        clock: Clock,
+    ) -> Pipeline {
         let limiters = sources
             .iter()
             .filter_map(|s| {
@@ -100,6 +165,7 @@ impl Pipeline {
             limiters,
             store,
             router,
+            screens,
         }
     }
 
@@ -139,7 +205,10 @@ impl Pipeline {
                 IngestError::RateLimited(crate::ratelimit::retry_after(&n, l.clock()))
             })?;
         }
-        let events = source.normalize(req, &verified, pre, received_ms)?;
+        let mut events = source.normalize(req, &verified, pre, received_ms)?;
+        if let Some(screen) = self.screens.get(&source.id) {
+            events.iter_mut().for_each(|e| screen.apply(e));
+        }
         let tracking = self.store.tracking();
         // The audit log records the raw body's hash (one per request).
         let body_sha256 = self.store.auditing().then(|| {
@@ -179,8 +248,27 @@ impl Pipeline {
     }
 }
 
+/// A held event as released by `by` at `now_ms`: its `quarantine` block
+/// says so, and it is routed and tracked like a sound one (the store
+/// applies it if it is still held).
+pub fn released(
+    mut e: SignatureEvent,
+    received_ms: i64,
+    by: &str,
+    now_ms: i64,
+    router: &Router,
+    tracking: bool,
+) -> NewEvent {
+    if let Some(q) = e.quarantine.as_mut() {
+        q.released_by = Some(by.to_owned());
+        q.released_at = Some(crate::time::format_ms(now_ms));
+    }
+    to_new(&e, received_ms, router, None, tracking)
+}
+
 /// The event as the store takes it; with envelope `tracking`, what the
-/// envelope needs of it (nothing is copied for that otherwise).
+/// envelope needs of it (nothing is copied for that otherwise). A held event
+/// is not tracked: its envelope learns of it when it is released.
 fn to_new(
     e: &SignatureEvent,
     received_ms: i64,
@@ -188,7 +276,8 @@ fn to_new(
     traceparent: Option<&str>,
     tracking: bool,
 ) -> NewEvent {
-    let tracked = e.envelope_id.as_ref().filter(|_| tracking);
+    let held = e.held();
+    let tracked = e.envelope_id.as_ref().filter(|_| tracking && !held);
     let (routed, late) = match tracked {
         Some(_) => router.route_deferring(e),
         None => (router.route(e), None),
@@ -220,5 +309,6 @@ fn to_new(
         received_ms,
         json: serde_json::to_vec(e).expect("events serialize"),
         audit: None,
+        held,
     }
 }

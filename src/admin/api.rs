@@ -97,6 +97,57 @@ pub struct EventState {
     pub kafka: Vec<KafkaDeliveryView>,
     /// One entry per HTTP endpoint the event was routed to.
     pub http: Vec<HttpDeliveryView>,
+    /// Present when the event was quarantined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<QuarantineState>,
+}
+
+/// Where a quarantined event stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuarantineState {
+    /// `held`, `released` or `rejected`.
+    pub status: String,
+    /// When it was held, or when it was decided.
+    pub at: String,
+    /// Who released or rejected it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+/// `GET /v1/quarantine`: newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuarantineList {
+    pub events: Vec<QuarantinedView>,
+    /// Pass as `before` for the next page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<u64>,
+}
+
+/// A quarantined event in a listing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuarantinedView {
+    pub sequence: u64,
+    pub id: String,
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope_id: Option<String>,
+    pub received_at: String,
+    #[serde(flatten)]
+    pub state: QuarantineState,
+    /// What failed (pointer and message).
+    pub violations: Value,
+}
+
+/// `POST /v1/events/{id}/release` and `/reject`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decided {
+    pub id: String,
+    pub source: String,
+    pub sequence: u64,
+    /// `released` or `rejected`.
+    pub status: String,
 }
 
 /// An event's message to one Kafka topic.

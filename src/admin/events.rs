@@ -21,22 +21,32 @@ pub async fn get(
     RawQuery(query): RawQuery,
 ) -> Result<Response, AdminError> {
     blocking(move || {
-        let store = &admin.store;
-        let source = param(query.as_deref(), "source");
-        let found: Vec<Record> = store
-            .get(&id)?
-            .into_iter()
-            .filter(|r| source.as_deref().is_none_or(|s| s == r.source))
-            .collect();
-        match found.as_slice() {
-            [] => Err(AdminError::NotFound("no such event")),
-            [one] => Ok(response::ok(views::event(store, one))),
-            many => Err(AdminError::Ambiguous(
-                many.iter().map(|r| r.source.clone()).collect(),
-            )),
-        }
+        let one = find(&admin.store, &id, query.as_deref())?;
+        Ok(response::ok(views::event(&admin.store, &one)))
     })
     .await
+}
+
+/// The event with this id (of `?source=` when given): 404 when unknown,
+/// 409 (with the sources) when several sources used the id and none was named.
+pub(super) fn find(
+    store: &crate::store::Store,
+    id: &str,
+    query: Option<&str>,
+) -> Result<Record, AdminError> {
+    let source = param(query, "source");
+    let mut found: Vec<Record> = store
+        .get(id)?
+        .into_iter()
+        .filter(|r| source.as_deref().is_none_or(|s| s == r.source))
+        .collect();
+    match found.len() {
+        0 => Err(AdminError::NotFound("no such event")),
+        1 => Ok(found.remove(0)),
+        _ => Err(AdminError::Ambiguous(
+            found.into_iter().map(|r| r.source).collect(),
+        )),
+    }
 }
 
 /// `GET /v1/events?limit=N&before=SEQ`.

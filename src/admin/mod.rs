@@ -1,6 +1,6 @@
 //! The admin listener, on axum: `/healthz`, `/readyz`, `/metrics`,
 //! `/v1/stats`, the events API ([`events`]), dead letters ([`deliveries`]),
-//! endpoints ([`endpoints`]), envelopes ([`envelopes`]) and their live
+//! quarantined events ([`quarantine`]), endpoints ([`endpoints`]), envelopes ([`envelopes`]) and their live
 //! stream ([`stream`]: SSE and WebSocket), and audit exports ([`audit`]).
 //! Keep it on a private address: it can replay and discard deliveries.
 //!
@@ -16,6 +16,7 @@ mod deliveries;
 mod endpoints;
 pub(crate) mod envelopes;
 mod events;
+mod quarantine;
 pub(crate) mod query;
 pub mod response;
 pub(crate) mod stream;
@@ -64,6 +65,8 @@ pub struct Admin {
     pub envelopes: crate::config::EnvelopesConfig,
     /// The live stream's limits and subscribers.
     pub streams: stream::Streams,
+    /// Routes a released quarantined event.
+    pub router: crate::route::Router,
 }
 
 pub use auth::Guard;
@@ -80,6 +83,9 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/v1/stats", get(stats))
         .route("/v1/events", get(events::list))
         .route("/v1/events/{id}", get(events::get))
+        .route("/v1/events/{id}/release", post(quarantine::release))
+        .route("/v1/events/{id}/reject", post(quarantine::reject))
+        .route("/v1/quarantine", get(quarantine::list))
         .route("/v1/dead-letters", get(deliveries::list))
         // No dead letter is named `replay` (ids are `{endpoint}:{sequence}`).
         .route(

@@ -109,6 +109,16 @@ pub fn event(store: &Store, r: &Record) -> EventView {
                 .iter()
                 .map(|(d, history)| delivery(d, history))
                 .collect(),
+            quarantine: store.held(r.seq).ok().flatten().map(|h| quarantine(&h)),
         },
+    }
+}
+
+/// A quarantine row as the API shows it.
+pub fn quarantine(h: &crate::store::Held) -> super::api::QuarantineState {
+    super::api::QuarantineState {
+        status: h.status.as_str().to_owned(),
+        at: format_ms(h.at_ms),
+        by: (!h.by.is_empty()).then(|| h.by.clone()),
     }
 }

@@ -26,6 +26,8 @@ pub struct Loaded {
     /// The audit log's checkpoint key (`audit.signing_key`), when the audit
     /// log is on.
     pub(crate) audit_key: Option<ed25519_dalek::SigningKey>,
+    /// Plausibility checks and redactions (sources, endpoints, topics).
+    pub(crate) screens: super::screen::Screens,
     /// Settings that work but are weaker than they should be (shown by
     /// `config check` and logged at start-up).
     pub warnings: Vec<crate::config::Problem>,
@@ -51,8 +53,13 @@ pub fn build(config: Config) -> Result<Loaded, ConfigError> {
     let sources = (config.sources.iter().enumerate())
         .filter_map(|(i, s)| Source::from_config(&format!("sources[{i}]"), s, default_body, &mut r))
         .collect();
+    let mut screens = super::screen::build(&config, &mut r);
     let endpoints = (config.endpoints.iter().enumerate())
         .filter_map(|(i, e)| Endpoint::from_config(&format!("endpoints[{i}]"), e, &mut r))
+        .map(|mut e: Endpoint| {
+            e.redact = screens.endpoints.remove(&e.id);
+            e
+        })
         .collect();
     let timer_policies = (config.sources.iter().enumerate())
         .map(|(i, s)| {
@@ -77,12 +84,38 @@ pub fn build(config: Config) -> Result<Loaded, ConfigError> {
         admin,
         conditions,
         audit_key,
+        screens,
         timer_policies,
         warnings,
     })
 }
 
 impl Loaded {
+    /// Per destination, the fields it receives redacted (`config check`).
+    pub fn redactions(&self) -> Vec<(String, Vec<String>)> {
+        let mut out = self.screens.describe();
+        for e in &self.endpoints {
+            if let Some(r) = &e.redact {
+                out.push((format!("endpoint {}", e.id), r.describe()));
+            }
+        }
+        out
+    }
+
+    /// [`Loaded::redactions`] as `config check` prints them (empty when
+    /// nothing is redacted).
+    pub fn redaction_report(&self) -> String {
+        let all = self.redactions();
+        if all.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from("redacted fields, per destination:\n");
+        for (dest, rules) in all {
+            out.push_str(&format!("  {dest}: {}\n", rules.join(", ")));
+        }
+        out
+    }
+
     /// The audit key's public half (hex) and key id, when the audit log is on.
     pub fn audit_public_key(&self) -> Option<(String, String)> {
         let k = self.audit_key.as_ref()?.verifying_key();

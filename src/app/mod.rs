@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 
 use crate::config::ServerConfig;
 mod load;
+mod screen;
 
 pub use load::{Loaded, build, load, load_str};
 
@@ -150,6 +151,7 @@ pub async fn run_with_clock(
     metrics.register(Box::new(store.stats().errors.clone()));
     metrics.register(Box::new(store.stats().derived_events.clone()));
     metrics.register(Box::new(store.stats().anomalies.clone()));
+    metrics.register(Box::new(store.stats().quarantined.clone()));
     metrics.register(Box::new(store.stats().changes.clone()));
     metrics.register(Box::new(router.errors().clone()));
     if cfg.audit.enabled {
@@ -170,8 +172,9 @@ pub async fn run_with_clock(
     let limits = Ingress::new(&cfg.server, clock.clone());
     let pipeline = Arc::new(Pipeline::new(
         loaded.sources,
+        loaded.screens.sources,
         store.clone(),
-        router,
+        router.clone(),
         clock.clone(),
     ));
     let ready = Arc::new(AtomicBool::new(false));
@@ -220,7 +223,8 @@ pub async fn run_with_clock(
             metrics.clone(),
             clock.clone(),
         )
-        .context("cannot create the kafka producer (kafka.producer)")?;
+        .context("cannot create the kafka producer (kafka.producer)")?
+        .with_views(loaded.screens.topics);
         kafka_status = Some(sink.status());
         let (s, st) = (sink.clone(), stop.clone());
         sink_tasks.push(supervised(
@@ -310,6 +314,7 @@ pub async fn run_with_clock(
         sources: source_providers,
         envelopes: cfg.envelopes.clone(),
         streams,
+        router,
     });
     let admin_task = tokio::spawn(listener::serve(
         listeners.admin,

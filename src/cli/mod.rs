@@ -1,9 +1,11 @@
 //! The offline subcommands: `config check`, `sign` (which prints what makes a
 //! body a validly signed webhook for a source, as a curl command or JSON) and
 //! `route test` (which routes an event matches, and why); `audit verify` and
-//! `audit export` ([`audit`]).
+//! `audit export` ([`audit`]); `quarantine list|release|reject` ([`quarantine`],
+//! a client of a running gateway's admin API).
 
 pub mod audit;
+pub mod quarantine;
 
 use std::net::SocketAddr;
 

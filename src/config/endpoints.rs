@@ -61,6 +61,10 @@ pub struct EndpointConfig {
     /// (refused by default so a config cannot reach internal services by mistake).
     #[serde(default)]
     pub allow_private: bool,
+    /// Redactions of what this endpoint receives (the stored event stays
+    /// complete).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redact: Vec<super::RedactRule>,
 }
 
 /// A rate limit: a sustained rate and a burst (governor's GCRA).

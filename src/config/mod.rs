@@ -14,6 +14,7 @@ mod dur;
 mod endpoints;
 mod envelopes;
 mod kafka;
+mod privacy;
 mod report;
 mod routes;
 pub mod secret;
@@ -31,6 +32,7 @@ pub use audit::AuditConfig;
 pub use endpoints::{BreakerConfig, DEFAULT_SCHEDULE, EndpointConfig, RateLimit};
 pub use envelopes::EnvelopesConfig;
 pub use kafka::{KafkaConfig, PropValue};
+pub use privacy::{PrivacyConfig, RedactMode, RedactRule, Require, RequireRule};
 pub use report::{ConfigError, Problem, Report};
 pub use routes::{Match, RouteConfig};
 pub use secret::SecretRef;
@@ -51,6 +53,8 @@ pub struct Config {
     pub envelopes: EnvelopesConfig,
     #[serde(default, skip_serializing_if = "is_default")]
     pub audit: AuditConfig,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub privacy: PrivacyConfig,
     pub sources: Vec<SourceConfig>,
     pub endpoints: Vec<EndpointConfig>,
     pub routes: Vec<RouteConfig>,

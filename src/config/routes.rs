@@ -32,6 +32,15 @@ pub struct RouteConfig {
     /// `[[endpoints]]` ids the matching events are delivered to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<String>,
+    /// The route takes only quarantined events (a review topic or
+    /// endpoint); every other route takes only sound ones.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quarantined: bool,
+    /// Redactions of what this route's Kafka topics receive (a topic named
+    /// by several routes gets the rules of all of them). The stored event
+    /// stays complete.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redact: Vec<super::RedactRule>,
 }
 
 impl RouteConfig {

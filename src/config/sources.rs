@@ -72,6 +72,18 @@ pub struct SourceConfig {
     /// Grace past the deadline before `envelope.escalated`.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "dur::opt")]
     pub escalate_after: Option<Duration>,
+    /// A JSON Schema (2020-12) file the provider payload must satisfy, or
+    /// the event is quarantined (stored, routed only to `quarantined`
+    /// routes). Relative paths are relative to the working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<std::path::PathBuf>,
+    /// Normalized fields that must be present (and well formed) — for every
+    /// kind (`"envelope_id"`), or per kind (`{ kinds = [...], fields = [...] }`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub require: Vec<super::Require>,
+    /// Redactions applied before anything is stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redact: Vec<super::RedactRule>,
 }
 
 fn default_tolerance() -> Duration {

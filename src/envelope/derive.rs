@@ -131,5 +131,6 @@ pub fn event(env: &Envelope, d: &Derived, cause: &Cause) -> SignatureEvent {
         origin: Some("countersign".to_owned()),
         cause: cause.event_id.map(str::to_owned),
         envelope: Some(env.block()),
+        quarantine: None,
     }
 }

@@ -8,8 +8,10 @@ use serde_json::Value;
 use std::fmt;
 
 mod block;
+mod quarantine;
 
 pub use block::{EnvelopeBlock, EnvelopeState, Progress, SignerState, SignerStatus};
+pub use quarantine::{Quarantine, Violation};
 
 /// Version of the event schema written into every event.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -268,12 +270,24 @@ pub struct SignatureEvent {
     /// event of a registered envelope and on every derived event.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub envelope: Option<EnvelopeBlock>,
+    /// Present when the event failed its source's plausibility checks.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub quarantine: Option<Quarantine>,
 }
 
 /// The head of a stored event: what sinks put into message metadata, read
 /// without materialising the payload. It is defined here, beside
 /// [`SignatureEvent`], and a test reads it back from every serialized event, so
 /// a renamed field fails that test instead of dead-lettering messages.
+impl SignatureEvent {
+    /// Quarantined and not released: only `quarantined = true` routes take it.
+    pub fn held(&self) -> bool {
+        self.quarantine
+            .as_ref()
+            .is_some_and(|q| q.released_by.is_none())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct EventHead<'a> {
     #[serde(borrow)]
@@ -408,6 +422,7 @@ mod tests {
                 progress: Progress::default(),
                 signers: Vec::new(),
             }),
+            quarantine: None,
         };
         let json = serde_json::to_vec(&e).unwrap();
         let h = EventHead::read(&json).unwrap();

@@ -411,6 +411,7 @@ fn finish(d: Draft, ctx: &Ctx) -> Result<SignatureEvent, Malformed> {
         origin: None,
         cause: None,
         envelope: None,
+        quarantine: None,
     })
 }
 

@@ -195,7 +195,9 @@ impl Router {
                 out.add(&r.cfg);
             }
         }
-        self.default_topic(&mut out, false);
+        // The default topic is a normal destination: a held event has none.
+        let held = e.held();
+        self.default_topic(&mut out, held);
         out
     }
 
@@ -207,7 +209,7 @@ impl Router {
         let mut later = Vec::new();
         for (i, r) in self.inner.routes.iter().enumerate() {
             if r.defers() {
-                if r.cfg.filter.matches(e) {
+                if r.cfg.quarantined == e.held() && r.cfg.filter.matches(e) {
                     later.push(i);
                 }
             } else if self.holds(r, &input) {
@@ -239,9 +241,11 @@ impl Router {
         }
     }
 
-    /// Whether route `r` takes the event: its filters, then its condition.
+    /// Whether route `r` takes the event: quarantine routes take held
+    /// events only and every other route sound ones only; then its filters
+    /// and its condition.
     fn holds(&self, r: &Route, input: &Input) -> bool {
-        if !r.cfg.filter.matches(input.event()) {
+        if r.cfg.quarantined != input.event().held() || !r.cfg.filter.matches(input.event()) {
             return false;
         }
         match &r.cond {

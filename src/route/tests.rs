@@ -27,6 +27,7 @@ fn event(source: &str, kind: Kind, ty: &str) -> SignatureEvent {
         origin: None,
         cause: None,
         envelope: None,
+        quarantine: None,
     }
 }
 

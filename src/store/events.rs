@@ -29,6 +29,9 @@ pub struct NewEvent {
     pub facts: Option<super::envelopes::Facts>,
     /// What the audit log records of the webhook (with the audit log on).
     pub audit: Option<super::AuditFacts>,
+    /// Failed its source's plausibility checks: held in quarantine (its
+    /// destinations are the `quarantined = true` routes' only).
+    pub held: bool,
 }
 
 /// What one event of a commit claimed: a fresh (source, id), stored; or one
@@ -148,6 +151,16 @@ impl<'txn> Tables<'txn> {
         Ok(Claim::Stored { seq })
     }
 
+    /// Event `seq`'s source and id.
+    pub fn row(&self, seq: u64) -> Result<(String, String), StoreError> {
+        let g = self
+            .events
+            .get(seq)?
+            .ok_or_else(|| StoreError::Db(format!("event {seq} is gone")))?;
+        let e = EventRow::from(g.value());
+        Ok((e.source.to_owned(), e.id.to_owned()))
+    }
+
     /// Writes a claimed event under its sequence number, as `json`.
     pub fn put(&mut self, seq: u64, e: &NewEvent, json: &[u8]) -> Result<(), StoreError> {
         let row = EventRow {
@@ -190,6 +203,7 @@ pub(super) fn sweep(
     let mut done = txn.open_table(KAFKA_DONE)?;
     let mut http = deliveries::Tables::open(txn)?;
     let queue = txn.open_table(KAFKA_QUEUE)?;
+    let mut quarantine = txn.open_table(super::tables::QUARANTINE)?;
     let budget = batch.saturating_mul(8).max(1);
     let mut victims = Vec::new();
     let mut resume = None;
@@ -213,6 +227,7 @@ pub(super) fn sweep(
         let seq = *seq;
         http.remove_event(seq)?;
         t.trace.remove(seq)?;
+        quarantine.remove(seq)?;
         done.retain_in((seq, "")..(seq + 1, ""), |_, _| false)?;
         t.events.remove(seq)?;
         // A later event with the same id may own the entry by now.

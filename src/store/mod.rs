@@ -12,6 +12,7 @@ mod deliveries;
 mod envelopes;
 mod events;
 mod outbox;
+mod quarantine;
 mod tables;
 mod writer;
 
@@ -30,6 +31,7 @@ pub use envelopes::{
 };
 pub use events::{Claim, NewEvent, Record};
 pub use outbox::{Ack, KafkaDelivery, Pending};
+pub use quarantine::{Held, HeldEvent, QuarantineOp, Status as QuarantineStatus};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -105,6 +107,8 @@ pub struct Stats {
     pub derived_events: prometheus::IntCounterVec,
     /// Events that contradicted their envelope's state (recorded, not applied).
     pub anomalies: prometheus::IntCounter,
+    /// Events stored in quarantine (failed their source's checks), by source.
+    pub quarantined: prometheus::IntCounterVec,
     /// Envelope changes committed (each one message of the stream).
     pub changes: prometheus::IntCounter,
     /// Envelope timers waiting in the due-time index.
@@ -162,6 +166,14 @@ impl Default for Stats {
             anomalies: prometheus::IntCounter::new(
                 "envelope_anomalies_total",
                 "Events that contradicted their envelope's state (e.g. completed after cancelled): recorded and emitted as envelope.anomaly, never applied.",
+            )
+            .expect("valid counter"),
+            quarantined: prometheus::IntCounterVec::new(
+                prometheus::Opts::new(
+                    "events_quarantined_total",
+                    "Authentic events stored in quarantine because they failed their source's plausibility checks (schema, require), by source.",
+                ),
+                &["source"],
             )
             .expect("valid counter"),
             changes: prometheus::IntCounter::new(
@@ -232,6 +244,12 @@ pub(crate) enum Command {
         op: Box<EnvelopeOp>,
         by: Option<Actor>,
         reply: oneshot::Sender<Result<EnvelopeOutcome, StoreError>>,
+    },
+    /// Releases or rejects a held event.
+    Quarantine {
+        op: Box<QuarantineOp>,
+        by: Option<Actor>,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
     },
     /// Signs a checkpoint of the audit chain's head if entries follow the
     /// last one; answers the last sequence a checkpoint signs.

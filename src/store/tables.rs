@@ -47,6 +47,10 @@ pub const DISABLED: TableDefinition<&str, (i64, &str)> =
 /// Named counters. `next_seq` is a floor, written when sweeping removes events
 /// and when replays take order numbers; at open the next sequence number is the
 /// larger of it and the newest event's + 1, so numbers are never reused.
+/// Quarantined events: sequence → (status code, when it was held or
+/// decided, by whom); see `quarantine`.
+pub const QUARANTINE: TableDefinition<u64, (u8, i64, &str)> = TableDefinition::new("quarantine_v1");
+
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta_v1");
 
 pub const NEXT_SEQ: &str = "next_seq";
@@ -71,6 +75,7 @@ pub fn create_all(db: &Database) -> Result<(), StoreError> {
     txn.open_table(super::envelopes::ENVELOPES)?;
     txn.open_table(super::envelopes::ENVELOPE_LOG)?;
     txn.open_table(super::envelopes::TIMERS)?;
+    txn.open_table(QUARANTINE)?;
     txn.commit()?;
     Ok(())
 }

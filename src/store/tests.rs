@@ -23,6 +23,7 @@ fn ev(source: &str, id: &str, at: i64) -> NewEvent {
         envelope: id.into(),
         traceparent: None,
         audit: None,
+        held: false,
         facts: None,
     }
 }

@@ -15,6 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::deliveries::HttpOp;
 use super::envelopes::{EnvelopeOp, EnvelopeOutcome, StreamMsg, apply as envelopes, timers};
+use super::quarantine::{self, QuarantineOp};
+use super::tables::QUARANTINE;
 use super::tables::{DISABLED, EVENTS, KAFKA_DONE, KAFKA_QUEUE, META, NEXT_SEQ};
 use super::{Ack, Claim, Command, NewEvent, Settings, Stats, StoreError};
 use super::{deliveries, events, outbox};
@@ -27,6 +29,8 @@ struct Open<'txn> {
     envelopes: Option<envelopes::Tables<'txn>>,
     /// The audit log and its checkpoints, when it is written.
     audit: Option<(AuditTable<'txn>, AuditTable<'txn>)>,
+    /// Quarantine rows, open when the batch holds or decides any.
+    quarantine: Option<redb::Table<'txn, u64, (u8, i64, &'static str)>>,
 }
 
 type AuditTable<'txn> = redb::Table<'txn, u64, &'static [u8]>;
@@ -74,6 +78,12 @@ enum Item {
         seq: u64,
         reply: Reply<()>,
     },
+    Quarantine {
+        op: Box<QuarantineOp>,
+        by: Option<super::Actor>,
+        reply: Reply<bool>,
+        applied: bool,
+    },
 }
 
 impl Item {
@@ -103,7 +113,22 @@ impl Item {
                 fired: 0,
             }),
             Command::AuditCopied { seq, reply } => Ok(Item::AuditCopied { seq, reply }),
+            Command::Quarantine { op, by, reply } => Ok(Item::Quarantine {
+                op,
+                by,
+                reply,
+                applied: false,
+            }),
             other => Err(other),
+        }
+    }
+
+    /// Whether the item holds or decides a quarantined event.
+    fn quarantines(&self) -> bool {
+        match self {
+            Item::Commit { events, .. } => events.iter().any(|e| e.held),
+            Item::Quarantine { .. } => true,
+            _ => false,
         }
     }
 
@@ -112,7 +137,7 @@ impl Item {
             Item::Commit { events, .. } => events.len(),
             Item::Ack { acks, .. } => acks.len(),
             Item::Http { ops, .. } => ops.len(),
-            Item::Envelope { .. } | Item::AuditCopied { .. } => 1,
+            Item::Envelope { .. } | Item::AuditCopied { .. } | Item::Quarantine { .. } => 1,
             Item::Timers { limit, .. } => *limit,
         }
     }
@@ -130,6 +155,7 @@ impl Item {
             ),
             Item::Timers { reply, fired, .. } => drop(reply.send(Ok(fired))),
             Item::AuditCopied { reply, .. } => drop(reply.send(Ok(()))),
+            Item::Quarantine { reply, applied, .. } => drop(reply.send(Ok(applied))),
         }
     }
 
@@ -142,6 +168,7 @@ impl Item {
             Item::Envelope { reply, .. } => drop(reply.send(Err(e))),
             Item::Timers { reply, .. } => drop(reply.send(Err(e))),
             Item::AuditCopied { reply, .. } => drop(reply.send(Err(e))),
+            Item::Quarantine { reply, .. } => drop(reply.send(Err(e))),
         }
     }
 }
@@ -405,6 +432,11 @@ impl Writer {
                 )?),
                 None => None,
             },
+            quarantine: if batch.iter().any(Item::quarantines) {
+                Some(txn.open_table(QUARANTINE)?)
+            } else {
+                None
+            },
         };
         let mut done = txn.open_table(KAFKA_DONE)?;
         let now = self.settings.clock.now_ms();
@@ -478,6 +510,12 @@ impl Writer {
                     let was = meta.get(super::audit::COPIED)?.map_or(0, |g| g.value());
                     meta.insert(super::audit::COPIED, (*seq).max(was))?;
                 }
+                Item::Quarantine {
+                    op, by, applied, ..
+                } => {
+                    took_order = true;
+                    *applied = self.decide(&mut t, op, by.as_ref(), now, &mut wake)?;
+                }
                 Item::Timers { limit, fired, .. } => {
                     let (Some(envs), Some(tracking)) =
                         (t.envelopes.as_mut(), self.settings.tracking.as_ref())
@@ -535,6 +573,62 @@ impl Writer {
         let Claim::Stored { seq } = claim else {
             return Ok(claim);
         };
+        if e.held
+            && let Some(q) = t.quarantine.as_mut()
+        {
+            quarantine::hold(q, seq, e.received_ms)?;
+            self.stats.quarantined.with_label_values(&[&e.source]).inc();
+        }
+        self.place(t, seq, e, now, wake)?;
+        Ok(claim)
+    }
+
+    /// Releases or rejects a held event (see [`quarantine`]); a release
+    /// routes it and applies it to its envelope now.
+    fn decide(
+        &mut self,
+        t: &mut Open,
+        op: &QuarantineOp,
+        by: Option<&super::Actor>,
+        now: i64,
+        wake: &mut Wake,
+    ) -> Result<bool, StoreError> {
+        let label = by.map_or_else(|| "countersign".to_owned(), super::Actor::label);
+        let Some(q) = t.quarantine.as_mut() else {
+            return Ok(false);
+        };
+        if !quarantine::decide(q, op, &label, now)? {
+            return Ok(false);
+        }
+        let (kind, source, id) = match op {
+            QuarantineOp::Release { seq, event } => {
+                self.place(t, *seq, event, now, wake)?;
+                ("admin.release", event.source.clone(), event.id.clone())
+            }
+            QuarantineOp::Reject { seq } => {
+                let row = t.events.row(*seq)?;
+                ("admin.reject", row.0, row.1)
+            }
+        };
+        let data = serde_json::json!({
+            "source": source,
+            "event_id": id,
+            "event_seq": op.seq(),
+        });
+        self.audit_entry(&mut t.audit, kind, now, super::audit::with_actor(data, by))?;
+        Ok(true)
+    }
+
+    /// Writes stored event `seq` with its envelope's change, its outbox
+    /// entries and deliveries, and the events its envelope derived.
+    fn place(
+        &mut self,
+        t: &mut Open,
+        seq: u64,
+        e: &NewEvent,
+        now: i64,
+        wake: &mut Wake,
+    ) -> Result<(), StoreError> {
         let tracked = match (t.envelopes.as_mut(), &self.settings.tracking, &e.facts) {
             (Some(envs), Some(tracking), Some(f)) => {
                 Some(envs.on_event(&mut self.cache, seq, e, f, tracking, now, &mut self.changes)?)
@@ -576,8 +670,7 @@ impl Writer {
         t.events
             .put(seq, e, applied.json.as_deref().unwrap_or(&e.json))?;
         fan_out(&mut t.queue, &mut t.http, seq, e, wake)?;
-        self.store_derived(t, applied.derived, wake)?;
-        Ok(claim)
+        self.store_derived(t, applied.derived, wake)
     }
 
     /// Stores derived events (each under its deterministic id: one already

@@ -266,3 +266,43 @@ fn generic_hmac_refuses_unsigned_id_and_timestamp_headers() {
     ));
     assert!(ok.is_ok(), "{ok:?}");
 }
+
+/// Every provider's sample, screened by a schema built from its own shape
+/// (passes), by one that asks for a field no sample carries (fails at
+/// `/payload`), and by `require = ["envelope_id"]` (fails exactly when the
+/// provider gave no envelope id).
+#[test]
+fn every_provider_sample_passes_or_fails_its_plausibility_checks() {
+    use crate::config::Require;
+    use crate::plausibility::Checks;
+    use serde_json::{Value, json};
+    for c in cases() {
+        let events = run(&source(c.source), c.body, c.headers, c.query)
+            .unwrap_or_else(|e| panic!("{}: {e:?}", c.name));
+        let e = &events[0];
+        let own = match &e.payload {
+            Value::Object(m) => {
+                json!({ "type": "object", "required": m.keys().collect::<Vec<_>>() })
+            }
+            Value::Array(_) => json!({ "type": "array" }),
+            _ => json!({}),
+        };
+        let pass = Checks::compile(Some(&own), &[]).unwrap().unwrap();
+        assert!(pass.check(e).is_empty(), "{}: {:?}", c.name, pass.check(e));
+
+        let strict = json!({ "type": "object", "required": ["contract_value_eur"] });
+        let fail = Checks::compile(Some(&strict), &[]).unwrap().unwrap();
+        let v = fail.check(e);
+        assert_eq!(v.len(), 1, "{}: {v:?}", c.name);
+        assert_eq!(v[0].pointer, "/payload", "{}", c.name);
+
+        let require = [Require::Field("envelope_id".into())];
+        let needs = Checks::compile(None, &require).unwrap().unwrap();
+        assert_eq!(
+            needs.check(e).is_empty(),
+            c.expect.envelope.is_some(),
+            "{}",
+            c.name
+        );
+    }
+}

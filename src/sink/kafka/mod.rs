@@ -97,6 +97,8 @@ pub struct KafkaSink {
     client: ClientConfig,
     producer: KafkaProducer,
     store: Store,
+    /// Per topic, what its messages hide (`routes[].redact`).
+    views: Arc<std::collections::HashMap<String, crate::privacy::Redactor>>,
     status: Arc<KafkaStatus>,
     metrics: Arc<Metrics>,
     clock: Clock,
@@ -124,10 +126,21 @@ impl KafkaSink {
             client,
             producer,
             store,
+            views: Arc::default(),
             status: Arc::new(KafkaStatus::default()),
             metrics,
             clock,
         })
+    }
+
+    /// The sink with per-topic redactions (a topic's messages, and their
+    /// dead-letter copies, carry the redacted event).
+    pub fn with_views(
+        mut self,
+        views: std::collections::HashMap<String, crate::privacy::Redactor>,
+    ) -> KafkaSink {
+        self.views = Arc::new(views);
+        self
     }
 
     pub fn status(&self) -> Arc<KafkaStatus> {
@@ -273,7 +286,15 @@ impl KafkaSink {
     }
 
     /// Hands one message to librdkafka; waits while its queue is full.
-    async fn handoff(&self, p: Pending, done: &mpsc::UnboundedSender<DeliveryReport>) -> Handoff {
+    async fn handoff(
+        &self,
+        mut p: Pending,
+        done: &mpsc::UnboundedSender<DeliveryReport>,
+    ) -> Handoff {
+        if let Some(r) = self.views.get(&p.topic) {
+            // Unreadable JSON cannot be redacted: it is not sent either.
+            p.json = r.apply_bytes(&p.json).unwrap_or_default();
+        }
         let (key, ce_headers) = match EventHead::read(&p.json) {
             Ok(m) => (m.key().to_owned(), message::headers(&m)),
             Err(e) => {

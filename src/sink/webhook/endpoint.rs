@@ -28,6 +28,8 @@ pub struct Endpoint {
     pub max_in_flight: usize,
     pub breaker: BreakerConfig,
     pub allow_private: bool,
+    /// What this endpoint receives redacted (`endpoints[].redact`).
+    pub redact: Option<crate::privacy::Redactor>,
 }
 
 impl Endpoint {
@@ -153,6 +155,7 @@ impl Endpoint {
             max_in_flight: e.max_in_flight,
             breaker: e.breaker,
             allow_private: e.allow_private,
+            redact: None,
         })
     }
 }

@@ -298,7 +298,14 @@ impl Worker {
                 error = tracing::field::Empty,
             );
             let tp = crate::telemetry::outbound(&span, due.traceparent.as_deref());
-            let req = client::request(&ep, &due.event_id, &due.json, at_ms / 1000, tp.as_deref());
+            // What the endpoint may see (`endpoints[].redact`); unreadable
+            // JSON cannot be redacted, so it is not sent.
+            let view = ep
+                .redact
+                .as_ref()
+                .map(|r| r.apply_bytes(&due.json).unwrap_or_default());
+            let body = view.as_deref().unwrap_or(&due.json);
+            let req = client::request(&ep, &due.event_id, body, at_ms / 1000, tp.as_deref());
             let started = Instant::now();
             let (answer, error) = client::send(&client, &ep, req, &clock)
                 .instrument(span.clone())

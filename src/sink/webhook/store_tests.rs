@@ -73,6 +73,7 @@ async fn a_store_that_cannot_record_pauses_the_worker_instead_of_resending() {
             envelope: "env-1".into(),
             traceparent: None,
             audit: None,
+            held: false,
             facts: None,
         }])
         .await

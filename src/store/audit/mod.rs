@@ -150,6 +150,14 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// `client (credential)`, as quarantine decisions record who took them.
+    pub fn label(&self) -> String {
+        match self.client {
+            Some(c) => format!("{c} ({})", self.credential),
+            None => self.credential.to_owned(),
+        }
+    }
+
     fn json(&self) -> Value {
         serde_json::json!({
             "client": self.client.map(|c| c.to_string()),

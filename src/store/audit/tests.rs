@@ -65,6 +65,7 @@ fn enveloped(id: &str, envelope: &str) -> NewEvent {
             client: Some([127, 0, 0, 1].into()),
             received_ms: 1_000,
         })),
+        held: false,
     }
 }
 

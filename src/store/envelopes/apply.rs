@@ -503,6 +503,7 @@ pub(super) fn pending(
                     traceparent: traceparent.cloned(),
                     facts: None,
                     audit: None,
+                    held: false,
                 },
             }
         })

@@ -75,6 +75,7 @@ fn event(id: &str, kind: Kind, signer: Option<usize>, at: i64) -> NewEvent {
         origin: None,
         cause: None,
         envelope: None,
+        quarantine: None,
     };
     NewEvent {
         source: "ds".into(),
@@ -86,6 +87,7 @@ fn event(id: &str, kind: Kind, signer: Option<usize>, at: i64) -> NewEvent {
         envelope: "env-1".into(),
         traceparent: None,
         audit: None,
+        held: false,
         facts: Some(Facts {
             envelope_id: "env-1".into(),
             provider: "docusign".into(),

@@ -52,6 +52,7 @@ fn event(env: &str, kind: Kind, at: i64) -> NewEvent {
         envelope: env.into(),
         traceparent: None,
         audit: None,
+        held: false,
         facts: Some(Facts {
             envelope_id: env.into(),
             provider: "docusign".into(),

@@ -1,0 +1,324 @@
+//! Plausibility checks and data minimisation end to end: an authentic but
+//! implausible event is stored, held in quarantine and routed only to the
+//! review route; a person releases (it routes normally, and only then moves
+//! its envelope) or rejects it; redactions at the source (what is stored),
+//! at an endpoint and on a route's Kafka topic, with nothing of a removed or
+//! hashed value left in deliveries, messages, logs or metrics.
+
+mod redact;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::common::metrics::Scrape;
+use crate::common::receiver::Receiver;
+use crate::common::*;
+use crate::envelopes::hooks::{TRACKING, docusign, envelope, hook};
+use countersign::admin::api::{EventView, QuarantineList};
+use countersign::time::Clock;
+
+const SW_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const AUDIT_KEY: &str = "0707070707070707070707070707070707070707070707070707070707070707";
+
+/// A contract value must not be negative; the payload must say its type.
+const SCHEMA: &str = r#"{
+  "type": "object",
+  "required": ["type", "data"],
+  "properties": {
+    "data": {
+      "type": "object",
+      "properties": { "contract_value": { "type": "number", "minimum": 0 } }
+    }
+  }
+}"#;
+
+fn write_schema(dir: &Path) -> String {
+    let p = dir.join("contract.schema.json");
+    std::fs::write(&p, SCHEMA).unwrap();
+    p.display().to_string()
+}
+
+/// Source `sw` with the schema and a `require` rule for completions; the
+/// `crm` endpoint on the normal route, `review` on the quarantine route.
+fn quarantine_config(dir: &Path, crm: &Receiver, review: &Receiver) -> String {
+    let extra = format!(
+        r#"
+[[sources]]
+id = "sw"
+provider = "standard_webhooks"
+secrets = ["{SW_SECRET}"]
+schema = "{}"
+require = [{{ kinds = ["completed"], fields = ["envelope_id", "signer.email"] }}]
+
+[[endpoints]]
+id = "crm"
+url = "http://{}/crm"
+allow_private = true
+secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+
+[[endpoints]]
+id = "review"
+url = "http://{}/review"
+allow_private = true
+secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+
+[[routes]]
+endpoints = ["crm"]
+
+[[routes]]
+name = "review"
+quarantined = true
+endpoints = ["review"]
+
+[audit]
+enabled = true
+signing_key = "{AUDIT_KEY}"
+"#,
+        write_schema(dir),
+        crm.addr,
+        review.addr
+    );
+    config_text(dir, &extra)
+}
+
+pub fn sw(gw: &countersign::app::Loaded, id: &str, data: Value) -> Req {
+    let body = json!({ "type": "envelope.completed", "data": data });
+    let now = Clock::System.now_ms() / 1000;
+    sign_for(gw, "sw", body.to_string().as_bytes(), now, id)
+}
+
+async fn post(admin: SocketAddr, path: &str) -> Resp {
+    send(
+        admin,
+        &Req {
+            method: "POST",
+            path: path.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        },
+    )
+    .await
+}
+
+fn pointers(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["pointer"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_implausible_event_is_held_for_review_then_released_or_rejected() {
+    let crm = Receiver::ok(Clock::System).await;
+    let review = Receiver::ok(Clock::System).await;
+    let gw = Gateway::start_with(|d| quarantine_config(d, &crm, &review), Clock::System).await;
+    let l = gw.loaded();
+    let signer = json!({ "email": "a@example.com" });
+
+    // A sound completion goes to the normal route only.
+    let good = sw(
+        &l,
+        "evt-good",
+        json!({ "envelope_id": "env-1", "signer": signer, "contract_value": 1200 }),
+    );
+    hook(gw.public, &good).await;
+    assert_eq!(crm.wait_hits(1).await[0].json()["id"], "evt-good");
+
+    // A negative contract value (schema) and a completion without an
+    // envelope id (require): accepted (200, the provider must not retry),
+    // held, and routed to the review route only.
+    let bad_value = sw(
+        &l,
+        "evt-value",
+        json!({ "envelope_id": "env-2", "signer": signer, "contract_value": -5 }),
+    );
+    let no_envelope = sw(&l, "evt-noenv", json!({ "signer": signer }));
+    hook(gw.public, &bad_value).await;
+    hook(gw.public, &no_envelope).await;
+    let hits = review.wait_hits(2).await;
+    let mut held: Vec<(String, Vec<String>)> = hits
+        .iter()
+        .map(|h| {
+            let e = h.json();
+            (
+                e["id"].as_str().unwrap().to_owned(),
+                pointers(&e["quarantine"]["violations"]),
+            )
+        })
+        .collect();
+    held.sort();
+    assert_eq!(
+        held,
+        [
+            ("evt-noenv".to_owned(), vec!["/envelope_id".to_owned()]),
+            (
+                "evt-value".to_owned(),
+                vec!["/payload/data/contract_value".to_owned()]
+            ),
+        ]
+    );
+    // The provider's retry is a duplicate: stored and counted once.
+    hook(gw.public, &bad_value).await;
+    crm.assert_stays_at(1).await;
+    let m = Scrape::take(gw.admin).await;
+    assert_eq!(
+        m.get("countersign_events_quarantined_total", &[("source", "sw")]),
+        2.0
+    );
+
+    let list: QuarantineList = get(gw.admin, "/v1/quarantine").await.body();
+    let ids: Vec<&str> = list.events.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["evt-noenv", "evt-value"], "newest first");
+    assert!(list.events.iter().all(|e| e.state.status == "held"));
+    let message = list.events[1].violations[0]["message"].as_str().unwrap();
+    assert!(!message.contains("-5"), "{message}");
+
+    // Released by a person: routed normally now, saying who released it.
+    let r = post(gw.admin, "/v1/events/evt-value/release").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "released");
+    let hits = crm.wait_hits(2).await;
+    let released = hits[1].json();
+    assert_eq!(released["id"], "evt-value");
+    assert!(
+        released["quarantine"]["released_by"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1")
+    );
+    assert!(released["quarantine"]["released_at"].is_string());
+    // Once only.
+    let again = post(gw.admin, "/v1/events/evt-value/release").await;
+    assert_eq!(again.status, 409, "{}", again.text());
+    assert!(
+        again.text().contains("released already"),
+        "{}",
+        again.text()
+    );
+
+    // Rejected: never routed.
+    let r = post(gw.admin, "/v1/events/evt-noenv/reject").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        post(gw.admin, "/v1/events/evt-noenv/release").await.status,
+        409
+    );
+    let sound = post(gw.admin, "/v1/events/evt-good/release").await;
+    assert_eq!(sound.status, 409);
+    assert!(sound.text().contains("not quarantined"), "{}", sound.text());
+    assert_eq!(post(gw.admin, "/v1/events/nope/release").await.status, 404);
+    crm.assert_stays_at(2).await;
+    assert_eq!(review.hits().len(), 2);
+
+    let list: QuarantineList = get(gw.admin, "/v1/quarantine").await.body();
+    assert!(list.events.is_empty());
+    let v: EventView = get(gw.admin, "/v1/events/evt-value").await.body();
+    let q = v.state.quarantine.unwrap();
+    assert_eq!(q.status, "released");
+    assert!(q.by.unwrap().starts_with("127.0.0.1"));
+
+    // Both decisions are in the audit trail, with who took them.
+    let audit = get(gw.admin, "/v1/audit").await.text();
+    for kind in ["admin.release", "admin.reject"] {
+        let line = audit
+            .lines()
+            .find(|l| l.contains(&format!("\"kind\":\"{kind}\"")))
+            .unwrap_or_else(|| panic!("no {kind} entry in {audit}"));
+        assert!(line.contains("\"by\""), "{line}");
+    }
+
+    // Decisions survive a restart.
+    let gw = gw.restart().await;
+    let all: QuarantineList = get(gw.admin, "/v1/quarantine?status=all").await.body();
+    let states: Vec<(&str, &str)> = all
+        .events
+        .iter()
+        .map(|e| (e.id.as_str(), e.state.status.as_str()))
+        .collect();
+    assert_eq!(
+        states,
+        [("evt-noenv", "rejected"), ("evt-value", "released")]
+    );
+    let rejected: QuarantineList = get(gw.admin, "/v1/quarantine?status=rejected").await.body();
+    assert_eq!(rejected.events.len(), 1);
+    assert_eq!(get(gw.admin, "/v1/quarantine?status=odd").await.status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_completion_moves_its_envelope_only_once_released() {
+    let gw = Gateway::start_with(
+        |d| {
+            let schema = d.join("ds.schema.json");
+            std::fs::write(
+                &schema,
+                r#"{"properties":{"data":{"properties":{"contractValue":{"type":"number","minimum":0}}}}}"#,
+            )
+            .unwrap();
+            config_text(
+                d,
+                &format!(
+                    "{TRACKING}\n[[sources]]\nid = \"docusign\"\nprovider = \"docusign\"\nsecrets = [\"dskey\"]\nschema = \"{}\"\n",
+                    schema.display()
+                ),
+            )
+        },
+        Clock::System,
+    )
+    .await;
+    let l = gw.loaded();
+    hook(
+        gw.public,
+        &docusign(&l, "envelope-sent", "env-q", None, 1_700_000_000),
+    )
+    .await;
+    let body = json!({
+        "event": "envelope-completed",
+        "generatedDateTime": "2023-11-14T22:15:00Z",
+        "data": { "envelopeId": "env-q", "contractValue": -5 }
+    });
+    hook(
+        gw.public,
+        &sign_for(
+            &l,
+            "docusign",
+            body.to_string().as_bytes(),
+            1_700_000_100,
+            "",
+        ),
+    )
+    .await;
+    let e = envelope(gw.admin, "docusign", "env-q").await;
+    assert_eq!(e.state, "in_signing", "a held completion triggers nothing");
+    assert!(!e.emitted.contains(&"envelope.all_signed".to_owned()));
+
+    let list: QuarantineList = get(gw.admin, "/v1/quarantine").await.body();
+    assert_eq!(list.events.len(), 1);
+    let id = list.events[0].id.clone();
+    let r = post(
+        gw.admin,
+        &format!("/v1/events/{id}/release?source=docusign"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let e = envelope(gw.admin, "docusign", "env-q").await;
+    assert_eq!(e.state, "completed");
+    assert_eq!(
+        e.emitted
+            .iter()
+            .filter(|k| *k == "envelope.all_signed")
+            .count(),
+        1
+    );
+    // The derived trigger names the released event as its cause.
+    let events: countersign::admin::api::EventList =
+        get(gw.admin, "/v1/events?limit=20").await.body();
+    let all_signed = events
+        .events
+        .iter()
+        .find(|v| v.event["kind"] == "envelope.all_signed")
+        .expect("envelope.all_signed stored");
+    assert_eq!(all_signed.event["cause"], Value::String(id));
+}
