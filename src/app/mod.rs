@@ -152,6 +152,10 @@ pub async fn run_with_clock(
     metrics.register(Box::new(store.stats().derived_events.clone()));
     metrics.register(Box::new(store.stats().anomalies.clone()));
     metrics.register(Box::new(store.stats().quarantined.clone()));
+    for s in &sources {
+        // Every source's series exists from the start.
+        store.stats().quarantined.with_label_values(&[*s]);
+    }
     metrics.register(Box::new(store.stats().changes.clone()));
     metrics.register(Box::new(router.errors().clone()));
     if cfg.audit.enabled {

@@ -12,11 +12,11 @@ use super::{Actor, Command, NewEvent, Record, Store, StoreError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// Waiting for a person; routed only to `quarantined = true` routes.
-    Held,
+    Held = 0,
     /// Released: routed normally since.
-    Released,
+    Released = 1,
     /// Rejected: never routed beyond the quarantine routes.
-    Rejected,
+    Rejected = 2,
 }
 
 impl Status {
@@ -38,11 +38,15 @@ impl Status {
         self as u8
     }
 
-    fn from_code(c: u8) -> Status {
+    /// An unknown code is an error, never a guess.
+    fn from_code(c: u8) -> Result<Status, StoreError> {
         match c {
-            0 => Status::Held,
-            1 => Status::Released,
-            _ => Status::Rejected,
+            0 => Ok(Status::Held),
+            1 => Ok(Status::Released),
+            2 => Ok(Status::Rejected),
+            other => Err(StoreError::Db(format!(
+                "unknown quarantine status code {other}"
+            ))),
         }
     }
 }
@@ -103,12 +107,13 @@ impl Store {
     pub fn held(&self, seq: u64) -> Result<Option<Held>, StoreError> {
         let txn = self.inner.db.begin_read()?;
         let t = txn.open_table(QUARANTINE)?;
-        Ok(t.get(seq)?.map(|g| row(g.value())))
+        t.get(seq)?.map(|g| row(g.value())).transpose()
     }
 
     /// Quarantined events, newest first, before sequence `before`, with
-    /// `status` and from `source` when given; at most `limit`, looking at
-    /// no more than `scan` rows.
+    /// `status` and from `source` when given; at most `limit`, and where the
+    /// next page starts. Filters walk the table (quarantined events are few:
+    /// they are the exceptions).
     pub fn quarantined(
         &self,
         status: Option<Status>,
@@ -124,7 +129,7 @@ impl Store {
         for entry in t.range(..before.unwrap_or(u64::MAX))?.rev() {
             let (k, v) = entry?;
             let seq = k.value();
-            let held = row(v.value());
+            let held = row(v.value())?;
             if status.is_some_and(|s| s != held.status) {
                 continue;
             }
@@ -146,12 +151,12 @@ impl Store {
     }
 }
 
-fn row((code, at_ms, by): (u8, i64, &str)) -> Held {
-    Held {
-        status: Status::from_code(code),
+fn row((code, at_ms, by): (u8, i64, &str)) -> Result<Held, StoreError> {
+    Ok(Held {
+        status: Status::from_code(code)?,
         at_ms,
         by: by.to_owned(),
-    }
+    })
 }
 
 /// Holds a just-stored event (in the accepting transaction).

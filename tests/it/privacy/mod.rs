@@ -322,3 +322,86 @@ async fn a_held_completion_moves_its_envelope_only_once_released() {
         .expect("envelope.all_signed stored");
     assert_eq!(all_signed.event["cause"], Value::String(id));
 }
+
+/// Runs the binary off the runtime (the gateway under test shares it).
+async fn cli(args: &[&str]) -> (bool, String) {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        countersign(&args)
+    })
+    .await
+    .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quarantine_cli_lists_releases_and_rejects() {
+    let crm = Receiver::ok(Clock::System).await;
+    let review = Receiver::ok(Clock::System).await;
+    let gw = Gateway::start_with(|d| quarantine_config(d, &crm, &review), Clock::System).await;
+    let l = gw.loaded();
+    for id in ["evt-a", "evt-b"] {
+        hook(
+            gw.public,
+            &sw(&l, id, json!({ "envelope_id": id, "contract_value": -1 })),
+        )
+        .await;
+    }
+    let admin = format!("http://{}", gw.admin);
+    let (ok, out) = cli(&["quarantine", "list", "--admin", &admin]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("evt-a") && out.contains("evt-b"), "{out}");
+    assert!(out.contains("/payload/data/contract_value"), "{out}");
+    assert!(out.contains("2 event(s)"), "{out}");
+
+    let (ok, out) = cli(&["quarantine", "release", "--admin", &admin, "evt-a"]).await;
+    assert!(ok, "{out}");
+    assert!(out.starts_with("released evt-a (source sw"), "{out}");
+    assert_eq!(crm.wait_hits(1).await[0].json()["id"], "evt-a");
+    let (ok, out) = cli(&[
+        "quarantine",
+        "reject",
+        "--admin",
+        &admin,
+        "evt-b",
+        "--source",
+        "sw",
+    ])
+    .await;
+    assert!(ok, "{out}");
+    assert!(out.starts_with("rejected evt-b"), "{out}");
+    let (ok, out) = cli(&["quarantine", "release", "--admin", &admin, "evt-b"]).await;
+    assert!(!ok);
+    assert!(out.contains("rejected already"), "{out}");
+    let (ok, out) = cli(&["quarantine", "reject", "--admin", &admin, "nope"]).await;
+    assert!(!ok);
+    assert!(out.contains("no such event"), "{out}");
+
+    let (ok, out) = cli(&[
+        "quarantine",
+        "list",
+        "--admin",
+        &admin,
+        "--status",
+        "all",
+        "--json",
+    ])
+    .await;
+    assert!(ok, "{out}");
+    let list: QuarantineList = serde_json::from_str(&out).unwrap();
+    let states: Vec<(&str, &str)> = list
+        .events
+        .iter()
+        .map(|e| (e.id.as_str(), e.state.status.as_str()))
+        .collect();
+    assert_eq!(states, [("evt-b", "rejected"), ("evt-a", "released")]);
+    crm.assert_stays_at(1).await;
+}
