@@ -26,6 +26,9 @@
 #                       issue 17: >= 0.9x of durable); also reports the store's
 #                       bytes per accepted webhook (for durable too) and
 #                       `audit verify` entries/s; not in the default set
+#   durable-schema      `durable` with a JSON Schema on every source that
+#                       walks the whole payload (issue 19: >= 0.9x of
+#                       durable); not in the default set
 #   stream              envelope tracking on and SUBSCRIBERS (1000) clients of
 #                       /v1/stream, open loop at each of STREAM_RATES webhooks/s:
 #                       delivery latency (arrival minus the webhook's receipt)
@@ -120,6 +123,34 @@ bench_routes() {
     done
 }
 
+# A schema every load-test payload passes, that still visits every value of
+# it (a recursive `anyOf` over the whole document) and checks a contract value.
+bench_schema() {
+    cat <<'JSON'
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$defs": {
+    "node": {
+      "anyOf": [
+        { "type": ["string", "number", "boolean", "null"] },
+        { "type": "array", "items": { "$ref": "#/$defs/node" } },
+        { "type": "object", "additionalProperties": { "$ref": "#/$defs/node" } }
+      ]
+    }
+  },
+  "$ref": "#/$defs/node",
+  "properties": {
+    "data": {
+      "properties": {
+        "contract_value": { "type": "number", "minimum": 0 },
+        "email": { "type": "string", "format": "email" }
+      }
+    }
+  }
+}
+JSON
+}
+
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
@@ -152,7 +183,7 @@ start_server() {
     case "$1" in
         baseline) "$LT" baseline --listen "127.0.0.1:$PORT" >/dev/null & SERVER_PID=$! ;;
         baseline-hmac) "$LT" baseline --listen "127.0.0.1:$PORT" --verify-whsec whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw >/dev/null & SERVER_PID=$! ;;
-        durable|kafka|http|durable-otel|durable-before|durable-envelopes|durable-routes|durable-rules|durable-audit|stream)
+        durable|kafka|http|durable-otel|durable-before|durable-envelopes|durable-routes|durable-rules|durable-audit|durable-schema|stream)
             local bin="$CS"
             if [ "$1" = durable-before ]; then
                 bin="${BEFORE_BIN:?durable-before needs BEFORE_BIN=/path/to/countersign}"
@@ -184,7 +215,12 @@ start_server() {
                     wait_port "$RECV_PORT"
                     bench_endpoint "$RECV_PORT"
                 fi
-                "$LT" sources
+                if [ "$1" = durable-schema ]; then
+                    bench_schema >"$WORK/schema.json"
+                    "$LT" sources | sed "s|^provider = .*|&\nschema = \"$WORK/schema.json\"|"
+                else
+                    "$LT" sources
+                fi
             } >"$WORK/countersign.toml"
             "$bin" serve --config "$WORK/countersign.toml" 2>"$WORK/countersign.log" & SERVER_PID=$!
             ;;
