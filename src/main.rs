@@ -476,13 +476,24 @@ fn dlq(command: DlqCommand) -> Result<(), ExitCode> {
             (admin, countersign::dlq::Action::Purge { endpoint })
         }
     };
+    admin_client(admin, async |base, token| {
+        countersign::dlq::run(&base, token.as_deref(), action).await
+    })
+}
+
+/// Runs one admin API client call (`dlq`, `quarantine`) with the admin
+/// API's base URL and token, and prints its result.
+fn admin_client(
+    admin: AdminArgs,
+    call: impl AsyncFnOnce(String, Option<String>) -> anyhow::Result<String>,
+) -> Result<(), ExitCode> {
     let token = admin_token(&admin)?;
     let base = admin_url(admin)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|_| ExitCode::FAILURE)?;
-    match rt.block_on(countersign::dlq::run(&base, token.as_deref(), action)) {
+    match rt.block_on(call(base, token)) {
         Ok(out) => {
             println!("{out}");
             Ok(())
@@ -531,26 +542,9 @@ fn quarantine(command: QuarantineCommand) -> Result<(), ExitCode> {
             },
         ),
     };
-    let token = admin_token(&admin)?;
-    let base = admin_url(admin)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|_| ExitCode::FAILURE)?;
-    match rt.block_on(countersign::cli::quarantine::run(
-        &base,
-        token.as_deref(),
-        action,
-    )) {
-        Ok(out) => {
-            println!("{out}");
-            Ok(())
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            Err(ExitCode::FAILURE)
-        }
-    }
+    admin_client(admin, async |base, token| {
+        countersign::cli::quarantine::run(&base, token.as_deref(), action).await
+    })
 }
 
 /// The admin API token: the config's `server.admin_token` (with `--config`),

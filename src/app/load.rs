@@ -197,6 +197,19 @@ fn audit_key(config: &Config, r: &mut Report) -> Option<ed25519_dalek::SigningKe
     }
 }
 
+/// Every problem of a config that must be rejected (tests of loading).
+#[cfg(test)]
+pub(super) fn problems(toml: &str) -> Vec<crate::config::Problem> {
+    load_str(toml).expect_err("config should be rejected").0
+}
+
+/// Whether `ps` has a problem at `key` whose text or fix says `words`.
+#[cfg(test)]
+pub(super) fn has(ps: &[crate::config::Problem], key: &str, words: &str) -> bool {
+    ps.iter()
+        .any(|p| p.key == key && (p.problem.contains(words) || p.fix.contains(words)))
+}
+
 #[cfg(test)]
 #[path = "load_tests.rs"]
 mod tests;

@@ -5,15 +5,6 @@ use crate::config::*;
 use std::path::Path;
 use std::time::Duration;
 
-fn problems(toml: &str) -> Vec<Problem> {
-    load_str(toml).expect_err("config should be rejected").0
-}
-
-fn has(ps: &[Problem], key: &str, words: &str) -> bool {
-    ps.iter()
-        .any(|p| p.key == key && (p.problem.contains(words) || p.fix.contains(words)))
-}
-
 #[test]
 fn defaults_load_and_round_trip() {
     let l = load_str("").unwrap();

@@ -1,19 +1,10 @@
 //! Loading plausibility checks and redactions: every problem names its key
 //! and the fix; `config check`'s per-destination report.
 
+use crate::app::load::{has, problems};
 use crate::app::load_str;
-use crate::config::Problem;
 
 const SOURCE: &str = "[[sources]]\nid = \"sw\"\nprovider = \"standard_webhooks\"\nsecrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]\n";
-
-fn problems(toml: &str) -> Vec<Problem> {
-    load_str(toml).expect_err("config should be rejected").0
-}
-
-fn has(ps: &[Problem], key: &str, words: &str) -> bool {
-    ps.iter()
-        .any(|p| p.key == key && (p.problem.contains(words) || p.fix.contains(words)))
-}
 
 #[test]
 fn bad_paths_and_missing_pepper_name_their_keys() {
