@@ -123,7 +123,8 @@ fn redact(r: &crate::privacy::Redactor, e: &mut SignatureEvent) {
     // it can only lose the field.
     e.signer = root
         .remove("signer")
-        .and_then(|v| serde_json::from_value(v).ok());
+        .and_then(|v| serde_json::from_value::<crate::event::Signer>(v).ok())
+        .and_then(crate::event::Signer::non_empty);
     e.document_id = root.remove("document_id").and_then(|v| match v {
         Value::String(s) => Some(s),
         _ => None,
@@ -310,5 +311,74 @@ fn to_new(
         json: serde_json::to_vec(e).expect("events serialize"),
         audit: None,
         held,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{RedactMode, RedactRule};
+
+    fn rule(path: &str, mode: RedactMode) -> RedactRule {
+        RedactRule {
+            path: path.into(),
+            mode,
+        }
+    }
+
+    fn event() -> SignatureEvent {
+        serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "id": "e1", "source": "s", "provider": "generic_hmac",
+            "provider_event_type": "signed", "kind": "signer_completed",
+            "envelope_id": "env-1", "document_id": "doc-1", "received_at": "2026-12-01T00:00:00Z",
+            "signer": { "email": "jane@example.com", "name": "Jane" },
+            "auth": { "method": "hmac_sha256", "covers_body": true },
+            "payload": { "signer": { "email": "jane@example.com" }, "ip": "203.0.113.9" }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_source_redacts_the_event_it_stores_and_keeps_it_an_event() {
+        let r = crate::privacy::Redactor::new(
+            &[
+                rule("/signer/email", RedactMode::Remove),
+                rule("/signer/name", RedactMode::Remove),
+                rule("/document_id", RedactMode::Mask),
+                rule("/payload/ip", RedactMode::Remove),
+                rule("/payload/signer/email", RedactMode::Hash),
+            ],
+            Some(b"0123456789abcdef"),
+        )
+        .unwrap();
+        let screen = Screen {
+            checks: None,
+            redact: Some(r),
+        };
+        let mut e = event();
+        screen.apply(&mut e);
+        assert_eq!(e.signer, None, "a signer with nothing left is no signer");
+        assert_eq!(e.document_id.as_deref(), Some("d***"));
+        assert!(e.payload.get("ip").is_none());
+        assert_eq!(e.payload["signer"]["email"].as_str().unwrap().len(), 64);
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(!json.contains("jane@example.com") && !json.contains("203.0.113.9"));
+        crate::providers::testkit::assert_valid(&e);
+    }
+
+    #[test]
+    fn checks_see_the_event_before_redaction() {
+        let checks = crate::plausibility::Checks::compile(
+            None,
+            &[crate::config::Require::Field("signer.email".into())],
+        )
+        .unwrap()
+        .map(Arc::new);
+        let redact =
+            crate::privacy::Redactor::new(&[rule("/signer/email", RedactMode::Remove)], None);
+        let mut e = event();
+        Screen { checks, redact }.apply(&mut e);
+        assert!(e.quarantine.is_none(), "the e-mail was there when checked");
+        assert!(e.signer.unwrap().email.is_none());
     }
 }
