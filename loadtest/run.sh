@@ -56,6 +56,9 @@
 #      BACKLOG_IN_FLIGHT (64) the endpoint's max_in_flight;
 #      LT_ARGS extra arguments of every `loadtest run` (e.g. "--signers 2 --signers-max 5");
 #      WRK_CHECK=0 skips the load generator's check against wrk (run first).
+#      Every run also measures one 4 KiB append + fdatasync on the stores'
+#      filesystem (`loadtest fsync`; fsync.json), the floor under each
+#      acknowledgement.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -545,6 +548,19 @@ print(f"load generator check: wrk {wrk:.0f} req/s, loadtest {tool:.0f} req/s aga
 PY
 }
 [ "${WRK_CHECK:-1}" = 0 ] || { echo "== load generator check (wrk)"; wrk_check; }
+
+# The disk's floor under every acknowledgement: one 4 KiB append +
+# fdatasync on the filesystem the stores live on (mktemp -d), measured in
+# the same run so latency targets can be read against it.
+echo "== fdatasync probe"
+FSYNC_DIR=$(mktemp -d)
+"$LT" fsync --dir "$FSYNC_DIR" --count 2000 --bytes 4096 >"$OUT/fsync.json"
+rmdir "$FSYNC_DIR"
+python3 - "$OUT/fsync.json" <<'PY' | tee "$OUT/fsync.txt"
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(f"fdatasync of a {d['bytes']} B append on the store's filesystem: p50 {d['p50_us'] / 1000:.2f} ms, p99 {d['p99_us'] / 1000:.2f} ms, max {d['max_us'] / 1000:.2f} ms ({d['samples']} samples)")
+PY
 
 for round in $(seq 1 "$ROUNDS"); do
     for s in "${SCENARIOS[@]}"; do

@@ -32,9 +32,10 @@ durable = med([r["max_rps"] for r in rows.get("durable", [])])
 machine = os.path.join(out, "machine.txt")
 if os.path.exists(machine):
     print(open(machine).read())
-check = os.path.join(out, "wrk-check.txt")
-if os.path.exists(check):
-    print(open(check).read())
+for extra in ("wrk-check.txt", "fsync.txt"):
+    path = os.path.join(out, extra)
+    if os.path.exists(path):
+        print(open(path).read())
 print("| scenario | rounds | max req/s (closed, per round) | median | ratio to baseline | ratio to durable | open-loop rate | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | peak RSS MiB | CPU % (closed) | CPU µs/req | sink drained s |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for name in ORDER:

@@ -5,6 +5,7 @@
 mod baseline;
 mod chart;
 mod drive;
+mod fsync;
 mod subscribe;
 mod webhooks;
 
@@ -90,6 +91,16 @@ enum Command {
     },
     /// Print the `[[sources]]` countersign needs to accept the generated webhooks.
     Sources,
+    /// Measure one append + `fdatasync` in a directory (the store's disk):
+    /// the floor of a group commit's latency. Prints JSON.
+    Fsync {
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+        #[arg(long, default_value_t = 4096)]
+        bytes: usize,
+    },
     /// Draw latency against offered load (the sweep summarize.py writes) as a PNG.
     Chart {
         /// The sweep JSON (`loadtest/results/<date>/sweep.json`).
@@ -119,6 +130,10 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Sources => print!("{}", webhooks::countersign_sources()),
+        Command::Fsync { dir, count, bytes } => {
+            let r = fsync::probe(&dir, count, bytes)?;
+            println!("{}", serde_json::to_string(&r)?);
+        }
         Command::Subscribe {
             admin,
             subscribers,
