@@ -90,14 +90,19 @@ async fn decide(
     release: bool,
 ) -> Result<Response, AdminError> {
     let a = admin.clone();
-    let record = blocking(move || events::find(&a.store, &id, query.as_deref())).await?;
-    let held = admin.store.held(record.seq)?;
+    let (record, held) = blocking(move || {
+        let record = events::find(&a.store, &id, query.as_deref())?;
+        let held = a.store.held(record.seq)?;
+        Ok((record, held))
+    })
+    .await?;
     if held.as_ref().map(|h| h.status) != Some(QuarantineStatus::Held) {
         return Err(not_held(held.map(|h| h.status)));
     }
     let op = if release {
+        // (serde's message could quote a stored value: not repeated here)
         let e: SignatureEvent = serde_json::from_slice(&record.json)
-            .map_err(|e| AdminError::State(format!("the stored event is unreadable: {e}")))?;
+            .map_err(|_| AdminError::State("the stored event is not a readable event".into()))?;
         let event = crate::pipeline::released(
             e,
             record.received_ms,
@@ -115,8 +120,9 @@ async fn decide(
     };
     if !admin.store.decide(op, Some(by)).await? {
         // Decided by someone else in between.
-        let now = admin.store.held(record.seq)?.map(|h| h.status);
-        return Err(not_held(now));
+        let (a, seq) = (admin.clone(), record.seq);
+        let now = blocking(move || Ok(a.store.held(seq)?)).await?;
+        return Err(not_held(now.map(|h| h.status)));
     }
     let status = if release { "released" } else { "rejected" };
     Ok(response::ok(Decided {
