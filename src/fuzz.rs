@@ -167,6 +167,31 @@ pub fn admin_query(data: &[u8]) {
     let _ = crate::admin::Guard::default().host_allowed(&text);
 }
 
+/// Redaction rules on arbitrary JSON: the first part of `data` holds the
+/// rules' paths, one per line (modes in turn: remove, mask, hash), the rest
+/// the document. Paths are checked as a source's and a destination's would
+/// be; every accepted rule is applied. Also the e-mail plausibility check.
+pub fn redact(data: &[u8]) {
+    use crate::config::{RedactMode, RedactRule};
+    let (paths, doc) = split(data);
+    let paths = String::from_utf8_lossy(paths);
+    let modes = [RedactMode::Remove, RedactMode::Mask, RedactMode::Hash];
+    let rules: Vec<RedactRule> = (paths.lines().enumerate())
+        .map(|(i, p)| RedactRule {
+            path: p.to_owned(),
+            mode: modes[i % 3],
+        })
+        .filter(|r| {
+            let _ = crate::privacy::check(r, true);
+            crate::privacy::check(r, false).is_ok()
+        })
+        .collect();
+    let _ = crate::plausibility::is_email(&paths);
+    if let Some(r) = crate::privacy::Redactor::new(&rules, Some(b"fuzz-pepper-0123")) {
+        let _ = r.apply_bytes(doc);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// The entry points run on a few inputs (the fuzzer runs them on many).
@@ -179,6 +204,7 @@ mod tests {
             b"multipart/form-data; boundary=x\0--x\r\nContent-Disposition: form-data; name=\"json\"\r\n\r\n{}\r\n--x--",
             b"[server]\nlisten = 1",
             b"limit=99999999999999999999999&after=a:b:c",
+            b"/payload/*/a\n/payload/0\n/*/*\n/~\0{\"payload\":[{\"a\":1},[2,3],\"x@y.z\"]}",
             &[0xff, 0xfe, 0, 0x80],
         ] {
             super::signature_headers(data);
@@ -186,6 +212,7 @@ mod tests {
             super::normalize(data);
             super::config(data);
             super::admin_query(data);
+            super::redact(data);
         }
     }
 
@@ -195,12 +222,13 @@ mod tests {
     fn regressions_stay_fixed() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
         type Target = (&'static str, fn(&[u8]));
-        let targets: [Target; 5] = [
+        let targets: [Target; 6] = [
             ("signature_headers", super::signature_headers),
             ("multipart", super::multipart),
             ("normalize", super::normalize),
             ("config", super::config),
             ("admin_query", super::admin_query),
+            ("redact", super::redact),
         ];
         let mut ran = 0;
         for (name, run) in targets {

@@ -38,6 +38,13 @@ fn bad_values_name_the_key() {
     assert!(has(&ps, "server.max_body_bytes", "out of range"), "{ps:?}");
     let ps = problems("[telemetry]\nlog_level = \"[[[\"\n");
     assert!(has(&ps, "telemetry.log_level", "invalid filter"), "{ps:?}");
+    // A multi-byte character inside a span directive made tracing-subscriber
+    // panic (fuzzing found it): refused as a config error instead.
+    let ps = problems("[telemetry]\nlog_level = \"i\u{fffd}||[{e=-shutd\u{fffd}\"\n");
+    assert!(
+        has(&ps, "telemetry.log_level", "other than ASCII"),
+        "{ps:?}"
+    );
 }
 
 #[test]

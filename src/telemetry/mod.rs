@@ -43,7 +43,16 @@ impl Settings {
     pub fn from_config(t: &TelemetryConfig, r: &mut Report) -> Settings {
         let mut headers = HashMap::new();
 
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&t.log_level) {
+        // tracing-subscriber's directive parser slices the text by bytes and
+        // panics inside a multi-byte character (found by the `config` fuzz
+        // target): directives are ASCII, so anything else is refused first.
+        if !t.log_level.is_ascii() {
+            r.add(
+                "telemetry.log_level",
+                "contains characters other than ASCII",
+                "use e.g. \"info\" or \"countersign=debug,info\"",
+            );
+        } else if let Err(e) = tracing_subscriber::EnvFilter::try_new(&t.log_level) {
             r.add(
                 "telemetry.log_level",
                 format!("invalid filter: {e}"),
