@@ -317,14 +317,8 @@ fn to_new(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{RedactMode, RedactRule};
-
-    fn rule(path: &str, mode: RedactMode) -> RedactRule {
-        RedactRule {
-            path: path.into(),
-            mode,
-        }
-    }
+    use crate::config::RedactMode;
+    use crate::privacy::tests::rule;
 
     fn event() -> SignatureEvent {
         serde_json::from_value(serde_json::json!({

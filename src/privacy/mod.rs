@@ -16,7 +16,7 @@ use sha2::Sha256;
 use crate::config::{RedactMode, RedactRule};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// One segment of a compiled pointer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,8 @@ use serde_json::json;
 
 use super::*;
 
-fn rule(path: &str, mode: RedactMode) -> RedactRule {
+/// A rule (also used by the pipeline's tests).
+pub(crate) fn rule(path: &str, mode: RedactMode) -> RedactRule {
     RedactRule {
         path: path.into(),
         mode,
