@@ -249,7 +249,7 @@ impl Pipeline {
     }
 }
 
-/// A held event as released by `by` at `now_ms`: its `quarantine` block
+/// A held event as released by `by` at `now_ms`: its `quarantined` block
 /// says so, and it is routed and tracked like a sound one (the store
 /// applies it if it is still held).
 pub fn released(
@@ -374,5 +374,27 @@ mod tests {
         Screen { checks, redact }.apply(&mut e);
         assert!(e.quarantine.is_none(), "the e-mail was there when checked");
         assert!(e.signer.unwrap().email.is_none());
+    }
+
+    #[test]
+    fn a_failing_event_is_marked_quarantined_and_still_valid() {
+        let checks = crate::plausibility::Checks::compile(
+            None,
+            &[crate::config::Require::Field("occurred_at".into())],
+        )
+        .unwrap()
+        .map(Arc::new);
+        let mut e = event();
+        Screen {
+            checks,
+            redact: None,
+        }
+        .apply(&mut e);
+        assert!(e.held());
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["quarantined"]["violations"][0]["pointer"], "/occurred_at");
+        crate::providers::testkit::assert_valid(&e);
+        let back: SignatureEvent = serde_json::from_value(v).unwrap();
+        assert_eq!(back, e);
     }
 }

@@ -118,7 +118,7 @@ impl Checks {
         out
     }
 
-    /// The event with its `quarantine` block when it fails.
+    /// The event with its `quarantined` block when it fails.
     pub fn screen(&self, e: &mut SignatureEvent) {
         let violations = self.check(e);
         if !violations.is_empty() {

@@ -48,7 +48,7 @@ pub async fn list(State(admin): Shared, RawQuery(query): RawQuery) -> Result<Res
                     received_at: crate::time::format_ms(h.record.received_ms),
                     state: views::quarantine(&h.held),
                     violations: e
-                        .pointer("/quarantine/violations")
+                        .pointer("/quarantined/violations")
                         .cloned()
                         .unwrap_or(Value::Array(Vec::new())),
                 }

@@ -270,8 +270,14 @@ pub struct SignatureEvent {
     /// event of a registered envelope and on every derived event.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub envelope: Option<EnvelopeBlock>,
-    /// Present when the event failed its source's plausibility checks.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    /// Present when the event failed its source's plausibility checks
+    /// (`quarantined` in the JSON: the event is marked quarantined, with
+    /// its violations).
+    #[serde(
+        rename = "quarantined",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub quarantine: Option<Quarantine>,
 }
 

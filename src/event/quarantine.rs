@@ -1,4 +1,4 @@
-//! The `quarantine` block of an event that is authentic but failed its
+//! The `quarantined` block of an event that is authentic but failed its
 //! source's plausibility checks (`schema`, `require`): stored and
 //! deduplicated as usual, routed only to `quarantined = true` routes until a
 //! person releases it.

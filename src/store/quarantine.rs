@@ -55,7 +55,7 @@ impl Status {
 #[derive(Debug)]
 pub enum QuarantineOp {
     /// Routes the event (`event` is it as the pipeline routes it now, its
-    /// `quarantine` block naming who released it) and applies it to its
+    /// `quarantined` block naming who released it) and applies it to its
     /// envelope.
     Release {
         seq: u64,

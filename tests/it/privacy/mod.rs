@@ -145,7 +145,7 @@ async fn an_implausible_event_is_held_for_review_then_released_or_rejected() {
             let e = h.json();
             (
                 e["id"].as_str().unwrap().to_owned(),
-                pointers(&e["quarantine"]["violations"]),
+                pointers(&e["quarantined"]["violations"]),
             )
         })
         .collect();
@@ -184,12 +184,12 @@ async fn an_implausible_event_is_held_for_review_then_released_or_rejected() {
     let released = hits[1].json();
     assert_eq!(released["id"], "evt-value");
     assert!(
-        released["quarantine"]["released_by"]
+        released["quarantined"]["released_by"]
             .as_str()
             .unwrap()
             .contains("127.0.0.1")
     );
-    assert!(released["quarantine"]["released_at"].is_string());
+    assert!(released["quarantined"]["released_at"].is_string());
     // Once only.
     let again = post(gw.admin, "/v1/events/evt-value/release").await;
     assert_eq!(again.status, 409, "{}", again.text());
