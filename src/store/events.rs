@@ -151,14 +151,15 @@ impl<'txn> Tables<'txn> {
         Ok(Claim::Stored { seq })
     }
 
-    /// Event `seq`'s source and id.
-    pub fn row(&self, seq: u64) -> Result<(String, String), StoreError> {
-        let g = self
-            .events
-            .get(seq)?
+    /// Event `seq`'s source, id and envelope id.
+    pub fn head(&self, seq: u64) -> Result<(String, String, Option<String>), StoreError> {
+        let g = (self.events.get(seq)?)
             .ok_or_else(|| StoreError::Db(format!("event {seq} is gone")))?;
         let e = EventRow::from(g.value());
-        Ok((e.source.to_owned(), e.id.to_owned()))
+        let envelope = crate::event::EventHead::read(e.json)
+            .ok()
+            .and_then(|h| h.envelope_id.map(|x| x.into_owned()));
+        Ok((e.source.to_owned(), e.id.to_owned(), envelope))
     }
 
     /// Writes a claimed event under its sequence number, as `json`.

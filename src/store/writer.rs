@@ -639,15 +639,30 @@ impl Writer {
         if !quarantine::decide(q, op, &label, now)? {
             return Ok(false);
         }
-        let (kind, source, id) = match op {
-            QuarantineOp::Release { seq, event } => {
-                self.place(t, *seq, event, now, wake)?;
-                ("admin.release", event.source.clone(), event.id.clone())
-            }
-            QuarantineOp::Reject { seq } => {
-                let row = t.events.row(*seq)?;
-                ("admin.reject", row.0, row.1)
-            }
+        let released = matches!(op, QuarantineOp::Release { .. });
+        if let QuarantineOp::Release { seq, event } = op {
+            self.place(t, *seq, event, now, wake)?;
+        }
+        let (source, id, envelope) = t.events.head(op.seq())?;
+        // The envelope's history shows the decision too (after the released
+        // event's own entry).
+        if let (Some(envs), Some(tracking), Some(envelope)) =
+            (t.envelopes.as_mut(), &self.settings.tracking, &envelope)
+        {
+            envs.on_decision(
+                &mut self.cache,
+                (&source, envelope, &id),
+                released,
+                &mut self.next_seq,
+                now,
+                tracking,
+                &mut self.changes,
+            )?;
+        }
+        let kind = if released {
+            "admin.release"
+        } else {
+            "admin.reject"
         };
         let data = serde_json::json!({
             "source": source,

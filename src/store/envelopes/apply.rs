@@ -110,7 +110,7 @@ fn splice(json: &[u8], block: &EnvelopeBlock) -> Vec<u8> {
 }
 
 /// The history entry of `step` on `env` (as of after it).
-fn row(env: &Envelope, kind: &str, origin: Origin, at_ms: i64, step: &Step) -> LogRow {
+pub(super) fn row(env: &Envelope, kind: &str, origin: Origin, at_ms: i64, step: &Step) -> LogRow {
     LogRow {
         changed: step.from != step.to || step.signer.as_ref().is_some_and(|c| c.from != Some(c.to)),
         first: env.history.is_empty(),
@@ -255,7 +255,7 @@ impl<'txn> Tables<'txn> {
     /// Records a history entry under `seq` (changes always; others while
     /// the envelope has fewer than `max_history`), and a changing one for
     /// the stream.
-    fn record(
+    pub(super) fn record(
         &mut self,
         env: &mut Envelope,
         seq: u64,

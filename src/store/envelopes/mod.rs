@@ -14,6 +14,7 @@
 //! a sequence (a stream subscriber's resume).
 
 pub(super) mod apply;
+mod decision;
 mod row;
 pub(super) mod timers;
 

@@ -320,7 +320,58 @@ async fn a_held_completion_moves_its_envelope_only_once_released() {
         .iter()
         .find(|v| v.event["kind"] == "envelope.all_signed")
         .expect("envelope.all_signed stored");
-    assert_eq!(all_signed.event["cause"], Value::String(id));
+    assert_eq!(all_signed.event["cause"], Value::String(id.clone()));
+    // The envelope's history shows the decision after the event's own entry.
+    let e = envelope(gw.admin, "docusign", "env-q").await;
+    let kinds: Vec<(&str, &str)> = e
+        .history
+        .iter()
+        .map(|h| (h.kind.as_str(), h.origin.as_str()))
+        .collect();
+    let at = kinds
+        .iter()
+        .position(|k| *k == ("quarantine.released", "admin"))
+        .unwrap_or_else(|| panic!("{kinds:?}"));
+    assert_eq!(e.history[at].event_id.as_deref(), Some(id.as_str()));
+    assert!(
+        kinds[..at].contains(&("completed", "provider")),
+        "{kinds:?}"
+    );
+
+    // A rejected completion: the envelope stays as it was, and says why.
+    hook(
+        gw.public,
+        &docusign(&l, "envelope-sent", "env-r", None, 1_700_000_200),
+    )
+    .await;
+    let body = json!({
+        "event": "envelope-completed",
+        "generatedDateTime": "2023-11-14T22:20:00Z",
+        "data": { "envelopeId": "env-r", "contractValue": -1 }
+    });
+    hook(
+        gw.public,
+        &sign_for(
+            &l,
+            "docusign",
+            body.to_string().as_bytes(),
+            1_700_000_300,
+            "",
+        ),
+    )
+    .await;
+    let list: QuarantineList = get(gw.admin, "/v1/quarantine").await.body();
+    let id = list.events[0].id.clone();
+    let r = post(gw.admin, &format!("/v1/events/{id}/reject")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let e = envelope(gw.admin, "docusign", "env-r").await;
+    assert_eq!(e.state, "in_signing");
+    let last = e.history.last().unwrap();
+    assert_eq!(
+        (last.kind.as_str(), last.origin.as_str()),
+        ("quarantine.rejected", "admin")
+    );
+    assert_eq!(last.event_id.as_deref(), Some(id.as_str()));
 }
 
 /// Runs the binary off the runtime (the gateway under test shares it).
