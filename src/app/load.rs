@@ -91,21 +91,15 @@ pub fn build(config: Config) -> Result<Loaded, ConfigError> {
 }
 
 impl Loaded {
-    /// Per destination, the fields it receives redacted (`config check`).
-    pub fn redactions(&self) -> Vec<(String, Vec<String>)> {
-        let mut out = self.screens.describe();
-        for e in &self.endpoints {
-            if let Some(r) = &e.redact {
-                out.push((format!("endpoint {}", e.id), r.describe()));
-            }
-        }
-        out
-    }
-
-    /// [`Loaded::redactions`] as `config check` prints them (empty when
-    /// nothing is redacted).
+    /// Per destination, the fields it receives redacted, as `config check`
+    /// prints them (empty when nothing is redacted).
     pub fn redaction_report(&self) -> String {
-        let all = self.redactions();
+        let mut all = self.screens.describe();
+        all.extend(
+            self.endpoints.iter().filter_map(|e| {
+                Some((format!("endpoint {}", e.id), e.redact.as_ref()?.describe()))
+            }),
+        );
         if all.is_empty() {
             return String::new();
         }

@@ -18,36 +18,28 @@ const MIN_PEPPER: usize = 16;
 pub struct Screens {
     /// Per source id: checks and redactions before storing.
     pub sources: HashMap<String, Screen>,
-    /// Per endpoint id: what it receives.
+    /// Per endpoint id: what it receives (loading moves each onto its
+    /// `Endpoint::redact`).
     pub endpoints: HashMap<String, Redactor>,
     /// Per Kafka topic: the rules of every route naming it.
     pub topics: HashMap<String, Redactor>,
 }
 
 impl Screens {
-    /// Per destination (`source s`, `endpoint e`, `topic t`), the rules it
-    /// applies, for `config check`.
+    /// Per source (what is stored) and per topic, sorted, the rules it
+    /// applies, for `config check` (endpoints carry theirs themselves).
     pub fn describe(&self) -> Vec<(String, Vec<String>)> {
-        let mut out: Vec<(String, Vec<String>)> = Vec::new();
-        let mut add = |what: String, r: &Redactor| out.push((what, r.describe()));
-        let mut sorted: Vec<_> = self.sources.iter().collect();
-        sorted.sort_by_key(|(k, _)| k.as_str());
-        for (id, s) in sorted {
-            if let Some(r) = &s.redact {
-                add(format!("source {id} (stored)"), r);
-            }
-        }
-        let mut sorted: Vec<_> = self.endpoints.iter().collect();
-        sorted.sort_by_key(|(k, _)| k.as_str());
-        for (id, r) in sorted {
-            add(format!("endpoint {id}"), r);
-        }
-        let mut sorted: Vec<_> = self.topics.iter().collect();
-        sorted.sort_by_key(|(k, _)| k.as_str());
-        for (t, r) in sorted {
-            add(format!("topic {t}"), r);
-        }
-        out
+        let sources = (self.sources.iter())
+            .filter_map(|(id, s)| Some((format!("source {id} (stored)"), s.redact.as_ref()?)));
+        let topics = (self.topics.iter()).map(|(t, r)| (format!("topic {t}"), r));
+        let mut out: Vec<(String, &Redactor)> = sources.collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut topics: Vec<_> = topics.collect();
+        topics.sort_by(|a, b| a.0.cmp(&b.0));
+        out.extend(topics);
+        out.into_iter()
+            .map(|(what, r)| (what, r.describe()))
+            .collect()
     }
 }
 
