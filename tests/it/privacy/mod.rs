@@ -247,6 +247,19 @@ async fn an_implausible_event_is_held_for_review_then_released_or_rejected() {
     assert_eq!(get(gw.admin, "/v1/quarantine?status=odd").await.status, 400);
 }
 
+/// DocuSign sends envelope `env` out at `at`, then completes it 100 s later
+/// with a negative contract value (which the test's schema refuses).
+async fn sent_then_held_completion(gw: &Gateway, l: &countersign::app::Loaded, env: &str, at: i64) {
+    hook(gw.public, &docusign(l, "envelope-sent", env, None, at)).await;
+    let body = json!({
+        "event": "envelope-completed",
+        "generatedDateTime": countersign::time::format_ms((at + 100) * 1000),
+        "data": { "envelopeId": env, "contractValue": -5 }
+    });
+    let req = sign_for(l, "docusign", body.to_string().as_bytes(), at + 100, "");
+    hook(gw.public, &req).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_completion_moves_its_envelope_only_once_released() {
     let gw = Gateway::start_with(
@@ -269,27 +282,7 @@ async fn a_held_completion_moves_its_envelope_only_once_released() {
     )
     .await;
     let l = gw.loaded();
-    hook(
-        gw.public,
-        &docusign(&l, "envelope-sent", "env-q", None, 1_700_000_000),
-    )
-    .await;
-    let body = json!({
-        "event": "envelope-completed",
-        "generatedDateTime": "2023-11-14T22:15:00Z",
-        "data": { "envelopeId": "env-q", "contractValue": -5 }
-    });
-    hook(
-        gw.public,
-        &sign_for(
-            &l,
-            "docusign",
-            body.to_string().as_bytes(),
-            1_700_000_100,
-            "",
-        ),
-    )
-    .await;
+    sent_then_held_completion(&gw, &l, "env-q", 1_700_000_000).await;
     let e = envelope(gw.admin, "docusign", "env-q").await;
     assert_eq!(e.state, "in_signing", "a held completion triggers nothing");
     assert!(!e.emitted.contains(&"envelope.all_signed".to_owned()));
@@ -339,27 +332,7 @@ async fn a_held_completion_moves_its_envelope_only_once_released() {
     );
 
     // A rejected completion: the envelope stays as it was, and says why.
-    hook(
-        gw.public,
-        &docusign(&l, "envelope-sent", "env-r", None, 1_700_000_200),
-    )
-    .await;
-    let body = json!({
-        "event": "envelope-completed",
-        "generatedDateTime": "2023-11-14T22:20:00Z",
-        "data": { "envelopeId": "env-r", "contractValue": -1 }
-    });
-    hook(
-        gw.public,
-        &sign_for(
-            &l,
-            "docusign",
-            body.to_string().as_bytes(),
-            1_700_000_300,
-            "",
-        ),
-    )
-    .await;
+    sent_then_held_completion(&gw, &l, "env-r", 1_700_000_200).await;
     let list: QuarantineList = get(gw.admin, "/v1/quarantine").await.body();
     let id = list.events[0].id.clone();
     let r = post(gw.admin, &format!("/v1/events/{id}/reject")).await;
