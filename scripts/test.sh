@@ -2,7 +2,8 @@
 # Runs the whole test suite on a fresh machine: installs what the tests need
 # (the tansu Kafka-protocol broker, started per test by the tests themselves,
 # promtool for the metrics lint, helm for the chart tests, the DejaVu font for
-# the load-test chart),
+# the load-test chart, headless Chromium and axe-core for the status panel's
+# browser tests),
 # then `cargo test`. Used by the README and by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,6 +66,38 @@ PY
     rm -rf "$tmp"
 fi
 [ -x "$helm_bin" ] && export HELM="$helm_bin"
+
+# Headless Chromium for the status panel's browser tests (Debian's chromium;
+# chromium-driver with it for WebDriver use), and axe-core, the accessibility
+# checker the tests run in the page, from the npm registry (pinned, cached).
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${CHROMIUM:-}" ]; then
+    as_root=""
+    [ "$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null && as_root="sudo -n"; }
+    if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || [ -n "$as_root" ]; }; then
+        echo "== installing chromium and chromium-driver (status panel tests)"
+        $as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends chromium chromium-driver
+    else
+        echo "error: chromium is missing and cannot be installed here; install it or set CHROMIUM" >&2
+        exit 1
+    fi
+fi
+AXE_VERSION=4.10.3
+AXE_SHA256=880970c081707360e64f34cea25ff91892f5bc95675b0776925b9709dd8a68bb
+axe_js="${AXE_CORE:-${XDG_CACHE_HOME:-$HOME/.cache}/countersign/axe-core-$AXE_VERSION/axe.min.js}"
+if [ ! -f "$axe_js" ]; then
+    echo "== fetching axe-core $AXE_VERSION from npm (status panel tests; cached after the first run)"
+    command -v npm >/dev/null 2>&1 || {
+        as_root=""; [ "$(id -u)" = 0 ] || as_root="sudo -n"
+        $as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends npm
+    }
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent "axe-core@$AXE_VERSION" >/dev/null && tar xzf "axe-core-$AXE_VERSION.tgz")
+    mkdir -p "$(dirname "$axe_js")"
+    echo "$AXE_SHA256  $tmp/package/axe.min.js" | sha256sum -c --quiet
+    cp "$tmp/package/axe.min.js" "$axe_js"
+    rm -rf "$tmp"
+fi
+export AXE_CORE="$axe_js"
 
 tansu_bin="${TANSU:-$HOME/.cargo/bin/tansu}"
 if [ ! -x "$tansu_bin" ] && command -v tansu >/dev/null 2>&1; then

@@ -446,6 +446,11 @@ pub struct EnvelopeList {
     /// Pass as `before` for the next page; absent at the end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_before: Option<u64>,
+    /// The stream's newest sequence when the page was read (in the same
+    /// read): subscribe to `/v1/stream` with it as `Last-Event-ID` to get
+    /// every change after this page, none twice.
+    #[serde(default)]
+    pub log_head: u64,
 }
 
 /// `POST /v1/envelopes/{source}/{envelope_id}/archived`.
@@ -467,4 +472,73 @@ pub struct DocumentMismatch {
     /// The `envelope.document_mismatch` event.
     pub event_id: String,
     pub envelope: EnvelopeView,
+}
+
+/// `GET /v1/overview` (and each message of `/v1/overview/stream`): what the
+/// status panel's overview shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Overview {
+    /// When it was taken (RFC 3339).
+    pub at: String,
+    /// The webhook outcomes, in the order of every sample's `counts`.
+    pub outcomes: Vec<String>,
+    /// Webhook requests by outcome since start (all sources), sampled every
+    /// second, oldest first: the last five minutes in `/v1/overview` and in
+    /// a stream's first message, the samples since the previous message after.
+    pub samples: Vec<OverviewSample>,
+    /// Absent when Kafka is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<OverviewKafka>,
+    pub endpoints: Vec<OverviewEndpoint>,
+    /// Envelopes by state; absent when envelope tracking is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelopes: Option<BTreeMap<String, u64>>,
+    /// Quarantined events waiting for a decision.
+    pub quarantined: u64,
+}
+
+/// Cumulative webhook counts at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverviewSample {
+    /// Milliseconds since the epoch.
+    pub t: i64,
+    pub counts: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverviewKafka {
+    pub connected: bool,
+    /// Messages in the outbox.
+    pub outbox: u64,
+    /// How long the oldest has waited (seconds).
+    pub oldest_seconds: f64,
+}
+
+/// An endpoint with its delivery lag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverviewEndpoint {
+    #[serde(flatten)]
+    pub endpoint: EndpointView,
+    /// How long its oldest waiting delivery has waited (seconds).
+    pub lag_seconds: f64,
+}
+
+/// `GET /v1/audit/verify`: an export's entries and whether it verifies with
+/// the gateway's public key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditVerified {
+    pub verified: bool,
+    /// The first broken link or checkpoint, when it does not verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// Links checked (entries and entries shown by digest).
+    pub links: u64,
+    /// Signed checkpoints checked.
+    pub checkpoints: u64,
+    /// Whether signatures were checked.
+    pub signed: bool,
+    /// Entries after the last checkpoint (chain checked, not signed yet).
+    pub unsigned_tail: u64,
+    /// The entries the filter selects, as exported.
+    pub entries: Vec<Value>,
 }

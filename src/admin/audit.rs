@@ -5,12 +5,15 @@
 //! bounded channel; a client that goes away stops the read.
 
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use bytes::Bytes;
+use serde_json::Value;
 
 use super::Shared;
+use super::api::AuditVerified;
 use super::query::param;
 use super::response::{self, AdminError};
 use crate::store::AuditFilter;
@@ -89,4 +92,76 @@ impl Drop for Chunks {
     fn drop(&mut self) {
         let _ = self.flush();
     }
+}
+
+/// `GET /v1/audit/verify?envelope=SOURCE/ID&since=&until=`: the export of
+/// that filter, verified here with the gateway's own public key, and its
+/// entries (the status panel's "verify"). At most
+/// `server.admin_max_response_bytes` of export (413 beyond: export it and
+/// run `countersign audit verify` instead).
+pub async fn verify(
+    State(admin): Shared,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AdminError> {
+    if !admin.store.auditing() {
+        return Err(AdminError::Conflict(
+            "the audit log is off (audit.enabled = false)",
+        ));
+    }
+    let q = query.as_deref();
+    let filter = AuditFilter::parse(
+        param(q, "envelope").as_deref(),
+        param(q, "since").as_deref(),
+        param(q, "until").as_deref(),
+    )
+    .map_err(AdminError::BadRequest)?;
+    let max = admin.max_response_bytes;
+    // (lines, their bytes); the bytes pass `max` only when it was too long.
+    let lines = Arc::new(Mutex::new((Vec::<String>::new(), 0usize)));
+    let sink = lines.clone();
+    let done = admin
+        .store
+        .audit_export(filter, move |line| {
+            let text = serde_json::to_string(line)?;
+            let mut l = sink.lock().unwrap_or_else(|p| p.into_inner());
+            l.1 += text.len() + 1;
+            if l.1 > max {
+                return Err(std::io::Error::other("over the response limit"));
+            }
+            l.0.push(text);
+            Ok(())
+        })
+        .await;
+    let (lines, bytes) = std::mem::take(&mut *lines.lock().unwrap_or_else(|p| p.into_inner()));
+    if bytes > max {
+        return Err(AdminError::TooLarge(max));
+    }
+    done?;
+    let entries = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "entry")
+        .collect();
+    let keys: Vec<_> = admin.audit_key.iter().copied().collect();
+    let verdict = crate::audit::export::verify_lines(lines.into_iter().map(Ok), &keys);
+    Ok(response::ok(match verdict {
+        Ok(r) => AuditVerified {
+            verified: true,
+            failure: None,
+            links: r.links,
+            checkpoints: r.checkpoints as u64,
+            signed: r.signed,
+            unsigned_tail: r.unsigned_tail,
+            entries,
+        },
+        Err(f) => AuditVerified {
+            verified: false,
+            failure: Some(f.to_string()),
+            links: 0,
+            checkpoints: 0,
+            signed: false,
+            unsigned_tail: 0,
+            entries,
+        },
+    }))
 }

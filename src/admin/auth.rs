@@ -1,5 +1,6 @@
 //! Who may use the admin API. With `server.admin_token` set, every route but
-//! the probes (`/healthz`, `/readyz`) and `/metrics` needs
+//! the probes (`/healthz`, `/readyz`), `/metrics` and the status panel's
+//! static page and assets (they hold no data) needs
 //! `Authorization: Bearer <token>` (compared in constant time), else 401.
 //! Every request's `Host` must be an IP address, `localhost` or one of
 //! `server.admin_hosts`, else 403: a web page whose name an attacker points
@@ -92,7 +93,7 @@ pub async fn guard(State(g): State<Arc<Guard>>, mut req: Request, next: Next) ->
         return AdminError::Forbidden("this host name is not served (server.admin_hosts)")
             .into_response();
     }
-    if !OPEN.contains(&req.uri().path()) {
+    if !OPEN.contains(&req.uri().path()) && !super::panel::is_static(req.uri().path()) {
         let auth = req
             .headers()
             .get(AUTHORIZATION)

@@ -7,6 +7,7 @@ use axum::response::Response;
 use super::api::{Disabled, Enabled, EndpointList, EndpointView, Purged};
 use super::response::{self, AdminError};
 use super::{Shared, blocking};
+use crate::sink::webhook::{Endpoint, EndpointStatus};
 use crate::store::Actor;
 use crate::time::format_ms;
 
@@ -16,39 +17,43 @@ pub async fn list(State(admin): Shared) -> Result<Response, AdminError> {
         let endpoints = admin
             .endpoints
             .iter()
-            .map(|(ep, status)| {
-                let snap = status
-                    .snapshot
-                    .lock()
-                    .map(|s| s.clone())
-                    .unwrap_or_default();
-                let state = match (&snap.disabled, snap.paused_until_ms) {
-                    (Some(_), _) => "disabled",
-                    (None, Some(_)) => "paused",
-                    (None, None) => snap.breaker,
-                };
-                EndpointView {
-                    id: ep.id.clone(),
-                    url: ep.display_url(),
-                    state: state.into(),
-                    breaker: snap.breaker.into(),
-                    disabled: snap.disabled.as_ref().map(|(at, why)| Disabled {
-                        at: format_ms(*at),
-                        reason: why.clone(),
-                    }),
-                    paused_until: snap.paused_until_ms.map(format_ms),
-                    in_flight: snap.in_flight,
-                    pending: admin.store.http_pending_count(&ep.id).ok(),
-                    dead_letters: admin.store.dead_letter_count(&ep.id).ok(),
-                    delivered: status.delivered.get(),
-                    failed_attempts: status.failed_attempts(),
-                    dead_lettered: status.dead_lettered.get(),
-                }
-            })
+            .map(|(ep, status)| view(&admin, ep, status))
             .collect();
         Ok(response::ok(EndpointList { endpoints }))
     })
     .await
+}
+
+/// One endpoint as the API shows it (store reads: call it off the async
+/// workers).
+pub fn view(admin: &super::Admin, ep: &Endpoint, status: &EndpointStatus) -> EndpointView {
+    let snap = status
+        .snapshot
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    let state = match (&snap.disabled, snap.paused_until_ms) {
+        (Some(_), _) => "disabled",
+        (None, Some(_)) => "paused",
+        (None, None) => snap.breaker,
+    };
+    EndpointView {
+        id: ep.id.clone(),
+        url: ep.display_url(),
+        state: state.into(),
+        breaker: snap.breaker.into(),
+        disabled: snap.disabled.as_ref().map(|(at, why)| Disabled {
+            at: format_ms(*at),
+            reason: why.clone(),
+        }),
+        paused_until: snap.paused_until_ms.map(format_ms),
+        in_flight: snap.in_flight,
+        pending: admin.store.http_pending_count(&ep.id).ok(),
+        dead_letters: admin.store.dead_letter_count(&ep.id).ok(),
+        delivered: status.delivered.get(),
+        failed_attempts: status.failed_attempts(),
+        dead_lettered: status.dead_lettered.get(),
+    }
 }
 
 /// `POST /v1/endpoints/{id}/enable`.

@@ -16,7 +16,7 @@ use super::{Shared, blocking};
 use crate::envelope::timers::{Offset, TimerKind};
 use crate::envelope::{Envelope, Registration};
 use crate::event::Kind;
-use crate::store::{Actor, EnvelopeOp, EnvelopeOutcome, LogEntry};
+use crate::store::{Actor, EnvelopeFilter, EnvelopeOp, EnvelopeOutcome, LogEntry};
 use crate::time::{format_ms, parse_rfc3339_ms};
 
 /// Most envelopes one list call returns.
@@ -217,17 +217,31 @@ pub async fn get(
     .await
 }
 
-/// `GET /v1/envelopes?state=&source=&limit=&before=`: newest first.
+/// `GET /v1/envelopes?state=&source=&reference=&q=&limit=&before=`: newest
+/// first. `reference` is exact; `q` is a case-insensitive part of the
+/// envelope id, the reference, or a signer's e-mail address or name. A page
+/// may hold fewer than `limit` (a bounded scan): go on while `next_before`
+/// is set.
 pub async fn list(State(admin): Shared, RawQuery(query): RawQuery) -> Result<Response, AdminError> {
     tracking(&admin)?;
     blocking(move || {
         let q = query.as_deref();
         let limit = limit(q, DEFAULT_LIST, MAX_LIST)?;
-        let state = query::state(q)?;
-        let source = param(q, "source");
+        let text = param(q, "q").filter(|t| !t.trim().is_empty());
+        if text.as_ref().is_some_and(|t| t.len() > MAX_REFERENCE) {
+            return Err(AdminError::BadRequest(format!(
+                "`q` must be at most {MAX_REFERENCE} bytes"
+            )));
+        }
+        let filter = EnvelopeFilter {
+            state: query::state(q)?,
+            source: param(q, "source"),
+            reference: param(q, "reference"),
+            text: text.map(|t| t.trim().to_owned()),
+        };
         let page = admin
             .store
-            .envelopes(state, source.as_deref(), limit, number(q, "before")?)?;
+            .envelopes(&filter, limit, number(q, "before")?)?;
         Ok(response::ok(EnvelopeList {
             envelopes: page
                 .envelopes
@@ -235,6 +249,7 @@ pub async fn list(State(admin): Shared, RawQuery(query): RawQuery) -> Result<Res
                 .map(|e| view(e, &[], Vec::new()))
                 .collect(),
             next_before: page.next_before,
+            log_head: page.log_head,
         }))
     })
     .await

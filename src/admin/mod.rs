@@ -1,5 +1,6 @@
-//! The admin listener, on axum: `/healthz`, `/readyz`, `/metrics`,
-//! `/v1/stats`, the events API ([`events`]), dead letters ([`deliveries`]),
+//! The admin listener, on axum: the status panel at `/` ([`panel`]),
+//! `/healthz`, `/readyz`, `/metrics`, `/v1/stats`, the live overview
+//! ([`overview`]), the events API ([`events`]), dead letters ([`deliveries`]),
 //! quarantined events ([`quarantine`]), endpoints ([`endpoints`]), envelopes ([`envelopes`]) and their live
 //! stream ([`stream`]: SSE and WebSocket), and audit exports ([`audit`]).
 //! Keep it on a private address: it can replay and discard deliveries.
@@ -16,6 +17,8 @@ mod deliveries;
 mod endpoints;
 pub(crate) mod envelopes;
 mod events;
+pub(crate) mod overview;
+mod panel;
 mod quarantine;
 pub(crate) mod query;
 pub mod response;
@@ -67,6 +70,10 @@ pub struct Admin {
     pub streams: stream::Streams,
     /// Routes a released quarantined event.
     pub router: crate::route::Router,
+    /// The public half of `audit.signing_key` (checks `/v1/audit/verify`).
+    pub audit_key: Option<ed25519_dalek::VerifyingKey>,
+    /// The overview's webhook samples (taken by [`overview::sample_until`]).
+    pub history: overview::History,
 }
 
 pub use auth::Guard;
@@ -76,11 +83,15 @@ type Shared = State<Arc<Admin>>;
 /// The admin API's routes, behind the [`Guard`].
 pub fn router(admin: Arc<Admin>) -> Router {
     let guard = Arc::new(admin.guard.clone());
-    Router::new()
+    let routes = Router::new()
+        .route("/", get(panel::page))
+        .route("/assets/{name}", get(panel::asset))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/stats", get(stats))
+        .route("/v1/overview", get(overview::get))
+        .route("/v1/overview/stream", get(overview::stream))
         .route("/v1/events", get(events::list))
         .route("/v1/events/{id}", get(events::get))
         .route("/v1/events/{id}/release", post(quarantine::release))
@@ -115,6 +126,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
             post(envelopes::deadline),
         )
         .route("/v1/audit", get(audit::export))
+        .route("/v1/audit/verify", get(audit::verify))
         .route("/v1/stream", get(stream::sse))
         .route("/v1/stream/ws", get(stream::ws))
         .route("/v1/endpoints", get(endpoints::list))
@@ -126,7 +138,8 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .fallback(async || AdminError::NotFound("not found"))
         .method_not_allowed_fallback(async || AdminError::MethodNotAllowed)
         .with_state(admin)
-        .layer(axum::middleware::from_fn_with_state(guard, auth::guard))
+        .layer(axum::middleware::from_fn_with_state(guard, auth::guard));
+    panel::headers(routes)
 }
 
 /// The listener's handler: `router` for one request.

@@ -189,3 +189,27 @@ pub fn text(content_type: &'static str, body: Vec<u8>) -> Response {
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
+
+/// 200 with an embedded asset of the status panel.
+pub fn asset(
+    content_type: &'static str,
+    etag: HeaderValue,
+    cache: &'static str,
+    body: bytes::Bytes,
+) -> Response {
+    let mut r = (StatusCode::OK, body).into_response();
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(http::header::ETAG, etag);
+    h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    r
+}
+
+/// 304: the client's copy of an asset is current.
+pub fn not_modified(etag: HeaderValue, cache: &'static str) -> Response {
+    let mut r = StatusCode::NOT_MODIFIED.into_response();
+    let h = r.headers_mut();
+    h.insert(http::header::ETAG, etag);
+    h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    r
+}

@@ -78,10 +78,10 @@ impl Streams {
 }
 
 /// Holds a subscriber slot; frees it when dropped.
-struct Slot(Arc<Admin>);
+pub(super) struct Slot(Arc<Admin>);
 
 impl Slot {
-    fn take(admin: &Arc<Admin>) -> Result<Slot, AdminError> {
+    pub(super) fn take(admin: &Arc<Admin>) -> Result<Slot, AdminError> {
         let s = &admin.streams;
         let taken = s
             .active

@@ -319,7 +319,10 @@ pub async fn run_with_clock(
         envelopes: cfg.envelopes.clone(),
         streams,
         router,
+        history: Default::default(),
+        audit_key: loaded.audit_key.as_ref().map(|k| k.verifying_key()),
     });
+    let sampler = tokio::spawn(admin::overview::sample_until(adm.clone(), stop.clone()));
     let admin_task = tokio::spawn(listener::serve(
         listeners.admin,
         conn_limits,
@@ -396,6 +399,7 @@ pub async fn run_with_clock(
     trigger.begin();
     let _ = public.await;
     let _ = sweeper.await;
+    let _ = sampler.await;
     if let Some(t) = timers {
         let _ = t.await;
     }

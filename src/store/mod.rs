@@ -26,8 +26,8 @@ pub use deliveries::{
     Attempt, DeadLetter, DeadLetterDetail, DeliveryState, Due, HttpDelivery, HttpOp, Next,
 };
 pub use envelopes::{
-    EnvelopeOp, EnvelopeOutcome, EnvelopePage, Facts, LateRoute, LogEntry, RouteFn, SignerEntry,
-    StreamMsg, Tracking,
+    EnvelopeFilter, EnvelopeOp, EnvelopeOutcome, EnvelopePage, Facts, LateRoute, LogEntry, RouteFn,
+    SignerEntry, StreamMsg, Tracking,
 };
 pub use events::{Claim, NewEvent, Record};
 pub use outbox::{Ack, KafkaDelivery, Pending};

@@ -110,6 +110,18 @@ impl Store {
         t.get(seq)?.map(|g| row(g.value())).transpose()
     }
 
+    /// How many quarantined events wait for a decision (a walk of the
+    /// table: quarantined events are the exceptions).
+    pub fn held_count(&self) -> Result<u64, StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let mut n = 0;
+        for entry in txn.open_table(QUARANTINE)?.iter()? {
+            let (_, v) = entry?;
+            n += u64::from(row(v.value())?.status == Status::Held);
+        }
+        Ok(n)
+    }
+
     /// Quarantined events, newest first, before sequence `before`, with
     /// `status` and from `source` when given; at most `limit`, and where the
     /// next page starts. Filters walk the table (quarantined events are few:

@@ -75,9 +75,10 @@ pub fn create_all(db: &Database) -> Result<(), StoreError> {
     txn.open_table(super::envelopes::ENVELOPES)?;
     txn.open_table(super::envelopes::ENVELOPE_LOG)?;
     txn.open_table(super::envelopes::TIMERS)?;
+    txn.open_table(super::envelopes::STATES)?;
     txn.open_table(QUARANTINE)?;
     txn.commit()?;
-    Ok(())
+    super::envelopes::count_states(db)
 }
 
 /// A row of [`EVENTS`], by name.

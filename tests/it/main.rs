@@ -13,6 +13,7 @@ mod envelopes;
 mod ingest;
 mod kafka;
 mod operations;
+mod panel;
 mod privacy;
 mod rules;
 mod style;

@@ -95,6 +95,10 @@ pub(in crate::store) struct Tables<'txn> {
     live: bool,
     /// Changing entries recorded in this transaction.
     pub changes: u64,
+    /// Changes to the envelopes-by-state counts in this transaction
+    /// (written by [`Tables::flush`]).
+    states: [i64; 5],
+    txn: &'txn WriteTransaction,
 }
 
 /// `json` (a serialized event object) with `"envelope": block` appended.
@@ -140,7 +144,27 @@ impl<'txn> Tables<'txn> {
             timers: txn.open_table(super::TIMERS)?,
             live,
             changes: 0,
+            states: [0; 5],
+            txn,
         })
+    }
+
+    /// Adds `by` to the count of envelopes in `state`.
+    fn count(&mut self, state: EnvelopeState, by: i64) {
+        self.states[super::state_code(state) as usize] += by;
+    }
+
+    /// Writes the envelopes-by-state changes (if any).
+    fn write_counts(&mut self) -> Result<(), StoreError> {
+        if self.states.iter().all(|d| *d == 0) {
+            return Ok(());
+        }
+        let mut table = self.txn.open_table(super::STATES)?;
+        for (code, d) in std::mem::take(&mut self.states).iter().enumerate() {
+            let now = table.get(code as u8)?.map_or(0, |v| v.value());
+            table.insert(code as u8, now.saturating_add_signed(*d))?;
+        }
+        Ok(())
     }
 
     /// The envelope, from the cache or the table; `None` if there is none.
@@ -249,7 +273,7 @@ impl<'txn> Tables<'txn> {
                 c.dirty = false;
             }
         }
-        Ok(())
+        self.write_counts()
     }
 
     /// Records a history entry under `seq` (changes always; others while
@@ -265,6 +289,13 @@ impl<'txn> Tables<'txn> {
     ) -> Result<(), StoreError> {
         if !row.changed && env.history.len() >= max_history {
             return Ok(());
+        }
+        if row.first {
+            self.count(EnvelopeState::Open, 1);
+        }
+        if row.from != row.to {
+            self.count(row.from, -1);
+            self.count(row.to, 1);
         }
         env.history.push(seq);
         self.log.insert(seq, row.encode().as_slice())?;
@@ -558,11 +589,13 @@ pub(in crate::store) fn sweep(
                 t.log.remove(*s)?;
             }
             t.drop_timers(env)?;
+            t.count(env.state, -1);
             let (src, id) = (env.source.as_str(), env.envelope_id.as_str());
             t.envelopes.remove((src, id))?;
             cache.map.remove(&key(src, id));
         }
     }
+    t.write_counts()?;
     Ok(crate::store::events::Swept {
         gone: victims.len(),
         resume,

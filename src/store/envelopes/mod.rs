@@ -8,7 +8,7 @@
 //! `envelope_entries_v1` (seq → one history entry, compact ([`row`]): the
 //! stream's messages, resumable by sequence; each envelope lists its entries'
 //! sequences, and its first entry, flagged, is the listing's and the sweep's
-//! index).
+//! index), `envelope_states_v1` (how many envelopes are in each state).
 //!
 //! Reads here: one envelope with its history, the listing, and the log after
 //! a sequence (a stream subscriber's resume).
@@ -37,6 +37,44 @@ pub(super) const ENVELOPES: TableDefinition<(&str, &str), &[u8]> =
 /// seq → one history entry ([`row::LogRow`]).
 pub(super) const ENVELOPE_LOG: TableDefinition<u64, &[u8]> =
     TableDefinition::new("envelope_entries_v1");
+
+/// How many envelopes are in each state: state code (its place in
+/// [`EnvelopeState::ALL`]) → count. Kept by the writer with every change
+/// (the overview's "envelopes by state" without a scan); counted once from
+/// `envelopes_v1` when a store from before it is opened.
+pub(super) const STATES: TableDefinition<u8, u64> = TableDefinition::new("envelope_states_v1");
+
+/// The code of `s` in [`STATES`].
+pub(super) fn state_code(s: EnvelopeState) -> u8 {
+    EnvelopeState::ALL
+        .iter()
+        .position(|x| *x == s)
+        .expect("every state is listed") as u8
+}
+
+/// Counts the envelopes by state into [`STATES`] if it is empty while
+/// envelopes exist (a store written before the counts were kept).
+pub(super) fn count_states(db: &redb::Database) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    {
+        let mut states = txn.open_table(STATES)?;
+        if states.first()?.is_none() {
+            let envelopes = txn.open_table(ENVELOPES)?;
+            let mut counts = [0u64; 5];
+            for row in envelopes.iter()? {
+                let (_, v) = row?;
+                counts[state_code(decode(v.value())?.state) as usize] += 1;
+            }
+            if counts.iter().any(|c| *c > 0) {
+                for (code, n) in counts.iter().enumerate() {
+                    states.insert(code as u8, *n)?;
+                }
+            }
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
 
 /// The timers' due-time index: (due ms, source, envelope id, kind code,
 /// slot) → () (see `timers`).
@@ -237,10 +275,49 @@ pub(super) fn decode(json: &[u8]) -> Result<Envelope, StoreError> {
     serde_json::from_slice(json).map_err(|e| StoreError::Db(format!("envelope record: {e}")))
 }
 
+/// Which envelopes a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct EnvelopeFilter {
+    pub state: Option<EnvelopeState>,
+    pub source: Option<String>,
+    /// The registration's `reference`, exactly.
+    pub reference: Option<String>,
+    /// Text search: a case-insensitive part of the envelope id, the
+    /// reference, or a signer's e-mail address or name.
+    pub text: Option<String>,
+}
+
+impl EnvelopeFilter {
+    /// Whether `env` is shown (the source is checked before reading it).
+    pub fn matches(&self, env: &Envelope) -> bool {
+        if self.state.is_some_and(|s| s != env.state)
+            || self.source.as_deref().is_some_and(|s| s != env.source)
+            || self
+                .reference
+                .as_deref()
+                .is_some_and(|r| env.reference() != Some(r))
+        {
+            return false;
+        }
+        let Some(text) = self.text.as_deref().map(str::to_lowercase) else {
+            return true;
+        };
+        let has = |v: &str| v.to_lowercase().contains(&text);
+        has(&env.envelope_id)
+            || env.reference().is_some_and(has)
+            || env
+                .signers
+                .iter()
+                .any(|s| s.email.as_deref().is_some_and(has) || s.name.as_deref().is_some_and(has))
+    }
+}
+
 /// A page of the envelope listing.
 #[derive(Debug, Clone)]
 pub struct EnvelopePage {
     pub envelopes: Vec<Envelope>,
+    /// The envelope log's newest sequence as of this read.
+    pub log_head: u64,
     /// Pass as `before` for the next page; `None` at the end.
     pub next_before: Option<u64>,
 }
@@ -295,19 +372,19 @@ impl Store {
     }
 
     /// Envelopes newest first (by creation), optionally only those created
-    /// before `before`, in `state` and from `source`. At most `limit`; a scan
-    /// stops after `limit × 200 + 10 000` history entries and says where to
-    /// go on.
+    /// before `before` and matching `filter`. At most `limit`; a scan stops
+    /// after `limit × 200 + 10 000` history entries and says where to go on
+    /// (so every call answers quickly, however rare the matches).
     pub fn envelopes(
         &self,
-        state: Option<EnvelopeState>,
-        source: Option<&str>,
+        filter: &EnvelopeFilter,
         limit: usize,
         before: Option<u64>,
     ) -> Result<EnvelopePage, StoreError> {
         let txn = self.inner.db.begin_read()?;
         let log = txn.open_table(ENVELOPE_LOG)?;
         let envelopes = txn.open_table(ENVELOPES)?;
+        let log_head = log.last()?.map_or(0, |(k, _)| k.value());
         let budget = limit.saturating_mul(200).saturating_add(10_000);
         let mut out = Vec::new();
         let mut next_before = None;
@@ -319,19 +396,20 @@ impl Store {
                 break;
             }
             let r = row::LogRow::decode(v.value())?;
-            if !r.first || source.is_some_and(|s| s != r.source) {
+            if !r.first || filter.source.as_deref().is_some_and(|s| s != r.source) {
                 continue;
             }
             let Some(e) = envelopes.get((r.source.as_str(), r.envelope_id.as_str()))? else {
                 continue;
             };
             let env = decode(e.value())?;
-            if state.is_none_or(|s| s == env.state) {
+            if filter.matches(&env) {
                 out.push(env);
             }
         }
         Ok(EnvelopePage {
             envelopes: out,
+            log_head,
             next_before,
         })
     }
@@ -388,6 +466,20 @@ impl Store {
     /// `envelopes.stream_buffer` behind gets `Lagged`.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<StreamMsg>> {
         self.inner.stream.subscribe()
+    }
+
+    /// How many envelopes are in each state, in [`EnvelopeState::ALL`]'s order.
+    pub fn envelope_states(&self) -> Result<[(EnvelopeState, u64); 5], StoreError> {
+        let txn = self.inner.db.begin_read()?;
+        let states = txn.open_table(STATES)?;
+        let mut out = EnvelopeState::ALL.map(|s| (s, 0));
+        for row in states.iter()? {
+            let (k, v) = row?;
+            if let Some(slot) = out.get_mut(k.value() as usize) {
+                slot.1 = v.value();
+            }
+        }
+        Ok(out)
     }
 
     /// Whether envelope tracking is on.

@@ -312,7 +312,7 @@ async fn envelopes_are_swept_after_their_retention() {
     assert!(s.envelope("ds", "env-1").unwrap().is_none());
     assert_eq!(s.envelope_log_head().unwrap(), 0, "history gone with it");
     assert!(
-        s.envelopes(None, None, 10, None)
+        s.envelopes(&Default::default(), 10, None)
             .unwrap()
             .envelopes
             .is_empty()
@@ -348,7 +348,7 @@ async fn envelopes_evicted_from_a_small_cache_keep_their_state() {
     s.close().await;
     drop(s);
     let s = open(dir.path());
-    let page = s.envelopes(None, None, 10, None).unwrap();
+    let page = s.envelopes(&Default::default(), 10, None).unwrap();
     assert_eq!(page.envelopes.len(), 5, "listed after a restart");
     s.close().await;
 }

@@ -1,0 +1,404 @@
+//! The panel's pages in a real browser against a real gateway: the overview
+//! counts move, an envelope's row changes live, a dead letter is replayed
+//! from the page, a wrong token is refused, and the live link survives a
+//! restart of the gateway.
+
+use std::net::TcpListener;
+
+use serde_json::json;
+
+use super::cdp::Browser;
+use super::check_page;
+use crate::common::receiver::{Receiver, Reply};
+use crate::common::*;
+use crate::envelopes::hooks::{TRACKING, docusign, hook, register};
+
+const TOKEN: &str = "adm-0123456789abcdef";
+/// The audit trail on, signed with a fixed test key.
+const AUDIT: &str = "[audit]\nenabled = true\nsigning_key = \"0707070707070707070707070707070707070707070707070707070707070707\"\n";
+
+fn now() -> i64 {
+    countersign::time::Clock::System.now_ms() / 1000
+}
+
+fn url(gw: &Gateway, route: &str) -> String {
+    format!("http://{}/{route}", gw.admin)
+}
+
+/// A loopback port free now (the gateway binds it again after a restart).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The number a tile of the overview shows.
+async fn tile(b: &Browser, id: &str) -> u64 {
+    let v = b
+        .wait(
+            &format!("document.querySelector('#{id} .value')?.textContent"),
+            id,
+        )
+        .await;
+    v.as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn the_overview_counts_move_and_an_envelope_row_changes_live() {
+    let gw = Gateway::start(&format!("{SOURCES}\n{TRACKING}\n{AUDIT}")).await;
+    let l = gw.loaded();
+    let b = Browser::launch().await;
+    b.open(&url(&gw, "")).await;
+    b.wait(
+        "document.querySelector('#link').dataset.state === 'up'",
+        "the live link",
+    )
+    .await;
+    let before = tile(&b, "total-accepted").await;
+    for i in 0..3 {
+        hook(gw.public, &sw_hook(&l, &format!("msg_panel_{i}"))).await;
+    }
+    b.wait(
+        &format!(
+            "Number(document.querySelector('#total-accepted .value').textContent) >= {}",
+            before + 3
+        ),
+        "the accepted count to move by 3",
+    )
+    .await;
+    check_page(&b, "overview").await;
+
+    let r = register(
+        gw.admin,
+        "docusign",
+        "env-live",
+        json!({"reference": "LEASE-7", "signers": [{"email": "a@example.com"}, {"email": "b@example.com"}],
+               "metadata": {"contract_value": 1200}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    b.open(&url(&gw, "#/envelopes")).await;
+    let row = "document.querySelector('#envelope-rows tr[data-source=\"docusign\"][data-envelope=\"env-live\"]')";
+    b.wait(
+        &format!("{row}?.dataset.state === 'open'"),
+        "the registered envelope's row",
+    )
+    .await;
+    b.wait(
+        "document.querySelector('#link').dataset.state === 'up'",
+        "the live link",
+    )
+    .await;
+    let t = now();
+    hook(
+        gw.public,
+        &docusign(&l, "envelope-sent", "env-live", None, t),
+    )
+    .await;
+    b.wait(
+        &format!("{row}.dataset.state === 'in_signing'"),
+        "in_signing",
+    )
+    .await;
+    let who = |n: &'static str, e: &'static str| Some((n, e));
+    hook(
+        gw.public,
+        &docusign(
+            &l,
+            "recipient-completed",
+            "env-live",
+            who("1", "a@example.com"),
+            t + 1,
+        ),
+    )
+    .await;
+    b.wait(
+        &format!("{row}.querySelector('.progress').textContent === '1/2 signed'"),
+        "1/2 signed",
+    )
+    .await;
+    // The last signature completes it, live, without a reload.
+    b.eval("window.__same_page = true").await;
+    hook(
+        gw.public,
+        &docusign(
+            &l,
+            "recipient-completed",
+            "env-live",
+            who("2", "b@example.com"),
+            t + 2,
+        ),
+    )
+    .await;
+    b.wait(
+        &format!("{row}.dataset.state === 'completed' && {row}.classList.contains('changed')"),
+        "the row to turn completed and be marked",
+    )
+    .await;
+    assert_eq!(b.eval("window.__same_page").await, true, "no reload");
+    check_page(&b, "envelopes").await;
+
+    // A filter change; the detail page with registration, timeline, deliveries.
+    b.open(&url(&gw, "#/envelopes?state=cancelled")).await;
+    b.wait(
+        "document.querySelector('#list-status')?.textContent === 'No envelopes match.'",
+        "an empty filter",
+    )
+    .await;
+    b.open(&url(&gw, "#/envelopes/docusign/env-live")).await;
+    b.wait(
+        "document.querySelector('#timeline tbody tr')",
+        "the timeline",
+    )
+    .await;
+    let text = b.text("main").await;
+    for want in [
+        "LEASE-7",
+        "contract_value",
+        "envelope.all_signed",
+        "a@example.com",
+        "2/2 signed",
+    ] {
+        assert!(
+            text.contains(want),
+            "{want} missing from the detail page: {text}"
+        );
+    }
+    b.wait(
+        "document.querySelector('#deliveries article')",
+        "the events' routing",
+    )
+    .await;
+    let verdict = b
+        .wait(
+            "document.querySelector('#audit-verdict')?.textContent",
+            "the audit verdict",
+        )
+        .await;
+    assert!(
+        verdict.as_str().unwrap().starts_with("Verified: "),
+        "{verdict}"
+    );
+    b.wait(
+        "document.querySelector('#audit table tbody tr')",
+        "the audit entries",
+    )
+    .await;
+    check_page(&b, "envelope").await;
+
+    // Search by reference and by event id.
+    b.fill("#search-q", "LEASE-7").await;
+    b.click("#search button").await;
+    b.wait(
+        "document.querySelector('#envelope-results tbody tr')",
+        "the reference found",
+    )
+    .await;
+    b.fill("#search-q", "msg_panel_1").await;
+    b.click("#search button").await;
+    b.wait(
+        "document.querySelector('#event-results tbody tr')",
+        "the event found",
+    )
+    .await;
+    check_page(&b, "search").await;
+
+    // Phone width.
+    b.viewport(390, 844, true).await;
+    b.open(&url(&gw, "#/envelopes")).await;
+    b.wait(row, "the list at phone width").await;
+    let overflow = b
+        .eval("document.documentElement.scrollWidth <= window.innerWidth")
+        .await;
+    assert_eq!(overflow, true, "the page is no wider than a phone");
+    check_page(&b, "envelopes-phone").await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_dead_letter_is_replayed_from_the_page() {
+    let rx = Receiver::start(countersign::time::Clock::System, |_, _| Reply::Status(500)).await;
+    let extra = format!(
+        r#"{SOURCES}
+[[endpoints]]
+id = "billing"
+url = "http://{}/hooks"
+secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+allow_private = true
+max_attempts = 1
+
+[[routes]]
+endpoints = ["billing"]
+"#,
+        rx.addr
+    );
+    let gw = Gateway::start(&extra).await;
+    let l = gw.loaded();
+    hook(gw.public, &sw_hook(&l, "msg_dead_1")).await;
+    hook(gw.public, &sw_hook(&l, "msg_dead_2")).await;
+    let b = Browser::launch().await;
+    b.open(&url(&gw, "#/dead-letters")).await;
+    b.wait(
+        "document.querySelectorAll('#dead-letter-table tbody tr[data-id]').length === 2",
+        "two dead letters",
+    )
+    .await;
+    // The attempt history, then a screenshot with it open.
+    b.click("#dead-letter-table tbody tr[data-id] .attempts-toggle")
+        .await;
+    b.wait(
+        "document.querySelector('.detail:not([hidden]) .attempts li')",
+        "the attempts",
+    )
+    .await;
+    check_page(&b, "dead-letters").await;
+
+    rx.set(|_, _| Reply::Status(200));
+    let id = b
+        .eval("document.querySelector('#dead-letter-table tbody tr[data-id]').dataset.id")
+        .await;
+    let id = id.as_str().unwrap().to_owned();
+    b.click(&format!("tr[data-id='{id}'] .replay")).await;
+    b.wait(
+        "document.querySelector('#confirm').open",
+        "the confirmation",
+    )
+    .await;
+    assert_eq!(rx.hits().len(), 2, "nothing is sent before it is confirmed");
+    b.click("#confirm-ok").await;
+    b.wait(
+        &format!("!document.querySelector(\"tr[data-id='{id}']\")"),
+        "the replayed row to go",
+    )
+    .await;
+    let hits = rx.wait_hits(3).await;
+    assert_eq!(hits.len(), 3);
+    assert!(b.text("#outcome").await.starts_with("Replayed"));
+
+    // Cancelling the confirmation changes nothing.
+    b.click("#replay-all").await;
+    b.wait(
+        "document.querySelector('#confirm').open",
+        "the confirmation",
+    )
+    .await;
+    b.click("#confirm-cancel").await;
+    rx.assert_stays_at(3).await;
+    assert_eq!(
+        b.eval("document.querySelectorAll('#dead-letter-table tbody tr[data-id]').length")
+            .await,
+        1
+    );
+    assert!(b.errors().is_empty(), "{:?}", b.errors());
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_refused_and_the_right_one_kept_for_the_tab() {
+    let gw = Gateway::start_with_server_keys(
+        &format!("{SOURCES}\n{TRACKING}"),
+        &format!("admin_token = \"{TOKEN}\"\n"),
+    )
+    .await;
+    let b = Browser::launch().await;
+    b.open(&url(&gw, "")).await;
+    b.wait(
+        "document.querySelector('#login #token')",
+        "the sign-in form",
+    )
+    .await;
+    check_page(&b, "sign-in").await;
+    b.fill("#token", "adm-wrong-wrong-wrong").await;
+    b.click("#login button").await;
+    b.wait("document.querySelector('#login-error')", "the refusal")
+        .await;
+    assert_eq!(b.text("#login-error").await, "The token was refused.");
+    assert!(b.eval("!document.querySelector('#totals')").await == true);
+
+    b.fill("#token", TOKEN).await;
+    b.click("#login button").await;
+    b.wait("document.querySelector('#total-accepted')", "the overview")
+        .await;
+    // Kept in this tab's session, never in a cookie.
+    assert_eq!(b.eval("document.cookie").await, "");
+    assert_eq!(
+        b.eval("sessionStorage.getItem('countersign.token')").await,
+        TOKEN
+    );
+    b.open(&url(&gw, "#/envelopes")).await;
+    b.wait(
+        "document.querySelector('#list-status')",
+        "the list with the kept token",
+    )
+    .await;
+    b.click("#logout").await;
+    b.wait("document.querySelector('#login #token')", "signed out")
+        .await;
+    assert_eq!(
+        b.eval("sessionStorage.getItem('countersign.token')").await,
+        json!(null)
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn the_page_says_reconnecting_and_resumes_after_the_stream_is_cut() {
+    let port = free_port();
+    let gw = Gateway::start_with(
+        |dir| {
+            config_text(dir, &format!("{SOURCES}\n{TRACKING}")).replace(
+                "admin_listen = \"127.0.0.1:0\"",
+                &format!("admin_listen = \"127.0.0.1:{port}\""),
+            )
+        },
+        countersign::time::Clock::System,
+    )
+    .await;
+    let l = gw.loaded();
+    let t = now();
+    hook(
+        gw.public,
+        &docusign(&l, "envelope-sent", "env-cut", None, t),
+    )
+    .await;
+    let b = Browser::launch().await;
+    b.open(&url(&gw, "#/envelopes")).await;
+    let row = "document.querySelector('#envelope-rows tr[data-source=\"docusign\"][data-envelope=\"env-cut\"]')";
+    b.wait(&format!("{row}?.dataset.state === 'in_signing'"), "the row")
+        .await;
+    b.wait(
+        "document.querySelector('#link').dataset.state === 'up'",
+        "the live link",
+    )
+    .await;
+
+    let stopped = gw.stop().await;
+    b.wait(
+        "document.querySelector('#link').textContent === 'reconnecting…'",
+        "reconnecting…",
+    )
+    .await;
+    let gw = stopped.start().await;
+    assert_eq!(gw.admin.port(), port);
+    // Committed while the page is still reconnecting: replayed on resume.
+    let public = gw.public;
+    hook(
+        public,
+        &docusign(&l, "envelope-voided", "env-cut", None, t + 1),
+    )
+    .await;
+    b.wait(
+        "document.querySelector('#link').dataset.state === 'up'",
+        "the link back",
+    )
+    .await;
+    b.wait(
+        &format!("{row}.dataset.state === 'cancelled'"),
+        "the change made during the cut",
+    )
+    .await;
+    assert!(b.errors().is_empty(), "{:?}", b.errors());
+    gw.stop().await;
+}
