@@ -46,7 +46,10 @@
 #        sending: memory with them pending, firing throughput after a restart
 #        across their due time; TIMERS_LOAD_RATE webhooks/s for 10 s while they
 #        fire, if set: timers.during.json; TIMERS_BATCH sets
-#        envelopes.timer_batch), `http-backlog` only the HTTP
+#        envelopes.timer_batch), `panel` only the status panel's (PANEL_N
+#        envelopes seeded at PANEL_SEED_RATE/s; the admin API's answers to
+#        the panel's pages; the live envelopes page in headless Chromium at
+#        each of PANEL_RATES new envelopes/s), `http-backlog` only the HTTP
 #        sink's: memory with a backlog on a dead endpoint, then deliveries/s
 #        draining it into a fast local receiver)
 # Env: ROUNDS (2), DURATION seconds per closed run (15), OPEN_DURATION (15),
@@ -400,6 +403,35 @@ EOF2
     stop_server
 }
 
+panel_bench() {
+    # The status panel (issue 18): PANEL_N envelopes sent out (one `sent`
+    # webhook each, open loop at PANEL_SEED_RATE/s), 1 000 of them registered
+    # with references from newest to oldest; then the admin API's answer
+    # times for the panel's pages (`loadtest panel`: panel.api.json). Then
+    # the envelopes page in headless Chromium while new envelopes arrive at
+    # each of PANEL_RATES webhooks/s (each makes 2 stream messages: sent and
+    # envelope.in_signing): does the live list keep up (`loadtest
+    # panel-live`: panel.live.<rate>.json)?
+    local n=${PANEL_N:-100000} rate=${PANEL_SEED_RATE:-5000}
+    WORK=$(mktemp -d)
+    PORT=$(free_port); ADMIN=$(free_port)
+    { gateway_config; printf '[envelopes]\nenabled = true\n'; "$LT" sources; } >"$WORK/countersign.toml"
+    "$CS" serve --config "$WORK/countersign.toml" 2>"$WORK/countersign.log" & SERVER_PID=$!; PIDS+=("$SERVER_PID")
+    wait_port "$PORT"
+    local secs; secs=$(python3 -c "print($n / $rate)")
+    "$LT" run --target "127.0.0.1:$PORT" --providers standard_webhooks --only-sent --rate "$rate" --connections 32 \
+        --duration "$secs" --out "$OUT/panel.seed.json" >/dev/null 2>"$OUT/panel.seed.progress"
+    "$LT" panel --admin "127.0.0.1:$ADMIN" --register 1000 --rounds "${PANEL_ROUNDS:-20}" --out "$OUT/panel.api.json" >/dev/null
+    for r in ${PANEL_RATES:-100 200 400}; do
+        "$LT" panel-live --admin "127.0.0.1:$ADMIN" --duration 20 --out "$OUT/panel.live.$r.json" >/dev/null & local live=$!
+        sleep 4
+        "$LT" run --target "127.0.0.1:$PORT" --providers standard_webhooks --only-sent --rate "$r" --connections 8 \
+            --duration 18 --out "$OUT/panel.load.$r.json" >/dev/null 2>&1
+        wait "$live"
+    done
+    stop_server
+}
+
 timers_bench() {
     # Durable timers at scale: TIMERS_N envelopes sent out (one `sent` webhook
     # each, open loop at TIMERS_RATE/s), every one with a reminder due
@@ -564,7 +596,7 @@ PY
 
 for round in $(seq 1 "$ROUNDS"); do
     for s in "${SCENARIOS[@]}"; do
-        [ "$s" = outage ] || [ "$s" = http-backlog ] || [ "$s" = stream ] || [ "$s" = timers ] && continue
+        [ "$s" = outage ] || [ "$s" = http-backlog ] || [ "$s" = stream ] || [ "$s" = timers ] || [ "$s" = panel ] && continue
         echo "== round $round: $s"
         run_scenario "$s" "$round"
     done
@@ -576,6 +608,8 @@ if [[ " ${SCENARIOS[*]} " == *" http-backlog "* ]]; then echo "== http backlog";
 if [[ " ${SCENARIOS[*]} " == *" stream "* ]]; then echo "== stream subscribers"; stream_bench; fi
 
 if [[ " ${SCENARIOS[*]} " == *" timers "* ]]; then echo "== envelope timers"; timers_bench; fi
+
+if [[ " ${SCENARIOS[*]} " == *" panel "* ]]; then echo "== status panel"; panel_bench; fi
 
 python3 "$ROOT/loadtest/summarize.py" "$OUT" | tee "$OUT/summary.md"
 if [ -f "$OUT/sweep.json" ]; then "$LT" chart --input "$OUT/sweep.json" --out "$OUT/latency.png"; fi

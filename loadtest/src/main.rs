@@ -3,9 +3,11 @@
 //! countersign is compared against. See `loadtest/README.md`.
 
 mod baseline;
+mod browser;
 mod chart;
 mod drive;
 mod fsync;
+mod panel;
 mod subscribe;
 mod webhooks;
 
@@ -89,6 +91,39 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Time the admin API's answers to the status panel's pages against a
+    /// gateway holding many envelopes (seed it first, e.g. `run --only-sent`).
+    /// Registers `--register` of them with references. Prints JSON.
+    Panel {
+        /// The gateway's admin address (loopback only).
+        #[arg(long)]
+        admin: SocketAddr,
+        /// `server.admin_token`, if set.
+        #[arg(long)]
+        token: Option<String>,
+        /// Envelopes to give a reference, spread from newest to oldest.
+        #[arg(long, default_value_t = 1000)]
+        register: usize,
+        /// Times each query is asked.
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Open the status panel's envelopes page in headless Chromium and read
+    /// its own counters after `--duration` seconds while something else sends
+    /// webhooks: does the live list keep up? Prints JSON.
+    PanelLive {
+        /// The gateway's admin address (loopback only; no admin token).
+        #[arg(long)]
+        admin: SocketAddr,
+        #[arg(long, default_value = "chromium")]
+        chromium: PathBuf,
+        #[arg(long, default_value_t = 20.0)]
+        duration: f64,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Print the `[[sources]]` countersign needs to accept the generated webhooks.
     Sources,
     /// Measure one append + `fdatasync` in a directory (the store's disk):
@@ -146,6 +181,49 @@ async fn main() -> anyhow::Result<()> {
             );
             let result =
                 subscribe::run(admin, subscribers, Duration::from_secs_f64(duration)).await?;
+            let json = serde_json::to_string_pretty(&result)?;
+            println!("{json}");
+            if let Some(p) = out {
+                std::fs::write(p, json)?;
+            }
+        }
+        Command::Panel {
+            admin,
+            token,
+            register,
+            rounds,
+            out,
+        } => {
+            anyhow::ensure!(
+                admin.ip().is_loopback(),
+                "benchmarks only target loopback addresses"
+            );
+            let result = panel::run(admin, token, register, rounds).await?;
+            let json = serde_json::to_string_pretty(&result)?;
+            println!("{json}");
+            if let Some(p) = out {
+                std::fs::write(p, json)?;
+            }
+        }
+        Command::PanelLive {
+            admin,
+            chromium,
+            duration,
+            out,
+        } => {
+            anyhow::ensure!(
+                admin.ip().is_loopback(),
+                "benchmarks only target loopback addresses"
+            );
+            let chromium = if chromium.components().count() == 1 {
+                std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                    .map(|d| d.join(&chromium))
+                    .find(|p| p.is_file())
+                    .unwrap_or(chromium)
+            } else {
+                chromium
+            };
+            let result = browser::run(admin, &chromium, Duration::from_secs_f64(duration)).await?;
             let json = serde_json::to_string_pretty(&result)?;
             println!("{json}");
             if let Some(p) = out {

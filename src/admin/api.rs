@@ -422,6 +422,10 @@ pub struct HistoryEntry {
     pub seq: u64,
     pub source: String,
     pub envelope_id: String,
+    /// The envelope's own sequence (its creation: its place in the
+    /// newest-first listing, the `sequence` of its view); absent when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope_seq: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
     /// The event's kind, or `registered` / `archive` for admin actions.

@@ -12,6 +12,8 @@ const main = document.getElementById('main');
 const link = document.getElementById('link');
 const STATES = ['open', 'in_signing', 'completed', 'archived', 'cancelled'];
 const PAGE = 50;
+// Rows the live list keeps at most.
+const MAX_ROWS = 500;
 const enc = encodeURIComponent;
 
 // What the current view must stop (its streams) before the next is shown.
@@ -225,7 +227,9 @@ function envelopeKey(source, id) {
 }
 
 function envelopeRow(e) {
-  const tr = h('tr', { 'data-source': e.source, 'data-envelope': e.envelope_id, 'data-state': e.state });
+  const tr = h('tr', {
+    'data-source': e.source, 'data-envelope': e.envelope_id, 'data-state': e.state, 'data-seq': e.sequence,
+  });
   drawRow(tr, e);
   return tr;
 }
@@ -321,37 +325,64 @@ async function envelopes(params) {
   more.addEventListener('click', () => load(next).catch(failed));
   const first = await load(params.get('before') || undefined);
 
-  // Live: every change after the page was read, batched into one repaint.
+  // Live: every change after the page was read, batched into one repaint
+  // per frame. Rows are kept in creation order (`data-seq`); a new envelope
+  // (or an older one entering the filter) is put in its place if it falls
+  // within the shown range; at most MAX_ROWS rows stay (the oldest go, and
+  // "Older envelopes" goes on from there).
   const queued = new Map();
   let scheduled = false;
+  const stats = liveStats();
+  const place = (tr, seq) => {
+    let at = null;
+    for (const row of tbody.children) {
+      if (Number(row.dataset.seq) < seq) {
+        at = row;
+        break;
+      }
+    }
+    tbody.insertBefore(tr, at);
+  };
+  const trim = () => {
+    while (tbody.children.length > MAX_ROWS) {
+      const last = tbody.lastElementChild;
+      rows.delete(envelopeKey(last.dataset.source, last.dataset.envelope));
+      last.remove();
+      next = Number(last.dataset.seq);
+      more.hidden = false;
+    }
+  };
   const flush = () => {
     scheduled = false;
     const batch = [...queued.values()];
     queued.clear();
+    const oldest = tbody.lastElementChild ? Number(tbody.lastElementChild.dataset.seq) : 0;
     for (const m of batch) {
       const key = envelopeKey(m.source, m.envelope_id);
       let tr = rows.get(key);
       if (!tr) {
-        if (params.get('before') || !matches(m, f)) continue;
-        tr = h('tr', { 'data-source': m.source, 'data-envelope': m.envelope_id });
+        const inRange = next === null || (m.envelope_seq || 0) > oldest;
+        if (params.get('before') || !matches(m, f) || !inRange) continue;
+        tr = h('tr', { 'data-source': m.source, 'data-envelope': m.envelope_id, 'data-seq': m.envelope_seq || 0 });
         rows.set(key, tr);
-        tbody.insertBefore(tr, tbody.firstChild);
         drawRow(tr, {
           source: m.source, envelope_id: m.envelope_id, reference: m.reference,
           state: m.to, progress: m.progress, created_at: m.at,
         });
+        place(tr, m.envelope_seq || 0);
       } else {
         tr.dataset.state = m.to;
         fill(tr.querySelector('.state'), badge(m.to));
-        const p = tr.querySelector('.progress');
-        fill(p, progress(m.progress));
+        fill(tr.querySelector('.progress'), progress(m.progress));
         if (m.reference && !tr.children[1].textContent) tr.children[1].textContent = m.reference;
       }
       tr.classList.remove('changed');
       void tr.offsetWidth; // restart the highlight
       tr.classList.add('changed');
     }
+    trim();
     counter.textContent = `${rows.size} shown`;
+    stats.painted(batch);
   };
   stream(withQuery('/v1/stream', { source: f.source, reference: f.reference }), {
     lastId: first.log_head,
@@ -363,13 +394,52 @@ async function envelopes(params) {
       }
       if (m.event !== 'message') return;
       const e = JSON.parse(m.data);
-      queued.set(envelopeKey(e.source, e.envelope_id), e);
+      e.receivedAt = performance.now();
+      const key = envelopeKey(e.source, e.envelope_id);
+      stats.received(queued.has(key));
+      queued.set(key, e);
       if (!scheduled) {
         scheduled = true;
         requestAnimationFrame(flush);
       }
     },
   });
+}
+
+/**
+ * The live list's own counters, on `window.countersignPanel` (what the
+ * benchmark reads): messages received, coalesced (a newer one of the same
+ * envelope came before the repaint) and painted, repaints, the largest
+ * batch, and each painted message's delay from its arrival and from the
+ * gateway's receipt of its webhook (ms, the last 10 000).
+ */
+function liveStats() {
+  const s = {
+    received: 0, coalesced: 0, painted: 0, repaints: 0, maxBatch: 0, arrivalToPaint: [], receiptToPaint: [],
+  };
+  window.countersignPanel = s;
+  const keep = (arr, v) => {
+    arr.push(v);
+    if (arr.length > 10000) arr.splice(0, arr.length - 10000);
+  };
+  return {
+    /** One message; `replaces`: it replaces a queued one of its envelope. */
+    received(replaces) {
+      s.received++;
+      if (replaces) s.coalesced++;
+    },
+    painted(batch) {
+      const now = performance.now();
+      const wall = Date.now();
+      s.repaints++;
+      s.maxBatch = Math.max(s.maxBatch, batch.length);
+      s.painted += batch.length;
+      for (const m of batch) {
+        keep(s.arrivalToPaint, now - m.receivedAt);
+        keep(s.receiptToPaint, wall - Date.parse(m.at));
+      }
+    },
+  };
 }
 
 // ---- one envelope ----

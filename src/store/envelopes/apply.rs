@@ -293,7 +293,8 @@ impl<'txn> Tables<'txn> {
         if row.first {
             self.count(EnvelopeState::Open, 1);
         }
-        if row.from != row.to {
+        // A derived event's entry repeats its cause's step: counted once.
+        if row.from != row.to && row.origin != Origin::Countersign {
             self.count(row.from, -1);
             self.count(row.to, 1);
         }

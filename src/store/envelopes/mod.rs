@@ -178,6 +178,10 @@ pub struct LogEntry {
     pub seq: u64,
     pub source: String,
     pub envelope_id: String,
+    /// The envelope's own sequence: that of its first entry, when it was
+    /// created (its place in the newest-first listing). 0 when unknown.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub envelope_seq: u64,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reference: Option<String>,
     /// The event's kind (`signer_completed`, `envelope.all_signed`…), or
@@ -196,6 +200,10 @@ pub struct LogEntry {
     /// Whether it changed anything (stream messages always do).
     pub changed: bool,
     pub progress: Progress,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A stream message: a changing history entry, with what subscribers filter on.

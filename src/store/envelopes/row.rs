@@ -226,6 +226,11 @@ impl LogRow {
             seq,
             source: self.source.clone(),
             envelope_id: self.envelope_id.clone(),
+            envelope_seq: match (env, self.first) {
+                (_, true) => seq,
+                (Some(e), false) => e.created_seq,
+                (None, false) => 0,
+            },
             reference: self.reference.clone(),
             kind: self.kind.clone(),
             event_id: self.event_id.clone(),

@@ -352,3 +352,111 @@ async fn envelopes_evicted_from_a_small_cache_keep_their_state() {
     assert_eq!(page.envelopes.len(), 5, "listed after a restart");
     s.close().await;
 }
+
+/// Envelopes by state, counted by reading every envelope.
+fn scanned(s: &Store) -> [(EnvelopeState, u64); 5] {
+    let mut out = EnvelopeState::ALL.map(|st| (st, 0));
+    for e in s
+        .envelopes(&Default::default(), 500, None)
+        .unwrap()
+        .envelopes
+    {
+        out[state_code(e.state) as usize].1 += 1;
+    }
+    out
+}
+
+#[tokio::test]
+async fn envelopes_by_state_are_counted_through_changes_sweeps_and_an_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let of = |env: &str, id: &str, kind: Kind, at: i64| {
+        let mut e = event(id, kind, None, at);
+        e.facts.as_mut().unwrap().envelope_id = env.into();
+        e
+    };
+    // Five sent (two in one batch with their completion), two completed,
+    // one voided, one late `viewed` that moves nothing, and one registered
+    // before any webhook (open).
+    let mut batch: Vec<NewEvent> = (0..5)
+        .map(|i| of(&format!("e{i}"), &format!("sent-{i}"), Kind::Sent, 1))
+        .collect();
+    batch.push(of("e0", "done-0", Kind::Completed, 2));
+    s.commit(batch).await.unwrap();
+    s.commit(vec![
+        of("e1", "done-1", Kind::Completed, 3),
+        of("e2", "void-2", Kind::Voided, 3),
+        of("e1", "late-1", Kind::Viewed, 4),
+    ])
+    .await
+    .unwrap();
+    s.envelope_op(register(2), None).await.unwrap();
+    let counts = s.envelope_states().unwrap();
+    assert_eq!(counts, scanned(&s));
+    assert_eq!(
+        counts.map(|(_, n)| n),
+        [1, 2, 2, 0, 1],
+        "open, in_signing, completed, archived, cancelled"
+    );
+
+    // A store from before the counts: counted when it is opened.
+    s.close().await;
+    drop(s);
+    {
+        let db = redb::Database::open(dir.path().join(crate::store::DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.delete_table(STATES).unwrap();
+        txn.commit().unwrap();
+    }
+    let s = open(dir.path());
+    assert_eq!(s.envelope_states().unwrap(), counts, "recounted on open");
+
+    // Swept envelopes leave the counts.
+    let now = Clock::System.now_ms();
+    while s.sweep(now + 2_000).await.unwrap() > 0 {}
+    assert_eq!(s.envelope_states().unwrap().map(|(_, n)| n), [0; 5]);
+    s.close().await;
+}
+
+#[tokio::test]
+async fn the_listing_filters_by_reference_and_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let of = |env: &str, id: &str| {
+        let mut e = event(id, Kind::Sent, Some(3), 1);
+        e.facts.as_mut().unwrap().envelope_id = env.into();
+        e
+    };
+    s.commit(vec![of("env-1", "a"), of("other-2", "b")])
+        .await
+        .unwrap();
+    // Registered after its first webhook: the reference still finds it.
+    s.envelope_op(register(1), None).await.unwrap();
+    let ids = |f: EnvelopeFilter| {
+        let page = s.envelopes(&f, 10, None).unwrap();
+        let mut ids: Vec<String> = page.envelopes.into_iter().map(|e| e.envelope_id).collect();
+        ids.sort();
+        ids
+    };
+    let f = |reference: Option<&str>, text: Option<&str>| EnvelopeFilter {
+        reference: reference.map(Into::into),
+        text: text.map(Into::into),
+        ..EnvelopeFilter::default()
+    };
+    assert_eq!(ids(f(Some("CRM-7"), None)), ["env-1"]);
+    assert!(
+        ids(f(Some("crm-7"), None)).is_empty(),
+        "a reference is exact"
+    );
+    assert_eq!(ids(f(None, Some("crm"))), ["env-1"], "text: the reference");
+    assert_eq!(ids(f(None, Some("OTHER"))), ["other-2"], "text: the id");
+    assert_eq!(
+        ids(f(None, Some("s3@EXAMPLE"))),
+        ["env-1", "other-2"],
+        "text: a signer's e-mail"
+    );
+    assert!(ids(f(None, Some("nobody"))).is_empty());
+    let head = s.envelopes(&Default::default(), 10, None).unwrap().log_head;
+    assert_eq!(head, s.envelope_log_head().unwrap());
+    s.close().await;
+}

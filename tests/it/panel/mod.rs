@@ -4,6 +4,7 @@
 //! and dark, desktop and phone width) and saved as a screenshot under
 //! `target/panel-screenshots/`.
 
+mod api;
 mod cdp;
 mod pages;
 

@@ -138,6 +138,19 @@ async fn the_overview_counts_move_and_an_envelope_row_changes_live() {
     )
     .await;
     assert_eq!(b.eval("window.__same_page").await, true, "no reload");
+    // A new envelope appears on top, in creation order.
+    hook(
+        gw.public,
+        &docusign(&l, "envelope-sent", "env-new", None, t + 3),
+    )
+    .await;
+    b.wait(
+        "document.querySelector('#envelope-rows tr:first-child')?.dataset.envelope === 'env-new'",
+        "the new envelope on top",
+    )
+    .await;
+    let painted = b.eval("window.countersignPanel.received === window.countersignPanel.painted + window.countersignPanel.coalesced").await;
+    assert_eq!(painted, true, "every message painted");
     check_page(&b, "envelopes").await;
 
     // A filter change; the detail page with registration, timeline, deliveries.
