@@ -110,3 +110,30 @@ if os.path.exists(backlog):
           f"{b['peak_rss_mib_while_waiting']} MiB); a fast local receiver then took {b['drained']} deliveries in "
           f"{b['drain_seconds']} s = {b['deliveries_per_s']:.0f} deliveries/s (gateway CPU {b['cpu_percent_drain']:.0f}%, "
           f"peak RSS {b['peak_rss_mib_after_drain']} MiB).")
+
+panel_api = os.path.join(out, "panel.api.json")
+if os.path.exists(panel_api):
+    p = json.load(open(panel_api))
+    print(f"\nStatus panel: the admin API with {p['envelopes']} envelopes stored ({p['registered']} registered with "
+          f"references, newest to oldest; walking the whole listing 500 a page took {p['walk_seconds']:.1f} s):\n")
+    print("| query | p50 ms | p99 ms | max ms | first answer | answers (ms) to the first match |")
+    print("|---|---|---|---|---|---|")
+    for q in p["queries"]:
+        l = q["latency_ms"]
+        m = q.get("to_first_match")
+        reach = "–" if not q["path"].startswith("/v1/envelopes?") else (
+            "no match" if m is None else f"{m[0]} ({m[1]:.0f} ms)")
+        print(f"| {q['name']} | {l['p50']:.1f} | {l['p99']:.1f} | {l['max']:.1f} | {q['first_answer']} | {reach} |")
+lives = sorted(glob.glob(os.path.join(out, "panel.live.*.json")),
+               key=lambda f: int(f.rsplit(".", 2)[-2]))
+if lives:
+    print("\nStatus panel: the live envelopes page in headless Chromium while new envelopes arrive:\n")
+    print("| webhooks/s | stream messages received/s | painted/s | coalesced | unpainted at the end | repaints/s | largest batch | arrival→paint p50/p99 ms | receipt→paint p50/p99 ms | browser CPU µs/message |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for f in lives:
+        r = json.load(open(f))
+        rate = f.rsplit(".", 2)[-2]
+        a, w = r["arrival_to_paint_ms"], r["receipt_to_paint_ms"]
+        print(f"| {rate} | {r['received_per_second']:.0f} | {r['painted_per_second']:.0f} | {r['coalesced']} | "
+              f"{r['unpainted']} | {r['repaints_per_second']:.0f} | {r['max_batch']} | {a['p50']:.1f} / {a['p99']:.1f} | "
+              f"{w['p50']:.1f} / {w['p99']:.1f} | {r['browser_cpu_us_per_message']:.0f} |")

@@ -76,9 +76,10 @@ pub fn create_all(db: &Database) -> Result<(), StoreError> {
     txn.open_table(super::envelopes::ENVELOPE_LOG)?;
     txn.open_table(super::envelopes::TIMERS)?;
     txn.open_table(super::envelopes::STATES)?;
+    txn.open_table(super::envelopes::REFERENCES)?;
     txn.open_table(QUARANTINE)?;
     txn.commit()?;
-    super::envelopes::count_states(db)
+    super::envelopes::build_indexes(db)
 }
 
 /// A row of [`EVENTS`], by name.

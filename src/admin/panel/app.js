@@ -13,7 +13,9 @@ const link = document.getElementById('link');
 const STATES = ['open', 'in_signing', 'completed', 'archived', 'cancelled'];
 const PAGE = 50;
 // Rows the live list keeps at most.
-const MAX_ROWS = 500;
+const MAX_ROWS = 200;
+// How long a changed row stays marked (ms).
+const MARKED_MS = 3000;
 const enc = encodeURIComponent;
 
 // What the current view must stop (its streams) before the next is shown.
@@ -299,7 +301,7 @@ async function envelopes(params) {
   const counter = h('p', { class: 'sub', id: 'list-status', role: 'status' });
   fill(main,
     h('h1', {}, 'Envelopes'), form,
-    h('div', { class: 'scroll' }, h('table', { id: 'envelopes' },
+    h('div', { class: 'scroll' }, h('table', { id: 'envelopes', class: 'fixed' },
       h('caption', {}, 'Envelopes, newest first; rows change live'),
       h('thead', {}, h('tr', {}, ['Envelope', 'Reference', 'Source', 'State', 'Signers', 'Age', 'Deadline']
         .map((t) => h('th', { scope: 'col' }, t)))),
@@ -347,6 +349,7 @@ async function envelopes(params) {
     while (tbody.children.length > MAX_ROWS) {
       const last = tbody.lastElementChild;
       rows.delete(envelopeKey(last.dataset.source, last.dataset.envelope));
+      marked.delete(last);
       last.remove();
       next = Number(last.dataset.seq);
       more.hidden = false;
@@ -376,14 +379,27 @@ async function envelopes(params) {
         fill(tr.querySelector('.progress'), progress(m.progress));
         if (m.reference && !tr.children[1].textContent) tr.children[1].textContent = m.reference;
       }
-      tr.classList.remove('changed');
-      void tr.offsetWidth; // restart the highlight
+      // Marked for a while (no animation: a busy list would repaint all the
+      // time); one timer unmarks what is due.
       tr.classList.add('changed');
+      marked.set(tr, performance.now() + MARKED_MS);
     }
     trim();
     counter.textContent = `${rows.size} shown`;
-    stats.painted(batch);
+    // The changes are on screen once the next frame starts.
+    requestAnimationFrame(() => stats.painted(batch));
   };
+  const marked = new Map();
+  const unmark = setInterval(() => {
+    const now = performance.now();
+    for (const [tr, until] of marked) {
+      if (until <= now) {
+        tr.classList.remove('changed');
+        marked.delete(tr);
+      }
+    }
+  }, 500);
+  stops.push(() => clearInterval(unmark));
   stream(withQuery('/v1/stream', { source: f.source, reference: f.reference }), {
     lastId: first.log_head,
     onMessage(m) {

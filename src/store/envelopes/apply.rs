@@ -413,13 +413,27 @@ impl<'txn> Tables<'txn> {
                 envelope_id,
                 registration,
             } => {
-                if let Some(env) = self.load(cache, source, envelope_id)?
-                    && env.registration.as_ref() == Some(registration)
-                {
-                    return Ok((done(env, &[]), Vec::new()));
-                }
+                let old = match self.load(cache, source, envelope_id)? {
+                    Some(env) if env.registration.as_ref() == Some(registration) => {
+                        return Ok((done(env, &[]), Vec::new()));
+                    }
+                    Some(env) => env.reference().map(str::to_owned),
+                    None => None,
+                };
                 let env =
                     self.load_or_create(cache, source, envelope_id, provider, || seq, now_ms)?;
+                if old.as_deref() != Some(registration.reference.as_str()) {
+                    let mut refs = self.txn.open_table(super::REFERENCES)?;
+                    if let Some(old) = old.as_deref() {
+                        refs.remove((old, source.as_str(), envelope_id.as_str()))?;
+                    }
+                    let k = (
+                        registration.reference.as_str(),
+                        source.as_str(),
+                        envelope_id.as_str(),
+                    );
+                    refs.insert(k, env.created_seq)?;
+                }
                 let step = env.register(registration.clone(), t.max_signers);
                 self.retime(env, t)?;
                 (env, step, "registered")
@@ -591,6 +605,10 @@ pub(in crate::store) fn sweep(
             }
             t.drop_timers(env)?;
             t.count(env.state, -1);
+            if let Some(r) = env.reference() {
+                let k = (r, env.source.as_str(), env.envelope_id.as_str());
+                t.txn.open_table(super::REFERENCES)?.remove(k)?;
+            }
             let (src, id) = (env.source.as_str(), env.envelope_id.as_str());
             t.envelopes.remove((src, id))?;
             cache.map.remove(&key(src, id));

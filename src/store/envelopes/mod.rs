@@ -8,7 +8,8 @@
 //! `envelope_entries_v1` (seq → one history entry, compact ([`row`]): the
 //! stream's messages, resumable by sequence; each envelope lists its entries'
 //! sequences, and its first entry, flagged, is the listing's and the sweep's
-//! index), `envelope_states_v1` (how many envelopes are in each state).
+//! index), `envelope_states_v1` (how many envelopes are in each state),
+//! `envelope_references_v1` (registered references → envelopes).
 //!
 //! Reads here: one envelope with its history, the listing, and the log after
 //! a sequence (a stream subscriber's resume).
@@ -52,25 +53,46 @@ pub(super) fn state_code(s: EnvelopeState) -> u8 {
         .expect("every state is listed") as u8
 }
 
-/// Counts the envelopes by state into [`STATES`] if it is empty while
-/// envelopes exist (a store written before the counts were kept).
-pub(super) fn count_states(db: &redb::Database) -> Result<(), StoreError> {
+/// Registered references: (reference, source, envelope id) → the
+/// envelope's sequence. The listing's `reference` filter reads it instead of
+/// scanning (a CRM id is looked up at any depth in one answer).
+pub(super) const REFERENCES: TableDefinition<(&str, &str, &str), u64> =
+    TableDefinition::new("envelope_references_v1");
+
+/// META key: the version of [`STATES`] and [`REFERENCES`] the store keeps.
+const INDEXES: &str = "envelope_indexes";
+const INDEXES_VERSION: u64 = 1;
+
+/// Builds [`STATES`] and [`REFERENCES`] from `envelopes_v1` once, for a store
+/// written before they were kept (one pass over the envelopes at start-up).
+pub(super) fn build_indexes(db: &redb::Database) -> Result<(), StoreError> {
     let txn = db.begin_write()?;
     {
+        let mut meta = txn.open_table(super::tables::META)?;
+        if meta.get(INDEXES)?.map(|v| v.value()) == Some(INDEXES_VERSION) {
+            return Ok(());
+        }
+        let envelopes = txn.open_table(ENVELOPES)?;
         let mut states = txn.open_table(STATES)?;
-        if states.first()?.is_none() {
-            let envelopes = txn.open_table(ENVELOPES)?;
-            let mut counts = [0u64; 5];
-            for row in envelopes.iter()? {
-                let (_, v) = row?;
-                counts[state_code(decode(v.value())?.state) as usize] += 1;
-            }
-            if counts.iter().any(|c| *c > 0) {
-                for (code, n) in counts.iter().enumerate() {
-                    states.insert(code as u8, *n)?;
-                }
+        let mut refs = txn.open_table(REFERENCES)?;
+        states.retain(|_, _| false)?;
+        refs.retain(|_, _| false)?;
+        let mut counts = [0u64; 5];
+        for row in envelopes.iter()? {
+            let (_, v) = row?;
+            let env = decode(v.value())?;
+            counts[state_code(env.state) as usize] += 1;
+            if let Some(r) = env.reference() {
+                refs.insert(
+                    (r, env.source.as_str(), env.envelope_id.as_str()),
+                    env.created_seq,
+                )?;
             }
         }
+        for (code, n) in counts.iter().enumerate() {
+            states.insert(code as u8, *n)?;
+        }
+        meta.insert(INDEXES, INDEXES_VERSION)?;
     }
     txn.commit()?;
     Ok(())
@@ -382,7 +404,8 @@ impl Store {
     /// Envelopes newest first (by creation), optionally only those created
     /// before `before` and matching `filter`. At most `limit`; a scan stops
     /// after `limit × 200 + 10 000` history entries and says where to go on
-    /// (so every call answers quickly, however rare the matches).
+    /// (so every call answers quickly, however rare the matches). With a
+    /// `reference`, the references index answers instead of a scan.
     pub fn envelopes(
         &self,
         filter: &EnvelopeFilter,
@@ -393,6 +416,35 @@ impl Store {
         let log = txn.open_table(ENVELOPE_LOG)?;
         let envelopes = txn.open_table(ENVELOPES)?;
         let log_head = log.last()?.map_or(0, |(k, _)| k.value());
+        if let Some(reference) = filter.reference.as_deref() {
+            // From the index: every envelope of the reference, in one answer.
+            let refs = txn.open_table(REFERENCES)?;
+            let mut found = Vec::new();
+            for row in refs.range((reference, "", "")..)? {
+                let (k, seq) = row?;
+                let (r, src, id) = k.value();
+                if r != reference {
+                    break;
+                }
+                if before.is_some_and(|b| seq.value() >= b) {
+                    continue;
+                }
+                if let Some(e) = envelopes.get((src, id))? {
+                    let env = decode(e.value())?;
+                    if filter.matches(&env) {
+                        found.push(env);
+                    }
+                }
+            }
+            found.sort_by_key(|e| std::cmp::Reverse(e.created_seq));
+            let next_before = (found.len() > limit).then(|| found[limit - 1].created_seq);
+            found.truncate(limit);
+            return Ok(EnvelopePage {
+                envelopes: found,
+                log_head,
+                next_before,
+            });
+        }
         let budget = limit.saturating_mul(200).saturating_add(10_000);
         let mut out = Vec::new();
         let mut next_before = None;

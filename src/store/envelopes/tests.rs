@@ -406,15 +406,38 @@ async fn envelopes_by_state_are_counted_through_changes_sweeps_and_an_upgrade() 
         let db = redb::Database::open(dir.path().join(crate::store::DB_FILE)).unwrap();
         let txn = db.begin_write().unwrap();
         txn.delete_table(STATES).unwrap();
+        txn.delete_table(REFERENCES).unwrap();
+        txn.open_table(crate::store::tables::META)
+            .unwrap()
+            .remove(INDEXES)
+            .unwrap();
         txn.commit().unwrap();
     }
     let s = open(dir.path());
     assert_eq!(s.envelope_states().unwrap(), counts, "recounted on open");
+    let by_ref = EnvelopeFilter {
+        reference: Some("CRM-7".into()),
+        ..EnvelopeFilter::default()
+    };
+    assert_eq!(
+        s.envelopes(&by_ref, 10, None).unwrap().envelopes.len(),
+        1,
+        "references indexed on open"
+    );
 
     // Swept envelopes leave the counts.
     let now = Clock::System.now_ms();
     while s.sweep(now + 2_000).await.unwrap() > 0 {}
     assert_eq!(s.envelope_states().unwrap().map(|(_, n)| n), [0; 5]);
+    assert!(s.envelopes(&by_ref, 10, None).unwrap().envelopes.is_empty());
+    let txn = s.inner.db.begin_read().unwrap();
+    let refs = txn.open_table(REFERENCES).unwrap();
+    assert!(
+        redb::ReadableTableMetadata::is_empty(&refs).unwrap(),
+        "swept from the index"
+    );
+    drop(refs);
+    drop(txn);
     s.close().await;
 }
 
@@ -456,6 +479,29 @@ async fn the_listing_filters_by_reference_and_text() {
         "text: a signer's e-mail"
     );
     assert!(ids(f(None, Some("nobody"))).is_empty());
+    // A new reference replaces the old one in the index.
+    let EnvelopeOp::Register {
+        source,
+        provider,
+        envelope_id,
+        mut registration,
+    } = register(1)
+    else {
+        unreachable!()
+    };
+    registration.reference = "CRM-8".into();
+    let op = EnvelopeOp::Register {
+        source,
+        provider,
+        envelope_id,
+        registration,
+    };
+    s.envelope_op(op, None).await.unwrap();
+    assert!(
+        ids(f(Some("CRM-7"), None)).is_empty(),
+        "the old reference is gone"
+    );
+    assert_eq!(ids(f(Some("CRM-8"), None)), ["env-1"]);
     let head = s.envelopes(&Default::default(), 10, None).unwrap().log_head;
     assert_eq!(head, s.envelope_log_head().unwrap());
     s.close().await;
