@@ -324,8 +324,21 @@ async function envelopes(params) {
     counter.textContent = rows.size ? `${rows.size} shown` : 'No envelopes match.';
     return page;
   };
-  more.addEventListener('click', () => load(next).catch(failed));
-  const first = await load(params.get('before') || undefined);
+  // A filter whose matches are sparse gets bounded answers (possibly empty):
+  // go on by itself for a moment, so a rare match shows without clicks.
+  const fillPage = async (before) => {
+    const started = performance.now();
+    let page = await load(before);
+    const head = page.log_head;
+    while (rows.size < PAGE && next !== null && performance.now() - started < 2000) {
+      counter.textContent = rows.size ? `${rows.size} shown; searching older envelopes…` : 'Searching older envelopes…';
+      page = await load(next);
+    }
+    if (!rows.size) counter.textContent = next === null ? 'No envelopes match.' : 'No match among the newest envelopes; search older ones below.';
+    return { ...page, log_head: head };
+  };
+  more.addEventListener('click', () => fillPage(next).catch(failed));
+  const first = await fillPage(params.get('before') || undefined);
 
   // Live: every change after the page was read, batched into one repaint
   // per frame. Rows are kept in creation order (`data-seq`); a new envelope
