@@ -7,7 +7,8 @@
 //!
 //! The samples are cumulative counters: the page charts their differences
 //! (webhooks per second), so a missed message loses no count. The store parts
-//! are read once per second per subscriber; a stream takes one of the
+//! are read once per second by the sampler while anyone streams, and shared
+//! by every subscriber; a stream takes one of the
 //! `envelopes.stream_max_subscribers` slots.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -18,6 +19,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::response::Response;
 use bytes::Bytes;
+use tokio::sync::watch;
 
 use super::api::{Overview, OverviewEndpoint, OverviewKafka, OverviewSample};
 use super::response::{self, AdminError};
@@ -31,10 +33,22 @@ pub const INTERVAL: Duration = Duration::from_secs(1);
 /// Samples kept: five minutes.
 pub const KEPT: usize = 300;
 
-/// The last [`KEPT`] samples of the webhook counters.
-#[derive(Default)]
+/// The last [`KEPT`] samples of the webhook counters, and the latest
+/// snapshot of the rest for the streams.
 pub struct History {
     samples: Mutex<VecDeque<OverviewSample>>,
+    /// The overview without samples, taken each second while a stream
+    /// listens.
+    latest: watch::Sender<Option<Arc<Overview>>>,
+}
+
+impl Default for History {
+    fn default() -> History {
+        History {
+            samples: Mutex::default(),
+            latest: watch::Sender::new(None),
+        }
+    }
 }
 
 impl History {
@@ -75,6 +89,18 @@ pub async fn sample_until(admin: Arc<Admin>, mut shutdown: Shutdown) {
         }
         let s = sample(&admin.metrics, admin.clock.now_ms());
         admin.history.push(s);
+        if admin.history.latest.receiver_count() == 0 {
+            continue;
+        }
+        let a = admin.clone();
+        match blocking(move || snapshot(&a, i64::MAX)).await {
+            Ok(mut o) => {
+                o.samples.clear();
+                admin.history.latest.send_replace(Some(Arc::new(o)));
+            }
+            // Said on the streams by the next good one; the cause to the log.
+            Err(e) => tracing::warn!(error = %e, "overview snapshot failed"),
+        }
     }
 }
 
@@ -133,36 +159,36 @@ pub async fn get(State(admin): Shared) -> Result<Response, AdminError> {
 }
 
 /// `GET /v1/overview/stream`: a snapshot now (with the last five minutes of
-/// samples), then one every second with the samples since the last; ends
-/// when shutdown begins.
+/// samples), then the sampler's each second with the samples since the last;
+/// ends when shutdown begins.
 pub async fn stream(State(admin): Shared) -> Result<Response, AdminError> {
     let slot = super::stream::Slot::take(&admin)?;
+    let a = admin.clone();
+    let first = blocking(move || snapshot(&a, i64::MIN)).await?;
+    let rx = admin.history.latest.subscribe();
     let shutdown = admin.streams.shutdown.clone();
-    let state = (admin, slot, shutdown, i64::MIN, true);
+    let after = first.samples.last().map_or(i64::MIN, |s| s.t);
+    let state = (admin, slot, rx, shutdown, after, Some(first));
     let body = futures_util::stream::unfold(Some(state), |state| async move {
-        let (admin, slot, mut shutdown, after, first) = state?;
-        if !first {
-            tokio::select! {
-                _ = tokio::time::sleep(INTERVAL) => {}
-                _ = shutdown.begun() => return None,
-            }
-        }
-        let a = admin.clone();
-        let snap = blocking(move || snapshot(&a, after)).await;
-        let (chunk, after) = match snap {
-            Ok(o) => {
-                let last = o.samples.last().map_or(after, |s| s.t);
-                let json = serde_json::to_string(&o).expect("overviews serialize");
-                (format!("event: overview\ndata: {json}\n\n"), last)
-            }
-            // Say so and go on: the next second may read the store again.
-            Err(e) => {
-                tracing::warn!(error = %e, "overview snapshot failed");
-                (": store unavailable\n\n".to_owned(), after)
+        let (admin, slot, mut rx, mut shutdown, after, first) = state?;
+        let o = match first {
+            Some(o) => o,
+            None => {
+                tokio::select! {
+                    changed = rx.changed() => changed.ok()?,
+                    _ = shutdown.begun() => return None,
+                }
+                let base = rx.borrow_and_update().clone()?;
+                let mut o = Overview::clone(&base);
+                o.samples = admin.history.since(after);
+                o
             }
         };
-        let next = Some((admin, slot, shutdown, after, false));
-        Some((Ok::<_, Infallible>(Bytes::from(chunk)), next))
+        let after = o.samples.last().map_or(after, |s| s.t);
+        let json = serde_json::to_string(&o).expect("overviews serialize");
+        let chunk = Bytes::from(format!("event: overview\ndata: {json}\n\n"));
+        let next = Some((admin, slot, rx, shutdown, after, None));
+        Some((Ok::<_, Infallible>(chunk), next))
     });
     Ok(response::event_stream(axum::body::Body::from_stream(body)))
 }
