@@ -307,6 +307,37 @@ endpoints = ["billing"]
             .await,
         1
     );
+
+    // A 410 Gone disables the endpoint; the page re-enables it, and the
+    // delivery that met the 410 goes out.
+    rx.set(|_, earlier| {
+        if earlier.len() == 3 {
+            Reply::Status(410)
+        } else {
+            Reply::Status(200)
+        }
+    });
+    hook(gw.public, &sw_hook(&l, "msg_gone")).await;
+    rx.wait_hits(4).await;
+    b.open(&url(&gw, "#/dead-letters?endpoint=billing")).await;
+    b.wait("document.querySelector('#enable')", "the re-enable button")
+        .await;
+    assert!(b.text("main").await.contains("Disabled since"));
+    b.click("#enable").await;
+    b.wait(
+        "document.querySelector('#confirm').open",
+        "the confirmation",
+    )
+    .await;
+    b.click("#confirm-ok").await;
+    b.wait(
+        "document.querySelector('#outcome')?.textContent === 'billing is enabled again.'",
+        "enabled",
+    )
+    .await;
+    assert!(b.eval("!document.querySelector('#enable')").await == true);
+    let hits = rx.wait_hits(5).await;
+    assert_eq!(hits[4].header("webhook-id"), hits[3].header("webhook-id"));
     assert!(b.errors().is_empty(), "{:?}", b.errors());
     gw.stop().await;
 }
