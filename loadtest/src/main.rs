@@ -161,6 +161,25 @@ enum Command {
     },
 }
 
+/// Prints a result as JSON and writes it to `out` if given.
+fn emit<T: serde::Serialize>(result: &T, out: Option<PathBuf>) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(result)?;
+    println!("{json}");
+    if let Some(p) = out {
+        std::fs::write(p, json)?;
+    }
+    Ok(())
+}
+
+/// Benchmarks only target loopback addresses.
+fn loopback(addr: SocketAddr) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        addr.ip().is_loopback(),
+        "benchmarks only target loopback addresses"
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
@@ -175,17 +194,10 @@ async fn main() -> anyhow::Result<()> {
             duration,
             out,
         } => {
-            anyhow::ensure!(
-                admin.ip().is_loopback(),
-                "benchmarks only target loopback addresses"
-            );
+            loopback(admin)?;
             let result =
                 subscribe::run(admin, subscribers, Duration::from_secs_f64(duration)).await?;
-            let json = serde_json::to_string_pretty(&result)?;
-            println!("{json}");
-            if let Some(p) = out {
-                std::fs::write(p, json)?;
-            }
+            emit(&result, out)?;
         }
         Command::Panel {
             admin,
@@ -194,16 +206,9 @@ async fn main() -> anyhow::Result<()> {
             rounds,
             out,
         } => {
-            anyhow::ensure!(
-                admin.ip().is_loopback(),
-                "benchmarks only target loopback addresses"
-            );
+            loopback(admin)?;
             let result = panel::run(admin, token, register, rounds).await?;
-            let json = serde_json::to_string_pretty(&result)?;
-            println!("{json}");
-            if let Some(p) = out {
-                std::fs::write(p, json)?;
-            }
+            emit(&result, out)?;
         }
         Command::PanelLive {
             admin,
@@ -211,10 +216,7 @@ async fn main() -> anyhow::Result<()> {
             duration,
             out,
         } => {
-            anyhow::ensure!(
-                admin.ip().is_loopback(),
-                "benchmarks only target loopback addresses"
-            );
+            loopback(admin)?;
             let chromium = if chromium.components().count() == 1 {
                 std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
                     .map(|d| d.join(&chromium))
@@ -224,11 +226,7 @@ async fn main() -> anyhow::Result<()> {
                 chromium
             };
             let result = browser::run(admin, &chromium, Duration::from_secs_f64(duration)).await?;
-            let json = serde_json::to_string_pretty(&result)?;
-            println!("{json}");
-            if let Some(p) = out {
-                std::fs::write(p, json)?;
-            }
+            emit(&result, out)?;
         }
         Command::Chart { input, out, font } => {
             let text = std::fs::read_to_string(&input)
@@ -266,10 +264,7 @@ async fn main() -> anyhow::Result<()> {
             threads,
             out,
         } => {
-            anyhow::ensure!(
-                target.ip().is_loopback(),
-                "benchmarks only target loopback addresses"
-            );
+            loopback(target)?;
             let run_id = format!(
                 "{:x}",
                 std::time::SystemTime::now()
@@ -300,11 +295,7 @@ async fn main() -> anyhow::Result<()> {
                     threads,
                 )
             })?;
-            let json = serde_json::to_string_pretty(&result)?;
-            println!("{json}");
-            if let Some(p) = out {
-                std::fs::write(p, json)?;
-            }
+            emit(&result, out)?;
         }
     }
     Ok(())

@@ -23,22 +23,27 @@ const CHUNKS: usize = 16;
 /// Bytes gathered into one chunk of the response.
 const CHUNK_BYTES: usize = 64 * 1024;
 
-pub async fn export(
-    State(admin): Shared,
-    RawQuery(query): RawQuery,
-) -> Result<Response, AdminError> {
+/// The export filter of `envelope=`, `since=` and `until=`; 409 when the
+/// audit log is off.
+fn filter(admin: &super::Admin, q: Option<&str>) -> Result<AuditFilter, AdminError> {
     if !admin.store.auditing() {
         return Err(AdminError::Conflict(
             "the audit log is off (audit.enabled = false)",
         ));
     }
-    let q = query.as_deref();
-    let filter = AuditFilter::parse(
+    AuditFilter::parse(
         param(q, "envelope").as_deref(),
         param(q, "since").as_deref(),
         param(q, "until").as_deref(),
     )
-    .map_err(AdminError::BadRequest)?;
+    .map_err(AdminError::BadRequest)
+}
+
+pub async fn export(
+    State(admin): Shared,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AdminError> {
+    let filter = filter(&admin, query.as_deref())?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS);
     let store = admin.store.clone();
     tokio::spawn(async move {
@@ -103,18 +108,7 @@ pub async fn verify(
     State(admin): Shared,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AdminError> {
-    if !admin.store.auditing() {
-        return Err(AdminError::Conflict(
-            "the audit log is off (audit.enabled = false)",
-        ));
-    }
-    let q = query.as_deref();
-    let filter = AuditFilter::parse(
-        param(q, "envelope").as_deref(),
-        param(q, "since").as_deref(),
-        param(q, "until").as_deref(),
-    )
-    .map_err(AdminError::BadRequest)?;
+    let filter = filter(&admin, query.as_deref())?;
     let max = admin.max_response_bytes;
     // (lines, their bytes); the bytes pass `max` only when it was too long.
     let lines = Arc::new(Mutex::new((Vec::<String>::new(), 0usize)));

@@ -27,7 +27,8 @@ fn tansu() -> PathBuf {
     }
 }
 
-fn free_port() -> u16 {
+/// A loopback port free now (a broker, or a gateway restarted on it, binds it).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -8,6 +8,7 @@ use std::time::Duration;
 use countersign::admin::api::{AuditVerified, EnvelopeList, Overview};
 use serde_json::json;
 
+use super::billing;
 use crate::common::receiver::{Receiver, Reply};
 use crate::common::*;
 use crate::envelopes::hooks::{TRACKING, docusign, hook, register};
@@ -114,19 +115,8 @@ async fn the_page_is_open_cached_and_locked_down_while_the_api_needs_the_token()
 async fn the_overview_counts_outcomes_envelopes_endpoints_and_streams_every_second() {
     let rx = Receiver::start(countersign::time::Clock::System, |_, _| Reply::Status(503)).await;
     let extra = format!(
-        r#"{SOURCES}
-{TRACKING}
-[[endpoints]]
-id = "billing"
-url = "http://{}/hooks"
-secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
-allow_private = true
-retry_schedule = ["1h"]
-
-[[routes]]
-endpoints = ["billing"]
-"#,
-        rx.addr
+        "{SOURCES}\n{TRACKING}\n{}",
+        billing(&rx, r#"retry_schedule = ["1h"]"#)
     );
     let gw = Gateway::start(&extra).await;
     let l = gw.loaded();

@@ -12,6 +12,34 @@ use std::path::PathBuf;
 
 use cdp::Browser;
 
+/// Endpoint `billing` at the receiver, every event routed to it; `extra`
+/// adds keys to the endpoint.
+fn billing(rx: &crate::common::receiver::Receiver, extra: &str) -> String {
+    format!(
+        r#"
+[[endpoints]]
+id = "billing"
+url = "http://{}/hooks"
+secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+allow_private = true
+{extra}
+
+[[routes]]
+endpoints = ["billing"]
+"#,
+        rx.addr
+    )
+}
+
+/// Waits until the page's live link is up.
+async fn live(b: &Browser) {
+    b.wait(
+        "document.querySelector('#link').dataset.state === 'up'",
+        "the live link",
+    )
+    .await;
+}
+
 /// Where the screenshots go: `target/panel-screenshots/`.
 fn screenshots() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")

@@ -3,12 +3,11 @@
 //! from the page, a wrong token is refused, and the live link survives a
 //! restart of the gateway.
 
-use std::net::TcpListener;
-
 use serde_json::json;
 
 use super::cdp::Browser;
-use super::check_page;
+use super::{billing, check_page, live};
+use crate::common::kafka::free_port;
 use crate::common::receiver::{Receiver, Reply};
 use crate::common::*;
 use crate::envelopes::hooks::{TRACKING, docusign, hook, register};
@@ -23,15 +22,6 @@ fn now() -> i64 {
 
 fn url(gw: &Gateway, route: &str) -> String {
     format!("http://{}/{route}", gw.admin)
-}
-
-/// A loopback port free now (the gateway binds it again after a restart).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The number a tile of the overview shows.
@@ -51,11 +41,7 @@ async fn the_overview_counts_move_and_an_envelope_row_changes_live() {
     let l = gw.loaded();
     let b = Browser::launch().await;
     b.open(&url(&gw, "")).await;
-    b.wait(
-        "document.querySelector('#link').dataset.state === 'up'",
-        "the live link",
-    )
-    .await;
+    live(&b).await;
     let before = tile(&b, "total-accepted").await;
     for i in 0..3 {
         hook(gw.public, &sw_hook(&l, &format!("msg_panel_{i}"))).await;
@@ -86,11 +72,7 @@ async fn the_overview_counts_move_and_an_envelope_row_changes_live() {
         "the registered envelope's row",
     )
     .await;
-    b.wait(
-        "document.querySelector('#link').dataset.state === 'up'",
-        "the live link",
-    )
-    .await;
+    live(&b).await;
     let t = now();
     hook(
         gw.public,
@@ -236,20 +218,7 @@ async fn the_overview_counts_move_and_an_envelope_row_changes_live() {
 #[tokio::test]
 async fn a_dead_letter_is_replayed_from_the_page() {
     let rx = Receiver::start(countersign::time::Clock::System, |_, _| Reply::Status(500)).await;
-    let extra = format!(
-        r#"{SOURCES}
-[[endpoints]]
-id = "billing"
-url = "http://{}/hooks"
-secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
-allow_private = true
-max_attempts = 1
-
-[[routes]]
-endpoints = ["billing"]
-"#,
-        rx.addr
-    );
+    let extra = format!("{SOURCES}\n{}", billing(&rx, "max_attempts = 1"));
     let gw = Gateway::start(&extra).await;
     let l = gw.loaded();
     hook(gw.public, &sw_hook(&l, "msg_dead_1")).await;
@@ -415,11 +384,7 @@ async fn the_page_says_reconnecting_and_resumes_after_the_stream_is_cut() {
     let row = "document.querySelector('#envelope-rows tr[data-source=\"docusign\"][data-envelope=\"env-cut\"]')";
     b.wait(&format!("{row}?.dataset.state === 'in_signing'"), "the row")
         .await;
-    b.wait(
-        "document.querySelector('#link').dataset.state === 'up'",
-        "the live link",
-    )
-    .await;
+    live(&b).await;
 
     let stopped = gw.stop().await;
     b.wait(
@@ -436,11 +401,7 @@ async fn the_page_says_reconnecting_and_resumes_after_the_stream_is_cut() {
         &docusign(&l, "envelope-voided", "env-cut", None, t + 1),
     )
     .await;
-    b.wait(
-        "document.querySelector('#link').dataset.state === 'up'",
-        "the link back",
-    )
-    .await;
+    live(&b).await;
     b.wait(
         &format!("{row}.dataset.state === 'cancelled'"),
         "the change made during the cut",
