@@ -236,6 +236,13 @@ impl Browser {
         }
     }
 
+    /// Waits (up to 20 s) until an element matches `selector`.
+    pub async fn present(&self, selector: &str, what: &str) {
+        let sel = serde_json::to_string(selector).unwrap();
+        self.wait(&format!("document.querySelector({sel})"), what)
+            .await;
+    }
+
     /// The text of the first element `selector` matches ('' if none).
     pub async fn text(&self, selector: &str) -> String {
         let sel = serde_json::to_string(selector).unwrap();
@@ -250,18 +257,16 @@ impl Browser {
 
     /// Clicks the first element `selector` matches (waiting for it).
     pub async fn click(&self, selector: &str) {
+        self.present(selector, selector).await;
         let sel = serde_json::to_string(selector).unwrap();
-        self.wait(&format!("document.querySelector({sel})"), selector)
-            .await;
         self.eval(&format!("document.querySelector({sel}).click()"))
             .await;
     }
 
     /// Types `text` into the input `selector` (focused, replacing its value).
     pub async fn fill(&self, selector: &str, text: &str) {
+        self.present(selector, selector).await;
         let sel = serde_json::to_string(selector).unwrap();
-        self.wait(&format!("document.querySelector({sel})"), selector)
-            .await;
         self.eval(&format!(
             "(() => {{ const e = document.querySelector({sel}); e.focus(); e.value = ''; }})()"
         ))

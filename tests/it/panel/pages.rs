@@ -146,11 +146,7 @@ async fn the_overview_counts_move_and_an_envelope_row_changes_live() {
     )
     .await;
     b.open(&url(&gw, "#/envelopes/docusign/env-live")).await;
-    b.wait(
-        "document.querySelector('#timeline tbody tr')",
-        "the timeline",
-    )
-    .await;
+    b.present("#timeline tbody tr", "the timeline").await;
     let text = b.text("main").await;
     for want in [
         "LEASE-7",
@@ -164,11 +160,8 @@ async fn the_overview_counts_move_and_an_envelope_row_changes_live() {
             "{want} missing from the detail page: {text}"
         );
     }
-    b.wait(
-        "document.querySelector('#deliveries article')",
-        "the events' routing",
-    )
-    .await;
+    b.present("#deliveries article", "the events' routing")
+        .await;
     let verdict = b
         .wait(
             "document.querySelector('#audit-verdict')?.textContent",
@@ -179,28 +172,19 @@ async fn the_overview_counts_move_and_an_envelope_row_changes_live() {
         verdict.as_str().unwrap().starts_with("Verified: "),
         "{verdict}"
     );
-    b.wait(
-        "document.querySelector('#audit table tbody tr')",
-        "the audit entries",
-    )
-    .await;
+    b.present("#audit table tbody tr", "the audit entries")
+        .await;
     check_page(&b, "envelope").await;
 
     // Search by reference and by event id.
     b.fill("#search-q", "LEASE-7").await;
     b.click("#search button").await;
-    b.wait(
-        "document.querySelector('#envelope-results tbody tr')",
-        "the reference found",
-    )
-    .await;
+    b.present("#envelope-results tbody tr", "the reference found")
+        .await;
     b.fill("#search-q", "msg_panel_1").await;
     b.click("#search button").await;
-    b.wait(
-        "document.querySelector('#event-results tbody tr')",
-        "the event found",
-    )
-    .await;
+    b.present("#event-results tbody tr", "the event found")
+        .await;
     check_page(&b, "search").await;
 
     // Phone width.
@@ -233,11 +217,8 @@ async fn a_dead_letter_is_replayed_from_the_page() {
     // The attempt history, then a screenshot with it open.
     b.click("#dead-letter-table tbody tr[data-id] .attempts-toggle")
         .await;
-    b.wait(
-        "document.querySelector('.detail:not([hidden]) .attempts li')",
-        "the attempts",
-    )
-    .await;
+    b.present(".detail:not([hidden]) .attempts li", "the attempts")
+        .await;
     check_page(&b, "dead-letters").await;
 
     rx.set(|_, _| Reply::Status(200));
@@ -289,8 +270,7 @@ async fn a_dead_letter_is_replayed_from_the_page() {
     hook(gw.public, &sw_hook(&l, "msg_gone")).await;
     rx.wait_hits(4).await;
     b.open(&url(&gw, "#/dead-letters?endpoint=billing")).await;
-    b.wait("document.querySelector('#enable')", "the re-enable button")
-        .await;
+    b.present("#enable", "the re-enable button").await;
     assert!(b.text("main").await.contains("Disabled since"));
     b.click("#enable").await;
     b.wait(
@@ -320,23 +300,17 @@ async fn a_wrong_token_is_refused_and_the_right_one_kept_for_the_tab() {
     .await;
     let b = Browser::launch().await;
     b.open(&url(&gw, "")).await;
-    b.wait(
-        "document.querySelector('#login #token')",
-        "the sign-in form",
-    )
-    .await;
+    b.present("#login #token", "the sign-in form").await;
     check_page(&b, "sign-in").await;
     b.fill("#token", "adm-wrong-wrong-wrong").await;
     b.click("#login button").await;
-    b.wait("document.querySelector('#login-error')", "the refusal")
-        .await;
+    b.present("#login-error", "the refusal").await;
     assert_eq!(b.text("#login-error").await, "The token was refused.");
     assert!(b.eval("!document.querySelector('#totals')").await == true);
 
     b.fill("#token", TOKEN).await;
     b.click("#login button").await;
-    b.wait("document.querySelector('#total-accepted')", "the overview")
-        .await;
+    b.present("#total-accepted", "the overview").await;
     // Kept in this tab's session, never in a cookie.
     assert_eq!(b.eval("document.cookie").await, "");
     assert_eq!(
@@ -344,14 +318,10 @@ async fn a_wrong_token_is_refused_and_the_right_one_kept_for_the_tab() {
         TOKEN
     );
     b.open(&url(&gw, "#/envelopes")).await;
-    b.wait(
-        "document.querySelector('#list-status')",
-        "the list with the kept token",
-    )
-    .await;
-    b.click("#logout").await;
-    b.wait("document.querySelector('#login #token')", "signed out")
+    b.present("#list-status", "the list with the kept token")
         .await;
+    b.click("#logout").await;
+    b.present("#login #token", "signed out").await;
     assert_eq!(
         b.eval("sessionStorage.getItem('countersign.token')").await,
         json!(null)
