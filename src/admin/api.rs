@@ -84,6 +84,11 @@ pub struct EventView {
     /// The `SignatureEvent` JSON as stored.
     pub event: Value,
     pub state: EventState,
+    /// The `[[routes]]` (by name, else `routes[i]`) the event matches under
+    /// the configuration running now (`GET /v1/events/{id}` only; where it
+    /// went when it was accepted is `state.kafka` and `state.http`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -14,7 +14,8 @@ pub const MAX_LIST: usize = 1000;
 const DEFAULT_LIST: usize = 50;
 
 /// `GET /v1/events/{id}[?source=ID]`: 404 when unknown, 409 (with the
-/// sources) when several sources used the id and none was named.
+/// sources) when several sources used the id and none was named. With the
+/// routes the event matches under the running configuration.
 pub async fn get(
     State(admin): Shared,
     Path(id): Path<String>,
@@ -22,7 +23,18 @@ pub async fn get(
 ) -> Result<Response, AdminError> {
     blocking(move || {
         let one = find(&admin.store, &id, query.as_deref())?;
-        Ok(response::ok(views::event(&admin.store, &one)))
+        let mut view = views::event(&admin.store, &one);
+        view.routes = serde_json::from_slice::<crate::event::SignatureEvent>(&one.json)
+            .ok()
+            .map(|e| {
+                let (verdicts, _) = crate::route::explain(&admin.router, &e, None);
+                verdicts
+                    .into_iter()
+                    .filter(|v| v.matched)
+                    .map(|v| v.label)
+                    .collect()
+            });
+        Ok(response::ok(view))
     })
     .await
 }

@@ -111,6 +111,7 @@ pub fn event(store: &Store, r: &Record) -> EventView {
                 .collect(),
             quarantine: store.held(r.seq).ok().flatten().map(|h| quarantine(&h)),
         },
+        routes: None,
     }
 }
 

@@ -585,6 +585,9 @@ async function drawDeliveries(box, e) {
         time(a.at), ` ${a.status ?? 'no answer'} in ${a.latency_ms} ms`, a.error ? ` — ${a.error}` : ''))) : ''));
     return h('article', { class: 'delivery', 'data-event': ev.id },
       h('h3', {}, h('code', {}, ev.id), ` ${ev.kind}`, ev.origin === 'countersign' ? ' (derived)' : ''),
+      v.routes && v.routes.length
+        ? h('p', { class: 'routes' }, 'Routes it matches (current config): ', v.routes.join(', '))
+        : null,
       kafka.length || http.length
         ? h('ul', {}, kafka, http)
         : h('p', { class: 'sub' }, v.state.quarantine ? `quarantined (${v.state.quarantine.status})` : 'No route matched it.'));

@@ -37,7 +37,10 @@ async fn tile(b: &Browser, id: &str) -> u64 {
 
 #[tokio::test]
 async fn the_overview_counts_move_and_an_envelope_row_changes_live() {
-    let gw = Gateway::start(&format!("{SOURCES}\n{TRACKING}\n{AUDIT}")).await;
+    // A named route for the trigger (Kafka off: routing is computed and
+    // shown, nothing is published).
+    let route = "[[routes]]\nname = \"billing-trigger\"\nmatch.kinds = [\"envelope.all_signed\"]\ntopics = [\"billing\"]\n";
+    let gw = Gateway::start(&format!("{SOURCES}\n{TRACKING}\n{AUDIT}\n{route}")).await;
     let l = gw.loaded();
     let b = Browser::launch().await;
     b.open(&url(&gw, "")).await;
@@ -147,8 +150,11 @@ async fn the_overview_counts_move_and_an_envelope_row_changes_live() {
     .await;
     b.open(&url(&gw, "#/envelopes/docusign/env-live")).await;
     b.present("#timeline tbody tr", "the timeline").await;
+    b.present("#deliveries .routes", "the routes an event matches")
+        .await;
     let text = b.text("main").await;
     for want in [
+        "billing-trigger",
         "LEASE-7",
         "contract_value",
         "envelope.all_signed",
