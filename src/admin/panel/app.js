@@ -301,7 +301,7 @@ async function envelopes(params) {
   const counter = h('p', { class: 'sub', id: 'list-status', role: 'status' });
   fill(main,
     h('h1', {}, 'Envelopes'), form,
-    h('div', { class: 'scroll' }, h('table', { id: 'envelopes', class: 'fixed' },
+    h('div', { class: 'scroll', tabindex: 0, role: 'region', 'aria-label': 'Envelopes' }, h('table', { id: 'envelopes', class: 'fixed' },
       h('caption', {}, 'Envelopes, newest first; rows change live'),
       h('thead', {}, h('tr', {}, ['Envelope', 'Reference', 'Source', 'State', 'Signers', 'Age', 'Deadline']
         .map((t) => h('th', { scope: 'col' }, t)))),

@@ -36,9 +36,10 @@ export function fill(el, ...children) {
 
 /** A table with a caption, column heads and rows of cells. */
 export function table(caption, heads, rows, attrs) {
+  // Focusable, so a keyboard can scroll a table wider than the screen.
   return h(
     'div',
-    { class: 'scroll' },
+    { class: 'scroll', tabindex: 0, role: 'region', 'aria-label': caption },
     h(
       'table',
       attrs || {},

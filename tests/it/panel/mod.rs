@@ -79,20 +79,33 @@ async fn axe(b: &Browser) -> Vec<String> {
     serde_json::from_value(v).unwrap()
 }
 
-/// Checks the page with axe-core in light and dark, and saves a screenshot
-/// of each as `{name}.png` / `{name}-dark.png`.
+/// Checks the page with axe-core in light and dark at 1 280 px, and in light
+/// at phone width (where the page must not be wider than the screen), and
+/// saves a screenshot of each as `{name}.png`, `{name}-dark.png` and
+/// `{name}-phone.png`.
 async fn check_page(b: &Browser, name: &str) {
-    for dark in [false, true] {
+    for (dark, phone) in [(false, false), (true, false), (false, true)] {
         b.scheme(dark).await;
+        if phone {
+            b.viewport(390, 844, true).await;
+            let fits = b
+                .eval("document.documentElement.scrollWidth <= window.innerWidth")
+                .await;
+            assert_eq!(fits, true, "{name} is wider than a phone");
+        }
         let bad = axe(b).await;
-        assert!(bad.is_empty(), "{name} (dark: {dark}): {bad:#?}");
-        let file = if dark {
-            format!("{name}-dark.png")
-        } else {
-            format!("{name}.png")
+        assert!(
+            bad.is_empty(),
+            "{name} (dark: {dark}, phone: {phone}): {bad:#?}"
+        );
+        let file = match (dark, phone) {
+            (true, _) => format!("{name}-dark.png"),
+            (_, true) => format!("{name}-phone.png"),
+            _ => format!("{name}.png"),
         };
         b.screenshot(&screenshots().join(file)).await;
     }
     b.scheme(false).await;
+    b.viewport(1280, 900, false).await;
     assert!(b.errors().is_empty(), "script errors: {:?}", b.errors());
 }

@@ -193,15 +193,6 @@ async fn the_overview_counts_move_and_an_envelope_row_changes_live() {
         .await;
     check_page(&b, "search").await;
 
-    // Phone width.
-    b.viewport(390, 844, true).await;
-    b.open(&url(&gw, "#/envelopes")).await;
-    b.wait(row, "the list at phone width").await;
-    let overflow = b
-        .eval("document.documentElement.scrollWidth <= window.innerWidth")
-        .await;
-    assert_eq!(overflow, true, "the page is no wider than a phone");
-    check_page(&b, "envelopes-phone").await;
     gw.stop().await;
 }
 
