@@ -364,7 +364,8 @@ async function envelopes(params) {
       rows.delete(envelopeKey(last.dataset.source, last.dataset.envelope));
       marked.delete(last);
       last.remove();
-      next = Number(last.dataset.seq);
+      // `before` is exclusive: the next page starts with the row let go.
+      next = Number(last.dataset.seq) + 1;
       more.hidden = false;
     }
   };

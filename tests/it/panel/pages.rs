@@ -377,3 +377,54 @@ async fn the_page_says_reconnecting_and_resumes_after_the_stream_is_cut() {
     assert!(b.errors().is_empty(), "{:?}", b.errors());
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn the_live_list_keeps_200_rows_and_pages_on_from_the_rows_it_let_go() {
+    let gw = Gateway::start(&format!("{SOURCES}\n{TRACKING}")).await;
+    let l = gw.loaded();
+    let t = now();
+    let sent = |i: usize| docusign(&l, "envelope-sent", &format!("env-{i:03}"), None, t);
+    for i in 0..60 {
+        hook(gw.public, &sent(i)).await;
+    }
+    let b = Browser::launch().await;
+    b.open(&url(&gw, "#/envelopes")).await;
+    live(&b).await;
+    let rows = "document.querySelectorAll('#envelope-rows tr').length";
+    let row =
+        |id: &str| format!("!!document.querySelector('#envelope-rows tr[data-envelope=\"{id}\"]')");
+    b.wait(&format!("{rows} === 50"), "the first page").await;
+    assert_eq!(
+        b.eval(&row("env-010")).await,
+        true,
+        "the oldest of the first page"
+    );
+    for i in 60..220 {
+        hook(gw.public, &sent(i)).await;
+    }
+    b.wait(&format!("{rows} === 200"), "200 rows at most").await;
+    b.present(
+        "#envelope-rows tr[data-envelope=\"env-219\"]",
+        "the newest on top",
+    )
+    .await;
+    assert_eq!(b.eval(&row("env-010")).await, false, "the oldest let go");
+    b.click("#more").await;
+    b.wait(&row("env-010"), "the rows let go, back").await;
+    b.wait(&row("env-000"), "and the older ones").await;
+    let order = b
+        .eval("[...document.querySelectorAll('#envelope-rows tr')].map((r) => r.dataset.envelope).join(',')")
+        .await;
+    let order: Vec<String> = order
+        .as_str()
+        .unwrap()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(order, sorted, "newest first, no gap, no duplicate");
+    assert_eq!(order.len(), 220);
+    assert!(b.errors().is_empty(), "{:?}", b.errors());
+    gw.stop().await;
+}
