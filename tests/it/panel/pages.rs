@@ -255,6 +255,23 @@ async fn a_dead_letter_is_replayed_from_the_page() {
         1
     );
 
+    // Discarding the other one, confirmed: gone from the page, never sent.
+    b.click("#dead-letter-table tbody tr[data-id] .discard")
+        .await;
+    b.wait(
+        "document.querySelector('#confirm').open",
+        "the confirmation",
+    )
+    .await;
+    b.click("#confirm-ok").await;
+    b.wait(
+        "!document.querySelector('#dead-letter-table tbody tr[data-id]')",
+        "the discarded row to go",
+    )
+    .await;
+    assert!(b.text("#outcome").await.starts_with("Discarded"));
+    rx.assert_stays_at(3).await;
+
     // A 410 Gone disables the endpoint; the page re-enables it, and the
     // delivery that met the 410 goes out.
     rx.set(|_, earlier| {
