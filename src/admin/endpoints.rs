@@ -32,7 +32,10 @@ pub fn view(admin: &super::Admin, ep: &Endpoint, status: &EndpointStatus) -> End
         .lock()
         .map(|s| s.clone())
         .unwrap_or_default();
-    let state = match (&snap.disabled, snap.paused_until_ms) {
+    // The store is the record (an enable through the API writes it at once;
+    // the worker's snapshot follows when it wakes).
+    let disabled = admin.store.disabled(&ep.id).unwrap_or(snap.disabled);
+    let state = match (&disabled, snap.paused_until_ms) {
         (Some(_), _) => "disabled",
         (None, Some(_)) => "paused",
         (None, None) => snap.breaker,
@@ -42,7 +45,7 @@ pub fn view(admin: &super::Admin, ep: &Endpoint, status: &EndpointStatus) -> End
         url: ep.display_url(),
         state: state.into(),
         breaker: snap.breaker.into(),
-        disabled: snap.disabled.as_ref().map(|(at, why)| Disabled {
+        disabled: disabled.as_ref().map(|(at, why)| Disabled {
             at: format_ms(*at),
             reason: why.clone(),
         }),

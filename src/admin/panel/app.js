@@ -525,8 +525,13 @@ function drawEnvelope(box, e, changed) {
     ['Emitted', e.emitted.length ? e.emitted.join(', ') : 'nothing yet'],
     e.anomalies && ['Anomalies', e.anomalies],
   ].filter(Boolean);
-  const events = h('div', { id: 'deliveries' });
-  const audit = h('div', { id: 'audit' }, h('p', { class: 'sub' }, 'Reading the audit trail…'));
+  // A refresh keeps what the sections showed until their new content loads.
+  const kept = (id, fallback) => {
+    const old = box.querySelector('#' + id);
+    return old ? [...old.childNodes].map((n) => n.cloneNode(true)) : fallback;
+  };
+  const events = h('div', { id: 'deliveries' }, kept('deliveries', null));
+  const audit = h('div', { id: 'audit' }, kept('audit', h('p', { class: 'sub' }, 'Reading the audit trail…')));
   fill(
     box,
     h('p', {}, h('a', { href: '#/envelopes' }, '← Envelopes')),
@@ -723,7 +728,11 @@ async function search(q) {
     return;
   }
   const event = (source) => api(withQuery('/v1/events/' + enc(q), { source })).then((v) => [v]);
-  const [events, found] = await Promise.all([
+  const envelopesBy = (params) => api(withQuery('/v1/envelopes', { ...params, limit: PAGE })).catch((e) => {
+    if (e.status === 409) return { envelopes: [] };
+    throw e;
+  });
+  const [events, exact, found] = await Promise.all([
     event().catch((e) => {
       if (e.status === 404) return [];
       if (e.status === 409 && e.body && e.body.sources) {
@@ -731,11 +740,14 @@ async function search(q) {
       }
       throw e;
     }),
-    api(withQuery('/v1/envelopes', { q, limit: PAGE })).catch((e) => {
-      if (e.status === 409) return { envelopes: [] };
-      throw e;
-    }),
+    // A reference exactly (indexed: found at any depth), then parts of ids,
+    // references and signers among the newest envelopes.
+    envelopesBy({ reference: q }),
+    envelopesBy({ q }),
   ]);
+  const seen = new Set(exact.envelopes.map((e) => envelopeKey(e.source, e.envelope_id)));
+  found.envelopes = exact.envelopes.concat(
+    found.envelopes.filter((e) => !seen.has(envelopeKey(e.source, e.envelope_id))));
   fill(main,
     h('h1', {}, 'Search: ', h('q', {}, q)),
     h('section', { 'aria-labelledby': 'h-events' },

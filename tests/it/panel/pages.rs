@@ -3,6 +3,9 @@
 //! from the page, a wrong token is refused, and the live link survives a
 //! restart of the gateway.
 
+use std::time::Duration;
+
+use countersign::admin::api::EndpointList;
 use serde_json::json;
 
 use super::cdp::Browser;
@@ -152,7 +155,6 @@ async fn the_overview_counts_move_and_an_envelope_row_changes_live() {
     b.present("#timeline tbody tr", "the timeline").await;
     b.present("#deliveries .routes", "the routes an event matches")
         .await;
-    let text = b.text("main").await;
     for want in [
         "billing-trigger",
         "LEASE-7",
@@ -161,10 +163,8 @@ async fn the_overview_counts_move_and_an_envelope_row_changes_live() {
         "a@example.com",
         "2/2 signed",
     ] {
-        assert!(
-            text.contains(want),
-            "{want} missing from the detail page: {text}"
-        );
+        let seen = format!("document.querySelector('main').innerText.includes({want:?})");
+        b.wait(&seen, want).await;
     }
     b.present("#deliveries article", "the events' routing")
         .await;
@@ -283,6 +283,15 @@ async fn a_dead_letter_is_replayed_from_the_page() {
     });
     hook(gw.public, &sw_hook(&l, "msg_gone")).await;
     rx.wait_hits(4).await;
+    eventually(
+        "the endpoint disabled",
+        Duration::from_secs(10),
+        async || {
+            let list: EndpointList = get(gw.admin, "/v1/endpoints").await.body();
+            (list.endpoints[0].state == "disabled").then_some(())
+        },
+    )
+    .await;
     b.open(&url(&gw, "#/dead-letters?endpoint=billing")).await;
     b.present("#enable", "the re-enable button").await;
     assert!(b.text("main").await.contains("Disabled since"));
