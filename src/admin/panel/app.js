@@ -45,6 +45,8 @@ function stream(path, opts) {
 
 function route() {
   leave();
+  outcome.text = '';
+  outcome.kind = '';
   document.getElementById('logout').hidden = !token();
   const hash = location.hash || '#/';
   const [path, qs] = hash.slice(1).split('?');
@@ -119,11 +121,16 @@ function confirmAction(question, action) {
   });
 }
 
+/** The last action's outcome (kept while its view re-renders). */
+const outcome = { text: '', kind: '' };
+
 /** Shows the outcome of an action in the view's status line. */
 function say(text, kind) {
+  outcome.text = text;
+  outcome.kind = kind || '';
   const el = document.getElementById('outcome');
   if (el) {
-    el.className = 'notice ' + (kind || '');
+    el.className = 'notice ' + outcome.kind;
     el.textContent = text;
   }
 }
@@ -623,8 +630,36 @@ async function drawAudit(box, e) {
 
 // ---- dead letters ----
 
-async function deadLetters(endpointId) {
+/** What the endpoints' dead letters look like (a change re-reads the list). */
+function deadLetterShape(endpoints) {
+  return JSON.stringify(endpoints.map((e) => [e.id, e.dead_letters, e.state]));
+}
+
+/**
+ * The dead letters of one endpoint. Live: the overview stream carries every
+ * endpoint's dead-letter count and state; when they change (a delivery gave
+ * up, another operator replayed), the list is read again.
+ */
+let deadLettersShown = '';
+
+async function deadLetters(endpointId, following) {
   const { endpoints } = await api('/v1/endpoints');
+  // What the page shows now: a stream message saying the same changes nothing.
+  deadLettersShown = deadLetterShape(endpoints);
+  if (!following) {
+    let timer = null;
+    stream('/v1/overview/stream', {
+      onMessage(m) {
+        if (m.event !== 'overview') return;
+        const now = deadLetterShape(JSON.parse(m.data).endpoints);
+        if (now === deadLettersShown) return;
+        deadLettersShown = now;
+        clearTimeout(timer);
+        timer = setTimeout(() => deadLetters(endpointId, true).catch(failed), 200);
+      },
+    });
+    stops.push(() => clearTimeout(timer));
+  }
   if (!endpoints.length) {
     fill(main, h('h1', {}, 'Dead letters'), notice('No HTTP endpoints are configured.'));
     return;
@@ -640,9 +675,9 @@ async function deadLetters(endpointId) {
     h('p', {}, 'Endpoint ', h('strong', {}, ep.id), ' ', badge(ep.state === 'open' ? 'breaker open' : ep.state), ` · ${ep.url}`),
     ep.disabled && h('p', { class: 'notice error' }, `Disabled since ${when(ep.disabled.at)}: ${ep.disabled.reason}`),
     actions,
-    h('p', { id: 'outcome', class: 'notice', role: 'status' }),
+    h('p', { id: 'outcome', class: 'notice ' + outcome.kind, role: 'status' }, outcome.text),
     list);
-  const reload = () => deadLetters(ep.id).catch(failed);
+  const reload = () => deadLetters(ep.id, true).catch(failed);
   fill(actions,
     h('button', {
       id: 'replay-all', type: 'button', disabled: !ep.dead_letters,

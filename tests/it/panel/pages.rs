@@ -202,13 +202,17 @@ async fn a_dead_letter_is_replayed_from_the_page() {
     let extra = format!("{SOURCES}\n{}", billing(&rx, "max_attempts = 1"));
     let gw = Gateway::start(&extra).await;
     let l = gw.loaded();
-    hook(gw.public, &sw_hook(&l, "msg_dead_1")).await;
-    hook(gw.public, &sw_hook(&l, "msg_dead_2")).await;
     let b = Browser::launch().await;
     b.open(&url(&gw, "#/dead-letters")).await;
+    b.present("#dead-letters .notice", "no dead letters yet")
+        .await;
+    live(&b).await;
+    // They appear while the page is open: it follows the overview stream.
+    hook(gw.public, &sw_hook(&l, "msg_dead_1")).await;
+    hook(gw.public, &sw_hook(&l, "msg_dead_2")).await;
     b.wait(
         "document.querySelectorAll('#dead-letter-table tbody tr[data-id]').length === 2",
-        "two dead letters",
+        "two dead letters, without a reload",
     )
     .await;
     // The attempt history, then a screenshot with it open.
