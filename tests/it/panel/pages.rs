@@ -23,6 +23,15 @@ fn now() -> i64 {
     countersign::time::Clock::System.now_ms() / 1000
 }
 
+/// Clicks `button`, waits for the confirmation dialog, and confirms it (or
+/// cancels it).
+async fn confirm(b: &Browser, button: &str, ok: bool) {
+    b.click(button).await;
+    b.present("#confirm[open]", "the confirmation").await;
+    b.click(if ok { "#confirm-ok" } else { "#confirm-cancel" })
+        .await;
+}
+
 fn url(gw: &Gateway, route: &str) -> String {
     format!("http://{}/{route}", gw.admin)
 }
@@ -228,11 +237,7 @@ async fn a_dead_letter_is_replayed_from_the_page() {
         .await;
     let id = id.as_str().unwrap().to_owned();
     b.click(&format!("tr[data-id='{id}'] .replay")).await;
-    b.wait(
-        "document.querySelector('#confirm').open",
-        "the confirmation",
-    )
-    .await;
+    b.present("#confirm[open]", "the confirmation").await;
     assert_eq!(rx.hits().len(), 2, "nothing is sent before it is confirmed");
     b.click("#confirm-ok").await;
     b.wait(
@@ -245,13 +250,7 @@ async fn a_dead_letter_is_replayed_from_the_page() {
     assert!(b.text("#outcome").await.starts_with("Replayed"));
 
     // Cancelling the confirmation changes nothing.
-    b.click("#replay-all").await;
-    b.wait(
-        "document.querySelector('#confirm').open",
-        "the confirmation",
-    )
-    .await;
-    b.click("#confirm-cancel").await;
+    confirm(&b, "#replay-all", false).await;
     rx.assert_stays_at(3).await;
     assert_eq!(
         b.eval("document.querySelectorAll('#dead-letter-table tbody tr[data-id]').length")
@@ -260,14 +259,7 @@ async fn a_dead_letter_is_replayed_from_the_page() {
     );
 
     // Discarding the other one, confirmed: gone from the page, never sent.
-    b.click("#dead-letter-table tbody tr[data-id] .discard")
-        .await;
-    b.wait(
-        "document.querySelector('#confirm').open",
-        "the confirmation",
-    )
-    .await;
-    b.click("#confirm-ok").await;
+    confirm(&b, "#dead-letter-table tbody tr[data-id] .discard", true).await;
     b.wait(
         "!document.querySelector('#dead-letter-table tbody tr[data-id]')",
         "the discarded row to go",
@@ -299,13 +291,7 @@ async fn a_dead_letter_is_replayed_from_the_page() {
     b.open(&url(&gw, "#/dead-letters?endpoint=billing")).await;
     b.present("#enable", "the re-enable button").await;
     assert!(b.text("main").await.contains("Disabled since"));
-    b.click("#enable").await;
-    b.wait(
-        "document.querySelector('#confirm').open",
-        "the confirmation",
-    )
-    .await;
-    b.click("#confirm-ok").await;
+    confirm(&b, "#enable", true).await;
     b.wait(
         "document.querySelector('#outcome')?.textContent === 'billing is enabled again.'",
         "enabled",
