@@ -4,7 +4,7 @@
 
 import { api, ApiError, follow, setToken, token, withQuery } from './api.js?v={{v}}';
 import {
-  h, fill, table, badge, age, time, seconds, progress, notice, envelopeHref,
+  h, fill, table, badge, age, time, when, seconds, progress, notice, envelopeHref, attempts,
 } from './views.js?v={{v}}';
 import { chart, peak, rates } from './chart.js?v={{v}}';
 
@@ -594,8 +594,7 @@ async function drawDeliveries(box, e) {
     const http = v.state.http.map((d) => h('li', {},
       `HTTP ${d.endpoint}: `, badge(d.status), ` after ${d.attempts} attempt${d.attempts === 1 ? '' : 's'}`,
       d.reason ? ` (${d.reason})` : '',
-      d.history.length ? h('ol', { class: 'attempts' }, d.history.map((a) => h('li', {},
-        time(a.at), ` ${a.status ?? 'no answer'} in ${a.latency_ms} ms`, a.error ? ` — ${a.error}` : ''))) : ''));
+      d.history.length ? attempts(d.history) : ''));
     return h('article', { class: 'delivery', 'data-event': ev.id },
       h('h3', {}, h('code', {}, ev.id), ` ${ev.kind}`, ev.origin === 'countersign' ? ' (derived)' : ''),
       v.routes && v.routes.length
@@ -736,8 +735,7 @@ async function deadLetters(endpointId, following) {
             ev.target.setAttribute('aria-expanded', String(open));
             if (open) {
               const full = await api(`/v1/dead-letters/${enc(d.id)}`);
-              fill(detail.firstChild, h('ol', { class: 'attempts' }, full.history.map((a) => h('li', {},
-                time(a.at), ` ${a.status ?? 'no answer'} in ${a.latency_ms} ms`, a.error ? ` — ${a.error}` : ''))));
+              fill(detail.firstChild, attempts(full.history));
             }
           },
         }, 'Attempts'),
@@ -748,10 +746,6 @@ async function deadLetters(endpointId, following) {
   fill(list, table(`Dead letters of ${ep.id}, oldest first`, ['Event', 'Envelope', 'Dead-lettered', 'Reason', 'Attempts', 'Actions'],
     rows, { id: 'dead-letter-table' }));
   if (page.next_after) list.appendChild(notice('More dead letters follow; replay or discard these to see them.'));
-}
-
-function when(t) {
-  return new Date(t).toLocaleString();
 }
 
 // ---- search ----

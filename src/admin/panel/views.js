@@ -77,6 +77,12 @@ export function time(rfc3339) {
   return h('time', { datetime: rfc3339 }, when(rfc3339));
 }
 
+/** A delivery's attempts, oldest first: when, the answer, how long, what went wrong. */
+export function attempts(history) {
+  return h('ol', { class: 'attempts' }, history.map((a) => h('li', {},
+    time(a.at), ` ${a.status ?? 'no answer'} in ${a.latency_ms} ms`, a.error ? ` — ${a.error}` : '')));
+}
+
 /** Seconds as "1.2 s" / "3 min". */
 export function seconds(s) {
   if (!s) return '0 s';
