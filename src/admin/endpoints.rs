@@ -8,7 +8,7 @@ use super::api::{Disabled, Enabled, EndpointList, EndpointView, Purged};
 use super::response::{self, AdminError};
 use super::{Shared, blocking};
 use crate::sink::webhook::{Endpoint, EndpointStatus};
-use crate::store::Actor;
+use crate::store::{Actor, Backlog};
 use crate::time::format_ms;
 
 /// `GET /v1/endpoints`.
@@ -17,16 +17,24 @@ pub async fn list(State(admin): Shared) -> Result<Response, AdminError> {
         let endpoints = admin
             .endpoints
             .iter()
-            .map(|(ep, status)| view(&admin, ep, status))
+            .map(|(ep, status)| {
+                let backlog = admin.store.http_backlog(&ep.id).ok();
+                view(&admin, ep, status, backlog.as_ref())
+            })
             .collect();
         Ok(response::ok(EndpointList { endpoints }))
     })
     .await
 }
 
-/// One endpoint as the API shows it (store reads: call it off the async
-/// workers).
-pub fn view(admin: &super::Admin, ep: &Endpoint, status: &EndpointStatus) -> EndpointView {
+/// One endpoint as the API shows it, with its `backlog` read by the caller
+/// (store reads: call it off the async workers).
+pub fn view(
+    admin: &super::Admin,
+    ep: &Endpoint,
+    status: &EndpointStatus,
+    backlog: Option<&Backlog>,
+) -> EndpointView {
     let snap = status
         .snapshot
         .lock()
@@ -51,7 +59,7 @@ pub fn view(admin: &super::Admin, ep: &Endpoint, status: &EndpointStatus) -> End
         }),
         paused_until: snap.paused_until_ms.map(format_ms),
         in_flight: snap.in_flight,
-        pending: admin.store.http_pending_count(&ep.id).ok(),
+        pending: backlog.map(|b| b.count),
         dead_letters: admin.store.dead_letter_count(&ep.id).ok(),
         delivered: status.delivered.get(),
         failed_attempts: status.failed_attempts(),

@@ -93,9 +93,8 @@ pub async fn sample_until(admin: Arc<Admin>, mut shutdown: Shutdown) {
             continue;
         }
         let a = admin.clone();
-        match blocking(move || snapshot(&a, i64::MAX)).await {
-            Ok(mut o) => {
-                o.samples.clear();
+        match blocking(move || snapshot(&a)).await {
+            Ok(o) => {
                 admin.history.latest.send_replace(Some(Arc::new(o)));
             }
             // Said on the streams by the next good one; the cause to the log.
@@ -104,15 +103,10 @@ pub async fn sample_until(admin: Arc<Admin>, mut shutdown: Shutdown) {
     }
 }
 
-/// The snapshot with the samples after `after` (blocking: store reads).
-fn snapshot(admin: &Admin, after: i64) -> Result<Overview, AdminError> {
+/// The overview without samples (blocking: store reads).
+fn snapshot(admin: &Admin) -> Result<Overview, AdminError> {
     let now = admin.clock.now_ms();
     let age = |oldest: Option<i64>| oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0);
-    let mut samples = admin.history.since(after);
-    if samples.is_empty() {
-        // Between two samples (or before the first): the counters now.
-        samples.push(sample(&admin.metrics, now));
-    }
     let kafka = match &admin.kafka {
         Some(k) => {
             let b = admin.store.kafka_backlog()?;
@@ -126,9 +120,10 @@ fn snapshot(admin: &Admin, after: i64) -> Result<Overview, AdminError> {
     };
     let mut endpoints = Vec::with_capacity(admin.endpoints.len());
     for (ep, status) in &admin.endpoints {
+        let backlog = admin.store.http_backlog(&ep.id)?;
         endpoints.push(OverviewEndpoint {
-            endpoint: super::endpoints::view(admin, ep, status),
-            lag_seconds: age(admin.store.http_backlog(&ep.id)?.oldest_ms),
+            endpoint: super::endpoints::view(admin, ep, status, Some(&backlog)),
+            lag_seconds: age(backlog.oldest_ms),
         });
     }
     let envelopes = match admin.store.tracking() {
@@ -145,7 +140,7 @@ fn snapshot(admin: &Admin, after: i64) -> Result<Overview, AdminError> {
     Ok(Overview {
         at: format_ms(now),
         outcomes: OUTCOMES.iter().map(|o| o.to_string()).collect(),
-        samples,
+        samples: Vec::new(),
         kafka,
         endpoints,
         envelopes,
@@ -153,9 +148,20 @@ fn snapshot(admin: &Admin, after: i64) -> Result<Overview, AdminError> {
     })
 }
 
+/// The overview with every sample kept (blocking: store reads).
+fn full(admin: &Admin) -> Result<Overview, AdminError> {
+    let mut o = snapshot(admin)?;
+    o.samples = admin.history.since(i64::MIN);
+    if o.samples.is_empty() {
+        // Before the first sample: the counters now.
+        o.samples.push(sample(&admin.metrics, admin.clock.now_ms()));
+    }
+    Ok(o)
+}
+
 /// `GET /v1/overview`.
 pub async fn get(State(admin): Shared) -> Result<Response, AdminError> {
-    blocking(move || Ok(response::ok(snapshot(&admin, i64::MIN)?))).await
+    blocking(move || Ok(response::ok(full(&admin)?))).await
 }
 
 /// `GET /v1/overview/stream`: a snapshot now (with the last five minutes of
@@ -164,7 +170,7 @@ pub async fn get(State(admin): Shared) -> Result<Response, AdminError> {
 pub async fn stream(State(admin): Shared) -> Result<Response, AdminError> {
     let slot = super::stream::Slot::take(&admin)?;
     let a = admin.clone();
-    let first = blocking(move || snapshot(&a, i64::MIN)).await?;
+    let first = blocking(move || full(&a)).await?;
     let rx = admin.history.latest.subscribe();
     let shutdown = admin.streams.shutdown.clone();
     let after = first.samples.last().map_or(i64::MIN, |s| s.t);

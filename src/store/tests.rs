@@ -254,7 +254,7 @@ async fn http_deliveries_keep_envelope_order_and_block_sweeping_until_finished()
     assert_eq!(s.sweep(1_000_000).await.unwrap(), 3);
     assert!(s.http_deliveries(1).unwrap().is_empty());
     assert_eq!(s.dead_letter_count("crm").unwrap(), 0);
-    assert_eq!(s.http_pending_count("crm").unwrap(), 0);
+    assert_eq!(s.http_backlog("crm").unwrap().count, 0);
     s.close().await;
 }
 

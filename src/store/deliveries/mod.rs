@@ -378,10 +378,6 @@ impl Store {
         }
     }
 
-    pub fn http_pending_count(&self, endpoint: &str) -> Result<u64, StoreError> {
-        Ok(self.http_backlog(endpoint)?.count)
-    }
-
     /// Unfinished deliveries of `endpoint` and when the oldest was received
     /// (a scan of the endpoint's queue).
     pub fn http_backlog(&self, endpoint: &str) -> Result<Backlog, StoreError> {
