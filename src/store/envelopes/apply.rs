@@ -597,6 +597,9 @@ pub(in crate::store) fn sweep(
             None => victims.push((seq, None)),
         }
     }
+    // Opened once, when a swept envelope has a reference.
+    let txn = t.txn;
+    let mut refs = None;
     for (seq, env) in &victims {
         t.log.remove(*seq)?;
         if let Some(env) = env {
@@ -607,7 +610,11 @@ pub(in crate::store) fn sweep(
             t.count(env.state, -1);
             if let Some(r) = env.reference() {
                 let k = (r, env.source.as_str(), env.envelope_id.as_str());
-                t.txn.open_table(super::REFERENCES)?.remove(k)?;
+                match &mut refs {
+                    Some(refs) => refs,
+                    None => refs.insert(txn.open_table(super::REFERENCES)?),
+                }
+                .remove(k)?;
             }
             let (src, id) = (env.source.as_str(), env.envelope_id.as_str());
             t.envelopes.remove((src, id))?;

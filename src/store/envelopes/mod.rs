@@ -320,6 +320,16 @@ pub struct EnvelopeFilter {
 impl EnvelopeFilter {
     /// Whether `env` is shown (the source is checked before reading it).
     pub fn matches(&self, env: &Envelope) -> bool {
+        self.matches_text(env, self.needle().as_deref())
+    }
+
+    /// The text search lowercased (once per listing, not per envelope).
+    fn needle(&self) -> Option<String> {
+        self.text.as_deref().map(str::to_lowercase)
+    }
+
+    /// [`EnvelopeFilter::matches`] with the text search already lowercased.
+    fn matches_text(&self, env: &Envelope, text: Option<&str>) -> bool {
         if self.state.is_some_and(|s| s != env.state)
             || self.source.as_deref().is_some_and(|s| s != env.source)
             || self
@@ -329,10 +339,10 @@ impl EnvelopeFilter {
         {
             return false;
         }
-        let Some(text) = self.text.as_deref().map(str::to_lowercase) else {
+        let Some(text) = text else {
             return true;
         };
-        let has = |v: &str| v.to_lowercase().contains(&text);
+        let has = |v: &str| v.to_lowercase().contains(text);
         has(&env.envelope_id)
             || env.reference().is_some_and(has)
             || env
@@ -416,6 +426,8 @@ impl Store {
         let log = txn.open_table(ENVELOPE_LOG)?;
         let envelopes = txn.open_table(ENVELOPES)?;
         let log_head = log.last()?.map_or(0, |(k, _)| k.value());
+        let needle = filter.needle();
+        let matches = |env: &Envelope| filter.matches_text(env, needle.as_deref());
         if let Some(reference) = filter.reference.as_deref() {
             // From the index: every envelope of the reference, in one answer.
             let refs = txn.open_table(REFERENCES)?;
@@ -431,7 +443,7 @@ impl Store {
                 }
                 if let Some(e) = envelopes.get((src, id))? {
                     let env = decode(e.value())?;
-                    if filter.matches(&env) {
+                    if matches(&env) {
                         found.push(env);
                     }
                 }
@@ -463,7 +475,7 @@ impl Store {
                 continue;
             };
             let env = decode(e.value())?;
-            if filter.matches(&env) {
+            if matches(&env) {
                 out.push(env);
             }
         }
