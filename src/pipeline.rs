@@ -360,14 +360,16 @@ mod tests {
         crate::providers::testkit::assert_valid(&e);
     }
 
+    /// Checks that require the normalized field `field`.
+    fn requiring(field: &str) -> Option<Arc<crate::plausibility::Checks>> {
+        crate::plausibility::Checks::compile(None, &[crate::config::Require::Field(field.into())])
+            .unwrap()
+            .map(Arc::new)
+    }
+
     #[test]
     fn checks_see_the_event_before_redaction() {
-        let checks = crate::plausibility::Checks::compile(
-            None,
-            &[crate::config::Require::Field("signer.email".into())],
-        )
-        .unwrap()
-        .map(Arc::new);
+        let checks = requiring("signer.email");
         let redact =
             crate::privacy::Redactor::new(&[rule("/signer/email", RedactMode::Remove)], None);
         let mut e = event();
@@ -378,12 +380,7 @@ mod tests {
 
     #[test]
     fn a_failing_event_is_marked_quarantined_and_still_valid() {
-        let checks = crate::plausibility::Checks::compile(
-            None,
-            &[crate::config::Require::Field("occurred_at".into())],
-        )
-        .unwrap()
-        .map(Arc::new);
+        let checks = requiring("occurred_at");
         let mut e = event();
         Screen {
             checks,

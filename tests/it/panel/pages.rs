@@ -99,18 +99,17 @@ async fn the_overview_counts_move_and_an_envelope_row_changes_live() {
         "in_signing",
     )
     .await;
-    let who = |n: &'static str, e: &'static str| Some((n, e));
-    hook(
-        gw.public,
-        &docusign(
+    // Signer `n` (e-mail `email`) signs, `dt` seconds after sending.
+    let signs = |n: &'static str, email: &'static str, dt: i64| {
+        docusign(
             &l,
             "recipient-completed",
             "env-live",
-            who("1", "a@example.com"),
-            t + 1,
-        ),
-    )
-    .await;
+            Some((n, email)),
+            t + dt,
+        )
+    };
+    hook(gw.public, &signs("1", "a@example.com", 1)).await;
     b.wait(
         &format!("{row}.querySelector('.progress').textContent === '1/2 signed'"),
         "1/2 signed",
@@ -118,17 +117,7 @@ async fn the_overview_counts_move_and_an_envelope_row_changes_live() {
     .await;
     // The last signature completes it, live, without a reload.
     b.eval("window.__same_page = true").await;
-    hook(
-        gw.public,
-        &docusign(
-            &l,
-            "recipient-completed",
-            "env-live",
-            who("2", "b@example.com"),
-            t + 2,
-        ),
-    )
-    .await;
+    hook(gw.public, &signs("2", "b@example.com", 2)).await;
     b.wait(
         &format!("{row}.dataset.state === 'completed' && {row}.classList.contains('changed')"),
         "the row to turn completed and be marked",
