@@ -100,6 +100,17 @@ fn event(id: &str, kind: Kind, signer: Option<usize>, at: i64) -> NewEvent {
     }
 }
 
+/// `e` as an event of envelope `env`.
+fn in_envelope(env: &str, mut e: NewEvent) -> NewEvent {
+    e.facts.as_mut().unwrap().envelope_id = env.into();
+    e
+}
+
+/// An event `id` of `kind` for envelope `env`, without a signer.
+fn of(env: &str, id: &str, kind: Kind, at: i64) -> NewEvent {
+    in_envelope(env, event(id, kind, None, at))
+}
+
 fn register(n: usize) -> EnvelopeOp {
     EnvelopeOp::Register {
         source: "ds".into(),
@@ -325,11 +336,6 @@ async fn envelopes_evicted_from_a_small_cache_keep_their_state() {
     // A cache of two envelopes: five envelopes in one batch, then again.
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    let of = |env: &str, id: &str, kind: Kind, at: i64| {
-        let mut e = event(id, kind, None, at);
-        e.facts.as_mut().unwrap().envelope_id = env.into();
-        e
-    };
     let sent: Vec<NewEvent> = (0..5)
         .map(|i| of(&format!("e{i}"), &format!("sent-{i}"), Kind::Sent, 1))
         .collect();
@@ -370,11 +376,6 @@ fn scanned(s: &Store) -> [(EnvelopeState, u64); 5] {
 async fn envelopes_by_state_are_counted_through_changes_sweeps_and_an_upgrade() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    let of = |env: &str, id: &str, kind: Kind, at: i64| {
-        let mut e = event(id, kind, None, at);
-        e.facts.as_mut().unwrap().envelope_id = env.into();
-        e
-    };
     // Five sent (two in one batch with their completion), two completed,
     // one voided, one late `viewed` that moves nothing, and one registered
     // before any webhook (open).
@@ -445,11 +446,7 @@ async fn envelopes_by_state_are_counted_through_changes_sweeps_and_an_upgrade() 
 async fn the_listing_filters_by_reference_and_text() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    let of = |env: &str, id: &str| {
-        let mut e = event(id, Kind::Sent, Some(3), 1);
-        e.facts.as_mut().unwrap().envelope_id = env.into();
-        e
-    };
+    let of = |env: &str, id: &str| in_envelope(env, event(id, Kind::Sent, Some(3), 1));
     s.commit(vec![of("env-1", "a"), of("other-2", "b")])
         .await
         .unwrap();
