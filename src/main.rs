@@ -219,6 +219,11 @@ enum AuditCommand {
         /// `audit pubkey`. Without one, signatures are not checked.
         #[arg(long)]
         pubkey: Vec<String>,
+        /// The gateway's config: commits a crash left in the store's
+        /// write-ahead log are replayed first, as the gateway's next start
+        /// would (without it, such a store is refused).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Writes audit entries of a stopped gateway's store as JSON Lines to
     /// stdout: those the filters select in full, the chain links between
@@ -240,6 +245,10 @@ enum AuditCommand {
         /// The output format (JSON Lines, the only one).
         #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
         format: ExportFormat,
+        /// The gateway's config, to replay a write-ahead log a crash left
+        /// (see `audit verify`).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Prints the public key of `audit.signing_key` (64 hex digits) and its id.
     Pubkey {
@@ -342,9 +351,17 @@ fn main() -> ExitCode {
                 })
         }),
         Command::Audit {
-            command: AuditCommand::Verify { store, pubkey },
+            command:
+                AuditCommand::Verify {
+                    store,
+                    pubkey,
+                    config,
+                },
         } => cli::audit::keys(&pubkey)
-            .and_then(|keys| cli::audit::verify(&store, &keys))
+            .and_then(|keys| {
+                cli::audit::replay_log(&store, config.as_deref())?;
+                cli::audit::verify(&store, &keys)
+            })
             .map(|line| println!("{line}"))
             .map_err(|e| {
                 match e {
@@ -361,9 +378,11 @@ fn main() -> ExitCode {
                     since,
                     until,
                     format: _,
+                    config,
                 },
         } => cli::audit::filter(envelope.as_deref(), since.as_deref(), until.as_deref())
             .and_then(|f| {
+                cli::audit::replay_log(&store, config.as_deref())?;
                 let stdout = std::io::stdout();
                 let mut out = std::io::BufWriter::new(stdout.lock());
                 cli::audit::export(&store, &f, &mut out)

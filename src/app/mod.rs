@@ -18,8 +18,10 @@ use tokio::net::TcpListener;
 use crate::config::ServerConfig;
 mod load;
 mod screen;
+mod store;
 
 pub use load::{Loaded, build, load, load_str};
+pub use store::replay as replay_store;
 
 use crate::admin;
 use crate::ingress::ingest;
@@ -28,11 +30,10 @@ use crate::listener;
 use crate::metrics::Metrics;
 use crate::metrics::webhook_task;
 use crate::pipeline::Pipeline;
-use crate::route::Router;
 use crate::shutdown::{Shutdown, Trigger};
 use crate::sink::kafka::KafkaSink;
 use crate::sink::webhook::{EndpointStatus, Worker};
-use crate::store::{Store, Tracking};
+use crate::store::Store;
 use crate::supervise::supervise;
 use crate::time::Clock;
 
@@ -83,45 +84,18 @@ pub async fn run_with_clock(
     shutdown: impl Future<Output = ()>,
     clock: Clock,
 ) -> anyhow::Result<()> {
+    let router = store::router(&loaded.config, &loaded, clock.clone());
+    let (loaded, store) = {
+        let (store_clock, router) = (clock.clone(), router.clone());
+        tokio::task::spawn_blocking(move || {
+            let opened = store::open(&loaded.config, &loaded, &router, store_clock);
+            (loaded, opened)
+        })
+        .await?
+    };
     let cfg = loaded.config;
     let kafka_on = loaded.kafka.is_some();
-    let router = Router::new(
-        cfg.routes.clone(),
-        loaded.conditions.clone(),
-        kafka_on.then(|| cfg.kafka.default_topic.clone()),
-        clock.clone(),
-    );
-    let tracking = cfg.envelopes.enabled.then(|| {
-        let r = router.clone();
-        let route: crate::store::RouteFn = Arc::new(move |e| {
-            let routed = r.route(e);
-            (routed.topics, routed.endpoints)
-        });
-        Tracking {
-            max_signers: cfg.envelopes.max_signers,
-            max_history: cfg.envelopes.max_history,
-            cache_envelopes: cfg.envelopes.cache_envelopes,
-            retention_ms: cfg.envelopes.retention.as_millis().min(i64::MAX as u128) as i64,
-            stream_buffer: cfg.envelopes.stream_buffer,
-            route,
-            policies: Arc::new(loaded.timer_policies.clone()),
-        }
-    });
-    let store_cfg = cfg.store.clone();
-    let audit = loaded
-        .audit_key
-        .clone()
-        .map(|key| crate::store::AuditSigning {
-            key,
-            every: cfg.audit.checkpoint_every,
-            retention_ms: cfg.audit.retention.as_millis().min(i64::MAX as u128) as i64,
-        });
-    let store_clock = clock.clone();
-    let store = tokio::task::spawn_blocking(move || {
-        Store::open_full(&store_cfg, store_clock, tracking, audit)
-    })
-    .await?
-    .with_context(|| {
+    let store = store.with_context(|| {
         format!(
             "cannot open the store at store.path = {}",
             cfg.store.path.display()
@@ -157,6 +131,9 @@ pub async fn run_with_clock(
         store.stats().quarantined.with_label_values(&[*s]);
     }
     metrics.register(Box::new(store.stats().changes.clone()));
+    metrics.register(Box::new(store.stats().wal_checkpoints.clone()));
+    metrics.register(Box::new(store.stats().wal_checkpoint_seconds.clone()));
+    metrics.register(Box::new(store.stats().wal_replayed.clone()));
     metrics.register(Box::new(router.errors().clone()));
     if cfg.audit.enabled {
         metrics.register(Box::new(store.stats().audit_entries.clone()));

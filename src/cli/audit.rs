@@ -52,6 +52,40 @@ pub fn keys(hex_keys: &[String]) -> Result<Vec<VerifyingKey>, ToolError> {
         .map_err(|e| ToolError::Unreadable(format!("--pubkey: {e}")))
 }
 
+/// Before reading a store directory: commits its write-ahead log holds
+/// beyond the database (a gateway stopped by a crash) are replayed with the
+/// gateway's config, as its next start would; without a config, such a
+/// store is refused rather than read without its newest entries.
+pub fn replay_log(path: &Path, config: Option<&Path>) -> Result<(), ToolError> {
+    if path.is_file() {
+        return Ok(());
+    }
+    let pending = {
+        let db =
+            crate::store::audit_open_dir(path).map_err(|e| ToolError::Unreadable(e.to_string()))?;
+        let txn = db
+            .begin_read()
+            .map_err(|e| ToolError::Unreadable(e.to_string()))?;
+        crate::store::wal_pending(path, &txn).map_err(|e| ToolError::Unreadable(e.to_string()))?
+    };
+    if pending == 0 {
+        return Ok(());
+    }
+    let Some(config) = config else {
+        return Err(ToolError::Unreadable(format!(
+            "the store's write-ahead log holds {pending} group commits the database does not (the gateway stopped without a checkpoint: a crash?); pass --config with the gateway's config to replay them first, or start the gateway on this store once"
+        )));
+    };
+    let loaded = crate::app::load(Some(config))
+        .map_err(|e| ToolError::Unreadable(format!("--config: {e}")))?;
+    let replayed = crate::app::replay_store(loaded, path)
+        .map_err(|e| ToolError::Unreadable(format!("replaying the write-ahead log: {e:#}")))?;
+    eprintln!(
+        "note: replayed {replayed} group commits from the store's write-ahead log (a crash left them), as the gateway's next start would"
+    );
+    Ok(())
+}
+
 /// Verifies `path`: a store directory (a stopped gateway's, read only) or
 /// an export file. Returns the summary line.
 pub fn verify(path: &Path, keys: &[VerifyingKey]) -> Result<String, ToolError> {

@@ -121,6 +121,16 @@ pub struct StoreConfig {
     pub sweep_interval: Duration,
     /// Most entries one sweep deletes (sweeps repeat until done).
     pub sweep_batch: usize,
+    /// Acknowledge webhooks once their batch is synced to a sequential
+    /// write-ahead log, and write the database's pages at checkpoints;
+    /// `false`: every group commit syncs the database itself.
+    pub wal: bool,
+    /// A checkpoint follows a logged commit once the log's oldest record is
+    /// this old.
+    #[serde(with = "dur")]
+    pub wal_checkpoint_interval: Duration,
+    /// ... or once the log holds this many bytes.
+    pub wal_max_bytes: usize,
 }
 
 impl Default for StoreConfig {
@@ -134,6 +144,9 @@ impl Default for StoreConfig {
             queue_capacity: 8192,
             sweep_interval: Duration::from_secs(60),
             sweep_batch: 10_000,
+            wal: true,
+            wal_checkpoint_interval: Duration::from_secs(1),
+            wal_max_bytes: 64 * 1024 * 1024,
         }
     }
 }

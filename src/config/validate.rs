@@ -240,6 +240,13 @@ fn store(c: &Config, r: &mut Report) {
     );
     r.range("store.queue_capacity", s.queue_capacity, 1, 10_000_000);
     r.range("store.sweep_batch", s.sweep_batch, 1, 10_000_000);
+    r.positive("store.wal_checkpoint_interval", s.wal_checkpoint_interval);
+    r.range(
+        "store.wal_max_bytes",
+        s.wal_max_bytes,
+        1024 * 1024,
+        16 * 1024 * 1024 * 1024,
+    );
 }
 
 fn envelopes(c: &Config, r: &mut Report) {

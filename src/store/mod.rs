@@ -14,6 +14,7 @@ mod events;
 mod outbox;
 mod quarantine;
 mod tables;
+mod wal;
 mod writer;
 
 pub use audit::export::{ExportFilter as AuditFilter, export as audit_export_db};
@@ -48,6 +49,22 @@ use tokio::sync::Notify;
 
 /// Database file name inside `store.path`.
 pub const DB_FILE: &str = "countersign.redb";
+
+/// How many group commits the write-ahead log in `dir` holds that the
+/// database (read through `txn`) does not: a gateway stopped without a
+/// checkpoint (a crash). The offline tools replay them first (by opening the
+/// store with the gateway's config) or refuse to read a partial store.
+pub fn wal_pending(
+    dir: &std::path::Path,
+    txn: &redb::ReadTransaction,
+) -> Result<usize, StoreError> {
+    let applied = match txn.open_table(tables::META) {
+        Ok(meta) => meta.get(wal::WAL_SEQ)?.map_or(0, |g| g.value()),
+        Err(redb::TableError::TableDoesNotExist(_)) => 0,
+        Err(e) => return Err(e.into()),
+    };
+    wal::pending(dir, applied)
+}
 
 /// What waits for a sink, for the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -117,6 +134,11 @@ pub struct Stats {
     pub timers_fired: prometheus::IntCounterVec,
     /// How late timers fired (after their due time).
     pub timer_lateness: prometheus::Histogram,
+    /// Checkpoints of the write-ahead log, their duration, and the records
+    /// replayed at open.
+    pub wal_checkpoints: prometheus::IntCounter,
+    pub wal_checkpoint_seconds: prometheus::Histogram,
+    pub wal_replayed: prometheus::IntCounter,
     /// Audit entries appended, checkpoints signed, entries pruned.
     pub audit_entries: prometheus::IntCounter,
     pub audit_checkpoints: prometheus::IntCounter,
@@ -199,6 +221,21 @@ impl Default for Stats {
                 "How long after its due time a timer fired (a timer due while the gateway was down fires late, once).",
                 exponential_buckets(0.01, 4.0, 12).expect("valid buckets"),
             ),
+            wal_checkpoints: prometheus::IntCounter::new(
+                "store_wal_checkpoints_total",
+                "Checkpoints of the store's write-ahead log: synced commits that write the pages of every logged commit since the last one.",
+            )
+            .expect("valid counter"),
+            wal_checkpoint_seconds: h(
+                "store_wal_checkpoint_duration_seconds",
+                "Time one checkpoint of the write-ahead log takes (page writes and fsync).",
+                exponential_buckets(0.000_1, 2.0, 16).expect("valid buckets"),
+            ),
+            wal_replayed: prometheus::IntCounter::new(
+                "store_wal_replayed_records_total",
+                "Write-ahead log records (group commits not yet checkpointed) replayed when the store opened after a crash.",
+            )
+            .expect("valid counter"),
             audit_entries: prometheus::IntCounter::new(
                 "audit_entries_total",
                 "Audit log entries appended (one per fact, in the fact's transaction).",
@@ -286,6 +323,8 @@ pub(crate) struct Settings {
     pub tracking: Option<Tracking>,
     /// The audit log's signing, when it is written.
     pub audit: Option<audit::Signing>,
+    /// Webhook batches are logged (`store.wal`), with these checkpoints.
+    pub wal: Option<wal::Settings>,
 }
 
 struct Inner {
@@ -366,6 +405,10 @@ impl Store {
             sweep_batch: cfg.sweep_batch,
             tracking: tracking.clone(),
             audit: audit.clone(),
+            wal: cfg.wal.then_some(wal::Settings {
+                checkpoint_interval: cfg.wal_checkpoint_interval,
+                max_bytes: cfg.wal_max_bytes as u64,
+            }),
         };
         let buffer = tracking.as_ref().map_or(16, |t| t.stream_buffer.max(1));
         let stream = tokio::sync::broadcast::channel(buffer).0;
@@ -374,8 +417,9 @@ impl Store {
         let outbox = Arc::new(Notify::new());
         let audit_appended = Arc::new(Notify::new());
         let http = tokio::sync::watch::channel(0u64).0;
-        let w = writer::Writer::new(
-            db.clone(),
+        let (log, records) = wal::Log::open(&cfg.path, settings.wal.unwrap_or(wal::Settings::OFF))?;
+        let mut w = writer::Writer::new(
+            (db.clone(), log),
             settings,
             fail_next_commit.clone(),
             stats.clone(),
@@ -383,6 +427,10 @@ impl Store {
             http.clone(),
             stream.clone(),
         )?;
+        let replayed = w.recover(records)?;
+        if replayed > 0 {
+            tracing::info!(records = replayed, "replayed the store's write-ahead log");
+        }
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || w.run(rx))
@@ -498,3 +546,5 @@ impl Store {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wal_tests;

@@ -3,14 +3,17 @@
 //! file only batches, commits once, and answers.
 //!
 //! It blocks for one command, then drains whatever else is queued (up to
-//! `max_batch` events) into the same write transaction and commits once
-//! (`Durability::Immediate`: synced before `commit` returns). Only then are the
-//! callers answered, duplicates included, so no 2xx ever precedes the sync.
+//! `max_batch` events) into the same write transaction and commits once. A
+//! batch of webhooks is logged: its record is appended to the write-ahead log
+//! and synced ([`super::wal`]), then the transaction commits without a sync
+//! and a checkpoint makes it durable later. Any other batch commits with
+//! `Durability::Immediate` (synced before `commit` returns). Only then are the
+//! callers answered, duplicates included, so no 2xx ever precedes a sync.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::deliveries::HttpOp;
@@ -18,6 +21,7 @@ use super::envelopes::{EnvelopeOp, EnvelopeOutcome, StreamMsg, apply as envelope
 use super::quarantine::{self, QuarantineOp};
 use super::tables::QUARANTINE;
 use super::tables::{DISABLED, EVENTS, KAFKA_DONE, KAFKA_QUEUE, META, NEXT_SEQ};
+use super::wal::{self, WAL_SEQ};
 use super::{Ack, Claim, Command, NewEvent, Settings, Stats, StoreError};
 use super::{deliveries, events, outbox};
 
@@ -211,8 +215,24 @@ impl Item {
     }
 }
 
+/// How a batch's transaction becomes durable.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Synced by its own commit.
+    Synced,
+    /// Its record appended to the write-ahead log and synced; committed
+    /// without a sync.
+    Logged,
+    /// Replayed from the log's record `seq` at open; committed without a sync.
+    Replayed(u64),
+}
+
 pub(super) struct Writer {
     db: Arc<Database>,
+    /// The write-ahead log (replayed at open even when logging is off).
+    log: wal::Log,
+    /// The last log record the database holds (META `wal_seq`).
+    wal_seq: u64,
     settings: Settings,
     fail_next: Arc<AtomicU32>,
     stats: Arc<Stats>,
@@ -245,7 +265,7 @@ pub(super) struct Writer {
 
 impl Writer {
     pub fn new(
-        db: Arc<Database>,
+        (db, log): (Arc<Database>, wal::Log),
         settings: Settings,
         fail_next: Arc<AtomicU32>,
         stats: Arc<Stats>,
@@ -270,6 +290,11 @@ impl Writer {
                 .unwrap_or(1);
             floor.max(after_newest)
         };
+        let wal_seq = {
+            let txn = db.begin_read()?;
+            let meta = txn.open_table(META)?;
+            meta.get(WAL_SEQ)?.map_or(0, |g| g.value())
+        };
         {
             use redb::ReadableTableMetadata;
             let txn = db.begin_read()?;
@@ -280,6 +305,8 @@ impl Writer {
         let audit = super::audit::Head::read(&db)?;
         Ok(Writer {
             db,
+            log,
+            wal_seq,
             settings,
             fail_next,
             stats,
@@ -305,9 +332,7 @@ impl Writer {
         loop {
             let Some(cmd) = pending.take().or_else(|| rx.blocking_recv()) else {
                 // Every handle dropped without close(): sign the tail all the same.
-                if let Err(e) = self.checkpoint() {
-                    tracing::warn!(error = %e, "the audit checkpoint at shutdown failed");
-                }
+                self.stop();
                 return;
             };
             let first = match Item::from_command(cmd) {
@@ -330,11 +355,7 @@ impl Writer {
                     continue;
                 }
                 Err(_) => {
-                    // Shutdown: sign what the log holds beyond the last
-                    // checkpoint, so a stopped gateway's log is covered.
-                    if let Err(e) = self.checkpoint() {
-                        tracing::warn!(error = %e, "the audit checkpoint at shutdown failed");
-                    }
+                    self.stop();
                     return;
                 }
             };
@@ -357,12 +378,90 @@ impl Writer {
         }
     }
 
+    /// At shutdown: signs what the audit log holds beyond its last
+    /// checkpoint, and makes the database hold every logged commit, so a
+    /// stopped gateway's audit log is covered and its write-ahead log empty.
+    fn stop(&mut self) {
+        if let Err(e) = self.checkpoint() {
+            tracing::warn!(error = %e, "the audit checkpoint at shutdown failed");
+        }
+        if let Err(e) = self.sync_log() {
+            tracing::warn!(error = %e, "the store's checkpoint at shutdown failed; the next start replays its write-ahead log");
+        }
+    }
+
+    /// A checkpoint: one synced commit makes the database hold every logged
+    /// commit (writing the pages they dirtied, once), and the log starts over.
+    fn sync_log(&mut self) -> Result<(), StoreError> {
+        if self.log.is_empty() {
+            return Ok(());
+        }
+        let timer = self.stats.wal_checkpoint_seconds.start_timer();
+        self.db.begin_write()?.commit()?;
+        timer.observe_duration();
+        self.stats.wal_checkpoints.inc();
+        self.log.checkpointed();
+        Ok(())
+    }
+
+    /// Replays the log's records after the last one the database holds (see
+    /// [`super::wal`]), then checkpoints. Returns how many it replayed.
+    pub fn recover(&mut self, records: Vec<wal::Record>) -> Result<usize, StoreError> {
+        let records = wal::to_replay(records, self.wal_seq);
+        let replayed = records.len();
+        for r in records {
+            let (reply, _) = oneshot::channel();
+            let mut batch = vec![Item::Commit {
+                outcomes: Vec::with_capacity(r.events.len()),
+                events: r.events,
+                reply,
+            }];
+            self.write(&mut batch, r.now_ms, Mode::Replayed(r.seq))?;
+            self.changes.clear();
+            self.fired.clear();
+        }
+        // Whatever the file holds now is behind the database: the checkpoint
+        // below (or the next logged commit) writes over it from offset 0.
+        self.db.begin_write()?.commit()?;
+        self.log.checkpointed();
+        self.stats.wal_replayed.inc_by(replayed as u64);
+        Ok(replayed)
+    }
+
+    /// Whether a batch's commit can be logged: webhooks alone, each of whose
+    /// effect follows from its record (no route evaluated against its
+    /// envelope, which is code, not data).
+    fn loggable(&self, batch: &[Item]) -> bool {
+        self.settings.wal.is_some()
+            && batch.iter().all(|i| match i {
+                Item::Commit { events, .. } => events
+                    .iter()
+                    .all(|e| e.facts.as_ref().is_none_or(|f| f.late_route.is_none())),
+                _ => false,
+            })
+    }
+
     fn commit_batch(&mut self, mut batch: Vec<Item>) {
         let start_seq = self.next_seq;
         let start_audit = self.audit;
         let timer = self.stats.commit_seconds.start_timer();
-        let written = self.write(&mut batch);
+        let mode = if self.loggable(&batch) {
+            Mode::Logged
+        } else {
+            Mode::Synced
+        };
+        let now = self.settings.clock.now_ms();
+        let written = self.write(&mut batch, now, mode);
         timer.observe_duration();
+        // A due checkpoint before the answers: its sync is the only thing
+        // that lets the log start over, and a failed one fails the batch
+        // like a failed commit (the store is failed then).
+        let written = written.and_then(|wake| {
+            if matches!(mode, Mode::Logged) && self.log.due() {
+                self.sync_log()?;
+            }
+            Ok(wake)
+        });
         match written {
             Ok(wake) => {
                 let (mut stored, mut dups, mut events) = (0, 0, 0);
@@ -432,9 +531,9 @@ impl Writer {
 
     /// One transaction for the whole batch; each request's result is kept with
     /// it. Returns which sinks have new work.
-    fn write(&mut self, batch: &mut [Item]) -> Result<Wake, StoreError> {
-        let txn = self.db.begin_write()?;
-        let wake = self.insert_all(&txn, batch)?;
+    fn write(&mut self, batch: &mut [Item], now: i64, mode: Mode) -> Result<Wake, StoreError> {
+        let mut txn = self.db.begin_write()?;
+        let wake = self.insert_all(&txn, batch, now)?;
         let failing = self
             .fail_next
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -443,7 +542,35 @@ impl Writer {
             txn.abort()?;
             return Err(StoreError::Injected);
         }
-        txn.commit()?;
+        match mode {
+            Mode::Synced => {
+                txn.commit()?;
+                self.log.checkpointed();
+            }
+            Mode::Logged | Mode::Replayed(_) => {
+                let seq = match mode {
+                    Mode::Replayed(seq) => seq,
+                    _ => self.wal_seq + 1,
+                };
+                txn.open_table(META)?.insert(WAL_SEQ, seq)?;
+                if let Mode::Logged = mode {
+                    let events = batch.iter().flat_map(|i| match i {
+                        Item::Commit { events, .. } => events.as_slice(),
+                        _ => &[],
+                    });
+                    // Nothing of the batch is visible before its record
+                    // synced: on failure the transaction is dropped (aborted).
+                    self.log.append(seq, now, events)?;
+                    // Synced: a restart replays it even if the commit below
+                    // fails, so the next record must not reuse its number.
+                    self.wal_seq = seq;
+                }
+                txn.set_durability(Durability::None)
+                    .map_err(|e| StoreError::Db(e.to_string()))?;
+                txn.commit()?;
+                self.wal_seq = seq;
+            }
+        }
         Ok(wake)
     }
 
@@ -451,6 +578,7 @@ impl Writer {
         &mut self,
         txn: &WriteTransaction,
         batch: &mut [Item],
+        now: i64,
     ) -> Result<Wake, StoreError> {
         let mut t = Open {
             txn,
@@ -477,7 +605,6 @@ impl Writer {
                 None
             },
         };
-        let now = self.settings.clock.now_ms();
         let mut wake = Wake::default();
         // Replays and admin actions take numbers no event shows: persist the
         // floor then. Events alone need no META write (one page less per
@@ -816,6 +943,7 @@ impl Writer {
             self.audit = start;
             return Err(e);
         }
+        self.log.checkpointed();
         (self.stats.audit_entries).inc_by(self.audit.next - start.next);
         self.audit_appended.notify_one();
         (self.stats.audit_checkpoints).inc_by(self.audit.signings - start.signings);
@@ -857,6 +985,7 @@ impl Writer {
             .and_then(|mut t| self.audit.sign(&mut t, signing, now));
         match signed.and_then(|s| txn.commit().map(|()| s).map_err(StoreError::from)) {
             Ok(s) => {
+                self.log.checkpointed();
                 self.stats.audit_checkpoints.inc();
                 Ok(s)
             }
@@ -899,6 +1028,7 @@ impl Writer {
             txn.open_table(META)?.insert(NEXT_SEQ, self.next_seq)?;
         }
         txn.commit()?;
+        self.log.checkpointed();
         (self.stats.events_swept).fetch_add(gone as u64, Ordering::Relaxed);
         self.sweep_from = swept.resume.unwrap_or(0);
         let envs_more = envs.is_some_and(|e| e.resume.is_some() || e.gone > 0);

@@ -24,16 +24,44 @@ async fn restart_keeps_events_and_their_dedup_claims() {
 
 #[tokio::test]
 async fn kill_9_loses_nothing_that_was_acknowledged() {
+    // The write-ahead log with checkpoints a second apart: the kill lands
+    // between checkpoints, and the restart replays the log.
+    kill_9_then_reopen("", "log").await;
+}
+
+#[tokio::test]
+async fn kill_9_around_checkpoints_loses_nothing_that_was_acknowledged() {
+    // A checkpoint after nearly every logged commit: kills land while pages
+    // are written, between a checkpoint and the next record, and during
+    // the next record's write over the previous generation.
+    kill_9_then_reopen("wal_checkpoint_interval = \"1ms\"\n", "checkpoints").await;
+}
+
+#[tokio::test]
+async fn kill_9_without_the_log_loses_nothing_that_was_acknowledged() {
+    kill_9_then_reopen("wal = false\n", "nolog").await;
+}
+
+/// Streams webhooks at the gateway binary with `store_keys` under `[store]`,
+/// kills it with SIGKILL mid-stream, and checks that every acknowledged
+/// event is in the store when it opens again.
+async fn kill_9_then_reopen(store_keys: &str, tag: &str) {
     let dir = tempfile::tempdir().unwrap();
     let cfg_path = dir.path().join("countersign.toml");
     let store_dir = dir.path().join("store");
-    std::fs::write(&cfg_path, config_text(&store_dir, SOURCES)).unwrap();
+    let text = config_text(&store_dir, SOURCES).replacen(
+        "[store]\n",
+        &format!("[store]\n{store_keys}"),
+        1,
+    );
+    std::fs::write(&cfg_path, text).unwrap();
     let mut bin = Binary::start(&cfg_path);
     let loaded = sources();
     // Eight clients send distinct events back to back; once 40 are acknowledged the
     // process is killed while the others are still in flight.
+    let tag = tag.to_owned();
     let acked = stream_then_kill9(&mut bin, 8, 40, move |w, n| {
-        let id = format!("msg_kill_{w}_{n}");
+        let id = format!("msg_kill_{tag}_{w}_{n}");
         let req = sw_hook(&loaded, &id);
         (id, req)
     })

@@ -79,6 +79,16 @@ pub struct WebhookFacts<'a> {
 }
 
 impl AuditFacts {
+    /// The two canonical pieces (for the write-ahead log).
+    pub(in crate::store) fn parts(&self) -> (&[u8], &[u8]) {
+        (&self.head, &self.tail)
+    }
+
+    /// The pieces [`AuditFacts::parts`] gave, read back.
+    pub(in crate::store) fn from_parts(head: Vec<u8>, tail: Vec<u8>) -> AuditFacts {
+        AuditFacts { head, tail }
+    }
+
     /// The canonical pieces of `f`'s entry (fields in sorted order, so
     /// serde_json's output is canonical JSON).
     pub fn new(f: &WebhookFacts) -> AuditFacts {
@@ -493,4 +503,4 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -27,7 +27,7 @@ fn open(dir: &Path) -> Store {
     Store::open_full(&cfg(dir), Clock::System, None, Some(signing(2))).unwrap()
 }
 
-fn signing(every: u64) -> Signing {
+pub(in crate::store) fn signing(every: u64) -> Signing {
     Signing {
         key: ed25519_dalek::SigningKey::from_bytes(&[5; 32]),
         every,
@@ -35,7 +35,7 @@ fn signing(every: u64) -> Signing {
     }
 }
 
-fn keys() -> Vec<VerifyingKey> {
+pub(in crate::store) fn keys() -> Vec<VerifyingKey> {
     vec![signing(1).key.verifying_key()]
 }
 

@@ -23,7 +23,7 @@ fn cfg(dir: &Path) -> StoreConfig {
     }
 }
 
-fn tracking() -> Tracking {
+pub(in crate::store) fn tracking() -> Tracking {
     Tracking {
         max_signers: 10,
         max_history: 100,
@@ -48,7 +48,7 @@ fn open(dir: &Path) -> Store {
 }
 
 /// A provider event as the pipeline would hand it over.
-fn event(id: &str, kind: Kind, signer: Option<usize>, at: i64) -> NewEvent {
+pub(in crate::store) fn event(id: &str, kind: Kind, signer: Option<usize>, at: i64) -> NewEvent {
     let e = SignatureEvent {
         schema_version: 1,
         id: crate::event::EventId::parse(id).unwrap(),
