@@ -12,6 +12,9 @@
 #   durable-before      `durable` with the binary BEFORE_BIN (e.g. a release build
 #                       of an earlier commit), for before/after comparisons in
 #                       one interleaved run; not in the default set
+#   durable-nolog       `durable` with the write-ahead log off ([store] wal =
+#                       false: every group commit syncs the database's pages
+#                       itself, as before issue 20's log); not in the default set
 #   durable-envelopes   `durable` with envelope tracking on ([envelopes]
 #                       enabled): every event updates its envelope, derived
 #                       events are stored; not in the default set (use
@@ -98,7 +101,9 @@ gateway_config() {
     # Every connection of the load comes from one address: let them all in
     # (the default of 64 at once per client would answer 429 at CONNS=256).
     printf 'max_requests_per_client = %s\n' "$((CONNS * 2))"
-    printf '[store]\npath = "%s/data"\n[telemetry]\nlog_level = "warn"\n' "$WORK"
+    printf '[store]\npath = "%s/data"\n' "$WORK"
+    [ "${1:-}" != durable-nolog ] || printf 'wal = false\n'
+    printf '[telemetry]\nlog_level = "warn"\n'
 }
 
 # One endpoint `bench` at 127.0.0.1:$1 every event is routed to; further
@@ -189,14 +194,14 @@ start_server() {
     case "$1" in
         baseline) "$LT" baseline --listen "127.0.0.1:$PORT" >/dev/null & SERVER_PID=$! ;;
         baseline-hmac) "$LT" baseline --listen "127.0.0.1:$PORT" --verify-whsec whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw >/dev/null & SERVER_PID=$! ;;
-        durable|kafka|http|durable-otel|durable-before|durable-envelopes|durable-routes|durable-rules|durable-audit|durable-schema|stream)
+        durable|kafka|http|durable-otel|durable-before|durable-nolog|durable-envelopes|durable-routes|durable-rules|durable-audit|durable-schema|stream)
             local bin="$CS"
             if [ "$1" = durable-before ]; then
                 bin="${BEFORE_BIN:?durable-before needs BEFORE_BIN=/path/to/countersign}"
             fi
             ADMIN=$(free_port)
             {
-                gateway_config
+                gateway_config "$1"
                 if [ "$1" = durable-otel ]; then
                     OTLP_PORT=$(free_port)
                     "$LT" baseline --listen "127.0.0.1:$OTLP_PORT" >/dev/null & PIDS+=($!); OTLP_PID=$!
@@ -290,7 +295,7 @@ run_scenario() {
     # stopped gateway's store).
     local bytes_per="" verify_rate=""
     case "$name" in
-        durable|durable-audit)
+        durable|durable-nolog|durable-audit)
             kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true
             local db="$WORK/data/countersign.redb" taken
             taken=$(python3 - "$base" $SWEEP <<'PY'
