@@ -14,7 +14,7 @@ for f in sorted(glob.glob(os.path.join(out, "*.summary.json"))):
     d = json.load(open(f))
     rows.setdefault(d["scenario"], []).append(d)
 
-ORDER = ["baseline", "baseline-hmac", "durable-before", "durable", "durable-audit", "durable-schema", "durable-envelopes", "durable-routes", "durable-rules", "durable-otel", "kafka", "http"]
+ORDER = ["baseline", "baseline-hmac", "durable-before", "durable-nolog", "durable", "durable-audit", "durable-schema", "durable-envelopes", "durable-routes", "durable-rules", "durable-otel", "kafka", "http"]
 
 
 def med(xs):

@@ -606,3 +606,18 @@ fn audit_settings_name_the_key_and_the_key_stays_secret() {
         Duration::from_secs(3_652 * 86_400)
     );
 }
+
+#[test]
+fn write_ahead_log_settings_name_the_key() {
+    let ps = problems(
+        "[store]\nwal_checkpoint_interval = \"0s\"\nwal_checkpoint_idle = \"5s\"\nwal_max_bytes = 1000\n",
+    );
+    assert!(has(&ps, "store.wal_checkpoint_interval", "0"), "{ps:?}");
+    assert!(
+        has(&ps, "store.wal_checkpoint_interval", "wal_checkpoint_idle"),
+        "{ps:?}"
+    );
+    assert!(has(&ps, "store.wal_max_bytes", "1048576"), "{ps:?}");
+    let ok = load_str("[store]\nwal = false\nwal_checkpoint_interval = \"200ms\"\n");
+    assert!(ok.is_ok(), "{ok:?}");
+}

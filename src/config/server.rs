@@ -129,6 +129,11 @@ pub struct StoreConfig {
     /// this old.
     #[serde(with = "dur")]
     pub wal_checkpoint_interval: Duration,
+    /// ... or sooner, once it is this old, when the writer has nothing
+    /// waiting (short checkpoints in idle time keep latency low below
+    /// saturation).
+    #[serde(with = "dur")]
+    pub wal_checkpoint_idle: Duration,
     /// ... or once the log holds this many bytes.
     pub wal_max_bytes: usize,
 }
@@ -146,6 +151,7 @@ impl Default for StoreConfig {
             sweep_batch: 10_000,
             wal: true,
             wal_checkpoint_interval: Duration::from_secs(1),
+            wal_checkpoint_idle: Duration::from_millis(10),
             wal_max_bytes: 64 * 1024 * 1024,
         }
     }

@@ -241,6 +241,13 @@ fn store(c: &Config, r: &mut Report) {
     r.range("store.queue_capacity", s.queue_capacity, 1, 10_000_000);
     r.range("store.sweep_batch", s.sweep_batch, 1, 10_000_000);
     r.positive("store.wal_checkpoint_interval", s.wal_checkpoint_interval);
+    r.not_shorter(
+        "store.wal_checkpoint_interval",
+        s.wal_checkpoint_interval,
+        "store.wal_checkpoint_idle",
+        s.wal_checkpoint_idle,
+        " (the idle checkpoint comes sooner, never later)",
+    );
     r.range(
         "store.wal_max_bytes",
         s.wal_max_bytes,

@@ -407,6 +407,7 @@ impl Store {
             audit: audit.clone(),
             wal: cfg.wal.then_some(wal::Settings {
                 checkpoint_interval: cfg.wal_checkpoint_interval,
+                checkpoint_idle: cfg.wal_checkpoint_idle,
                 max_bytes: cfg.wal_max_bytes as u64,
             }),
         };

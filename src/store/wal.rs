@@ -46,6 +46,8 @@ pub const WAL_SEQ: &str = "wal_seq";
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
     pub checkpoint_interval: Duration,
+    /// A checkpoint may come this soon when the writer is idle.
+    pub checkpoint_idle: Duration,
     pub max_bytes: u64,
 }
 
@@ -79,6 +81,7 @@ impl Settings {
     /// For a log that is only replayed (`store.wal = false`).
     pub const OFF: Settings = Settings {
         checkpoint_interval: Duration::MAX,
+        checkpoint_idle: Duration::MAX,
         max_bytes: u64::MAX,
     };
 }
@@ -146,12 +149,17 @@ impl Log {
         Ok(())
     }
 
-    /// Whether a checkpoint is due (the log is old or large enough).
-    pub fn due(&self) -> bool {
+    /// Whether a checkpoint is due: the log is old or large enough, or,
+    /// when the writer has nothing waiting (`idle`), at least
+    /// `checkpoint_idle` old.
+    pub fn due(&self, idle: bool) -> bool {
+        let Some(first) = self.first_at else {
+            return false;
+        };
+        let age = first.elapsed();
         self.end >= self.settings.max_bytes
-            || self
-                .first_at
-                .is_some_and(|t| t.elapsed() >= self.settings.checkpoint_interval)
+            || age >= self.settings.checkpoint_interval
+            || (idle && age >= self.settings.checkpoint_idle)
     }
 
     /// Whether records follow the last checkpoint.
@@ -437,6 +445,7 @@ mod tests {
     fn settings() -> Settings {
         Settings {
             checkpoint_interval: Duration::from_secs(1),
+            checkpoint_idle: Duration::from_secs(1),
             max_bytes: 1 << 20,
         }
     }
@@ -498,23 +507,36 @@ mod tests {
     }
 
     #[test]
-    fn a_checkpoint_is_due_by_size_or_age() {
+    fn a_checkpoint_is_due_by_size_or_age_and_sooner_when_idle() {
         let dir = tempfile::tempdir().unwrap();
         let small = Settings {
             checkpoint_interval: Duration::from_secs(3600),
+            checkpoint_idle: Duration::from_secs(3600),
             max_bytes: 100,
         };
         let (mut log, _) = Log::open(dir.path(), small).unwrap();
-        assert!(!log.due());
+        assert!(!log.due(true));
         log.append(1, 0, std::iter::once(&event(0))).unwrap();
-        assert!(log.due(), "over max_bytes");
+        assert!(log.due(false), "over max_bytes");
         let aged = Settings {
             checkpoint_interval: Duration::ZERO,
+            checkpoint_idle: Duration::from_secs(3600),
             max_bytes: u64::MAX,
         };
         let (mut log, _) = Log::open(dir.path(), aged).unwrap();
-        assert!(!log.due(), "nothing logged yet");
+        assert!(!log.due(true), "nothing logged yet");
         log.append(1, 0, std::iter::once(&event(0))).unwrap();
-        assert!(log.due(), "older than the interval");
+        assert!(log.due(false), "older than the interval");
+        let idle = Settings {
+            checkpoint_interval: Duration::from_secs(3600),
+            checkpoint_idle: Duration::ZERO,
+            max_bytes: u64::MAX,
+        };
+        let (mut log, _) = Log::open(dir.path(), idle).unwrap();
+        log.append(1, 0, std::iter::once(&event(0))).unwrap();
+        assert!(!log.due(false), "busy: not before the interval");
+        assert!(log.due(true), "idle: old enough");
+        log.checkpointed();
+        assert!(!log.due(true));
     }
 }

@@ -21,6 +21,7 @@ fn cfg(dir: &Path, interval: Duration) -> StoreConfig {
     StoreConfig {
         path: dir.to_path_buf(),
         wal_checkpoint_interval: interval,
+        wal_checkpoint_idle: interval,
         ..StoreConfig::default()
     }
 }
@@ -177,7 +178,10 @@ async fn records_a_checkpoint_holds_are_not_replayed_again() {
         // written over from offset 0 by the next record, not truncated.
         let s = Store::open(&cfg(&dir, Duration::ZERO), Clock::System).unwrap();
         commit_batches(&s, &[&["1", "2"], &["3"]]).await;
-        assert_eq!(s.stats().wal_checkpoints.get(), 2);
+        // The checkpoint follows the answer.
+        while s.stats().wal_checkpoints.get() < 2 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         die();
     }
     let dir = tempfile::tempdir().unwrap();

@@ -375,6 +375,16 @@ impl Writer {
                 }
             }
             self.commit_batch(batch);
+            // A checkpoint once the log is old or large enough, or sooner
+            // when nothing waits (the writer would idle: the checkpoint is
+            // short and costs nobody a wait). After the answers: the batch
+            // is durable in the log already.
+            if self.log.due(rx.is_empty())
+                && let Err(e) = self.sync_log()
+            {
+                tracing::error!(error = %e, "store checkpoint failed");
+                self.fail(&e);
+            }
         }
     }
 
@@ -388,6 +398,16 @@ impl Writer {
         if let Err(e) = self.sync_log() {
             tracing::warn!(error = %e, "the store's checkpoint at shutdown failed; the next start replays its write-ahead log");
         }
+    }
+
+    /// After a write the database refused (an I/O error): redb refuses
+    /// every later transaction, so the store is failed until the process
+    /// restarts (and the log's position after a failed append is unknown).
+    fn fail(&self, e: &StoreError) {
+        self.stats.errors.inc();
+        self.stats
+            .failed
+            .send_if_modified(|f| f.replace(e.to_string()).is_none());
     }
 
     /// A checkpoint: one synced commit makes the database hold every logged
@@ -453,15 +473,6 @@ impl Writer {
         let now = self.settings.clock.now_ms();
         let written = self.write(&mut batch, now, mode);
         timer.observe_duration();
-        // A due checkpoint before the answers: its sync is the only thing
-        // that lets the log start over, and a failed one fails the batch
-        // like a failed commit (the store is failed then).
-        let written = written.and_then(|wake| {
-            if matches!(mode, Mode::Logged) && self.log.due() {
-                self.sync_log()?;
-            }
-            Ok(wake)
-        });
         match written {
             Ok(wake) => {
                 let (mut stored, mut dups, mut events) = (0, 0, 0);
@@ -517,12 +528,7 @@ impl Writer {
                 self.cache.clear();
                 tracing::error!(error = %e, requests = batch.len(), "store commit failed; nothing of this batch was kept");
                 if !matches!(e, StoreError::Injected) {
-                    // redb refuses every later transaction after an I/O
-                    // error: the store is failed until the process restarts.
-                    self.stats.errors.inc();
-                    self.stats
-                        .failed
-                        .send_if_modified(|f| f.replace(e.to_string()).is_none());
+                    self.fail(&e);
                 }
                 batch.into_iter().for_each(|i| i.fail(e.clone()));
             }
