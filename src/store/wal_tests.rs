@@ -1,9 +1,10 @@
 //! The write-ahead log under crashes: the writer stopped where it is (as a
 //! `kill -9` stops it: no checkpoint, nothing flushed), then the store
 //! reopened on the same files. Logged commits come back from the log alone;
-//! a torn last record, a checkpoint the log has not yet been written over,
-//! and a new generation written over an old one are each recovered exactly;
-//! and replay writes what the lost commits wrote, byte for byte.
+//! so do the sinks' acknowledgements and delivery records; a torn last
+//! record, a checkpoint the log has not yet been written over, and a new
+//! generation written over an old one are each recovered exactly; and replay
+//! writes what the lost commits wrote, byte for byte.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -223,6 +224,52 @@ async fn a_new_generation_over_an_old_one_replays_only_the_new() {
     s.close().await;
     drop(s);
     assert_eq!(on_disk(dir.path()).len(), 31);
+}
+
+#[tokio::test]
+async fn logged_acknowledgements_and_delivery_records_come_back() {
+    const TEST: &str = "logged_acknowledgements_and_delivery_records_come_back";
+    if let Some((dir, _)) = child() {
+        let s = Store::open(&cfg(&dir, NEVER), Clock::System).unwrap();
+        let mut e = ev("1");
+        e.endpoints = vec!["crm".into()];
+        s.commit(vec![e, ev("2")]).await.unwrap();
+        // The Kafka sink's acknowledgement and the HTTP worker's record of
+        // a delivered attempt: both logged, neither checkpointed.
+        s.ack(vec![Ack::Published {
+            seq: 1,
+            topic: "signatures".into(),
+            partition: 0,
+            offset: 7,
+        }])
+        .await
+        .unwrap();
+        let done = s
+            .http(vec![HttpOp::Attempted {
+                seq: 1,
+                endpoint: "crm".into(),
+                attempt: Attempt {
+                    at_ms: 2_000,
+                    status: Some(200),
+                    latency_ms: 3,
+                    error: String::new(),
+                },
+                next: Next::Delivered,
+            }])
+            .await
+            .unwrap();
+        assert_eq!(done, [true]);
+        assert_eq!(s.stats().wal_checkpoints.get(), 0);
+        die();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    crash(TEST, dir.path(), 1);
+    let s = Store::open(&cfg(dir.path(), NEVER), Clock::System).unwrap();
+    assert_eq!(s.stats().wal_replayed.get(), 3);
+    // Event 1 is published and delivered; event 2 still waits for Kafka.
+    assert_eq!(s.kafka_backlog().unwrap().count, 1);
+    assert_eq!(s.http_backlog("crm").unwrap().count, 0);
+    s.close().await;
 }
 
 /// Every row of the tables replay writes, as text.

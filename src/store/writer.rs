@@ -165,6 +165,44 @@ impl Item {
         }
     }
 
+    /// What the write-ahead log records of the item, if it can be logged:
+    /// webhooks (without routes evaluated against their envelope: code, not
+    /// data), Kafka acknowledgements, and the gateway's own delivery
+    /// records. Admin actions, timers and the rest are synced by their own
+    /// commit.
+    fn logged(&self) -> Option<wal::EntryRef<'_>> {
+        match self {
+            Item::Commit { events, .. } => events
+                .iter()
+                .all(|e| e.facts.as_ref().is_none_or(|f| f.late_route.is_none()))
+                .then_some(wal::EntryRef::Events(events)),
+            Item::Ack { acks, .. } => Some(wal::EntryRef::Acks(acks)),
+            Item::Http { ops, by: None, .. } => Some(wal::EntryRef::Http(ops)),
+            _ => None,
+        }
+    }
+
+    /// A logged request replayed at open (its answer goes nowhere).
+    fn replayed(entry: wal::Entry) -> Item {
+        match entry {
+            wal::Entry::Events(events) => Item::Commit {
+                outcomes: Vec::with_capacity(events.len()),
+                events,
+                reply: oneshot::channel().0,
+            },
+            wal::Entry::Acks(acks) => Item::Ack {
+                acks,
+                reply: oneshot::channel().0,
+            },
+            wal::Entry::Http(ops) => Item::Http {
+                applied: Vec::with_capacity(ops.len()),
+                ops,
+                by: None,
+                reply: oneshot::channel().0,
+            },
+        }
+    }
+
     /// Whether the item holds or decides a quarantined event.
     fn quarantines(&self) -> bool {
         match self {
@@ -430,12 +468,7 @@ impl Writer {
         let records = wal::to_replay(records, self.wal_seq);
         let replayed = records.len();
         for r in records {
-            let (reply, _) = oneshot::channel();
-            let mut batch = vec![Item::Commit {
-                outcomes: Vec::with_capacity(r.events.len()),
-                events: r.events,
-                reply,
-            }];
+            let mut batch: Vec<Item> = r.entries.into_iter().map(Item::replayed).collect();
             self.write(&mut batch, r.now_ms, Mode::Replayed(r.seq))?;
             self.changes.clear();
             self.fired.clear();
@@ -448,17 +481,10 @@ impl Writer {
         Ok(replayed)
     }
 
-    /// Whether a batch's commit can be logged: webhooks alone, each of whose
-    /// effect follows from its record (no route evaluated against its
-    /// envelope, which is code, not data).
+    /// Whether a batch's commit can be logged: every request in it is one
+    /// whose effect follows from its record (see [`Item::logged`]).
     fn loggable(&self, batch: &[Item]) -> bool {
-        self.settings.wal.is_some()
-            && batch.iter().all(|i| match i {
-                Item::Commit { events, .. } => events
-                    .iter()
-                    .all(|e| e.facts.as_ref().is_none_or(|f| f.late_route.is_none())),
-                _ => false,
-            })
+        self.settings.wal.is_some() && batch.iter().all(|i| i.logged().is_some())
     }
 
     fn commit_batch(&mut self, mut batch: Vec<Item>) {
@@ -560,13 +586,10 @@ impl Writer {
                 };
                 txn.open_table(META)?.insert(WAL_SEQ, seq)?;
                 if let Mode::Logged = mode {
-                    let events = batch.iter().flat_map(|i| match i {
-                        Item::Commit { events, .. } => events.as_slice(),
-                        _ => &[],
-                    });
+                    let entries = batch.iter().filter_map(Item::logged);
                     // Nothing of the batch is visible before its record
                     // synced: on failure the transaction is dropped (aborted).
-                    self.log.append(seq, now, events)?;
+                    self.log.append(seq, now, entries)?;
                     // Synced: a restart replays it even if the commit below
                     // fails, so the next record must not reuse its number.
                     self.wal_seq = seq;

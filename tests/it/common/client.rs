@@ -48,10 +48,18 @@ impl Resp {
 
 /// Sends one request on a fresh connection.
 pub async fn send(addr: SocketAddr, req: &Req) -> Resp {
-    let stream = TcpStream::connect(addr).await.expect("connect");
+    try_send(addr, req)
+        .await
+        .expect("connect, handshake and response")
+}
+
+/// [`send`], `None` when the connection is refused or dropped (a gateway
+/// that stopped listening).
+pub async fn try_send(addr: SocketAddr, req: &Req) -> Option<Resp> {
+    let stream = TcpStream::connect(addr).await.ok()?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .expect("handshake");
+        .ok()?;
     tokio::spawn(conn);
     let mut b = Request::builder().method(req.method).uri(&req.path);
     if !req
@@ -67,21 +75,15 @@ pub async fn send(addr: SocketAddr, req: &Req) -> Resp {
     let resp = sender
         .send_request(b.body(Full::new(Bytes::from(req.body.clone()))).unwrap())
         .await
-        .expect("response");
+        .ok()?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes()
-        .to_vec();
-    Resp {
+    let body = resp.into_body().collect().await.ok()?.to_bytes().to_vec();
+    Some(Resp {
         status,
         headers,
         body,
-    }
+    })
 }
 
 pub async fn get(addr: SocketAddr, path: &str) -> Resp {

@@ -12,7 +12,7 @@ pub mod sse;
 
 use std::time::Duration;
 
-pub use client::{Req, Resp, get, send};
+pub use client::{Req, Resp, get, send, try_send};
 pub use fixtures::{FIXTURES, SOURCES, fixture, sign_for, signed, sources, sw_hook, tamper};
 pub use gateway::{
     Binary, Gateway, config_text, countersign, event_count, stream_then_kill9, with_server_keys,
