@@ -150,7 +150,7 @@ impl Default for StoreConfig {
             sweep_interval: Duration::from_secs(60),
             sweep_batch: 10_000,
             wal: true,
-            wal_checkpoint_interval: Duration::from_secs(1),
+            wal_checkpoint_interval: Duration::from_millis(50),
             wal_checkpoint_idle: Duration::from_millis(10),
             wal_max_bytes: 64 * 1024 * 1024,
         }

@@ -14,15 +14,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::deliveries::HttpOp;
-use super::envelopes::{EnvelopeOp, EnvelopeOutcome, StreamMsg, apply as envelopes, timers};
+use super::envelopes::{EnvelopeOutcome, StreamMsg, apply as envelopes, timers};
 use super::quarantine::{self, QuarantineOp};
 use super::tables::QUARANTINE;
 use super::tables::{DISABLED, EVENTS, KAFKA_DONE, KAFKA_QUEUE, META, NEXT_SEQ};
 use super::wal::{self, WAL_SEQ};
-use super::{Ack, Claim, Command, NewEvent, Settings, Stats, StoreError};
+use super::{Claim, Command, NewEvent, Settings, Stats, StoreError};
 use super::{deliveries, events, outbox};
 
 /// The tables one batch writes, open in its transaction.
@@ -84,174 +84,9 @@ struct Wake {
     http: bool,
 }
 
-type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+mod item;
 
-/// One queued write request, its reply, and (once its part of the transaction
-/// is written) its result. The result lives beside its own reply, so a request
-/// can only ever be answered with a result of its own type.
-enum Item {
-    Commit {
-        events: Vec<NewEvent>,
-        reply: Reply<Vec<Claim>>,
-        outcomes: Vec<Claim>,
-    },
-    Ack {
-        acks: Vec<Ack>,
-        reply: Reply<()>,
-    },
-    Http {
-        ops: Vec<HttpOp>,
-        by: Option<super::Actor>,
-        reply: Reply<Vec<bool>>,
-        applied: Vec<bool>,
-    },
-    Envelope {
-        op: Box<EnvelopeOp>,
-        by: Option<super::Actor>,
-        reply: Reply<EnvelopeOutcome>,
-        outcome: Option<EnvelopeOutcome>,
-    },
-    Timers {
-        limit: usize,
-        reply: Reply<usize>,
-        fired: usize,
-    },
-    AuditCopied {
-        seq: u64,
-        reply: Reply<()>,
-    },
-    Quarantine {
-        op: Box<QuarantineOp>,
-        by: Option<super::Actor>,
-        reply: Reply<bool>,
-        applied: bool,
-    },
-}
-
-impl Item {
-    fn from_command(c: Command) -> Result<Item, Command> {
-        match c {
-            Command::Commit { events, reply } => Ok(Item::Commit {
-                outcomes: Vec::with_capacity(events.len()),
-                events,
-                reply,
-            }),
-            Command::Ack { acks, reply } => Ok(Item::Ack { acks, reply }),
-            Command::Http { ops, by, reply } => Ok(Item::Http {
-                applied: Vec::with_capacity(ops.len()),
-                ops,
-                by,
-                reply,
-            }),
-            Command::Envelope { op, by, reply } => Ok(Item::Envelope {
-                op,
-                by,
-                reply,
-                outcome: None,
-            }),
-            Command::Timers { limit, reply } => Ok(Item::Timers {
-                limit,
-                reply,
-                fired: 0,
-            }),
-            Command::AuditCopied { seq, reply } => Ok(Item::AuditCopied { seq, reply }),
-            Command::Quarantine { op, by, reply } => Ok(Item::Quarantine {
-                op,
-                by,
-                reply,
-                applied: false,
-            }),
-            other => Err(other),
-        }
-    }
-
-    /// What the write-ahead log records of the item, if it can be logged:
-    /// webhooks (without routes evaluated against their envelope: code, not
-    /// data), Kafka acknowledgements, and the gateway's own delivery
-    /// records. Admin actions, timers and the rest are synced by their own
-    /// commit.
-    fn logged(&self) -> Option<wal::EntryRef<'_>> {
-        match self {
-            Item::Commit { events, .. } => events
-                .iter()
-                .all(|e| e.facts.as_ref().is_none_or(|f| f.late_route.is_none()))
-                .then_some(wal::EntryRef::Events(events)),
-            Item::Ack { acks, .. } => Some(wal::EntryRef::Acks(acks)),
-            Item::Http { ops, by: None, .. } => Some(wal::EntryRef::Http(ops)),
-            _ => None,
-        }
-    }
-
-    /// A logged request replayed at open (its answer goes nowhere).
-    fn replayed(entry: wal::Entry) -> Item {
-        match entry {
-            wal::Entry::Events(events) => Item::Commit {
-                outcomes: Vec::with_capacity(events.len()),
-                events,
-                reply: oneshot::channel().0,
-            },
-            wal::Entry::Acks(acks) => Item::Ack {
-                acks,
-                reply: oneshot::channel().0,
-            },
-            wal::Entry::Http(ops) => Item::Http {
-                applied: Vec::with_capacity(ops.len()),
-                ops,
-                by: None,
-                reply: oneshot::channel().0,
-            },
-        }
-    }
-
-    /// Whether the item holds or decides a quarantined event.
-    fn quarantines(&self) -> bool {
-        match self {
-            Item::Commit { events, .. } => events.iter().any(|e| e.held),
-            Item::Quarantine { .. } => true,
-            _ => false,
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Item::Commit { events, .. } => events.len(),
-            Item::Ack { acks, .. } => acks.len(),
-            Item::Http { ops, .. } => ops.len(),
-            Item::Envelope { .. } | Item::AuditCopied { .. } | Item::Quarantine { .. } => 1,
-            Item::Timers { limit, .. } => *limit,
-        }
-    }
-
-    /// Answers with the result written, after the commit synced.
-    fn succeed(self) {
-        match self {
-            Item::Commit {
-                reply, outcomes, ..
-            } => drop(reply.send(Ok(outcomes))),
-            Item::Ack { reply, .. } => drop(reply.send(Ok(()))),
-            Item::Http { reply, applied, .. } => drop(reply.send(Ok(applied))),
-            Item::Envelope { reply, outcome, .. } => drop(
-                reply.send(outcome.ok_or_else(|| StoreError::Db("envelope op not applied".into()))),
-            ),
-            Item::Timers { reply, fired, .. } => drop(reply.send(Ok(fired))),
-            Item::AuditCopied { reply, .. } => drop(reply.send(Ok(()))),
-            Item::Quarantine { reply, applied, .. } => drop(reply.send(Ok(applied))),
-        }
-    }
-
-    /// Answers with the error that lost the whole batch.
-    fn fail(self, e: StoreError) {
-        match self {
-            Item::Commit { reply, .. } => drop(reply.send(Err(e))),
-            Item::Ack { reply, .. } => drop(reply.send(Err(e))),
-            Item::Http { reply, .. } => drop(reply.send(Err(e))),
-            Item::Envelope { reply, .. } => drop(reply.send(Err(e))),
-            Item::Timers { reply, .. } => drop(reply.send(Err(e))),
-            Item::AuditCopied { reply, .. } => drop(reply.send(Err(e))),
-            Item::Quarantine { reply, .. } => drop(reply.send(Err(e))),
-        }
-    }
-}
+use item::Item;
 
 /// How a batch's transaction becomes durable.
 #[derive(Clone, Copy)]
