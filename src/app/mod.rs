@@ -21,6 +21,7 @@ mod screen;
 mod store;
 
 pub use load::{Loaded, build, load, load_str};
+pub(crate) use store::router;
 pub use store::replay as replay_store;
 
 use crate::admin;
@@ -84,7 +85,7 @@ pub async fn run_with_clock(
     shutdown: impl Future<Output = ()>,
     clock: Clock,
 ) -> anyhow::Result<()> {
-    let router = store::router(&loaded.config, &loaded, clock.clone());
+    let router = store::router(&loaded, clock.clone());
     let (loaded, store) = {
         let (store_clock, router) = (clock.clone(), router.clone());
         tokio::task::spawn_blocking(move || {

@@ -12,8 +12,10 @@ use crate::time::Clock;
 
 use super::Loaded;
 
-/// The router `cfg`'s routes make (derived events and deliveries use it).
-pub(super) fn router(cfg: &Config, loaded: &Loaded, clock: Clock) -> Router {
+/// The router the config's routes make (derived events, deliveries and
+/// `route test` use it).
+pub(crate) fn router(loaded: &Loaded, clock: Clock) -> Router {
+    let cfg = &loaded.config;
     Router::new(
         cfg.routes.clone(),
         loaded.conditions.clone(),
@@ -64,7 +66,7 @@ pub(super) fn open(
 pub fn replay(mut loaded: Loaded, dir: &std::path::Path) -> anyhow::Result<u64> {
     loaded.config.store.path = dir.to_path_buf();
     let cfg = loaded.config.clone();
-    let router = router(&cfg, &loaded, Clock::System);
+    let router = router(&loaded, Clock::System);
     let store = open(&cfg, &loaded, &router, Clock::System)?;
     let replayed = store.stats().wal_replayed.get();
     tokio::runtime::Builder::new_current_thread()

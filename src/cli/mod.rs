@@ -60,16 +60,7 @@ pub fn route_test(
         .map(serde_json::from_slice)
         .transpose()
         .map_err(|e| format!("--envelope is not an envelope block: {e}"))?;
-    let cfg = &loaded.config;
-    let router = crate::route::Router::new(
-        cfg.routes.clone(),
-        loaded.conditions.clone(),
-        loaded
-            .kafka
-            .is_some()
-            .then(|| cfg.kafka.default_topic.clone()),
-        crate::time::Clock::System,
-    );
+    let router = crate::app::router(loaded, crate::time::Clock::System);
     let (verdicts, routed) = crate::route::explain(&router, &event, envelope.as_ref());
     let mut out = String::new();
     for v in &verdicts {
