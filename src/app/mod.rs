@@ -21,8 +21,8 @@ mod screen;
 mod store;
 
 pub use load::{Loaded, build, load, load_str};
-pub(crate) use store::router;
 pub use store::replay as replay_store;
+pub(crate) use store::router;
 
 use crate::admin;
 use crate::ingress::ingest;

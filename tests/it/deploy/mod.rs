@@ -315,3 +315,27 @@ fn rendered_configs_pass_config_check() {
     let docs = render(&helm, app.path(), &[]);
     config_check(&rendered_config(&docs));
 }
+
+/// The chart's schema closes every config section (`additionalProperties:
+/// false`), so a key it lacks cannot be set through the chart: every key of
+/// the sections with defaults must be in it.
+#[test]
+fn the_chart_schema_knows_every_config_key() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&read(&chart().join("values.schema.json"))).unwrap();
+    let config = &schema["properties"]["config"]["properties"];
+    let defaults = serde_json::to_value(countersign::config::Config::default()).unwrap();
+    let mut missing = Vec::new();
+    let sections = defaults.as_object().unwrap();
+    for (section, value) in sections {
+        let Some(keys) = value.as_object() else {
+            continue;
+        };
+        for key in keys.keys() {
+            if config[section]["properties"].get(key).is_none() {
+                missing.push(format!("{section}.{key}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "values.schema.json lacks {missing:?}");
+}
