@@ -144,7 +144,7 @@ impl Default for StoreConfig {
             path: PathBuf::from("./data"),
             dedup_ttl: Duration::from_secs(7 * 86_400),
             retention: Duration::from_secs(30 * 86_400),
-            cache_bytes: 32 * 1024 * 1024,
+            cache_bytes: 16 * 1024 * 1024,
             max_batch: 512,
             queue_capacity: 8192,
             sweep_interval: Duration::from_secs(60),
