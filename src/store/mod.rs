@@ -418,7 +418,7 @@ impl Store {
         let outbox = Arc::new(Notify::new());
         let audit_appended = Arc::new(Notify::new());
         let http = tokio::sync::watch::channel(0u64).0;
-        let (log, records) = wal::Log::open(&cfg.path, settings.wal.unwrap_or(wal::Settings::OFF))?;
+        let log = wal::Log::open(&cfg.path, settings.wal.unwrap_or(wal::Settings::OFF))?;
         let mut w = writer::Writer::new(
             (db.clone(), log),
             settings,
@@ -428,7 +428,7 @@ impl Store {
             http.clone(),
             stream.clone(),
         )?;
-        let replayed = w.recover(records)?;
+        let replayed = w.recover()?;
         if replayed > 0 {
             tracing::info!(records = replayed, "replayed the store's write-ahead log");
         }

@@ -97,50 +97,32 @@ fn encode_op(b: &mut Vec<u8>, op: &HttpOp) {
 
 /// Reads what [`encode`] wrote; `None` on anything malformed.
 pub(super) fn decode(r: &mut Reader) -> Option<Entry> {
-    let count = |r: &mut Reader| r.u32().map(|n| n.min(r.0.len()));
     match r.u8()? {
-        0 => {
-            let n = count(r)?;
-            let mut events = Vec::with_capacity(n);
-            for _ in 0..n {
-                events.push(decode_event(r)?);
-            }
-            Some(Entry::Events(events))
-        }
-        1 => {
-            let n = count(r)?;
-            let mut acks = Vec::with_capacity(n);
-            for _ in 0..n {
-                let tag = r.u8()?;
-                let seq = r.u64()?;
-                let topic = r.string()?;
-                acks.push(match tag {
-                    0 => Ack::Published {
-                        seq,
-                        topic,
-                        partition: i32::from_le_bytes(r.take(4)?.try_into().ok()?),
-                        offset: r.u64()? as i64,
-                    },
-                    1 => Ack::DeadLettered {
-                        seq,
-                        topic,
-                        reason: r.string()?,
-                    },
-                    _ => return None,
-                });
-            }
-            Some(Entry::Acks(acks))
-        }
-        2 => {
-            let n = count(r)?;
-            let mut ops = Vec::with_capacity(n);
-            for _ in 0..n {
-                ops.push(decode_op(r)?);
-            }
-            Some(Entry::Http(ops))
-        }
+        0 => Some(Entry::Events(r.many(decode_event)?)),
+        1 => Some(Entry::Acks(r.many(decode_ack)?)),
+        2 => Some(Entry::Http(r.many(decode_op)?)),
         _ => None,
     }
+}
+
+fn decode_ack(r: &mut Reader) -> Option<Ack> {
+    let tag = r.u8()?;
+    let seq = r.u64()?;
+    let topic = r.string()?;
+    Some(match tag {
+        0 => Ack::Published {
+            seq,
+            topic,
+            partition: i32::from_le_bytes(r.take(4)?.try_into().ok()?),
+            offset: r.u64()? as i64,
+        },
+        1 => Ack::DeadLettered {
+            seq,
+            topic,
+            reason: r.string()?,
+        },
+        _ => return None,
+    })
 }
 
 fn decode_op(r: &mut Reader) -> Option<HttpOp> {
@@ -283,8 +265,17 @@ impl<'a> Reader<'a> {
         }
     }
     fn list(&mut self) -> Option<Vec<String>> {
+        self.many(Reader::string)
+    }
+    /// A `u32` count, then that many of what `item` reads.
+    pub(super) fn many<T>(&mut self, item: impl Fn(&mut Self) -> Option<T>) -> Option<Vec<T>> {
         let n = self.u32()?;
-        (0..n).map(|_| self.string()).collect()
+        // The count is read from the file: room for what can be there.
+        let mut out = Vec::with_capacity(n.min(self.0.len()));
+        for _ in 0..n {
+            out.push(item(self)?);
+        }
+        Some(out)
     }
     fn flag(&mut self) -> Option<bool> {
         match self.u8()? {

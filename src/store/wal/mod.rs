@@ -24,8 +24,9 @@
 //! data alone, without a journal commit for a growing size.
 //!
 //! Recovery reads from offset 0: records up to the database's `wal_seq` (its
-//! META entry, written by every logged commit) are skipped, the ones after it
-//! applied while their sequence numbers follow one another. It stops at a torn
+//! META entry, written by every logged commit) are skipped by their number,
+//! the ones after it decoded and applied while their sequence numbers follow
+//! one another. It stops at a torn
 //! record (short, or a checksum that does not match) or a sequence that does
 //! not follow: the rest is an older generation, or a write that never synced,
 //! and was never acknowledged.
@@ -92,9 +93,8 @@ impl Settings {
 }
 
 impl Log {
-    /// Opens (or creates) the log in `dir` and reads its records, in file
-    /// order up to the first torn one.
-    pub fn open(dir: &Path, settings: Settings) -> Result<(Log, Vec<Record>), StoreError> {
+    /// Opens (or creates) the log in `dir`.
+    pub fn open(dir: &Path, settings: Settings) -> Result<Log, StoreError> {
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -102,18 +102,22 @@ impl Log {
             .truncate(false)
             .open(dir.join(WAL_FILE))
             .map_err(|e| io("open", e))?;
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(|e| io("read", e))?;
-        let records = read_records(&bytes)?;
-        let log = Log {
+        Ok(Log {
             file,
             settings,
             end: 0,
             first_at: None,
             buf: Vec::with_capacity(64 * 1024),
             failed: false,
-        };
-        Ok((log, records))
+        })
+    }
+
+    /// The records to replay over a database holding every record up to
+    /// `applied` (see [`after`]).
+    pub fn after(&self, applied: u64) -> Result<Vec<Record>, StoreError> {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut &self.file, &mut bytes).map_err(|e| io("read", e))?;
+        after(&bytes, applied)
     }
 
     /// Appends the record of one group commit and syncs it.
@@ -180,37 +184,22 @@ impl Log {
     }
 }
 
-/// Of `records` (in file order), those to replay over a database holding
-/// every record up to `applied`: the ones after it while their numbers
-/// follow one another.
-pub fn to_replay(records: Vec<Record>, applied: u64) -> Vec<Record> {
-    let mut out: Vec<Record> = Vec::new();
-    for r in records {
-        let next = out.last().map_or(applied, |l| l.seq) + 1;
-        if out.is_empty() && r.seq <= applied {
-            continue;
-        }
-        if r.seq != next {
-            break;
-        }
-        out.push(r);
-    }
-    out
-}
-
 /// How many commits the log in `dir` holds beyond a database holding every
 /// record up to `applied` (0 without a log), for the offline tools.
 pub fn pending(dir: &Path, applied: u64) -> Result<usize, StoreError> {
     match std::fs::read(dir.join(WAL_FILE)) {
-        Ok(bytes) => Ok(to_replay(read_records(&bytes)?, applied).len()),
+        Ok(bytes) => Ok(after(&bytes, applied)?.len()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
         Err(e) => Err(io("read", e)),
     }
 }
 
-/// The records of `bytes` in file order, up to the first torn one.
-fn read_records(bytes: &[u8]) -> Result<Vec<Record>, StoreError> {
-    let mut out = Vec::new();
+/// The records of `bytes` (a log, in file order) to replay over a database
+/// holding every record up to `applied`: those after it while their numbers
+/// follow one another, up to the first torn record. Only those are decoded;
+/// the ones before are skipped by their number.
+fn after(bytes: &[u8], applied: u64) -> Result<Vec<Record>, StoreError> {
+    let mut out: Vec<Record> = Vec::new();
     let mut at = 0usize;
     while let Some(head) = bytes.get(at..at + 8) {
         let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
@@ -219,6 +208,15 @@ fn read_records(bytes: &[u8]) -> Result<Vec<Record>, StoreError> {
             break;
         };
         if len < 20 || crc32fast::hash(body) != crc {
+            break;
+        }
+        let seq = u64::from_le_bytes(body[..8].try_into().expect("8 bytes"));
+        let next = out.last().map_or(applied, |r| r.seq) + 1;
+        if out.is_empty() && seq <= applied {
+            at += 8 + len;
+            continue;
+        }
+        if seq != next {
             break;
         }
         let record = decode_record(body).ok_or_else(|| {
@@ -236,11 +234,7 @@ fn decode_record(body: &[u8]) -> Option<Record> {
     let mut r = codec::Reader(body);
     let seq = r.u64()?;
     let now_ms = r.u64()? as i64;
-    let count = r.u32()?;
-    let mut entries = Vec::with_capacity(count.min(body.len()));
-    for _ in 0..count {
-        entries.push(codec::decode(&mut r)?);
-    }
+    let entries = r.many(codec::decode)?;
     r.0.is_empty().then_some(Record {
         seq,
         now_ms,

@@ -41,6 +41,11 @@ fn event(n: u32) -> NewEvent {
     }
 }
 
+/// The records a reopened log in `dir` replays over `applied`.
+fn read(dir: &std::path::Path, applied: u64) -> Vec<Record> {
+    Log::open(dir, settings()).unwrap().after(applied).unwrap()
+}
+
 fn settings() -> Settings {
     Settings {
         checkpoint_interval: Duration::from_secs(1),
@@ -52,25 +57,37 @@ fn settings() -> Settings {
 #[test]
 fn records_read_back_as_written() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut log, none) = Log::open(dir.path(), settings()).unwrap();
-    assert!(none.is_empty());
+    let mut log = Log::open(dir.path(), settings()).unwrap();
+    assert!(log.after(0).unwrap().is_empty());
     let events: Vec<NewEvent> = (0..4).map(event).collect();
     log.append(7, 42, of(&events)).unwrap();
     log.append(8, 43, of(&events[..1])).unwrap();
     drop(log);
-    let (_, read) = Log::open(dir.path(), settings()).unwrap();
+    let read = read(dir.path(), 6);
     assert_eq!(read.len(), 2);
     assert_eq!((read[0].seq, read[0].now_ms, read[1].seq), (7, 42, 8));
     let [Entry::Events(back)] = read[0].entries.as_slice() else {
         panic!("{:?}", read[0]);
     };
     assert_eq!(format!("{back:?}"), format!("{events:?}"));
+    // Records the database holds are skipped; a number that does not follow
+    // ends the replay.
+    let seqs = |applied| -> Vec<u64> {
+        super::after(&std::fs::read(dir.path().join(WAL_FILE)).unwrap(), applied)
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect()
+    };
+    assert_eq!(seqs(7), [8]);
+    assert_eq!(seqs(8), Vec::<u64>::new());
+    assert_eq!(seqs(3), Vec::<u64>::new(), "7 does not follow 3");
 }
 
 #[test]
 fn a_torn_or_corrupt_record_ends_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut log, _) = Log::open(dir.path(), settings()).unwrap();
+    let mut log = Log::open(dir.path(), settings()).unwrap();
     let events: Vec<NewEvent> = (0..2).map(event).collect();
     for seq in 1..=3 {
         log.append(seq, 0, of(&events)).unwrap();
@@ -80,18 +97,18 @@ fn a_torn_or_corrupt_record_ends_the_log() {
     let one = full.len() / 3;
     // The last record cut short, as a crash mid-write leaves it.
     std::fs::write(&path, &full[..full.len() - 5]).unwrap();
-    assert_eq!(Log::open(dir.path(), settings()).unwrap().1.len(), 2);
+    assert_eq!(read(dir.path(), 0).len(), 2);
     // A flipped byte in the second record: only the first is read.
     let mut flipped = full.clone();
     flipped[one + 30] ^= 1;
     std::fs::write(&path, &flipped).unwrap();
-    assert_eq!(Log::open(dir.path(), settings()).unwrap().1.len(), 1);
+    assert_eq!(read(dir.path(), 0).len(), 1);
 }
 
 #[test]
 fn a_checkpoint_writes_the_next_record_over_the_old_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut log, _) = Log::open(dir.path(), settings()).unwrap();
+    let mut log = Log::open(dir.path(), settings()).unwrap();
     let events: Vec<NewEvent> = (0..3).map(event).collect();
     log.append(1, 0, of(&events)).unwrap();
     log.append(2, 0, of(&events)).unwrap();
@@ -99,7 +116,7 @@ fn a_checkpoint_writes_the_next_record_over_the_old_ones() {
     log.checkpointed();
     log.append(3, 0, of(&events[..1])).unwrap();
     drop(log);
-    let (_, read) = Log::open(dir.path(), settings()).unwrap();
+    let read = read(dir.path(), 2);
     // Record 3 over record 1's start; record 1's tail does not parse as
     // a record, so the old generation is not read past it.
     assert_eq!(read.first().map(|r| r.seq), Some(3));
@@ -114,7 +131,7 @@ fn a_checkpoint_is_due_by_size_or_age_and_sooner_when_idle() {
         checkpoint_idle: Duration::from_secs(3600),
         max_bytes: 100,
     };
-    let (mut log, _) = Log::open(dir.path(), small).unwrap();
+    let mut log = Log::open(dir.path(), small).unwrap();
     assert!(!log.due(true));
     log.append(1, 0, of(&[event(0)])).unwrap();
     assert!(log.due(false), "over max_bytes");
@@ -123,7 +140,7 @@ fn a_checkpoint_is_due_by_size_or_age_and_sooner_when_idle() {
         checkpoint_idle: Duration::from_secs(3600),
         max_bytes: u64::MAX,
     };
-    let (mut log, _) = Log::open(dir.path(), aged).unwrap();
+    let mut log = Log::open(dir.path(), aged).unwrap();
     assert!(!log.due(true), "nothing logged yet");
     log.append(1, 0, of(&[event(0)])).unwrap();
     assert!(log.due(false), "older than the interval");
@@ -132,7 +149,7 @@ fn a_checkpoint_is_due_by_size_or_age_and_sooner_when_idle() {
         checkpoint_idle: Duration::ZERO,
         max_bytes: u64::MAX,
     };
-    let (mut log, _) = Log::open(dir.path(), idle).unwrap();
+    let mut log = Log::open(dir.path(), idle).unwrap();
     log.append(1, 0, of(&[event(0)])).unwrap();
     assert!(!log.due(false), "busy: not before the interval");
     assert!(log.due(true), "idle: old enough");
@@ -143,7 +160,7 @@ fn a_checkpoint_is_due_by_size_or_age_and_sooner_when_idle() {
 #[test]
 fn acknowledgements_and_delivery_records_read_back_as_written() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut log, _) = Log::open(dir.path(), settings()).unwrap();
+    let mut log = Log::open(dir.path(), settings()).unwrap();
     let acks = vec![
         Ack::Published {
             seq: 3,
@@ -208,7 +225,7 @@ fn acknowledgements_and_delivery_records_read_back_as_written() {
     ];
     log.append(1, 9, entries.iter().copied()).unwrap();
     drop(log);
-    let (_, read) = Log::open(dir.path(), settings()).unwrap();
+    let read = read(dir.path(), 0);
     let [Entry::Acks(a), Entry::Events(e), Entry::Http(o)] = read[0].entries.as_slice() else {
         panic!("{read:?}");
     };

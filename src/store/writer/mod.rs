@@ -299,8 +299,8 @@ impl Writer {
 
     /// Replays the log's records after the last one the database holds (see
     /// [`super::wal`]), then checkpoints. Returns how many it replayed.
-    pub fn recover(&mut self, records: Vec<wal::Record>) -> Result<usize, StoreError> {
-        let records = wal::to_replay(records, self.wal_seq);
+    pub fn recover(&mut self) -> Result<usize, StoreError> {
+        let records = self.log.after(self.wal_seq)?;
         let replayed = records.len();
         for r in records {
             let mut batch: Vec<Item> = r.entries.into_iter().map(Item::replayed).collect();
