@@ -102,7 +102,8 @@ from_redb!(
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
-    redb::CommitError
+    redb::CommitError,
+    redb::SetDurabilityError
 );
 
 /// Counters for group commit and sweeping (the admin API's `/v1/stats`), and

@@ -149,24 +149,17 @@ impl Writer {
         // Events carry their sequence number, so the newest one names the next;
         // META keeps the floor for what events do not show (numbers taken by
         // replays, and every number once sweeping removed the newest events).
-        let next_seq = {
+        let (next_seq, wal_seq) = {
             let txn = db.begin_read()?;
-            let floor = txn
-                .open_table(META)?
-                .get(NEXT_SEQ)?
-                .map(|g| g.value())
-                .unwrap_or(1);
+            let meta = txn.open_table(META)?;
+            let floor = meta.get(NEXT_SEQ)?.map_or(1, |g| g.value());
             let after_newest = txn
                 .open_table(EVENTS)?
                 .last()?
                 .map(|(k, _)| k.value() + 1)
                 .unwrap_or(1);
-            floor.max(after_newest)
-        };
-        let wal_seq = {
-            let txn = db.begin_read()?;
-            let meta = txn.open_table(META)?;
-            meta.get(WAL_SEQ)?.map_or(0, |g| g.value())
+            let wal_seq = meta.get(WAL_SEQ)?.map_or(0, |g| g.value());
+            (floor.max(after_newest), wal_seq)
         };
         {
             use redb::ReadableTableMetadata;
@@ -283,17 +276,25 @@ impl Writer {
             .send_if_modified(|f| f.replace(e.to_string()).is_none());
     }
 
-    /// A checkpoint: one synced commit makes the database hold every logged
-    /// commit (writing the pages they dirtied, once), and the log starts over.
+    /// Commits `txn` synced (`Durability::Immediate`). Every synced commit
+    /// is a checkpoint: the database then holds every logged commit before
+    /// it (writing the pages they dirtied, once), and the log starts over.
+    fn commit_synced(&mut self, txn: WriteTransaction) -> Result<(), StoreError> {
+        txn.commit()?;
+        self.log.checkpointed();
+        Ok(())
+    }
+
+    /// A checkpoint of its own, when commits were logged since the last one.
     fn sync_log(&mut self) -> Result<(), StoreError> {
         if self.log.is_empty() {
             return Ok(());
         }
         let timer = self.stats.wal_checkpoint_seconds.start_timer();
-        self.db.begin_write()?.commit()?;
+        let txn = self.db.begin_write()?;
+        self.commit_synced(txn)?;
         timer.observe_duration();
         self.stats.wal_checkpoints.inc();
-        self.log.checkpointed();
         Ok(())
     }
 
@@ -308,10 +309,12 @@ impl Writer {
             self.changes.clear();
             self.fired.clear();
         }
-        // Whatever the file holds now is behind the database: the checkpoint
-        // below (or the next logged commit) writes over it from offset 0.
-        self.db.begin_write()?.commit()?;
-        self.log.checkpointed();
+        // The replayed commits are not synced, and the next logged commit
+        // writes over their records from offset 0: checkpoint them first.
+        if replayed > 0 {
+            let txn = self.db.begin_write()?;
+            self.commit_synced(txn)?;
+        }
         self.stats.wal_replayed.inc_by(replayed as u64);
         Ok(replayed)
     }
@@ -409,32 +412,26 @@ impl Writer {
             txn.abort()?;
             return Err(StoreError::Injected);
         }
-        match mode {
+        let seq = match mode {
             Mode::Synced => {
-                txn.commit()?;
-                self.log.checkpointed();
+                self.commit_synced(txn)?;
+                return Ok(wake);
             }
-            Mode::Logged | Mode::Replayed(_) => {
-                let seq = match mode {
-                    Mode::Replayed(seq) => seq,
-                    _ => self.wal_seq + 1,
-                };
-                txn.open_table(META)?.insert(WAL_SEQ, seq)?;
-                if let Mode::Logged = mode {
-                    let entries = batch.iter().filter_map(Item::logged);
-                    // Nothing of the batch is visible before its record
-                    // synced: on failure the transaction is dropped (aborted).
-                    self.log.append(seq, now, entries)?;
-                    // Synced: a restart replays it even if the commit below
-                    // fails, so the next record must not reuse its number.
-                    self.wal_seq = seq;
-                }
-                txn.set_durability(Durability::None)
-                    .map_err(|e| StoreError::Db(e.to_string()))?;
-                txn.commit()?;
-                self.wal_seq = seq;
-            }
+            Mode::Logged => self.wal_seq + 1,
+            Mode::Replayed(seq) => seq,
+        };
+        txn.open_table(META)?.insert(WAL_SEQ, seq)?;
+        if let Mode::Logged = mode {
+            let entries = batch.iter().filter_map(Item::logged);
+            // Nothing of the batch is visible before its record synced: on
+            // failure the transaction is dropped (aborted).
+            self.log.append(seq, now, entries)?;
         }
+        // Before the commit: a restart replays a synced record even if the
+        // commit fails, so the next one must not reuse its number.
+        self.wal_seq = seq;
+        txn.set_durability(Durability::None)?;
+        txn.commit()?;
         Ok(wake)
     }
 
@@ -803,11 +800,10 @@ impl Writer {
             }
             Ok::<_, StoreError>(())
         })();
-        if let Err(e) = written.and_then(|()| txn.commit().map_err(StoreError::from)) {
+        if let Err(e) = written.and_then(|()| self.commit_synced(txn)) {
             self.audit = start;
             return Err(e);
         }
-        self.log.checkpointed();
         (self.stats.audit_entries).inc_by(self.audit.next - start.next);
         self.audit_appended.notify_one();
         (self.stats.audit_checkpoints).inc_by(self.audit.signings - start.signings);
@@ -847,9 +843,8 @@ impl Writer {
             .open_table(super::audit::CHECKPOINTS)
             .map_err(StoreError::from)
             .and_then(|mut t| self.audit.sign(&mut t, signing, now));
-        match signed.and_then(|s| txn.commit().map(|()| s).map_err(StoreError::from)) {
+        match signed.and_then(|s| self.commit_synced(txn).map(|()| s)) {
             Ok(s) => {
-                self.log.checkpointed();
                 self.stats.audit_checkpoints.inc();
                 Ok(s)
             }
@@ -891,8 +886,7 @@ impl Writer {
             // The newest events may be among those gone: keep the floor.
             txn.open_table(META)?.insert(NEXT_SEQ, self.next_seq)?;
         }
-        txn.commit()?;
-        self.log.checkpointed();
+        self.commit_synced(txn)?;
         (self.stats.events_swept).fetch_add(gone as u64, Ordering::Relaxed);
         self.sweep_from = swept.resume.unwrap_or(0);
         let envs_more = envs.is_some_and(|e| e.resume.is_some() || e.gone > 0);
