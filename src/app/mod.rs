@@ -89,7 +89,7 @@ pub async fn run_with_clock(
     let (loaded, store) = {
         let (store_clock, router) = (clock.clone(), router.clone());
         tokio::task::spawn_blocking(move || {
-            let opened = store::open(&loaded.config, &loaded, &router, store_clock);
+            let opened = store::open(&loaded, &router, store_clock);
             (loaded, opened)
         })
         .await?

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use crate::config::Config;
 use crate::route::Router;
 use crate::store::{AuditSigning, Store, StoreError, Tracking};
 use crate::time::Clock;
@@ -27,14 +26,10 @@ pub(crate) fn router(loaded: &Loaded, clock: Clock) -> Router {
     )
 }
 
-/// Opens the store under `cfg.store` (replaying its write-ahead log, if a
+/// Opens the store under `store.path` (replaying its write-ahead log, if a
 /// crash left one).
-pub(super) fn open(
-    cfg: &Config,
-    loaded: &Loaded,
-    router: &Router,
-    clock: Clock,
-) -> Result<Store, StoreError> {
+pub(super) fn open(loaded: &Loaded, router: &Router, clock: Clock) -> Result<Store, StoreError> {
+    let cfg = &loaded.config;
     let tracking = cfg.envelopes.enabled.then(|| {
         let r = router.clone();
         let route: crate::store::RouteFn = Arc::new(move |e| {
@@ -65,9 +60,8 @@ pub(super) fn open(
 /// store only: a running gateway holds the database's lock.
 pub fn replay(mut loaded: Loaded, dir: &std::path::Path) -> anyhow::Result<u64> {
     loaded.config.store.path = dir.to_path_buf();
-    let cfg = loaded.config.clone();
     let router = router(&loaded, Clock::System);
-    let store = open(&cfg, &loaded, &router, Clock::System)?;
+    let store = open(&loaded, &router, Clock::System)?;
     let replayed = store.stats().wal_replayed.get();
     tokio::runtime::Builder::new_current_thread()
         .build()?

@@ -43,14 +43,21 @@ fn pubkey(dir: &Path) -> String {
 
 /// `countersign audit verify --store PATH --pubkey KEY`: (exit code, stdout).
 fn verify(path: &Path, key: &str) -> (Option<i32>, String) {
-    let out = countersign(&[
+    verify_with(path, key, &[])
+}
+
+/// [`verify`] with further arguments.
+fn verify_with(path: &Path, key: &str, more: &[&str]) -> (Option<i32>, String) {
+    let mut args = vec![
         "audit",
         "verify",
         "--store",
         path.to_str().unwrap(),
         "--pubkey",
         key,
-    ]);
+    ];
+    args.extend_from_slice(more);
+    let out = countersign(&args);
     (
         out.status.code(),
         format!(
@@ -343,22 +350,8 @@ async fn after_kill_9_mid_stream_the_chain_verifies_and_every_acknowledged_webho
     assert!(text.contains("write-ahead log holds"), "{text}");
     assert!(text.contains("--config"), "{text}");
     // With it, they are replayed first, as the gateway's next start would.
-    let out = countersign(&[
-        "audit",
-        "verify",
-        "--store",
-        store.to_str().unwrap(),
-        "--pubkey",
-        &key,
-        "--config",
-        config.to_str().unwrap(),
-    ]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let (code, text) = verify_with(&store, &key, &["--config", config.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("replayed"), "{text}");
     let (code, text) = verify(&store, &key);
     assert_eq!(code, Some(0), "{text}");
