@@ -324,6 +324,7 @@ c = json.load(open(base + ".closed.json")); o = json.load(open(base + ".open.jso
 json.dump({"scenario": name, "round": int(rnd), "max_rps": c["throughput_rps"],
            "closed_status": c["status"], "closed_errors": c["errors"],
            "open_rate": o["offered_rate"], "open_rps": o["throughput_rps"], "open_latency_ms": o["latency_ms"],
+           "open_send_lag_ms": o.get("send_lag_ms"),
            "open_status": o["status"], "peak_rss_mib": round(int(rss) / 1024, 1), "cpu_percent_closed": float(cpu),
            "drain_s": float(drained) if drained else None,
            "peak_rss_mib_after_sweep": round(int(rss_sweep) / 1024, 1), "sweep": sweep,

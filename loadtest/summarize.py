@@ -36,8 +36,14 @@ for extra in ("wrk-check.txt", "fsync.txt"):
     path = os.path.join(out, extra)
     if os.path.exists(path):
         print(open(path).read())
-print("| scenario | rounds | max req/s (closed, per round) | median | ratio to baseline | ratio to durable | open-loop rate | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | peak RSS MiB | CPU % (closed) | CPU µs/req | sink drained s |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| scenario | rounds | max req/s (closed, per round) | median | ratio to baseline | ratio to durable | open-loop rate | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | send lag p99 ms | peak RSS MiB | CPU % (closed) | CPU µs/req | sink drained s |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+def lag(rs):
+    """The open loop's send lag p99 (runs of a tool without it: blank)."""
+    lags = [r["open_send_lag_ms"]["p99"] for r in rs if r.get("open_send_lag_ms")]
+    return f"{med(lags):.2f}" if lags else ""
+
+
 for name in ORDER:
     rs = rows.get(name)
     if not rs:
@@ -50,7 +56,7 @@ for name in ORDER:
     rss = max(max(r["peak_rss_mib"], r.get("peak_rss_mib_after_sweep", 0)) for r in rs)
     per_round = ", ".join(f"{r['max_rps']:.0f}" for r in sorted(rs, key=lambda r: r["round"]))
     print(f"| {name} | {len(rs)} | {per_round} | {mx:.0f} | {ratio} | {to_durable} | {med([r['open_rate'] for r in rs]):.0f} | "
-          f"{lat('p50'):.2f} | {lat('p90'):.2f} | {lat('p99'):.2f} | {lat('p999'):.2f} | {lat('max'):.2f} | "
+          f"{lat('p50'):.2f} | {lat('p90'):.2f} | {lat('p99'):.2f} | {lat('p999'):.2f} | {lat('max'):.2f} | {lag(rs)} | "
           f"{rss:.1f} | {med([r['cpu_percent_closed'] for r in rs]):.0f} | "
           f"{med([r['cpu_percent_closed'] * 10000 / r['max_rps'] for r in rs]):.0f} | "
           f"{'' if d is None else f'{d:.2f}'} |")

@@ -31,6 +31,7 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::pace::Pacer;
 use crate::webhooks::{GenConfig, Generator, Webhook};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,6 +51,8 @@ impl Mode {
 /// One connection's tallies (merged at the end).
 struct Tally {
     latency_us: Histogram<u64>,
+    /// Open loop: how late after its due time each request was written.
+    lag_us: Histogram<u64>,
     status: BTreeMap<u16, u64>,
     errors: u64,
 }
@@ -58,6 +61,7 @@ impl Tally {
     fn new() -> Tally {
         Tally {
             latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
+            lag_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
             status: BTreeMap::new(),
             errors: 0,
         }
@@ -73,6 +77,7 @@ impl Tally {
 
     fn merge(&mut self, other: Tally) {
         let _ = self.latency_us.add(&other.latency_us);
+        let _ = self.lag_us.add(&other.lag_us);
         for (s, n) in other.status {
             *self.status.entry(s).or_default() += n;
         }
@@ -104,6 +109,12 @@ pub struct RunResult {
     pub errors: u64,
     /// Milliseconds.
     pub latency_ms: Percentiles,
+    /// Open loop: how late after its due time each request was written, in
+    /// milliseconds (the schedule's own lateness, plus any wait for the
+    /// connection's previous answer). Latency counts from the due time, so
+    /// this is the part of it the tool, not the server, may have added.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_lag_ms: Option<Percentiles>,
     /// Requests prepared before the window, and how many sends had to reuse
     /// one because the pool ran out (closed loop; 0 means every request
     /// was unique).
@@ -355,10 +366,13 @@ async fn open(
 ) -> Tally {
     let mut t = Tally::new();
     let mut conn = Conn::new(addr);
+    let mut pacer = Pacer::new().expect("a timerfd for the open loop's schedule");
     let mut i = k;
     while i < shared.requests.len() {
         let due = start + Duration::from_secs_f64(i as f64 / rate);
-        tokio::time::sleep_until(due.into()).await;
+        pacer.until(due).await.expect("the schedule's timer");
+        let lag = due.elapsed();
+        let _ = (t.lag_us).record(lag.as_micros().clamp(1, 60_000_000) as u64);
         let status = conn.send(&shared.requests[i]).await;
         t.record(status, due.elapsed());
         count(&shared, status);
@@ -477,6 +491,7 @@ pub fn run(
         status: all.status,
         errors: all.errors,
         latency_ms: percentiles(&all.latency_us),
+        send_lag_ms: matches!(mode, Mode::Open { .. }).then(|| percentiles(&all.lag_us)),
         prepared,
         reused: shared.reused.load(Ordering::Relaxed),
         prepare_s,
@@ -594,5 +609,10 @@ mod tests {
         assert_eq!(open.requests, 100);
         assert_eq!(open.status.get(&200).copied(), Some(100));
         assert_eq!(open.reused, 0);
+        // The open loop reports how late it sent (never early: the lag
+        // is recorded from at least 1 µs); the closed loop has no schedule.
+        let lag = open.send_lag_ms.expect("the open loop's send lag");
+        assert!(lag.p50 >= 0.001 && lag.max >= lag.p99, "{lag:?}");
+        assert!(closed.send_lag_ms.is_none());
     }
 }

@@ -7,6 +7,7 @@ mod browser;
 mod chart;
 mod drive;
 mod fsync;
+mod pace;
 mod panel;
 mod subscribe;
 mod webhooks;
