@@ -130,8 +130,8 @@ pub struct StoreConfig {
     #[serde(with = "dur")]
     pub wal_checkpoint_interval: Duration,
     /// ... or sooner, once it is this old, when the writer has nothing
-    /// waiting (short checkpoints in idle time keep latency low below
-    /// saturation).
+    /// waiting after a commit (short checkpoints in the gaps between
+    /// requests keep each stall short).
     #[serde(with = "dur")]
     pub wal_checkpoint_idle: Duration,
     /// ... or once the log holds this many bytes.
