@@ -22,6 +22,12 @@ def med(xs):
     return statistics.median(xs) if xs else None
 
 
+def lag(rs):
+    """The open loop's send lag p99 (runs of a tool without it: blank)."""
+    lags = [r["open_send_lag_ms"]["p99"] for r in rs if r.get("open_send_lag_ms")]
+    return f"{med(lags):.2f}" if lags else ""
+
+
 def drain(r):
     # Older result files call it kafka_drain_s.
     return r.get("drain_s", r.get("kafka_drain_s"))
@@ -38,12 +44,6 @@ for extra in ("wrk-check.txt", "fsync.txt"):
         print(open(path).read())
 print("| scenario | rounds | max req/s (closed, per round) | median | ratio to baseline | ratio to durable | open-loop rate | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | send lag p99 ms | peak RSS MiB | CPU % (closed) | CPU µs/req | sink drained s |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-def lag(rs):
-    """The open loop's send lag p99 (runs of a tool without it: blank)."""
-    lags = [r["open_send_lag_ms"]["p99"] for r in rs if r.get("open_send_lag_ms")]
-    return f"{med(lags):.2f}" if lags else ""
-
-
 for name in ORDER:
     rs = rows.get(name)
     if not rs:

@@ -609,8 +609,8 @@ mod tests {
         assert_eq!(open.requests, 100);
         assert_eq!(open.status.get(&200).copied(), Some(100));
         assert_eq!(open.reused, 0);
-        // The open loop reports how late it sent (never early: the lag
-        // is recorded from at least 1 µs); the closed loop has no schedule.
+        // The open loop reports how late it sent each request (in whole
+        // microseconds, at least 1); the closed loop has no schedule.
         let lag = open.send_lag_ms.expect("the open loop's send lag");
         assert!(lag.p50 >= 0.001 && lag.max >= lag.p99, "{lag:?}");
         assert!(closed.send_lag_ms.is_none());
