@@ -57,18 +57,28 @@ struct Tally {
     errors: u64,
 }
 
+/// Microseconds from 1 µs to 60 s, 3 significant digits.
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds")
+}
+
+/// `d` in whole microseconds, within [`histogram`]'s bounds.
+fn micros(d: Duration) -> u64 {
+    d.as_micros().clamp(1, 60_000_000) as u64
+}
+
 impl Tally {
     fn new() -> Tally {
         Tally {
-            latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
-            lag_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
+            latency_us: histogram(),
+            lag_us: histogram(),
             status: BTreeMap::new(),
             errors: 0,
         }
     }
 
     fn record(&mut self, status: Option<u16>, latency: Duration) {
-        let _ = (self.latency_us).record(latency.as_micros().clamp(1, 60_000_000) as u64);
+        let _ = self.latency_us.record(micros(latency));
         match status {
             Some(s) => *self.status.entry(s).or_default() += 1,
             None => self.errors += 1,
@@ -371,8 +381,7 @@ async fn open(
     while i < shared.requests.len() {
         let due = start + Duration::from_secs_f64(i as f64 / rate);
         pacer.until(due).await.expect("the schedule's timer");
-        let lag = due.elapsed();
-        let _ = (t.lag_us).record(lag.as_micros().clamp(1, 60_000_000) as u64);
+        let _ = t.lag_us.record(micros(due.elapsed()));
         let status = conn.send(&shared.requests[i]).await;
         t.record(status, due.elapsed());
         count(&shared, status);

@@ -333,10 +333,10 @@ async fn after_kill_9_mid_stream_the_chain_verifies_and_every_acknowledged_webho
     // checkpoint, it may land just after one, with nothing left to replay).
     let toml = format!(
         "{}\n{}",
-        config_text(dir.path(), SOURCES).replacen(
-            "[store]\n",
-            "[store]\nwal_checkpoint_interval = \"1h\"\nwal_checkpoint_idle = \"1h\"\n",
-            1
+        with_store_keys(
+            dir.path(),
+            SOURCES,
+            "wal_checkpoint_interval = \"1h\"\nwal_checkpoint_idle = \"1h\"\n"
         ),
         audit("checkpoint_every = 50")
     );

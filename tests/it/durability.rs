@@ -53,11 +53,7 @@ async fn kill_9_then_reopen(store_keys: &str, tag: &str) {
     let dir = tempfile::tempdir().unwrap();
     let cfg_path = dir.path().join("countersign.toml");
     let store_dir = dir.path().join("store");
-    let text = config_text(&store_dir, SOURCES).replacen(
-        "[store]\n",
-        &format!("[store]\n{store_keys}"),
-        1,
-    );
+    let text = with_store_keys(&store_dir, SOURCES, store_keys);
     std::fs::write(&cfg_path, text).unwrap();
     let mut bin = Binary::start(&cfg_path);
     let loaded = sources();

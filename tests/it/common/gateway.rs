@@ -45,7 +45,17 @@ pub fn config_text(dir: &Path, extra: &str) -> String {
 
 /// [`config_text`] with `keys` (TOML lines) added under `[server]`.
 pub fn with_server_keys(dir: &Path, extra: &str, keys: &str) -> String {
-    config_text(dir, extra).replacen("[server]\n", &format!("[server]\n{keys}"), 1)
+    with_keys(dir, extra, "[server]\n", keys)
+}
+
+/// [`config_text`] with `keys` (TOML lines) added under `[store]`.
+pub fn with_store_keys(dir: &Path, extra: &str, keys: &str) -> String {
+    with_keys(dir, extra, "[store]\n", keys)
+}
+
+/// [`config_text`] with `keys` added after the `header` line of a section.
+fn with_keys(dir: &Path, extra: &str, header: &str, keys: &str) -> String {
+    config_text(dir, extra).replacen(header, &format!("{header}{keys}"), 1)
 }
 
 impl Gateway {

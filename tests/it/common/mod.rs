@@ -16,6 +16,7 @@ pub use client::{Req, Resp, get, send, try_send};
 pub use fixtures::{FIXTURES, SOURCES, fixture, sign_for, signed, sources, sw_hook, tamper};
 pub use gateway::{
     Binary, Gateway, config_text, countersign, event_count, stream_then_kill9, with_server_keys,
+    with_store_keys,
 };
 
 /// Polls `check` every 10 ms until it yields a value; panics naming `what` if
