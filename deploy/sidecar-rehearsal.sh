@@ -81,7 +81,15 @@ TOML
 
 start_app() {
     DELAY_MS=${1:-0} python3 deploy/rehearsal/app.py "$APP_PORT" "$APP_WHSEC" "$WORK/received.jsonl" & APP_PID=$!; PIDS+=("$APP_PID")
+    # Listening before anything is sent: a refused connection would turn the
+    # first deliveries into retries scheduled for later.
+    for _ in $(seq 1 200); do
+        curl -s -o /dev/null "http://127.0.0.1:$APP_PORT/" && return 0
+        sleep 0.025
+    done
+    echo "the app never listened" >&2; return 1
 }
+arrived() { [ -f "$WORK/received.jsonl.arrived" ] && wc -l <"$WORK/received.jsonl.arrived" || echo 0; }
 start_countersign() {
     "$CS" serve --config "$WORK/countersign.toml" 2>>"$WORK/countersign.log" & CS_PID=$!; PIDS+=("$CS_PID")
     wait_ready
@@ -99,6 +107,10 @@ echo "== 2. SIGTERM with deliveries in flight (the app answers in 1 s)"
 kill "$APP_PID"; wait "$APP_PID" 2>/dev/null || true
 start_app 1000
 send "$N" env-b
+# SIGTERM only once a delivery is in flight (the app holds it for 1 s), so the
+# drain has something to finish.
+for _ in $(seq 1 200); do [ "$(arrived)" -gt "$N" ] && break; sleep 0.01; done
+[ "$(arrived)" -gt "$N" ] || { echo "no delivery reached the slowed app" >&2; exit 1; }
 before=$(delivered)
 t0=$(date +%s.%N)
 kill -TERM "$CS_PID"

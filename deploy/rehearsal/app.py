@@ -1,7 +1,9 @@
 """The downstream app of the sidecar rehearsal: a plain HTTP server on loopback
 that verifies countersign's Standard Webhooks signature on every delivery,
 appends the event (webhook-id, kind, envelope) to a file, and answers 200.
-A bad or missing signature gets 401. DELAY_MS slows every answer down.
+A bad or missing signature gets 401. DELAY_MS slows every answer down; each
+delivery's webhook-id is appended to OUT_FILE.arrived as it arrives (before the
+delay), so the rehearsal can tell when a delivery is in flight.
 
 Usage: python3 app.py PORT WHSEC OUT_FILE
 """
@@ -32,6 +34,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_response(401)
             self.end_headers()
             return
+        with open(OUT + ".arrived", "a") as f:
+            f.write(msg_id + "\n")
         time.sleep(DELAY)
         event = json.loads(body)
         with open(OUT, "a") as f:

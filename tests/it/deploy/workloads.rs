@@ -314,6 +314,9 @@ fn sidecar_rehearsal_delivers_and_drains_on_sigterm() {
     );
     assert!(stdout.contains("rehearsal ok"), "{stdout}");
     assert!(stdout.contains("/readyz during the drain: 503"), "{stdout}");
+    // The drain finished what was in flight (the script sends SIGTERM only
+    // once a delivery has reached the slowed app).
+    assert!(!stdout.contains("by the drain: 0,"), "{stdout}");
     assert!(stdout.contains("exited with 0"), "{stdout}");
     // The text log it shows is plain text off a terminal (no colour codes).
     assert!(
