@@ -61,7 +61,11 @@
 #      BACKLOG_RATE (5000) x BACKLOG_SECONDS (20) webhooks for http-backlog,
 #      BACKLOG_IN_FLIGHT (64) the endpoint's max_in_flight;
 #      LT_ARGS extra arguments of every `loadtest run` (e.g. "--signers 2 --signers-max 5");
-#      WRK_CHECK=0 skips the load generator's check against wrk (run first).
+#      WRK_CHECK=0 skips the load generator's check against wrk (run first);
+#      PIN=1 pins the server under test to SERVER_CPUS (1) and the load
+#      generator (and wrk) to LOAD_CPUS (0) with taskset, for steadier
+#      latency figures (the scenarios' runs and the wrk check; the sinks'
+#      broker and receiver stay unpinned).
 #      Every run also measures one 4 KiB append + fdatasync on the stores'
 #      filesystem (`loadtest fsync`; fsync.json), the floor under each
 #      acknowledgement.
@@ -69,6 +73,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 ROUNDS=${ROUNDS:-2}
+SRV=()
+LD=()
+if [ -n "${PIN:-}" ] && [ "${PIN}" != 0 ]; then
+    SRV=(taskset -c "${SERVER_CPUS:-1}")
+    LD=(taskset -c "${LOAD_CPUS:-0}")
+fi
 DURATION=${DURATION:-15}
 OPEN_DURATION=${OPEN_DURATION:-15}
 CONNS=${CONNS:-32}
@@ -192,8 +202,8 @@ start_server() {
     WORK=$(mktemp -d)
     PORT=$(free_port)
     case "$1" in
-        baseline) "$LT" baseline --listen "127.0.0.1:$PORT" >/dev/null & SERVER_PID=$! ;;
-        baseline-hmac) "$LT" baseline --listen "127.0.0.1:$PORT" --verify-whsec whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw >/dev/null & SERVER_PID=$! ;;
+        baseline) "${SRV[@]}" "$LT" baseline --listen "127.0.0.1:$PORT" >/dev/null & SERVER_PID=$! ;;
+        baseline-hmac) "${SRV[@]}" "$LT" baseline --listen "127.0.0.1:$PORT" --verify-whsec whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw >/dev/null & SERVER_PID=$! ;;
         durable|kafka|http|durable-otel|durable-before|durable-nolog|durable-envelopes|durable-routes|durable-rules|durable-audit|durable-schema|stream)
             local bin="$CS"
             if [ "$1" = durable-before ]; then
@@ -233,7 +243,7 @@ start_server() {
                     "$LT" sources
                 fi
             } >"$WORK/countersign.toml"
-            "$bin" serve --config "$WORK/countersign.toml" 2>"$WORK/countersign.log" & SERVER_PID=$!
+            "${SRV[@]}" "$bin" serve --config "$WORK/countersign.toml" 2>"$WORK/countersign.log" & SERVER_PID=$!
             ;;
     esac
     PIDS+=("$SERVER_PID")
@@ -271,7 +281,7 @@ run_scenario() {
     # The HMAC baseline verifies Standard Webhooks only, so it gets only those.
     local mix=("${LT_EXTRA[@]}")
     [ "$name" = baseline-hmac ] && mix+=(--providers standard_webhooks)
-    "$LT" run --target "127.0.0.1:$PORT" "${mix[@]}" --connections "$CONNS" --duration "$DURATION" --out "$base.closed.json" >/dev/null 2>"$base.closed.progress"
+    "${LD[@]}" "$LT" run --target "127.0.0.1:$PORT" "${mix[@]}" --connections "$CONNS" --duration "$DURATION" --out "$base.closed.json" >/dev/null 2>"$base.closed.progress"
     local drained=""
     case "$name" in
         kafka) drained=$(drain_seconds kafka_pending) ;;
@@ -280,14 +290,14 @@ run_scenario() {
     local c1 t1; c1=$(cpu_ticks "$SERVER_PID"); t1=$(date +%s.%N)
     local max; max=$(json "$base.closed.json" "d['throughput_rps']")
     local rate; rate=$(python3 -c "print(round($max * 0.5, 1))")
-    "$LT" run --target "127.0.0.1:$PORT" "${mix[@]}" --connections "$CONNS" --rate "$rate" --duration "$OPEN_DURATION" --out "$base.open.json" >/dev/null 2>"$base.open.progress"
+    "${LD[@]}" "$LT" run --target "127.0.0.1:$PORT" "${mix[@]}" --connections "$CONNS" --rate "$rate" --duration "$OPEN_DURATION" --out "$base.open.json" >/dev/null 2>"$base.open.progress"
     local rss; rss=$(peak_rss_kib "$SERVER_PID")
     local cpu; cpu=$(python3 -c "print(round(($c1 - $c0) / $(getconf CLK_TCK) / ($t1 - $t0) * 100, 1))")
     # Latency against offered load: short open-loop runs at fractions of the maximum.
     local f
     for f in $SWEEP; do
         local r; r=$(python3 -c "print(round($max * $f, 1))")
-        "$LT" run --target "127.0.0.1:$PORT" "${mix[@]}" --connections "$CONNS" --rate "$r" --duration "$SWEEP_DURATION" --out "$base.sweep-$f.json" >/dev/null 2>/dev/null
+        "${LD[@]}" "$LT" run --target "127.0.0.1:$PORT" "${mix[@]}" --connections "$CONNS" --rate "$r" --duration "$SWEEP_DURATION" --out "$base.sweep-$f.json" >/dev/null 2>/dev/null
     done
     local rss_sweep; rss_sweep=$(peak_rss_kib "$SERVER_PID")
     # The store's size per webhook it took, and for the audit log how fast
@@ -543,7 +553,7 @@ EOF2
 {
     echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
     echo "date: $STAMP"
-    echo "command: loadtest/run.sh ${SCENARIOS[*]} (ROUNDS=$ROUNDS DURATION=$DURATION OPEN_DURATION=$OPEN_DURATION CONNS=$CONNS)"
+    echo "command: loadtest/run.sh ${SCENARIOS[*]} (ROUNDS=$ROUNDS DURATION=$DURATION OPEN_DURATION=$OPEN_DURATION CONNS=$CONNS${PIN:+ PIN=$PIN SERVER_CPUS=${SERVER_CPUS:-1} LOAD_CPUS=${LOAD_CPUS:-0}})"
 } | tee "$OUT/machine.txt"
 
 # The load generator checked against an independent one: wrk and `loadtest
@@ -563,7 +573,7 @@ wrk_check() {
     fi
     WORK=$(mktemp -d)
     PORT=$(free_port)
-    "$LT" baseline --listen "127.0.0.1:$PORT" >/dev/null & SERVER_PID=$!; PIDS+=("$SERVER_PID")
+    "${SRV[@]}" "$LT" baseline --listen "127.0.0.1:$PORT" >/dev/null & SERVER_PID=$!; PIDS+=("$SERVER_PID")
     wait_port "$PORT"
     python3 -c "import json; print(json.dumps({'type': 'envelope.completed', 'data': {'envelope_id': 'env-wrk', 'pad': 'x' * 900}}))" >"$WORK/body.json"
     cat >"$WORK/post.lua" <<LUA
@@ -572,8 +582,8 @@ local f = io.open("$WORK/body.json"); wrk.body = f:read("*a"); f:close()
 wrk.headers["Content-Type"] = "application/json"
 LUA
     local wrk_rps tool_rps
-    wrk_rps=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$WORK/post.lua" "http://127.0.0.1:$PORT/hooks/lt-sw" | awk '/Requests\/sec/ {print $2}')
-    "$LT" run --target "127.0.0.1:$PORT" --providers standard_webhooks --payload-bytes 1024 --connections "$CONNS" --duration "$DURATION" --out "$OUT/wrk-check.tool.json" >/dev/null 2>&1
+    wrk_rps=$("${LD[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$WORK/post.lua" "http://127.0.0.1:$PORT/hooks/lt-sw" | awk '/Requests\/sec/ {print $2}')
+    "${LD[@]}" "$LT" run --target "127.0.0.1:$PORT" --providers standard_webhooks --payload-bytes 1024 --connections "$CONNS" --duration "$DURATION" --out "$OUT/wrk-check.tool.json" >/dev/null 2>&1
     tool_rps=$(json "$OUT/wrk-check.tool.json" "d['throughput_rps']")
     stop_server
     python3 - "$wrk_rps" "$tool_rps" "$OUT" <<'PY' | tee "$OUT/wrk-check.txt"
