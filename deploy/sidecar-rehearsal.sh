@@ -46,6 +46,11 @@ wait_delivered() {
     for _ in $(seq 1 600); do [ "$(delivered)" -ge "$1" ] && return 0; sleep 0.05; done
     echo "the app received $(delivered) of $1 events" >&2; return 1
 }
+arrived() { [ -f "$WORK/received.jsonl.arrived" ] && wc -l <"$WORK/received.jsonl.arrived" || echo 0; }
+wait_arrived() {
+    for _ in $(seq 1 200); do [ "$(arrived)" -ge "$1" ] && return 0; sleep 0.01; done
+    echo "$(arrived) of $1 deliveries reached the app" >&2; return 1
+}
 
 APP_PORT=$(free_port); PUB=$(free_port); ADMIN=$(free_port)
 APP_WHSEC="whsec_$(python3 -c 'import base64,os; print(base64.b64encode(os.urandom(24)).decode())')"
@@ -89,7 +94,6 @@ start_app() {
     done
     echo "the app never listened" >&2; return 1
 }
-arrived() { [ -f "$WORK/received.jsonl.arrived" ] && wc -l <"$WORK/received.jsonl.arrived" || echo 0; }
 start_countersign() {
     "$CS" serve --config "$WORK/countersign.toml" 2>>"$WORK/countersign.log" & CS_PID=$!; PIDS+=("$CS_PID")
     wait_ready
@@ -109,8 +113,7 @@ start_app 1000
 send "$N" env-b
 # SIGTERM only once a delivery is in flight (the app holds it for 1 s), so the
 # drain has something to finish.
-for _ in $(seq 1 200); do [ "$(arrived)" -gt "$N" ] && break; sleep 0.01; done
-[ "$(arrived)" -gt "$N" ] || { echo "no delivery reached the slowed app" >&2; exit 1; }
+wait_arrived $((N + 1))
 before=$(delivered)
 t0=$(date +%s.%N)
 kill -TERM "$CS_PID"

@@ -73,12 +73,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 ROUNDS=${ROUNDS:-2}
-SRV=()
-LD=()
-if [ -n "${PIN:-}" ] && [ "${PIN}" != 0 ]; then
-    SRV=(taskset -c "${SERVER_CPUS:-1}")
-    LD=(taskset -c "${LOAD_CPUS:-0}")
-fi
 DURATION=${DURATION:-15}
 OPEN_DURATION=${OPEN_DURATION:-15}
 CONNS=${CONNS:-32}
@@ -88,6 +82,15 @@ SWEEP=${SWEEP-0.1 0.25 0.5 0.75 0.9 1.0}
 SWEEP_DURATION=${SWEEP_DURATION:-6}
 read -r -a LT_EXTRA <<<"${LT_ARGS:-}"
 SUBSCRIBERS=${SUBSCRIBERS:-1000}
+# PIN: commands prefixed with these run pinned (empty: unpinned).
+SRV=()
+LD=()
+PINNED=""
+if [ -n "${PIN:-}" ] && [ "$PIN" != 0 ]; then
+    SRV=(taskset -c "${SERVER_CPUS:-1}")
+    LD=(taskset -c "${LOAD_CPUS:-0}")
+    PINNED=" PIN=1 SERVER_CPUS=${SERVER_CPUS:-1} LOAD_CPUS=${LOAD_CPUS:-0}"
+fi
 STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
 OUT="$ROOT/loadtest/results/$STAMP"
 mkdir -p "$OUT"
@@ -553,7 +556,7 @@ EOF2
 {
     echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
     echo "date: $STAMP"
-    echo "command: loadtest/run.sh ${SCENARIOS[*]} (ROUNDS=$ROUNDS DURATION=$DURATION OPEN_DURATION=$OPEN_DURATION CONNS=$CONNS${PIN:+ PIN=$PIN SERVER_CPUS=${SERVER_CPUS:-1} LOAD_CPUS=${LOAD_CPUS:-0}})"
+    echo "command: loadtest/run.sh ${SCENARIOS[*]} (ROUNDS=$ROUNDS DURATION=$DURATION OPEN_DURATION=$OPEN_DURATION CONNS=$CONNS$PINNED)"
 } | tee "$OUT/machine.txt"
 
 # The load generator checked against an independent one: wrk and `loadtest
