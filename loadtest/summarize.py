@@ -5,6 +5,7 @@ latency-against-load sweep as a table, and sweep.json for `loadtest chart`."""
 import glob
 import json
 import os
+import re
 import statistics
 import sys
 
@@ -60,6 +61,23 @@ for name in ORDER:
           f"{rss:.1f} | {med([r['cpu_percent_closed'] for r in rs]):.0f} | "
           f"{med([r['cpu_percent_closed'] * 10000 / r['max_rps'] for r in rs]):.0f} | "
           f"{'' if d is None else f'{d:.2f}'} |")
+# The most a store that syncs once before each answer could take at this
+# connection count (issue 20's analysis): each request needs the baseline's
+# round trip, one fdatasync begun after its record was written, and on average
+# half of the sync already running; no CPU, no checkpoints.
+fsync_path = os.path.join(out, "fsync.json")
+conns = None
+if os.path.exists(machine):
+    m = re.search(r"CONNS=(\d+)", open(machine).read())
+    conns = int(m.group(1)) if m else None
+if base and conns and os.path.exists(fsync_path):
+    sync_ms = json.load(open(fsync_path))["p50_us"] / 1000
+    round_trip_ms = conns / base * 1000
+    ceiling = conns / ((round_trip_ms + 1.5 * sync_ms) / 1000)
+    reached = f"; durable took {durable / ceiling:.2f} of it" if durable else ""
+    print(f"\nCeiling of a store that syncs before it answers, at {conns} connections: the baseline's round trip "
+          f"({round_trip_ms:.2f} ms) plus 1.5 fdatasync p50 ({1.5 * sync_ms:.2f} ms) per request, at zero CPU and "
+          f"without checkpoints: {ceiling:.0f} req/s ({ceiling / base:.2f}x of the baseline){reached}.")
 # The store's size per accepted webhook, and `audit verify`'s speed.
 store = [(n, med([r["store_bytes_per_webhook"] for r in rs]), [r.get("audit_verify_entries_per_s") for r in rs])
          for n in ORDER for rs in [rows.get(n, [])] if rs and rs[0].get("store_bytes_per_webhook")]
