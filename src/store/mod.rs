@@ -332,7 +332,7 @@ struct Inner {
     db: Arc<Database>,
     tx: mpsc::Sender<Command>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    fail_next_commit: Arc<AtomicU32>,
+    hooks: Arc<Hooks>,
     stats: Arc<Stats>,
     /// Signalled after a commit that added outbox entries (wakes the Kafka sink).
     outbox: Arc<Notify>,
@@ -349,6 +349,14 @@ struct Inner {
     audit: bool,
     /// The writer's clock (exports stamp their time by it).
     clock: Clock,
+}
+
+/// Test hooks of the writer: fail its next commits, or hold it before its
+/// next one.
+#[derive(Debug, Default)]
+pub(crate) struct Hooks {
+    pub fail_next: AtomicU32,
+    pub hold: Mutex<()>,
 }
 
 /// Handle to the store; cheap to clone.
@@ -414,7 +422,7 @@ impl Store {
         };
         let buffer = tracking.as_ref().map_or(16, |t| t.stream_buffer.max(1));
         let stream = tokio::sync::broadcast::channel(buffer).0;
-        let fail_next_commit = Arc::new(AtomicU32::new(0));
+        let hooks = Arc::new(Hooks::default());
         let stats = Arc::new(Stats::default());
         let outbox = Arc::new(Notify::new());
         let audit_appended = Arc::new(Notify::new());
@@ -423,7 +431,7 @@ impl Store {
         let mut w = writer::Writer::new(
             (db.clone(), log),
             settings,
-            fail_next_commit.clone(),
+            hooks.clone(),
             stats.clone(),
             (outbox.clone(), audit_appended.clone()),
             http.clone(),
@@ -442,7 +450,7 @@ impl Store {
                 db,
                 tx,
                 writer: Mutex::new(Some(handle)),
-                fail_next_commit,
+                hooks,
                 stats,
                 outbox,
                 audit_appended,
@@ -527,7 +535,18 @@ impl Store {
     /// Makes the next `n` commits fail (a store that keeps failing). For tests.
     #[doc(hidden)]
     pub fn fail_commits(&self, n: u32) {
-        self.inner.fail_next_commit.store(n, Ordering::SeqCst);
+        self.inner.hooks.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    /// Holds the writer before its next group commit until the guard drops
+    /// (a store whose commits are slow). For tests.
+    #[doc(hidden)]
+    pub fn hold_commits(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner
+            .hooks
+            .hold
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Finishes what is queued, stops the writer and waits for it.

@@ -4,7 +4,9 @@
 //! A worker takes deliveries that are due from the store (earliest first, at
 //! most `max_in_flight` at a time, paced by the endpoint's rate limit and
 //! gated by its circuit breaker), sends them, and records each attempt through
-//! the store writer. [`retry`](super::retry) decides what an answer means and
+//! the store writer: one call at a time, taking every attempt finished since
+//! the last, while the worker goes on sending (a delivery is fetched again
+//! only once its record landed). [`retry`](super::retry) decides what an answer means and
 //! what follows it; the
 //! store keeps the schedule, so a restart resumes every delivery with its
 //! attempt count and due time. While an endpoint is disabled (410 Gone) or its
@@ -130,6 +132,18 @@ pub struct Worker {
     series: Series,
     /// Store trouble: see [`Holdback`].
     holdback: Holdback,
+    /// Finished attempts not yet recorded: `recording` is on its way to the
+    /// store (one call at a time), `unrecorded` waits for it. Neither is
+    /// fetched again before its record lands; meanwhile the worker goes on
+    /// sending (see [`Worker::record`]).
+    recording: Option<Recording>,
+    unrecorded: Vec<HttpOp>,
+}
+
+/// One call to the store with attempt records, and the deliveries it records.
+struct Recording {
+    seqs: Vec<u64>,
+    answer: tokio::sync::oneshot::Receiver<Result<(), StoreError>>,
 }
 
 impl Worker {
@@ -158,6 +172,8 @@ impl Worker {
             ready: VecDeque::new(),
             disabled: None,
             holdback: Holdback::default(),
+            recording: None,
+            unrecorded: Vec::new(),
         }
     }
 
@@ -177,10 +193,12 @@ impl Worker {
                 _ => None,
             };
             self.publish();
-            if deadline.is_some() && self.in_flight.is_empty() {
+            if deadline.is_some() && self.in_flight.is_empty() && self.recording.is_none() {
                 return;
             }
             let clock = self.clock.clone();
+            let waiting = self.recording.is_some();
+            let recording = self.recording.as_mut().map(|r| &mut r.answer);
             tokio::select! {
                 Some(f) = done_rx.recv() => {
                     let mut batch = vec![f];
@@ -188,6 +206,10 @@ impl Worker {
                         batch.push(f);
                     }
                     self.settle(batch).await;
+                }
+                r = async { recording.expect("checked").await }, if waiting => {
+                    let seqs = self.recording.take().map(|r| r.seqs).unwrap_or_default();
+                    self.recorded(seqs, r.unwrap_or(Err(StoreError::Closed)));
                 }
                 r = changed.changed(), if deadline.is_none() => {
                     if r.is_err() {
@@ -214,6 +236,14 @@ impl Worker {
         let now = self.clock.now_ms();
         if let Some(until) = self.holdback.paused(now) {
             return Some(until);
+        }
+        // Finished attempts waiting for their record count against the
+        // window too, so a slow store bounds what the worker holds: the
+        // record's answer wakes it.
+        let unrecorded =
+            self.unrecorded.len() + self.recording.as_ref().map_or(0, |r| r.seqs.len());
+        if unrecorded >= self.ep.max_in_flight {
+            return None;
         }
         let (cap, probe) = match self.breaker.permit(now, self.in_flight.len()) {
             Permit::Wait { until_ms } => return until_ms,
@@ -277,6 +307,8 @@ impl Worker {
             .copied()
             .chain(self.ready.iter().map(|d| d.seq))
             .chain(self.holdback.held.keys().copied())
+            .chain(self.recording.iter().flat_map(|r| r.seqs.iter().copied()))
+            .chain(self.unrecorded.iter().filter_map(op_seq))
             .collect();
         let id = self.ep.id.clone();
         self.store
@@ -384,15 +416,33 @@ impl Worker {
         // Shown before the attempts are recorded, so whoever reads a recorded
         // attempt also sees the endpoint state it led to.
         self.publish();
-        let seqs: Vec<u64> = ops
-            .iter()
-            .filter_map(|op| match op {
-                HttpOp::Attempted { seq, .. } => Some(*seq),
-                _ => None,
-            })
-            .collect();
-        match self.store.http(ops).await {
-            Ok(_) => self.holdback.recorded(seqs),
+        self.unrecorded.extend(ops);
+        self.record();
+    }
+
+    /// Sends the unrecorded attempts to the store unless a call is on its
+    /// way: one call at a time, each taking every attempt finished since the
+    /// last. The worker does not wait for it: sending goes on, and a
+    /// delivery is fetched again (its retry, or its envelope's next event)
+    /// only once its record landed.
+    fn record(&mut self) {
+        if self.recording.is_some() || self.unrecorded.is_empty() {
+            return;
+        }
+        let ops = std::mem::take(&mut self.unrecorded);
+        let seqs: Vec<u64> = ops.iter().filter_map(op_seq).collect();
+        let (tx, answer) = tokio::sync::oneshot::channel();
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(store.http(ops).await.map(drop));
+        });
+        self.recording = Some(Recording { seqs, answer });
+    }
+
+    /// A call to the store with attempt records answered.
+    fn recorded(&mut self, seqs: Vec<u64>, r: Result<(), StoreError>) {
+        match r {
+            Ok(()) => self.holdback.recorded(seqs),
             Err(e) => {
                 // The deliveries stay scheduled and are sent again (at least
                 // once), but not before a pause: the store must work first.
@@ -400,6 +450,7 @@ impl Worker {
                 tracing::error!(endpoint = %self.ep.id, error = %e, resume_at = %crate::time::format_ms(until), "cannot record delivery attempts; pausing the endpoint");
             }
         }
+        self.record();
     }
 
     /// The breaker learns from a verdict: a delivery (or a permanent refusal,
@@ -457,6 +508,14 @@ impl Worker {
                 in_flight: self.in_flight.len(),
             };
         }
+    }
+}
+
+/// The delivery an attempt record is about.
+fn op_seq(op: &HttpOp) -> Option<u64> {
+    match op {
+        HttpOp::Attempted { seq, .. } => Some(*seq),
+        _ => None,
     }
 }
 

@@ -11,7 +11,7 @@
 //! callers answered, duplicates included, so no 2xx ever precedes a sync.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 use tokio::sync::mpsc;
@@ -22,7 +22,7 @@ use super::quarantine::{self, QuarantineOp};
 use super::tables::QUARANTINE;
 use super::tables::{DISABLED, EVENTS, KAFKA_DONE, KAFKA_QUEUE, META, NEXT_SEQ};
 use super::wal::{self, WAL_SEQ};
-use super::{Claim, Command, NewEvent, Settings, Stats, StoreError};
+use super::{Claim, Command, Hooks, NewEvent, Settings, Stats, StoreError};
 use super::{deliveries, events, outbox};
 
 /// The tables one batch writes, open in its transaction.
@@ -107,7 +107,7 @@ pub(super) struct Writer {
     /// The last log record the database holds (META `wal_seq`).
     wal_seq: u64,
     settings: Settings,
-    fail_next: Arc<AtomicU32>,
+    hooks: Arc<Hooks>,
     stats: Arc<Stats>,
     outbox: Arc<tokio::sync::Notify>,
     audit_appended: Arc<tokio::sync::Notify>,
@@ -140,7 +140,7 @@ impl Writer {
     pub fn new(
         (db, log): (Arc<Database>, wal::Log),
         settings: Settings,
-        fail_next: Arc<AtomicU32>,
+        hooks: Arc<Hooks>,
         stats: Arc<Stats>,
         (outbox, audit_appended): (Arc<tokio::sync::Notify>, Arc<tokio::sync::Notify>),
         http: tokio::sync::watch::Sender<u64>,
@@ -174,7 +174,7 @@ impl Writer {
             log,
             wal_seq,
             settings,
-            fail_next,
+            hooks,
             stats,
             outbox,
             audit_appended,
@@ -240,7 +240,11 @@ impl Writer {
                     }
                 }
             }
-            self.commit_batch(batch);
+            {
+                let hooks = self.hooks.clone();
+                let _held = hooks.hold.lock();
+                self.commit_batch(batch);
+            }
             // A checkpoint once the log is old or large enough, or sooner
             // when nothing waits (the writer would idle: the checkpoint is
             // short and costs nobody a wait). After the answers: the batch
@@ -405,6 +409,7 @@ impl Writer {
         let mut txn = self.db.begin_write()?;
         let wake = self.insert_all(&txn, batch, now)?;
         let failing = self
+            .hooks
             .fail_next
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
