@@ -6,10 +6,9 @@
 //! gated by its circuit breaker), sends them, and records each attempt through
 //! the store writer: one call at a time, taking every attempt finished since
 //! the last, while the worker goes on sending (a delivery is fetched again
-//! only once its record landed). [`retry`](super::retry) decides what an answer means and
-//! what follows it; the
-//! store keeps the schedule, so a restart resumes every delivery with its
-//! attempt count and due time. While an endpoint is disabled (410 Gone) or its
+//! only once its record landed). [`retry`](super::retry) decides what an
+//! answer means and what follows it; the store keeps the schedule, so a
+//! restart resumes every delivery with its attempt count and due time. While an endpoint is disabled (410 Gone) or its
 //! breaker is open, nothing is sent and everything waits on disk.
 
 mod client;
@@ -197,7 +196,6 @@ impl Worker {
                 return;
             }
             let clock = self.clock.clone();
-            let waiting = self.recording.is_some();
             let recording = self.recording.as_mut().map(|r| &mut r.answer);
             tokio::select! {
                 Some(f) = done_rx.recv() => {
@@ -207,7 +205,12 @@ impl Worker {
                     }
                     self.settle(batch).await;
                 }
-                r = async { recording.expect("checked").await }, if waiting => {
+                r = async {
+                    match recording {
+                        Some(answer) => answer.await,
+                        None => std::future::pending().await,
+                    }
+                } => {
                     let seqs = self.recording.take().map(|r| r.seqs).unwrap_or_default();
                     self.recorded(seqs, r.unwrap_or(Err(StoreError::Closed)));
                 }

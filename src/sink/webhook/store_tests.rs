@@ -94,7 +94,7 @@ async fn a_store_that_cannot_record_pauses_the_worker_instead_of_resending() {
 }
 
 /// A receiver on 127.0.0.1:0 that answers 200, noting each request's
-/// `webhook-id`, and holds the answer to `slow` for a second.
+/// `webhook-id`, and holds the answer to `slow` for three seconds.
 async fn noting_receiver(slow: &'static str) -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
@@ -112,7 +112,7 @@ async fn noting_receiver(slow: &'static str) -> (std::net::SocketAddr, Arc<Mutex
                     s.lock().unwrap().push(id.clone());
                     async move {
                         if id == slow {
-                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            tokio::time::sleep(Duration::from_secs(3)).await;
                         }
                         Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
                     }
@@ -179,8 +179,9 @@ async fn the_worker_sends_on_while_an_attempt_is_being_recorded() {
         let worker = Worker::new(ep, store.clone(), Clock::System, &metrics, status);
         let task = tokio::spawn(worker.run(shutdown));
         // ev-1 and ev-2 go out (two in flight); ev-1's answer comes at once,
-        // its record waits for the store; ev-2's answer takes a second.
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(900);
+        // its record waits for the store; ev-2's answer takes 3 s (after it,
+        // two records would wait and fill the window).
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(2_800);
         while seen.lock().unwrap().len() < 3 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
