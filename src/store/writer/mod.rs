@@ -753,6 +753,9 @@ impl Writer {
                 self.stats.anomalies.inc();
             }
             t.fan_out(seq, &p.event, wake)?;
+            if self.settings.audit.is_none() {
+                continue;
+            }
             let data = serde_json::json!({
                 "source": p.event.source,
                 "envelope_id": p.event.envelope,
