@@ -44,9 +44,18 @@ async fn receiver() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
     (addr, hits)
 }
 
-#[tokio::test]
-async fn a_store_that_cannot_record_pauses_the_worker_instead_of_resending() {
-    let (addr, hits) = receiver().await;
+/// A fresh store and endpoint `e` delivering to `addr` (with `extra`
+/// config lines), its metrics and status.
+fn setup(
+    addr: std::net::SocketAddr,
+    extra: &str,
+) -> (
+    tempfile::TempDir,
+    Store,
+    Arc<super::Endpoint>,
+    Metrics,
+    Arc<EndpointStatus>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(
         &StoreConfig {
@@ -57,27 +66,19 @@ async fn a_store_that_cannot_record_pauses_the_worker_instead_of_resending() {
     )
     .unwrap();
     let toml = format!(
-        "[[endpoints]]\nid = \"e\"\nurl = \"http://{addr}/h\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nallow_private = true\n"
+        "[[endpoints]]\nid = \"e\"\nurl = \"http://{addr}/h\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nallow_private = true\n{extra}"
     );
     let ep = Arc::new(crate::app::load_str(&toml).unwrap().endpoints.remove(0));
     let metrics = Metrics::new(&[], &["e"], &[], false);
     let status = Arc::new(EndpointStatus::new(&metrics, "e"));
-    store
-        .commit(vec![NewEvent {
-            source: "s".into(),
-            id: "ev-1".into(),
-            received_ms: Clock::System.now_ms(),
-            json: br#"{"id":"ev-1"}"#.to_vec(),
-            topics: vec![],
-            endpoints: vec!["e".into()],
-            envelope: "env-1".into(),
-            traceparent: None,
-            audit: None,
-            held: false,
-            facts: None,
-        }])
-        .await
-        .unwrap();
+    (dir, store, ep, metrics, status)
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_record_pauses_the_worker_instead_of_resending() {
+    let (addr, hits) = receiver().await;
+    let (_dir, store, ep, metrics, status) = setup(addr, "");
+    store.commit(vec![event("ev-1", "env-1")]).await.unwrap();
     // From now on nothing can be recorded.
     store.fail_commits(u32::MAX);
     let (trigger, shutdown) = Trigger::new(Duration::from_millis(200));
@@ -151,21 +152,7 @@ fn event(id: &str, envelope: &str) -> NewEvent {
 )]
 async fn the_worker_sends_on_while_an_attempt_is_being_recorded() {
     let (addr, seen) = noting_receiver("ev-2").await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        &StoreConfig {
-            path: dir.path().into(),
-            ..StoreConfig::default()
-        },
-        Clock::System,
-    )
-    .unwrap();
-    let toml = format!(
-        "[[endpoints]]\nid = \"e\"\nurl = \"http://{addr}/h\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nallow_private = true\nmax_in_flight = 2\n"
-    );
-    let ep = Arc::new(crate::app::load_str(&toml).unwrap().endpoints.remove(0));
-    let metrics = Metrics::new(&[], &["e"], &[], false);
-    let status = Arc::new(EndpointStatus::new(&metrics, "e"));
+    let (_dir, store, ep, metrics, status) = setup(addr, "max_in_flight = 2\n");
     let events = vec![event("ev-1", "a"), event("ev-2", "b"), event("ev-3", "c")];
     let seqs: Vec<u64> = (store.commit(events).await.unwrap().iter())
         .map(|c| match c {
