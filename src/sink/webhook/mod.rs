@@ -8,8 +8,9 @@
 //! the last, while the worker goes on sending (a delivery is fetched again
 //! only once its record landed). [`retry`](super::retry) decides what an
 //! answer means and what follows it; the store keeps the schedule, so a
-//! restart resumes every delivery with its attempt count and due time. While an endpoint is disabled (410 Gone) or its
-//! breaker is open, nothing is sent and everything waits on disk.
+//! restart resumes every delivery with its attempt count and due time. While
+//! an endpoint is disabled (410 Gone) or its breaker is open, nothing is sent
+//! and everything waits on disk.
 
 mod client;
 mod endpoint;

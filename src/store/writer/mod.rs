@@ -195,6 +195,8 @@ impl Writer {
 
     pub fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         let mut pending: Option<Command> = None;
+        // Its own handle: the hold is taken around `commit_batch(&mut self)`.
+        let hooks = self.hooks.clone();
         loop {
             let Some(cmd) = pending.take().or_else(|| rx.blocking_recv()) else {
                 // Every handle dropped without close(): sign the tail all the same.
@@ -241,7 +243,6 @@ impl Writer {
                 }
             }
             {
-                let hooks = self.hooks.clone();
                 let _held = hooks.hold.lock();
                 self.commit_batch(batch);
             }
