@@ -3,6 +3,10 @@
 # ratios are fair on a noisy machine. Builds release binaries, then per round:
 #   baseline            minimal hyper server (read body, 200)
 #   baseline-hmac       the same, verifying one Standard Webhooks HMAC
+#   baseline-sync       the same, answering only once the body is appended to a
+#                       log file on the stores' filesystem and synced, in group
+#                       commits (`loadtest baseline --sync-dir`): the floor of
+#                       any store that syncs before it answers, on this disk
 #   durable             countersign accepting into the durable store (no sinks)
 #   kafka               countersign with the Kafka sink to a local tansu broker
 #   http                countersign with one HTTP endpoint (every event routed to
@@ -77,7 +81,7 @@ DURATION=${DURATION:-15}
 OPEN_DURATION=${OPEN_DURATION:-15}
 CONNS=${CONNS:-32}
 SCENARIOS=("$@")
-[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(baseline baseline-hmac durable kafka http)
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(baseline baseline-hmac baseline-sync durable kafka http)
 SWEEP=${SWEEP-0.1 0.25 0.5 0.75 0.9 1.0}
 SWEEP_DURATION=${SWEEP_DURATION:-6}
 read -r -a LT_EXTRA <<<"${LT_ARGS:-}"
@@ -207,6 +211,7 @@ start_server() {
     case "$1" in
         baseline) "${SRV[@]}" "$LT" baseline --listen "127.0.0.1:$PORT" >/dev/null & SERVER_PID=$! ;;
         baseline-hmac) "${SRV[@]}" "$LT" baseline --listen "127.0.0.1:$PORT" --verify-whsec whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw >/dev/null & SERVER_PID=$! ;;
+        baseline-sync) "${SRV[@]}" "$LT" baseline --listen "127.0.0.1:$PORT" --sync-dir "$WORK" >/dev/null & SERVER_PID=$! ;;
         durable|kafka|http|durable-otel|durable-before|durable-nolog|durable-envelopes|durable-routes|durable-rules|durable-audit|durable-schema|stream)
             local bin="$CS"
             if [ "$1" = durable-before ]; then

@@ -588,7 +588,7 @@ mod tests {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        rt.spawn(crate::baseline::serve(listener, None));
+        rt.spawn(crate::baseline::serve(listener, None, None));
         let closed = run(
             addr,
             Mode::Closed { connections: 4 },
@@ -623,5 +623,52 @@ mod tests {
         let lag = open.send_lag_ms.expect("the open loop's send lag");
         assert!(lag.p50 >= 0.001 && lag.max >= lag.p99, "{lag:?}");
         assert!(closed.send_lag_ms.is_none());
+    }
+
+    /// The synced baseline answers every request 200, and only after its
+    /// body is in the log: once the run ends, the log holds every body
+    /// answered (length-prefixed, one group commit after another).
+    #[test]
+    fn the_synced_baseline_logs_every_body_it_answers() {
+        let dir = std::env::temp_dir().join(format!("lt-sync-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let sync = {
+            let _rt = rt.enter();
+            crate::baseline::sync_log(&dir).unwrap()
+        };
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        rt.spawn(crate::baseline::serve(listener, None, Some(sync)));
+        let closed = run(
+            addr,
+            Mode::Closed { connections: 4 },
+            Duration::from_millis(300),
+            &cfg(),
+            50,
+            2,
+        )
+        .unwrap();
+        assert!(closed.requests > 0);
+        assert_eq!(closed.status.get(&200).copied(), Some(closed.requests));
+        let log = std::fs::read(dir.join("baseline-sync.log")).unwrap();
+        let mut at = 0;
+        let mut logged = 0;
+        while logged < closed.requests {
+            let len = u32::from_le_bytes(log[at..at + 4].try_into().unwrap()) as usize;
+            assert!(
+                len > 0,
+                "the log ends after {logged} of {} bodies",
+                closed.requests
+            );
+            let body: serde_json::Value =
+                serde_json::from_slice(&log[at + 4..at + 4 + len]).unwrap();
+            assert!(body.is_object());
+            at += 4 + len;
+            logged += 1;
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -159,6 +159,10 @@ enum Command {
         /// Also verify one Standard Webhooks signature with this whsec_ secret.
         #[arg(long)]
         verify_whsec: Option<String>,
+        /// Answer each request only once its body is appended to a log file
+        /// in this directory and synced (`fdatasync`), in group commits.
+        #[arg(long)]
+        sync_dir: Option<PathBuf>,
     },
 }
 
@@ -240,15 +244,18 @@ async fn main() -> anyhow::Result<()> {
         Command::Baseline {
             listen,
             verify_whsec,
+            sync_dir,
         } => {
             let key = verify_whsec
                 .map(|s| {
                     base64::engine::general_purpose::STANDARD.decode(s.trim_start_matches("whsec_"))
                 })
                 .transpose()?;
+            // The log is allocated before the port opens.
+            let sync = sync_dir.as_deref().map(baseline::sync_log).transpose()?;
             let listener = tokio::net::TcpListener::bind(listen).await?;
             println!("{}", listener.local_addr()?);
-            baseline::serve(listener, key).await?;
+            baseline::serve(listener, key, sync).await?;
         }
         Command::Run {
             target,

@@ -1,7 +1,7 @@
 //! `summarize.py` (run by `run.sh`) over a result directory written here:
 //! the table's ratios and the ceiling of a store that syncs before it
-//! answers, derived from the baseline, the connection count and the
-//! `fdatasync` probe.
+//! answers: estimated from the baseline, the connection count and the
+//! `fdatasync` probe, or measured by the `baseline-sync` scenario.
 
 use std::path::Path;
 
@@ -68,5 +68,19 @@ fn states_the_ceiling_of_a_store_that_syncs_before_it_answers() {
         ),
         "{out}"
     );
+    // Measured, it takes the estimate's place.
+    round(&dir, "baseline-sync", 51_612.0);
+    let out = summarize(&dir);
+    assert!(
+        out.contains("| baseline-sync | 1 | 51612 | 51612 | 0.52 |  |"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "in group commits; nothing else): 51612 req/s (0.52x of the baseline); durable took 0.50 of it."
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("at zero CPU"), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
