@@ -13,6 +13,13 @@
 //! reason (`lagged`) and its last sequence, and resumes from there. Ingest
 //! never waits for a subscriber. At most `envelopes.stream_max_subscribers`
 //! at once (beyond it 503).
+//!
+//! Coalesced: subscribers do not wait on the ring itself (every commit would
+//! wake every one of them). One task, the [`Pacer`], follows the ring while
+//! anyone subscribes; once a change commits it waits
+//! `envelopes.stream_coalesce` and then wakes every subscriber once. Each
+//! sends all it finds in one write. So a subscriber wakes at most once per
+//! window, however fast changes come, and a change waits at most one window.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -26,7 +33,9 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
-use tokio::sync::broadcast::{self, error::RecvError};
+use futures_util::SinkExt as _;
+use tokio::sync::Notify;
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
 use super::query::{number, param};
 use super::response::{self, AdminError};
@@ -43,7 +52,10 @@ pub struct Streams {
     pub max_subscribers: usize,
     pub max_replay: usize,
     pub keepalive: Duration,
-    pub active: AtomicUsize,
+    pub active: Arc<AtomicUsize>,
+    /// Wakes the subscribers once per `envelopes.stream_coalesce` window;
+    /// `None` when the window is zero (each waits on the ring itself).
+    pacer: Option<Arc<Pacer>>,
     /// Ends every stream when shutdown begins.
     pub shutdown: Shutdown,
     /// Subscribers now.
@@ -58,7 +70,14 @@ impl Streams {
             max_subscribers: cfg.stream_max_subscribers,
             max_replay: cfg.stream_max_replay,
             keepalive: cfg.stream_keepalive,
-            active: AtomicUsize::new(0),
+            active: Arc::new(AtomicUsize::new(0)),
+            pacer: (!cfg.stream_coalesce.is_zero()).then(|| {
+                Arc::new(Pacer {
+                    window: cfg.stream_coalesce,
+                    tick: Notify::new(),
+                    wanted: Notify::new(),
+                })
+            }),
             shutdown,
             subscribers: prometheus::IntGauge::new(
                 "stream_subscribers",
@@ -73,6 +92,65 @@ impl Streams {
                 &["reason"],
             )
             .expect("valid counter"),
+        }
+    }
+}
+
+impl Streams {
+    /// Starts the pacer (when coalescing) on the current runtime: it
+    /// follows `store`'s ring while anyone subscribes.
+    pub fn start(&self, store: &Store) {
+        if let Some(p) = &self.pacer
+            && store.tracking()
+        {
+            tokio::spawn(
+                p.clone()
+                    .run(store.clone(), self.active.clone(), self.shutdown.clone()),
+            );
+        }
+    }
+}
+
+/// Wakes the subscribers once per coalescing window.
+struct Pacer {
+    window: Duration,
+    /// Every subscriber waiting for news waits on this.
+    tick: Notify,
+    /// A subscriber arrived (the pacer may be idle).
+    wanted: Notify,
+}
+
+impl Pacer {
+    async fn run(self: Arc<Pacer>, store: Store, active: Arc<AtomicUsize>, mut stop: Shutdown) {
+        loop {
+            // Nobody subscribes: no receiver, so the writer renders nothing.
+            while active.load(Ordering::Acquire) == 0 {
+                tokio::select! {
+                    _ = self.wanted.notified() => {}
+                    _ = stop.begun() => return,
+                }
+            }
+            let mut rx = store.subscribe();
+            // A change that committed before this subscription is in the
+            // subscribers' own receivers: let them look.
+            self.tick.notify_waiters();
+            while active.load(Ordering::Acquire) > 0 {
+                let r = tokio::select! {
+                    r = rx.recv() => r,
+                    _ = stop.begun() => return self.tick.notify_waiters(),
+                };
+                if let Err(RecvError::Closed) = r {
+                    // Subscribers look once more, and find the ring closed.
+                    return self.tick.notify_waiters();
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(self.window) => {}
+                    _ = stop.begun() => return self.tick.notify_waiters(),
+                }
+                // What came during the window is in this wake-up too.
+                while matches!(rx.try_recv(), Ok(_) | Err(TryRecvError::Lagged(_))) {}
+                self.tick.notify_waiters();
+            }
         }
     }
 }
@@ -95,6 +173,9 @@ impl Slot {
             ));
         }
         s.subscribers.inc();
+        if let Some(p) = &s.pacer {
+            p.wanted.notify_one();
+        }
         Ok(Slot(admin.clone()))
     }
 }
@@ -179,6 +260,7 @@ struct Feed {
     replayed: usize,
     max_replay: usize,
     backlog: VecDeque<Arc<StreamMsg>>,
+    pacer: Option<Arc<Pacer>>,
     shutdown: Shutdown,
     _slot: Slot,
 }
@@ -198,6 +280,7 @@ impl Feed {
             replayed: 0,
             max_replay: admin.streams.max_replay,
             backlog: VecDeque::new(),
+            pacer: admin.streams.pacer.clone(),
             shutdown: admin.streams.shutdown.clone(),
             _slot: slot,
         })
@@ -227,9 +310,29 @@ impl Feed {
                 self.backlog.extend(msgs.into_iter().map(Arc::new));
                 continue;
             }
-            let m = tokio::select! {
-                r = self.rx.recv() => r,
-                _ = self.shutdown.begun() => return Err(End::Shutdown),
+            let m = match self.pacer.clone() {
+                None => tokio::select! {
+                    r = self.rx.recv() => r,
+                    _ = self.shutdown.begun() => return Err(End::Shutdown),
+                },
+                Some(pacer) => {
+                    // Registered before looking, so a tick after the look
+                    // is not missed.
+                    let tick = pacer.tick.notified();
+                    tokio::pin!(tick);
+                    tick.as_mut().enable();
+                    match self.rx.try_recv() {
+                        Ok(m) => Ok(m),
+                        Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                        Err(TryRecvError::Closed) => Err(RecvError::Closed),
+                        Err(TryRecvError::Empty) => {
+                            tokio::select! {
+                                _ = tick => continue,
+                                _ = self.shutdown.begun() => return Err(End::Shutdown),
+                            }
+                        }
+                    }
+                }
             };
             if let Some(m) = self.live(m)? {
                 return Ok(m);
@@ -249,9 +352,9 @@ impl Feed {
             }
             let r = match self.rx.try_recv() {
                 Ok(m) => Ok(m),
-                Err(broadcast::error::TryRecvError::Empty) => return None,
-                Err(broadcast::error::TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
-                Err(broadcast::error::TryRecvError::Closed) => Err(RecvError::Closed),
+                Err(TryRecvError::Empty) => return None,
+                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Err(TryRecvError::Closed) => Err(RecvError::Closed),
             };
             match self.live(r) {
                 Ok(Some(m)) => return Some(Ok(m)),
@@ -400,15 +503,34 @@ async fn serve_ws(mut socket: WebSocket, mut feed: Feed, admin: Arc<Admin>) {
         tokio::select! {
             next = feed.next() => match next {
                 Ok(m) => {
-                    let text = axum::extract::ws::Utf8Bytes::try_from(m.json.clone())
-                        .unwrap_or_default();
+                    // What is ready with it goes in the same write.
+                    let mut batch = vec![m];
+                    let mut end = None;
+                    while end.is_none() && batch.len() < BATCH {
+                        match feed.ready() {
+                            Some(Ok(m)) => batch.push(m),
+                            Some(Err(e)) => end = Some(e),
+                            None => break,
+                        }
+                    }
+                    let last = batch.last().map_or(sent, |m| m.seq);
+                    let send = async {
+                        for m in batch {
+                            let text = axum::extract::ws::Utf8Bytes::try_from(m.json.clone())
+                                .unwrap_or_default();
+                            socket.feed(Message::Text(text)).await?;
+                        }
+                        socket.flush().await
+                    };
                     // A peer that stops reading entirely holds the send; give
                     // it the keep-alive interval twice, then cut it off.
-                    let sent_now = tokio::time::timeout(keepalive * 2, socket.send(Message::Text(text))).await;
-                    match sent_now {
-                        Ok(Ok(())) => sent = m.seq,
+                    match tokio::time::timeout(keepalive * 2, send).await {
+                        Ok(Ok(())) => sent = last,
                         Ok(Err(_)) => return,
                         Err(_) => break End::Lagged,
+                    }
+                    if let Some(end) = end {
+                        break end;
                     }
                 }
                 Err(end) => break end,

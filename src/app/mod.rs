@@ -282,6 +282,7 @@ pub async fn run_with_clock(
     }
     let admin_panics = metrics.request_panics.with_label_values(&["admin"]);
     let streams = admin::stream::Streams::new(&cfg.envelopes, stop.clone());
+    streams.start(&store);
     metrics.register(Box::new(streams.subscribers.clone()));
     metrics.register(Box::new(streams.disconnects.clone()));
     let adm = Arc::new(admin::Admin {

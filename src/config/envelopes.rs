@@ -42,6 +42,12 @@ pub struct EnvelopesConfig {
     /// A keep-alive comment (SSE) or ping (WebSocket) this often.
     #[serde(with = "dur")]
     pub stream_keepalive: Duration,
+    /// Changes that commit within this window of the first one go to each
+    /// subscriber in one wake-up and one write: subscribers wake at most once
+    /// per window, however fast changes come, and each change is at most this
+    /// much later. `0s` sends every commit's changes at once.
+    #[serde(with = "dur")]
+    pub stream_coalesce: Duration,
     /// How often due timers (reminders, deadlines, escalations) are looked
     /// for; a timer fires at most this late while the gateway runs.
     #[serde(with = "dur")]
@@ -66,6 +72,7 @@ impl Default for EnvelopesConfig {
             stream_buffer: 4_096,
             stream_max_replay: 100_000,
             stream_keepalive: Duration::from_secs(15),
+            stream_coalesce: Duration::from_millis(10),
             timer_interval: Duration::from_secs(1),
             timer_batch: 100,
         }

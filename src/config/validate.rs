@@ -4,6 +4,7 @@
 //! librdkafka's own checks) is checked where that component builds itself.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use super::{Config, Report};
 
@@ -295,4 +296,11 @@ fn envelopes(c: &Config, r: &mut Report) {
         100_000_000,
     );
     r.positive("envelopes.stream_keepalive", e.stream_keepalive);
+    if e.stream_coalesce > Duration::from_secs(1) {
+        r.add(
+            "envelopes.stream_coalesce",
+            "is longer than 1s (every change would wait that long)",
+            "use at most \"1s\"; \"10ms\" is the default, \"0s\" sends each commit's changes at once",
+        );
+    }
 }

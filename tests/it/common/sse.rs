@@ -26,6 +26,8 @@ impl SseEvent {
 
 pub struct SseClient {
     pub status: u16,
+    /// Data frames (chunks: the server's writes) read so far.
+    pub frames: usize,
     body: Incoming,
     buf: String,
 }
@@ -61,6 +63,7 @@ pub async fn connect(
     let status = resp.status().as_u16();
     SseClient {
         status,
+        frames: 0,
         body: resp.into_body(),
         buf: String::new(),
     }
@@ -99,6 +102,7 @@ impl SseClient {
                 .await
                 .ok()??;
             if let Ok(data) = frame.ok()?.into_data() {
+                self.frames += 1;
                 self.buf.push_str(&String::from_utf8_lossy(&data));
             }
         }

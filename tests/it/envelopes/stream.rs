@@ -85,7 +85,17 @@ async fn ws_next(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sse_and_websocket_subscribers_resume_without_gaps_or_duplicates() {
-    let gw = Gateway::start(&format!("{SOURCES}\n{TRACKING}")).await;
+    resume_without_gaps_or_duplicates("").await;
+}
+
+/// The same without coalescing: each subscriber waits on the ring itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_coalescing_subscribers_resume_without_gaps_or_duplicates() {
+    resume_without_gaps_or_duplicates("stream_coalesce = \"0s\"\n").await;
+}
+
+async fn resume_without_gaps_or_duplicates(extra: &str) {
+    let gw = Gateway::start(&format!("{SOURCES}\n{TRACKING}{extra}")).await;
     let l = gw.loaded();
     let t = now();
     let envs: Vec<String> = (0..8).map(|i| format!("st-{i}")).collect();
@@ -138,6 +148,33 @@ async fn sse_and_websocket_subscribers_resume_without_gaps_or_duplicates() {
     assert_eq!(live.len(), 5);
     assert_eq!(live[0].json()["envelope_id"], "st-live");
     assert_eq!(ws_next(&mut ws).await.unwrap(), live[0].id.unwrap());
+    gw.stop().await;
+}
+
+/// Changes that commit within `stream_coalesce` of the first go out in one
+/// write: three webhooks (five changes), one SSE chunk, and the WebSocket
+/// subscriber gets all five as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_within_the_window_go_out_in_one_write() {
+    let gw = Gateway::start(&format!("{SOURCES}\n{TRACKING}stream_coalesce = \"1s\"\n")).await;
+    let l = gw.loaded();
+    let mut sse = connect(gw.admin, "/v1/stream", None, None).await;
+    let mut ws = ws_connect(gw.admin, "").await;
+    let sent = std::time::Instant::now();
+    lifecycle(gw.public, &l, "co-1", now()).await;
+    // The webhooks took much less than the window (else this test proves
+    // nothing); on a machine this slow, it says so.
+    assert!(
+        sent.elapsed() < Duration::from_millis(700),
+        "{:?}",
+        sent.elapsed()
+    );
+    let got = sse.take(5, WAIT).await;
+    assert_eq!(got.len(), 5);
+    assert_eq!(sse.frames, 1, "all five changes in one write");
+    for _ in 0..5 {
+        ws_next(&mut ws).await.unwrap();
+    }
     gw.stop().await;
 }
 
