@@ -6,6 +6,9 @@
 //! the sinks settle what they have in flight, all by one deadline
 //! (`server.shutdown_timeout`) → let the store writer finish its queue and
 //! exit → close the admin listener (it answers `/readyz` 503 until then).
+//!
+//! The admin listener runs on a runtime of its own ([`AdminRuntime`],
+//! `server.admin_threads`), everything else on the caller's.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -281,8 +284,15 @@ pub async fn run_with_clock(
         tracing::info!(endpoints = ?ids, "http sink started");
     }
     let admin_panics = metrics.request_panics.with_label_values(&["admin"]);
+    // The admin listener, the panel's sampler and the stream's pacer run on a
+    // runtime of their own (server.admin_threads): admin work queues behind
+    // admin work, never in front of a webhook.
+    let admin_rt = AdminRuntime::start(cfg.server.admin_threads)?;
     let streams = admin::stream::Streams::new(&cfg.envelopes, stop.clone());
-    streams.start(&store);
+    {
+        let _rt = admin_rt.enter();
+        streams.start(&store);
+    }
     metrics.register(Box::new(streams.subscribers.clone()));
     metrics.register(Box::new(streams.disconnects.clone()));
     let adm = Arc::new(admin::Admin {
@@ -301,17 +311,29 @@ pub async fn run_with_clock(
         history: Default::default(),
         audit_key: loaded.audit_key.as_ref().map(|k| k.verifying_key()),
     });
-    let sampler = tokio::spawn(admin::overview::sample_until(adm.clone(), stop.clone()));
-    let admin_task = tokio::spawn(listener::serve(
-        listeners.admin,
-        conn_limits,
-        admin::handler(admin::router(adm)),
-        move || {
-            admin_panics.inc();
-            admin::response::internal_error()
-        },
-        admin_shutdown,
-    ));
+    let sampler = admin_rt.spawn(admin::overview::sample_until(adm.clone(), stop.clone()));
+    // The listener moves to the admin runtime's I/O driver.
+    let admin_listener = listeners.admin.into_std()?;
+    let admin_task = admin_rt.spawn(async move {
+        let listener = match TcpListener::from_std(admin_listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot move the admin listener to its runtime");
+                return;
+            }
+        };
+        listener::serve(
+            listener,
+            conn_limits,
+            admin::handler(admin::router(adm)),
+            move || {
+                admin_panics.inc();
+                admin::response::internal_error()
+            },
+            admin_shutdown,
+        )
+        .await
+    });
     let sweeper = {
         let (store, interval, clock, st) = (
             store.clone(),
@@ -395,6 +417,48 @@ pub async fn run_with_clock(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The admin listener's runtime (`server.admin_threads` workers, threads
+/// named `admin`). Shut down without waiting when dropped, so dropping it
+/// inside the main runtime (at the end of `run`, or on an early error) never
+/// blocks.
+struct AdminRuntime(Option<tokio::runtime::Runtime>);
+
+impl AdminRuntime {
+    fn start(threads: usize) -> anyhow::Result<AdminRuntime> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("admin")
+            .enable_all()
+            .build()
+            .context("cannot start the admin listener's runtime")?;
+        Ok(AdminRuntime(Some(rt)))
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0.as_ref().expect("running until dropped").handle()
+    }
+
+    fn enter(&self) -> tokio::runtime::EnterGuard<'_> {
+        self.handle().enter()
+    }
+
+    fn spawn<F>(&self, f: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle().spawn(f)
+    }
+}
+
+impl Drop for AdminRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// Says what the store holds for destinations the config no longer has:

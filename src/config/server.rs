@@ -35,6 +35,11 @@ pub struct ServerConfig {
     /// Largest body one admin answer (an events page) is built to; a page
     /// stops early (and says where to continue) rather than exceed it.
     pub admin_max_response_bytes: usize,
+    /// Worker threads of the admin listener's own runtime. The admin API,
+    /// the status panel and the live streams run there, never on the
+    /// threads that answer webhooks: however busy they get (1 000 stream
+    /// subscribers), webhooks still get their turn of the CPU.
+    pub admin_threads: usize,
     /// Largest accepted webhook body; sources may raise or lower it.
     pub max_body_bytes: usize,
     /// Largest request head (request line and headers).
@@ -83,6 +88,7 @@ impl Default for ServerConfig {
             admin_insecure: false,
             admin_hosts: Vec::new(),
             admin_max_response_bytes: 16 * 1024 * 1024,
+            admin_threads: 1,
             max_body_bytes: 1024 * 1024,
             max_header_bytes: 16 * 1024,
             max_connections: 4096,

@@ -176,6 +176,7 @@ fn server(c: &Config, r: &mut Report) {
         4 * 1024,
         1 << 30,
     );
+    r.range("server.admin_threads", s.admin_threads, 1, 64);
     r.range("server.max_body_bytes", s.max_body_bytes, 1, MAX_BODY_LIMIT);
     r.range(
         "server.max_header_bytes",

@@ -6,6 +6,29 @@
 use crate::common::*;
 use countersign::admin::api::{ErrorBody, EventList, Health, Ready, Stats};
 
+/// The admin listener has threads of its own: it answers while the runtime
+/// that answers webhooks (this test's single thread) is stalled.
+#[tokio::test]
+async fn the_admin_listener_answers_while_the_webhook_runtime_is_stalled() {
+    let gw = Gateway::start(SOURCES).await;
+    let admin = gw.admin;
+    let probe = std::thread::spawn(move || {
+        use std::io::{Read as _, Write as _};
+        let mut s = std::net::TcpStream::connect(admin).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    // Blocks this thread, and with it the gateway's main runtime.
+    let answer = probe.join().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn events_are_listed_newest_first_and_paged() {
     let gw = Gateway::start(SOURCES).await;
