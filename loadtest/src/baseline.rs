@@ -54,7 +54,7 @@ const SYNC_MAX_BATCH: usize = 1024;
 const SYNC_LOG_BYTES: u64 = 64 << 20;
 
 /// One request waiting for its group commit: its body and whom to tell.
-type Waiter = (Bytes, oneshot::Sender<()>);
+pub type Waiter = (Bytes, oneshot::Sender<()>);
 
 /// Starts the group commit thread of the synced baseline: it takes every
 /// request queued (up to [`SYNC_MAX_BATCH`]), appends their bodies to

@@ -581,14 +581,18 @@ mod tests {
 
     /// Against the baseline server on loopback: every request answered
     /// 200, on both loops; the open loop sends exactly rate × duration.
-    #[test]
-    fn both_loops_drive_the_baseline_server() {
-        let rt = tokio::runtime::Runtime::new().unwrap();
+    /// A baseline server on loopback (answering after `sync`'s group commit
+    /// if given), on `rt`, and a closed loop of 4 connections against it for
+    /// 300 ms.
+    fn closed_loop_on_baseline(
+        rt: &tokio::runtime::Runtime,
+        sync: Option<tokio::sync::mpsc::Sender<crate::baseline::Waiter>>,
+    ) -> (std::net::SocketAddr, RunResult) {
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        rt.spawn(crate::baseline::serve(listener, None, None));
+        rt.spawn(crate::baseline::serve(listener, None, sync));
         let closed = run(
             addr,
             Mode::Closed { connections: 4 },
@@ -598,6 +602,13 @@ mod tests {
             2,
         )
         .unwrap();
+        (addr, closed)
+    }
+
+    #[test]
+    fn both_loops_drive_the_baseline_server() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let (addr, closed) = closed_loop_on_baseline(&rt, None);
         assert!(closed.requests > 0);
         assert_eq!(closed.errors, 0);
         assert_eq!(closed.status.get(&200).copied(), Some(closed.requests));
@@ -637,20 +648,7 @@ mod tests {
             let _rt = rt.enter();
             crate::baseline::sync_log(&dir).unwrap()
         };
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        rt.spawn(crate::baseline::serve(listener, None, Some(sync)));
-        let closed = run(
-            addr,
-            Mode::Closed { connections: 4 },
-            Duration::from_millis(300),
-            &cfg(),
-            50,
-            2,
-        )
-        .unwrap();
+        let (_, closed) = closed_loop_on_baseline(&rt, Some(sync));
         assert!(closed.requests > 0);
         assert_eq!(closed.status.get(&200).copied(), Some(closed.requests));
         let log = std::fs::read(dir.join("baseline-sync.log")).unwrap();
