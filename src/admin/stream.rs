@@ -94,9 +94,7 @@ impl Streams {
             .expect("valid counter"),
         }
     }
-}
 
-impl Streams {
     /// Starts the pacer (when coalescing) on the current runtime: it
     /// follows `store`'s ring while anyone subscribes.
     pub fn start(&self, store: &Store) {
@@ -135,21 +133,23 @@ impl Pacer {
             // subscribers' own receivers: let them look.
             self.tick.notify_waiters();
             while active.load(Ordering::Acquire) > 0 {
-                let r = tokio::select! {
-                    r = rx.recv() => r,
-                    _ = stop.begun() => return self.tick.notify_waiters(),
+                let news = tokio::select! {
+                    r = rx.recv() => !matches!(r, Err(RecvError::Closed)),
+                    _ = stop.begun() => false,
                 };
-                if let Err(RecvError::Closed) = r {
-                    // Subscribers look once more, and find the ring closed.
-                    return self.tick.notify_waiters();
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(self.window) => {}
-                    _ = stop.begun() => return self.tick.notify_waiters(),
-                }
+                let on = news
+                    && tokio::select! {
+                        _ = tokio::time::sleep(self.window) => true,
+                        _ = stop.begun() => false,
+                    };
                 // What came during the window is in this wake-up too.
                 while matches!(rx.try_recv(), Ok(_) | Err(TryRecvError::Lagged(_))) {}
                 self.tick.notify_waiters();
+                if !on {
+                    // Closed or shutting down: the subscribers have looked
+                    // once more and found out.
+                    return;
+                }
             }
         }
     }

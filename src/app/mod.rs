@@ -312,28 +312,22 @@ pub async fn run_with_clock(
         audit_key: loaded.audit_key.as_ref().map(|k| k.verifying_key()),
     });
     let sampler = admin_rt.spawn(admin::overview::sample_until(adm.clone(), stop.clone()));
-    // The listener moves to the admin runtime's I/O driver.
-    let admin_listener = listeners.admin.into_std()?;
-    let admin_task = admin_rt.spawn(async move {
-        let listener = match TcpListener::from_std(admin_listener) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot move the admin listener to its runtime");
-                return;
-            }
-        };
-        listener::serve(
-            listener,
-            conn_limits,
-            admin::handler(admin::router(adm)),
-            move || {
-                admin_panics.inc();
-                admin::response::internal_error()
-            },
-            admin_shutdown,
-        )
-        .await
-    });
+    // The bound listener moves to the admin runtime's I/O driver.
+    let admin_listener = {
+        let _rt = admin_rt.enter();
+        TcpListener::from_std(listeners.admin.into_std()?)
+            .context("cannot move the admin listener to its runtime")?
+    };
+    let admin_task = admin_rt.spawn(listener::serve(
+        admin_listener,
+        conn_limits,
+        admin::handler(admin::router(adm)),
+        move || {
+            admin_panics.inc();
+            admin::response::internal_error()
+        },
+        admin_shutdown,
+    ));
     let sweeper = {
         let (store, interval, clock, st) = (
             store.clone(),
