@@ -321,16 +321,12 @@ impl Feed {
                     let tick = pacer.tick.notified();
                     tokio::pin!(tick);
                     tick.as_mut().enable();
-                    match self.rx.try_recv() {
-                        Ok(m) => Ok(m),
-                        Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
-                        Err(TryRecvError::Closed) => Err(RecvError::Closed),
-                        Err(TryRecvError::Empty) => {
-                            tokio::select! {
-                                _ = tick => continue,
-                                _ = self.shutdown.begun() => return Err(End::Shutdown),
-                            }
-                        }
+                    match self.look() {
+                        Some(r) => r,
+                        None => tokio::select! {
+                            _ = tick => continue,
+                            _ = self.shutdown.begun() => return Err(End::Shutdown),
+                        },
                     }
                 }
             };
@@ -350,17 +346,23 @@ impl Feed {
             if self.replay.is_some() {
                 return None;
             }
-            let r = match self.rx.try_recv() {
-                Ok(m) => Ok(m),
-                Err(TryRecvError::Empty) => return None,
-                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
-                Err(TryRecvError::Closed) => Err(RecvError::Closed),
-            };
+            let r = self.look()?;
             match self.live(r) {
                 Ok(Some(m)) => return Some(Ok(m)),
                 Ok(None) => {}
                 Err(end) => return Some(Err(end)),
             }
+        }
+    }
+
+    /// The ring's next message without waiting, as `recv` would give it;
+    /// `None` when it is empty.
+    fn look(&mut self) -> Option<Result<Arc<StreamMsg>, RecvError>> {
+        match self.rx.try_recv() {
+            Ok(m) => Some(Ok(m)),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+            Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
         }
     }
 
