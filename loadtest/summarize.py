@@ -69,24 +69,26 @@ for name in ORDER:
 # written, and on average half of the sync already running; no CPU, no
 # checkpoints.
 synced = med([r["max_rps"] for r in rows["baseline-sync"]]) if rows.get("baseline-sync") else None
-if base and synced:
-    reached = f"; durable took {durable / synced:.2f} of it" if durable else ""
-    print(f"\nFloor of a store that syncs before it answers, measured (baseline-sync: the baseline server, answering "
-          f"once each body is appended to a log and synced, in group commits; nothing else): {synced:.0f} req/s "
-          f"({synced / base:.2f}x of the baseline){reached}.")
 fsync_path = os.path.join(out, "fsync.json")
 conns = None
 if os.path.exists(machine):
     m = re.search(r"CONNS=(\d+)", open(machine).read())
     conns = int(m.group(1)) if m else None
-if base and conns and not synced and os.path.exists(fsync_path):
+ceiling = None
+if base and synced:
+    ceiling = synced
+    how = ("Floor of a store that syncs before it answers, measured (baseline-sync: the baseline server, answering "
+           "once each body is appended to a log and synced, in group commits; nothing else)")
+elif base and conns and os.path.exists(fsync_path):
     sync_ms = json.load(open(fsync_path))["p50_us"] / 1000
     round_trip_ms = conns / base * 1000
     ceiling = conns / ((round_trip_ms + 1.5 * sync_ms) / 1000)
+    how = (f"Ceiling of a store that syncs before it answers, at {conns} connections: the baseline's round trip "
+           f"({round_trip_ms:.2f} ms) plus 1.5 fdatasync p50 ({1.5 * sync_ms:.2f} ms) per request, at zero CPU and "
+           f"without checkpoints")
+if ceiling:
     reached = f"; durable took {durable / ceiling:.2f} of it" if durable else ""
-    print(f"\nCeiling of a store that syncs before it answers, at {conns} connections: the baseline's round trip "
-          f"({round_trip_ms:.2f} ms) plus 1.5 fdatasync p50 ({1.5 * sync_ms:.2f} ms) per request, at zero CPU and "
-          f"without checkpoints: {ceiling:.0f} req/s ({ceiling / base:.2f}x of the baseline){reached}.")
+    print(f"\n{how}: {ceiling:.0f} req/s ({ceiling / base:.2f}x of the baseline){reached}.")
 # The store's size per accepted webhook, and `audit verify`'s speed.
 store = [(n, med([r["store_bytes_per_webhook"] for r in rs]), [r.get("audit_verify_entries_per_s") for r in rs])
          for n in ORDER for rs in [rows.get(n, [])] if rs and rs[0].get("store_bytes_per_webhook")]
