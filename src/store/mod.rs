@@ -351,11 +351,12 @@ struct Inner {
     clock: Clock,
 }
 
-/// Test hooks of the writer: fail its next commits, or hold it before its
-/// next one.
+/// Test hooks of the writer: fail its next commits, or (unit tests only,
+/// so release builds take no lock per commit) hold it before its next one.
 #[derive(Debug, Default)]
 pub(crate) struct Hooks {
     pub fail_next: AtomicU32,
+    #[cfg(test)]
     pub hold: Mutex<()>,
 }
 
@@ -539,8 +540,8 @@ impl Store {
     }
 
     /// Holds the writer before its next group commit until the guard drops
-    /// (a store whose commits are slow). For tests.
-    #[doc(hidden)]
+    /// (a store whose commits are slow). For unit tests.
+    #[cfg(test)]
     pub fn hold_commits(&self) -> std::sync::MutexGuard<'_, ()> {
         self.inner
             .hooks
